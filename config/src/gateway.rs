@@ -1,0 +1,152 @@
+//! The gateway config of DESIGN.md (`anteroom serve --config FILE`): its types and entry
+//! points. The types are a public contract (the proxy codes against them); the schema walk
+//! lives in `schema.rs`, the reference in `docs/config.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::secret::EnvLookup;
+use crate::ConfigError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewayConfig {
+    pub listen: ListenConfig,
+    pub proxy: ProxyConfig,
+    pub store: StoreConfig,
+    pub keys: KeysConfig,
+    pub admin: AdminConfig,
+    pub rooms: Vec<RoomConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenConfig {
+    /// default 127.0.0.1:8080
+    pub public: SocketAddr,
+    /// default 127.0.0.1:9080
+    pub admin: SocketAddr,
+    /// default 127.0.0.1:9090
+    pub metrics: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProxyConfig {
+    /// `host:port` where requests outside every room go; None = 404.
+    pub default_origin: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreBackend {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// redis:// rediss:// redis-cluster:// ; required when backend = redis
+    pub url: Option<String>,
+}
+
+/// A resolved secret. Debug never prints the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret(<{} bytes>)", self.0.len())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysConfig {
+    /// kid of the key that signs new passes; must be a key of `secrets`
+    pub signing: String,
+    /// kid -> secret (each >= 32 bytes); every listed secret verifies
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdminConfig {
+    /// None = the admin API refuses every request (401)
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum RoomMode {
+    #[default]
+    SafetyNet,
+    QueueAll,
+    Passthrough,
+    Closed,
+}
+
+impl RoomMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomMode::SafetyNet => "safety-net",
+            RoomMode::QueueAll => "queue-all",
+            RoomMode::Passthrough => "passthrough",
+            RoomMode::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RoomMode> {
+        match text {
+            "safety-net" => Some(RoomMode::SafetyNet),
+            "queue-all" => Some(RoomMode::QueueAll),
+            "passthrough" => Some(RoomMode::Passthrough),
+            "closed" => Some(RoomMode::Closed),
+            _ => None,
+        }
+    }
+
+    pub const ALLOWED: &'static str = "safety-net, queue-all, passthrough, closed";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomConfig {
+    /// [A-Za-z0-9_-]{1,64}; unique
+    pub id: String,
+    /// `host:port`
+    pub origin: String,
+    /// empty = any host; lowercase, no port
+    pub hosts: Vec<String>,
+    /// path prefixes, each starting with '/'; at least one
+    pub paths: Vec<String>,
+    pub mode: RoomMode,
+    /// > 0, fractional allowed; default 50.0
+    pub admit_per_second: f64,
+    /// >= 1; default 2000
+    pub max_active: u64,
+    /// >= 1; default 600
+    pub session_seconds: u64,
+    /// >= 1; default 120
+    pub abandon_after_seconds: u64,
+}
+
+/// Read and validate a gateway config file.
+pub fn load_gateway_config(path: &Path) -> Result<GatewayConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    parse_gateway_config(&text, &path.display().to_string())
+}
+
+/// Parse and validate gateway config text; `file` names it in errors.
+/// `env:NAME` secrets are read from the process environment.
+pub fn parse_gateway_config(text: &str, file: &str) -> Result<GatewayConfig, ConfigError> {
+    parse_gateway_config_with_env(text, file, &|name| std::env::var(name))
+}
+
+/// Like [`parse_gateway_config`], with `env:NAME` secrets looked up through `env` (same
+/// contract as `std::env::var`) instead of the process environment.
+pub fn parse_gateway_config_with_env(
+    text: &str,
+    file: &str,
+    env: EnvLookup,
+) -> Result<GatewayConfig, ConfigError> {
+    crate::schema::parse(text, file, env)
+}

@@ -1,0 +1,24 @@
+//! Anteroom's configuration: the gateway TOML schema of the public contract, its defaults,
+//! and validation whose every error names the file, line, field and what is allowed.
+//! Secrets are resolved here (`env:NAME` or a literal of at least 32 bytes) so the rest of
+//! the system only ever sees bytes.
+//!
+//! Entry points: [`load_gateway_config`] (a file) and [`parse_gateway_config`] (text).
+//! Unknown keys are errors, never ignored. The reference is `docs/config.md`; a complete
+//! example is `config/examples/gateway.toml`.
+
+mod error;
+mod gateway;
+mod location;
+mod reader;
+mod schema;
+mod secret;
+mod syntax;
+mod validate;
+
+pub use error::ConfigError;
+pub use gateway::*;
+pub use secret::EnvLookup;
+
+#[cfg(test)]
+mod tests;

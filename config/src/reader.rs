@@ -1,0 +1,271 @@
+//! Typed, located access to a parsed TOML document.
+//!
+//! Every value read through here carries its dotted field path (`room[1].mode`) and its byte
+//! span, so any later check can produce a `FILE:LINE:COL: field ...` error.
+
+use toml_edit::{Item, TableLike, Value};
+
+use crate::location::{Source, Span};
+use crate::ConfigError;
+
+/// A value that knows where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Located<T> {
+    pub value: T,
+    pub path: String,
+    pub span: Span,
+}
+
+/// One `key = value` (or sub-table) of a section.
+pub(crate) struct Field<'a> {
+    pub path: String,
+    pub item: &'a Item,
+    /// The value's span, or the key's when the value has none (implicit tables).
+    pub span: Span,
+    pub key_span: Span,
+}
+
+/// A table (`[x]`, `x = { ... }`, a `[[x]]` element or the document root).
+pub(crate) struct Section<'a> {
+    pub path: String,
+    pub span: Span,
+    table: &'a dyn TableLike,
+}
+
+impl<'a> Section<'a> {
+    pub fn root(table: &'a dyn TableLike) -> Self {
+        Section {
+            path: String::new(),
+            span: Some(0..0),
+            table,
+        }
+    }
+
+    pub fn child_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// Every key must be one of `allowed`; the first that is not is reported at its own line.
+    pub fn deny_unknown(&self, src: &Source, allowed: &[&str]) -> Result<(), ConfigError> {
+        for (key, _) in self.table.iter() {
+            if !allowed.contains(&key) {
+                let span = self.table.key(key).and_then(|k| k.span());
+                let place = if self.path.is_empty() {
+                    "at the top level".to_string()
+                } else {
+                    format!("in `{}`", self.path)
+                };
+                return Err(src.error(
+                    &span,
+                    self.child_path(key),
+                    format!(
+                        "unknown key `{key}` {place}; allowed keys: {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, key: &str) -> Option<Field<'a>> {
+        let (k, item) = self.table.get_key_value(key)?;
+        let key_span = k.span();
+        Some(Field {
+            path: self.child_path(key),
+            item,
+            span: item.span().or_else(|| key_span.clone()),
+            key_span,
+        })
+    }
+
+    /// All entries, in document order.
+    pub fn entries(&self) -> Vec<(&'a str, Field<'a>)> {
+        let table = self.table;
+        table
+            .iter()
+            .filter_map(|(key, _)| {
+                let (k, item) = table.get_key_value(key)?;
+                let key_span = k.span();
+                Some((
+                    k.get(),
+                    Field {
+                        path: self.child_path(key),
+                        item,
+                        span: item.span().or_else(|| key_span.clone()),
+                        key_span,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    pub fn required(&self, src: &Source, key: &str, what: &str) -> Result<Field<'a>, ConfigError> {
+        self.get(key).ok_or_else(|| {
+            let place = if self.path.is_empty() {
+                String::new()
+            } else {
+                format!(" in `{}`", self.path)
+            };
+            src.error(
+                &self.span,
+                self.child_path(key),
+                format!("missing required key `{key}`{place} ({what})"),
+            )
+        })
+    }
+
+    pub fn section(&self, src: &Source, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
+        self.get(key).map(|f| f.section(src)).transpose()
+    }
+
+    pub fn string(&self, src: &Source, key: &str) -> Result<Option<Located<String>>, ConfigError> {
+        self.get(key).map(|f| f.string(src)).transpose()
+    }
+}
+
+impl<'a> Field<'a> {
+    fn wrong_type(&self, src: &Source, expected: &str) -> ConfigError {
+        src.error(
+            &self.span,
+            self.path.clone(),
+            format!("expected {expected}, got {}", type_name(self.item)),
+        )
+    }
+
+    pub fn section(&self, src: &Source) -> Result<Section<'a>, ConfigError> {
+        let table = self
+            .item
+            .as_table_like()
+            .ok_or_else(|| self.wrong_type(src, "a table"))?;
+        Ok(Section {
+            path: self.path.clone(),
+            span: self.span.clone(),
+            table,
+        })
+    }
+
+    pub fn string(&self, src: &Source) -> Result<Located<String>, ConfigError> {
+        match self.item.as_value().and_then(Value::as_str) {
+            Some(s) => Ok(self.located(s.to_string())),
+            None => Err(self.wrong_type(src, "a string")),
+        }
+    }
+
+    pub fn integer(&self, src: &Source) -> Result<Located<i64>, ConfigError> {
+        match self.item.as_value().and_then(Value::as_integer) {
+            Some(n) => Ok(self.located(n)),
+            None => Err(self.wrong_type(src, "an integer")),
+        }
+    }
+
+    /// A float, or an integer read as one (`admit_per_second = 50`).
+    pub fn number(&self, src: &Source) -> Result<Located<f64>, ConfigError> {
+        match self.item.as_value() {
+            Some(Value::Float(f)) => Ok(self.located(*f.value())),
+            Some(Value::Integer(n)) => Ok(self.located(*n.value() as f64)),
+            _ => Err(self.wrong_type(src, "a number")),
+        }
+    }
+
+    /// An array of strings; each element carries its own path (`paths[2]`) and span.
+    pub fn strings(&self, src: &Source) -> Result<Vec<Located<String>>, ConfigError> {
+        let array = self
+            .item
+            .as_value()
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.wrong_type(src, "an array of strings"))?;
+        array
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let path = format!("{}[{i}]", self.path);
+                let span = v.span().or_else(|| self.span.clone());
+                match v.as_str() {
+                    Some(s) => Ok(Located {
+                        value: s.to_string(),
+                        path,
+                        span,
+                    }),
+                    None => Err(src.error(
+                        &span,
+                        path,
+                        format!("expected a string, got {}", value_type_name(v)),
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// `[[key]]` tables (or an inline array of inline tables), each with path `key[i]`.
+    pub fn tables(&self, src: &Source) -> Result<Vec<Section<'a>>, ConfigError> {
+        match self.item {
+            Item::ArrayOfTables(array) => Ok(array
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Section {
+                    path: format!("{}[{i}]", self.path),
+                    span: t.span().or_else(|| self.span.clone()),
+                    table: t,
+                })
+                .collect()),
+            Item::Value(Value::Array(array)) => array
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let path = format!("{}[{i}]", self.path);
+                    let span = v.span().or_else(|| self.span.clone());
+                    match v.as_inline_table() {
+                        Some(t) => Ok(Section {
+                            path,
+                            span,
+                            table: t,
+                        }),
+                        None => Err(src.error(
+                            &span,
+                            path,
+                            format!("expected a table, got {}", value_type_name(v)),
+                        )),
+                    }
+                })
+                .collect(),
+            _ => {
+                let key = self.path.rsplit('.').next().unwrap_or(&self.path);
+                Err(self.wrong_type(src, &format!("an array of tables ([[{key}]])")))
+            }
+        }
+    }
+
+    pub fn located<T>(&self, value: T) -> Located<T> {
+        Located {
+            value,
+            path: self.path.clone(),
+            span: self.span.clone(),
+        }
+    }
+}
+
+fn type_name(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Value(v) => value_type_name(v),
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+    }
+}
+
+fn value_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::InlineTable(_) => "a table",
+    }
+}

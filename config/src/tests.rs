@@ -1,0 +1,798 @@
+//! Tests of the whole parse: values, defaults, and one test per error class asserting the
+//! file, line and field each error names.
+
+use std::collections::BTreeMap;
+use std::env::VarError;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::*;
+
+const SECRET_A: &str = "0123456789abcdef0123456789abcdef";
+const SECRET_B: &str = "fedcba9876543210fedcba9876543210-rotated";
+const KEYS: &str =
+    "[keys]\nsigning = \"k1\"\nsecrets = { k1 = \"0123456789abcdef0123456789abcdef\" }\n";
+
+fn no_env(_: &str) -> Result<String, VarError> {
+    Err(VarError::NotPresent)
+}
+
+fn parse(text: &str) -> Result<GatewayConfig, ConfigError> {
+    parse_gateway_config_with_env(text, "gw.toml", &no_env)
+}
+
+/// The error of a config that must fail, as (line, column, field, message, display).
+fn fail(text: &str) -> (usize, usize, String, String, String) {
+    match parse(text) {
+        Ok(cfg) => panic!("expected an error, parsed {cfg:?}"),
+        Err(e) => {
+            let display = e.to_string();
+            match e {
+                ConfigError::Invalid {
+                    file,
+                    line,
+                    column,
+                    field,
+                    message,
+                } => {
+                    assert_eq!(file, "gw.toml");
+                    (line, column, field, message, display)
+                }
+                other => panic!("expected Invalid, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// 1-based line of the first line containing `needle`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle:?} not in text"))
+}
+
+/// A config with valid keys and the given rooms text.
+fn with_rooms(rooms: &str) -> String {
+    format!("{KEYS}{rooms}")
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn full_config_round_trips() {
+    let text = format!(
+        r#"
+[listen]
+public  = "0.0.0.0:80"
+admin   = "127.0.0.1:9180"
+metrics = "[::1]:9190"
+
+[proxy]
+default_origin = "shop.internal:3000"
+
+[store]
+backend = "redis"
+url     = "rediss://cache.internal:6380"
+
+[keys]
+signing = "k2"
+secrets = {{ k1 = "{SECRET_A}", k2 = "env:TEST_FULL_K2" }}
+
+[admin]
+token = "admin-token-1234567"
+
+[[room]]
+id = "tour-2027"
+origin = "127.0.0.1:3001"
+hosts = ["Tickets.Example.com", "m.example.com"]
+paths = ["/tour-2027", "/api"]
+mode = "queue-all"
+admit_per_second = 12.5
+max_active = 300
+session_seconds = 900
+abandon_after_seconds = 60
+
+[[room]]
+id = "closed_room"
+paths = ["/"]
+mode = "closed"
+admit_per_second = 3
+"#
+    );
+    let env = |name: &str| match name {
+        "TEST_FULL_K2" => Ok(SECRET_B.to_string()),
+        _ => Err(VarError::NotPresent),
+    };
+    let cfg = parse_gateway_config_with_env(&text, "gw.toml", &env).unwrap();
+    let expected = GatewayConfig {
+        listen: ListenConfig {
+            public: addr("0.0.0.0:80"),
+            admin: addr("127.0.0.1:9180"),
+            metrics: addr("[::1]:9190"),
+        },
+        proxy: ProxyConfig {
+            default_origin: Some("shop.internal:3000".into()),
+        },
+        store: StoreConfig {
+            backend: StoreBackend::Redis,
+            url: Some("rediss://cache.internal:6380".into()),
+        },
+        keys: KeysConfig {
+            signing: "k2".into(),
+            secrets: BTreeMap::from([
+                ("k1".to_string(), Secret(SECRET_A.as_bytes().to_vec())),
+                ("k2".to_string(), Secret(SECRET_B.as_bytes().to_vec())),
+            ]),
+        },
+        admin: AdminConfig {
+            token: Some(Secret(b"admin-token-1234567".to_vec())),
+        },
+        rooms: vec![
+            RoomConfig {
+                id: "tour-2027".into(),
+                origin: "127.0.0.1:3001".into(),
+                hosts: vec!["tickets.example.com".into(), "m.example.com".into()],
+                paths: vec!["/tour-2027".into(), "/api".into()],
+                mode: RoomMode::QueueAll,
+                admit_per_second: 12.5,
+                max_active: 300,
+                session_seconds: 900,
+                abandon_after_seconds: 60,
+            },
+            RoomConfig {
+                id: "closed_room".into(),
+                origin: "shop.internal:3000".into(),
+                hosts: vec![],
+                paths: vec!["/".into()],
+                mode: RoomMode::Closed,
+                admit_per_second: 3.0,
+                max_active: 2000,
+                session_seconds: 600,
+                abandon_after_seconds: 120,
+            },
+        ],
+    };
+    assert_eq!(cfg, expected);
+}
+
+#[test]
+fn defaults_apply() {
+    let cfg = parse(&with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(cfg.listen.public, addr("127.0.0.1:8080"));
+    assert_eq!(cfg.listen.admin, addr("127.0.0.1:9080"));
+    assert_eq!(cfg.listen.metrics, addr("127.0.0.1:9090"));
+    assert_eq!(cfg.proxy.default_origin, None);
+    assert_eq!(cfg.store.backend, StoreBackend::Memory);
+    assert_eq!(cfg.store.url, None);
+    assert_eq!(cfg.admin.token, None);
+    let room = &cfg.rooms[0];
+    assert_eq!(room.mode, RoomMode::SafetyNet);
+    assert_eq!(room.admit_per_second, 50.0);
+    assert_eq!(room.max_active, 2000);
+    assert_eq!(room.session_seconds, 600);
+    assert_eq!(room.abandon_after_seconds, 120);
+    assert!(room.hosts.is_empty());
+
+    // Only [keys] is required; no rooms at all is a valid (pure proxy) gateway.
+    let bare = parse(KEYS).unwrap();
+    assert!(bare.rooms.is_empty());
+    // An empty [admin] means no token; listen may be partly given.
+    let cfg = parse(&format!(
+        "{KEYS}[admin]\n[listen]\npublic = \"127.0.0.1:1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.admin.token, None);
+    assert_eq!(cfg.listen.public, addr("127.0.0.1:1"));
+    assert_eq!(cfg.listen.metrics, addr("127.0.0.1:9090"));
+}
+
+#[test]
+fn example_file_loads_with_its_env_vars() {
+    // The example's own variable names; no other test sets or reads them.
+    std::env::set_var("ANTEROOM_KEY_K1", SECRET_B);
+    std::env::set_var("ANTEROOM_ADMIN_TOKEN", "example-admin-token-0001");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gateway.toml");
+    let cfg = load_gateway_config(&path).unwrap();
+    assert_eq!(cfg.keys.signing, "k1");
+    assert_eq!(cfg.keys.secrets["k1"], Secret(SECRET_B.as_bytes().to_vec()));
+    assert_eq!(
+        cfg.admin.token,
+        Some(Secret(b"example-admin-token-0001".to_vec()))
+    );
+    assert_eq!(cfg.store.backend, StoreBackend::Redis);
+    assert_eq!(cfg.rooms.len(), 2);
+    assert_eq!(cfg.rooms[0].id, "tour-2027");
+    assert_eq!(cfg.rooms[0].hosts, vec!["tickets.example.com".to_string()]);
+    assert_eq!(cfg.rooms[1].origin, "127.0.0.1:3000");
+    assert_eq!(cfg.rooms[1].mode, RoomMode::QueueAll);
+}
+
+#[test]
+fn unreadable_file_names_the_file() {
+    let err = load_gateway_config(Path::new("/nonexistent/anteroom.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(err
+        .to_string()
+        .starts_with("/nonexistent/anteroom.toml: cannot read"));
+}
+
+#[test]
+fn unknown_key_in_room_names_line_and_field() {
+    let text = with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\ncolour = \"red\"\n",
+    );
+    let (line, column, field, message, display) = fail(&text);
+    assert_eq!(line, line_of(&text, "colour"));
+    assert_eq!(column, 1);
+    assert_eq!(field, "room[0].colour");
+    assert!(message.contains("unknown key `colour`"), "{message}");
+    assert!(
+        message.contains("admit_per_second"),
+        "lists allowed keys: {message}"
+    );
+    assert_eq!(
+        display,
+        format!("gw.toml:{line}:1: field `room[0].colour`: {message}")
+    );
+
+    // In the second room, indented: the path and column follow.
+    let text = with_rooms(
+        "[[room]]\nid = \"a\"\norigin = \"h:1\"\npaths = [\"/a\"]\n[[room]]\nid = \"b\"\norigin = \"h:1\"\npaths = [\"/b\"]\n  max_actives = 3\n",
+    );
+    let (line, column, field, _, _) = fail(&text);
+    assert_eq!((line, column), (line_of(&text, "max_actives"), 3));
+    assert_eq!(field, "room[1].max_actives");
+}
+
+#[test]
+fn unknown_keys_everywhere_are_errors() {
+    let cases = [
+        ("[rooms]\nid = \"x\"\n", "rooms"),
+        ("[listen]\npublik = \"127.0.0.1:1\"\n", "listen.publik"),
+        ("[proxy]\norigin = \"h:1\"\n", "proxy.origin"),
+        (
+            "[store]\nbackend = \"memory\"\nhost = \"x\"\n",
+            "store.host",
+        ),
+        ("[admin]\ntokens = \"x\"\n", "admin.tokens"),
+    ];
+    for (extra, expected_field) in cases {
+        let text = format!("{KEYS}{extra}");
+        let (line, _, field, message, _) = fail(&text);
+        let key = expected_field.rsplit('.').next().unwrap();
+        assert_eq!(field, expected_field, "{text}");
+        assert_eq!(line, line_of(&text, key), "{text}");
+        assert!(message.contains("unknown key"), "{message}");
+    }
+    // Dotted keys at the top level: the path is still exact.
+    let text = format!("listen.public = \"127.0.0.1:1\"\nlisten.bogus = 1\n{KEYS}");
+    let (line, column, field, _, _) = fail(&text);
+    assert_eq!((line, column, field.as_str()), (2, 8, "listen.bogus"));
+    // ...and after [keys] the same line belongs to keys.
+    let (line, _, field, _, _) = fail(&format!("{KEYS}listen.bogus = 1\n"));
+    assert_eq!((line, field.as_str()), (4, "keys.listen"));
+
+    let text = "[keys]\nsigning = \"k1\"\nsecret = \"x\"\nsecrets = { k1 = \"0123456789abcdef0123456789abcdef\" }\n";
+    let (line, _, field, _, _) = fail(text);
+    assert_eq!((line, field.as_str()), (3, "keys.secret"));
+}
+
+#[test]
+fn wrong_types_are_located() {
+    let text = with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/r\"]\nmax_active = \"lots\"\n",
+    );
+    let (line, column, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "max_active"));
+    assert_eq!(column, "max_active = ".len() + 1, "points at the value");
+    assert_eq!(field, "room[0].max_active");
+    assert_eq!(message, "expected an integer, got a string");
+
+    let text = format!("{KEYS}[listen]\npublic = 8080\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "8080"), "listen.public")
+    );
+    assert!(
+        message.contains("expected a string, got an integer"),
+        "{message}"
+    );
+
+    let text = with_rooms("[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/r\", 5]\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "paths"), "room[0].paths[1]")
+    );
+    assert!(message.contains("got an integer"), "{message}");
+
+    let text = with_rooms("[room]\nid = \"r\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (line_of(&text, "[room]"), "room"));
+    assert!(message.contains("[[room]]"), "{message}");
+
+    let text = with_rooms("[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = \"/r\"\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "room[0].paths");
+    assert!(
+        message.contains("expected an array of strings"),
+        "{message}"
+    );
+}
+
+#[test]
+fn missing_required_fields_are_located() {
+    let text = with_rooms("[[room]]\nid = \"r\"\norigin = \"h:1\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        line,
+        line_of(&text, "[[room]]"),
+        "points at the room's header"
+    );
+    assert_eq!(field, "room[0].paths");
+    assert!(
+        message.contains("missing required key `paths`"),
+        "{message}"
+    );
+
+    let (line, _, field, message, _) = fail("[listen]\npublic = \"127.0.0.1:1\"\n");
+    assert_eq!((line, field.as_str()), (1, "keys"));
+    assert!(
+        message.contains("missing required section [keys]"),
+        "{message}"
+    );
+
+    let text = "[store]\n[keys]\nsecrets = { k1 = \"0123456789abcdef0123456789abcdef\" }\n";
+    let (line, _, field, _, _) = fail(text);
+    assert_eq!((line, field.as_str()), (2, "keys.signing"));
+
+    let text = "[keys]\nsigning = \"k1\"\nsecrets = {}\n";
+    let (line, _, field, message, _) = fail(text);
+    assert_eq!((line, field.as_str()), (3, "keys.secrets"));
+    assert!(message.contains("at least one secret"), "{message}");
+
+    let text = with_rooms("\n[[room]]\norigin = \"h:1\"\npaths = [\"/r\"]\n");
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "[[room]]"), "room[0].id")
+    );
+}
+
+#[test]
+fn syntax_errors_are_located_with_a_field() {
+    let text = with_rooms("[[room]]\nid = \"r\"\npaths = [\"/r\"]\nmode = fast\n");
+    let (line, column, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "mode = fast"));
+    assert_eq!(column, "mode = ".len() + 1);
+    assert_eq!(field, "room[0].mode");
+    assert!(message.starts_with("invalid TOML:"), "{message}");
+
+    let text = with_rooms("[[room]]\nid = \"a\"\n[[room]]\nid = \"b\"\nid = \"c\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "id = \"c\""));
+    assert_eq!(field, "room[1].id");
+    assert!(message.contains("duplicate key"), "{message}");
+
+    let (line, _, field, _, _) = fail("[keys\nsigning = \"k1\"\n");
+    assert_eq!(line, 1);
+    assert_eq!(field, "(top level)");
+}
+
+#[test]
+fn bad_mode_lists_the_allowed_modes() {
+    let text =
+        with_rooms("[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/r\"]\nmode = \"fast\"\n");
+    let (line, _, field, message, display) = fail(&text);
+    assert_eq!(line, line_of(&text, "mode"));
+    assert_eq!(field, "room[0].mode");
+    assert_eq!(
+        message,
+        "expected one of safety-net, queue-all, passthrough, closed, got \"fast\""
+    );
+    assert!(display.starts_with(&format!("gw.toml:{line}:8: field `room[0].mode`: ")));
+}
+
+#[test]
+fn env_secrets_are_resolved_from_the_process_environment() {
+    let var = "ANTEROOM_TEST_CONFIG_ENV_SECRET_OK";
+    std::env::set_var(var, SECRET_B);
+    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"env:{var}\" }}\n");
+    let cfg = parse_gateway_config(&text, "gw.toml").unwrap();
+    assert_eq!(cfg.keys.secrets["k1"].0, SECRET_B.as_bytes());
+
+    let token_var = "ANTEROOM_TEST_CONFIG_ENV_TOKEN_OK";
+    std::env::set_var(token_var, "sixteen-or-more-bytes");
+    let text = format!("{text}[admin]\ntoken = \"env:{token_var}\"\n");
+    let cfg = parse_gateway_config(&text, "gw.toml").unwrap();
+    assert_eq!(
+        cfg.admin.token,
+        Some(Secret(b"sixteen-or-more-bytes".to_vec()))
+    );
+}
+
+#[test]
+fn missing_or_empty_env_secret_names_field_and_variable() {
+    let var = "ANTEROOM_TEST_CONFIG_ENV_SECRET_UNSET";
+    std::env::remove_var(var);
+    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"env:{var}\" }}\n");
+    let err = parse_gateway_config(&text, "gw.toml").unwrap_err();
+    assert_eq!(err.field(), Some("keys.secrets.k1"));
+    assert_eq!(err.line(), Some(3));
+    assert!(
+        err.to_string().contains(&format!("{var} is not set")),
+        "{err}"
+    );
+
+    let empty = "ANTEROOM_TEST_CONFIG_ENV_SECRET_EMPTY";
+    std::env::set_var(empty, "");
+    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"env:{empty}\" }}\n");
+    let err = parse_gateway_config(&text, "gw.toml").unwrap_err();
+    assert_eq!(err.field(), Some("keys.secrets.k1"));
+    assert!(
+        err.to_string().contains(&format!("{empty} is empty")),
+        "{err}"
+    );
+
+    let short = "ANTEROOM_TEST_CONFIG_ENV_SECRET_SHORT";
+    std::env::set_var(short, "only-twenty-bytes-xx");
+    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"env:{short}\" }}\n");
+    let err = parse_gateway_config(&text, "gw.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("20 bytes long") && err.contains(short),
+        "{err}"
+    );
+    assert!(
+        !err.contains("only-twenty-bytes-xx"),
+        "never prints the secret: {err}"
+    );
+
+    let token = "ANTEROOM_TEST_CONFIG_ENV_TOKEN_UNSET";
+    std::env::remove_var(token);
+    let text = format!("{KEYS}[admin]\ntoken = \"env:{token}\"\n");
+    let err = parse_gateway_config(&text, "gw.toml").unwrap_err();
+    assert_eq!(err.field(), Some("admin.token"));
+    assert!(err.to_string().contains(token), "{err}");
+}
+
+#[test]
+fn short_literal_secret_says_its_length_not_its_value() {
+    let text = "[keys]\nsigning = \"k1\"\nsecrets = { k1 = \"hunter2-is-short\" }\n";
+    let (line, column, field, message, display) = fail(text);
+    assert_eq!((line, field.as_str()), (3, "keys.secrets.k1"));
+    assert_eq!(column, "secrets = { k1 = ".len() + 1);
+    assert!(message.contains("16 bytes long; at least 32"), "{message}");
+    assert!(!display.contains("hunter2"), "{display}");
+
+    let text = format!("{KEYS}[admin]\ntoken = \"short\"\n");
+    let (_, _, field, message, display) = fail(&text);
+    assert_eq!(field, "admin.token");
+    assert!(message.contains("5 bytes long; at least 16"), "{message}");
+    assert!(!display.contains("\"short\""), "{display}");
+}
+
+#[test]
+fn key_ids_and_signing_key_are_checked() {
+    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ \"k 1\" = \"{SECRET_A}\" }}\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (3, "keys.secrets.k 1"));
+    assert!(message.contains("1-32 characters"), "{message}");
+
+    let text = format!(
+        "[keys]\nsigning = \"k9\"\nsecrets = {{ k1 = \"{SECRET_A}\", k2 = \"{SECRET_B}\" }}\n"
+    );
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (2, "keys.signing"));
+    assert!(
+        message.contains("one of k1, k2") && message.contains("\"k9\""),
+        "{message}"
+    );
+
+    // [keys.secrets] as a table works too.
+    let text = format!(
+        "[keys]\nsigning = \"old\"\n[keys.secrets]\nold = \"{SECRET_A}\"\nnew = \"{SECRET_B}\"\n"
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.keys.secrets.len(), 2);
+}
+
+#[test]
+fn redis_backend_needs_a_redis_url() {
+    let text = format!("{KEYS}[store]\nbackend = \"redis\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "backend"), "store.url")
+    );
+    assert!(
+        message.contains("required when backend = \"redis\""),
+        "{message}"
+    );
+    assert!(message.contains("redis-cluster://"), "{message}");
+
+    let text = format!("{KEYS}[store]\nbackend = \"redis\"\nurl = \"http://127.0.0.1:6379\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (line_of(&text, "url"), "store.url"));
+    assert!(message.contains("\"http://127.0.0.1:6379\""), "{message}");
+
+    let text = format!("{KEYS}[store]\nbackend = \"postgres\"\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "store.backend");
+    assert_eq!(message, "expected one of memory, redis, got \"postgres\"");
+
+    let cfg = parse(&format!(
+        "{KEYS}[store]\nbackend = \"redis\"\nurl = \"redis-cluster://a:7000\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.store.url.as_deref(), Some("redis-cluster://a:7000"));
+}
+
+#[test]
+fn duplicate_room_ids_are_rejected() {
+    let text = with_rooms(
+        "[[room]]\nid = \"sale\"\norigin = \"h:1\"\npaths = [\"/a\"]\n\n[[room]]\nid = \"sale\"  # again\norigin = \"h:1\"\npaths = [\"/b\"]\n",
+    );
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "# again"));
+    assert_eq!(field, "room[1].id");
+    let first = line_of(&text, "id = \"sale\"");
+    assert!(
+        message.contains(&format!("room[0] (line {first})")),
+        "{message}"
+    );
+}
+
+#[test]
+fn rooms_may_not_claim_the_same_host_and_prefix() {
+    let room = |id: &str, hosts: &str, paths: &str| {
+        format!("[[room]]\nid = \"{id}\"\norigin = \"h:1\"\nhosts = {hosts}\npaths = {paths}\n")
+    };
+    // Same prefix on a shared host (case-folded).
+    let text = with_rooms(&format!(
+        "{}{}",
+        room("a", "[\"x.com\", \"y.com\"]", "[\"/sale\"]"),
+        room("b", "[\"Y.com\"]", "[\"/other\", \"/sale\"]")
+    ));
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "\"/other\", \"/sale\""));
+    assert_eq!(field, "room[1].paths[1]");
+    assert!(
+        message.contains("host \"y.com\"") && message.contains("room \"a\""),
+        "{message}"
+    );
+
+    // Both on any host.
+    let text = with_rooms(&format!(
+        "{}{}",
+        room("a", "[]", "[\"/\"]"),
+        room("b", "[]", "[\"/\"]")
+    ));
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "room[1].paths[0]");
+    assert!(message.contains("any host"), "{message}");
+
+    // Allowed: nested prefixes (longest wins), disjoint hosts, specific host over any host.
+    for ok in [
+        format!(
+            "{}{}",
+            room("a", "[]", "[\"/tour\"]"),
+            room("b", "[]", "[\"/tour/vip\"]")
+        ),
+        format!(
+            "{}{}",
+            room("a", "[\"x.com\"]", "[\"/\"]"),
+            room("b", "[\"y.com\"]", "[\"/\"]")
+        ),
+        format!(
+            "{}{}",
+            room("a", "[]", "[\"/\"]"),
+            room("b", "[\"y.com\"]", "[\"/\"]")
+        ),
+    ] {
+        assert!(parse(&with_rooms(&ok)).is_ok(), "{ok}");
+    }
+
+    // Within one room, a path listed twice.
+    let text = with_rooms(&room("a", "[]", "[\"/x\", \"/x\"]"));
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "room[0].paths[1]");
+}
+
+#[test]
+fn origins_hosts_and_paths_are_checked() {
+    let base = "[[room]]\nid = \"r\"\n";
+    let cases = [
+        (
+            "origin = \"http://127.0.0.1:3000\"\npaths = [\"/r\"]\n",
+            "room[0].origin",
+            "without a scheme",
+        ),
+        (
+            "origin = \"127.0.0.1\"\npaths = [\"/r\"]\n",
+            "room[0].origin",
+            "port is missing",
+        ),
+        (
+            "origin = \"h:1\"\nhosts = [\"a.com:443\"]\npaths = [\"/r\"]\n",
+            "room[0].hosts[0]",
+            "remove the port",
+        ),
+        (
+            "origin = \"h:1\"\nhosts = [\"https://a.com\"]\npaths = [\"/r\"]\n",
+            "room[0].hosts[0]",
+            "no scheme",
+        ),
+        (
+            "origin = \"h:1\"\npaths = []\n",
+            "room[0].paths",
+            "at least one path prefix",
+        ),
+        (
+            "origin = \"h:1\"\npaths = [\"/r\", \"r2\"]\n",
+            "room[0].paths[1]",
+            "starting with '/'",
+        ),
+        (
+            "paths = [\"/r\"]\n",
+            "room[0].origin",
+            "proxy.default_origin",
+        ),
+    ];
+    for (rest, expected_field, expected_message) in cases {
+        let text = with_rooms(&format!("{base}{rest}"));
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(field, expected_field, "{text}");
+        assert!(message.contains(expected_message), "{message}");
+        assert!(line > line_of(&text, "[[room]]") || expected_field == "room[0].origin");
+    }
+
+    let text = format!("{KEYS}[proxy]\ndefault_origin = \"http://shop:80\"\n");
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "default_origin"), "proxy.default_origin")
+    );
+
+    let text = with_rooms("[[room]]\nid = \"bad id\"\norigin = \"h:1\"\npaths = [\"/r\"]\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "room[0].id");
+    assert!(message.contains("1-64 characters"), "{message}");
+
+    let cfg = parse(&with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"h:1\"\nhosts = [\"Tickets.EXAMPLE.com\"]\npaths = [\"/r\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(cfg.rooms[0].hosts, vec!["tickets.example.com".to_string()]);
+}
+
+#[test]
+fn numbers_are_range_checked() {
+    let cases = [
+        ("admit_per_second = 0.0", "room[0].admit_per_second", "> 0"),
+        ("admit_per_second = -1", "room[0].admit_per_second", "> 0"),
+        ("admit_per_second = nan", "room[0].admit_per_second", "> 0"),
+        ("admit_per_second = inf", "room[0].admit_per_second", "> 0"),
+        (
+            "admit_per_second = 1_000_001",
+            "room[0].admit_per_second",
+            "1000000",
+        ),
+        (
+            "admit_per_second = \"fast\"",
+            "room[0].admit_per_second",
+            "expected a number",
+        ),
+        ("max_active = 0", "room[0].max_active", ">= 1"),
+        (
+            "max_active = 1.5",
+            "room[0].max_active",
+            "expected an integer, got a float",
+        ),
+        (
+            "session_seconds = 0",
+            "room[0].session_seconds",
+            "from 1 to 604800",
+        ),
+        (
+            "session_seconds = 604801",
+            "room[0].session_seconds",
+            "from 1 to 604800",
+        ),
+        (
+            "abandon_after_seconds = 0",
+            "room[0].abandon_after_seconds",
+            "from 1 to 604800",
+        ),
+    ];
+    for (setting, expected_field, expected_message) in cases {
+        let text = with_rooms(&format!(
+            "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/r\"]\n{setting}\n"
+        ));
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(line, line_of(&text, setting), "{setting}");
+        assert_eq!(field, expected_field, "{setting}");
+        assert!(message.contains(expected_message), "{setting}: {message}");
+    }
+    let cfg = parse(&with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/r\"]\nadmit_per_second = 0.25\nsession_seconds = 604800\n",
+    ))
+    .unwrap();
+    assert_eq!(cfg.rooms[0].admit_per_second, 0.25);
+    assert_eq!(cfg.rooms[0].session_seconds, 604_800);
+}
+
+#[test]
+fn listen_addresses_are_checked() {
+    let text = format!("{KEYS}[listen]\npublic = \"localhost:8080\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "localhost"), "listen.public")
+    );
+    assert!(
+        message.contains("\"127.0.0.1:8080\""),
+        "says what is allowed: {message}"
+    );
+
+    let text = format!("{KEYS}[listen]\nadmin = \"127.0.0.1:8080\"\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "listen.admin");
+    assert!(
+        message.contains("already used by `listen.public`"),
+        "{message}"
+    );
+
+    // Port 0 (pick any free port) may repeat: tests use it.
+    let text = format!("{KEYS}[listen]\npublic = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n");
+    assert!(parse(&text).is_ok());
+}
+
+#[test]
+fn other_toml_spellings_work() {
+    // Dotted keys, inline tables and an inline array of room tables.
+    let text =
+        format!("listen.public = \"127.0.0.1:7000\"\nstore = {{ backend = \"memory\" }}\n{KEYS}\n");
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.listen.public, addr("127.0.0.1:7000"));
+    let text = format!(
+        "room = [{{ id = \"a\", origin = \"h:1\", paths = [\"/a\"] }}, {{ id = \"b\", origin = \"h:1\", paths = [\"/b\"], size = 1 }}]\n{KEYS}"
+    );
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (1, "room[1].size"));
+}
+
+#[test]
+fn secret_debug_hides_bytes() {
+    let s = Secret(SECRET_A.as_bytes().to_vec());
+    assert_eq!(format!("{s:?}"), "Secret(<32 bytes>)");
+}
+
+#[test]
+fn docs_annotated_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let after = doc.split("## Annotated example").nth(1).unwrap();
+    let block = after.split("```toml\n").nth(1).unwrap();
+    let text = block.split("```").next().unwrap();
+    let env = |name: &str| match name {
+        "ANTEROOM_KEY_K1" => Ok(SECRET_A.to_string()),
+        "ANTEROOM_KEY_K2" => Ok(SECRET_B.to_string()),
+        "ANTEROOM_ADMIN_TOKEN" => Ok("docs-admin-token-000".to_string()),
+        _ => Err(VarError::NotPresent),
+    };
+    let cfg = parse_gateway_config_with_env(text, "config.md", &env).unwrap();
+    assert_eq!(cfg.keys.signing, "k2");
+    assert_eq!(cfg.keys.secrets.len(), 2);
+    assert_eq!(cfg.rooms.len(), 2);
+    assert_eq!(cfg.rooms[1].origin, "127.0.0.1:3000");
+    assert_eq!(cfg.rooms[1].mode, RoomMode::SafetyNet);
+}

@@ -1,0 +1,306 @@
+//! Checks on single values. Each returns the accepted (possibly normalized) value, or a
+//! message saying what is allowed and what was found. Messages never include secrets.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// Longest `session_seconds` / `abandon_after_seconds`: 7 days.
+pub const MAX_SECONDS: i64 = 7 * 24 * 3600;
+/// Highest `admit_per_second`.
+pub const MAX_ADMIT_PER_SECOND: f64 = 1_000_000.0;
+/// Shortest signing secret, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Shortest admin token, in bytes.
+pub const MIN_TOKEN_BYTES: usize = 16;
+/// URL schemes accepted for `store.url`.
+pub const REDIS_SCHEMES: [&str; 5] = [
+    "redis://",
+    "rediss://",
+    "redis-cluster://",
+    "redis-sentinel://",
+    "redis+unix://",
+];
+
+/// A listener address: an IP socket address (names are not resolved).
+pub fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "expected an IP address and port like \"127.0.0.1:8080\" or \"[::]:8080\", got {text:?}"
+        )
+    })
+}
+
+/// An upstream: `host:port`, host a DNS name, IPv4 address or bracketed IPv6 address.
+pub fn origin(text: &str) -> Result<String, String> {
+    let allowed = "expected host:port such as \"127.0.0.1:3000\" or \"shop.internal:8080\"";
+    if text.contains("://") {
+        return Err(format!(
+            "{allowed}, without a scheme (plain HTTP to the origin is implied), got {text:?}"
+        ));
+    }
+    if text.contains('/') {
+        return Err(format!("{allowed}, without a path, got {text:?}"));
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!("{allowed}; the port is missing in {text:?}"));
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => {
+            return Err(format!(
+                "{allowed}; the port must be 1-65535, got {port:?} in {text:?}"
+            ))
+        }
+    }
+    if host_part(host, true).is_none() {
+        return Err(format!(
+            "{allowed}; {host:?} is not a valid host name or IP address (IPv6 goes in brackets)"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A room host: a DNS name or IP address, no port, no scheme. Upper case is folded to lower
+/// case (host names are case-insensitive), so `Tickets.Example.com` is accepted.
+pub fn host(text: &str) -> Result<String, String> {
+    let allowed =
+        "expected a host name such as \"tickets.example.com\" (no scheme, no port, no path)";
+    if text.contains("://") {
+        return Err(format!("{allowed}, got {text:?}"));
+    }
+    if text.contains('/') {
+        return Err(format!("{allowed}, got {text:?} which has a path"));
+    }
+    if text.contains('*') {
+        return Err(format!(
+            "{allowed}; wildcards are not supported: list each host, or leave `hosts` empty for any host, got {text:?}"
+        ));
+    }
+    let lower = text.to_ascii_lowercase();
+    match host_part(&lower, false) {
+        Some(()) => Ok(lower),
+        None if text.rsplit_once(':').is_some_and(|(h, p)| {
+            p.parse::<u16>().is_ok() && host_part(&h.to_ascii_lowercase(), true).is_some()
+        }) =>
+        {
+            Err(format!("{allowed}; remove the port from {text:?}"))
+        }
+        None => Err(format!("{allowed}, got {text:?}")),
+    }
+}
+
+/// DNS name, IPv4, or (bracketed) IPv6. `allow_upper` accepts upper-case letters.
+fn host_part(host: &str, allow_upper: bool) -> Option<()> {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().ok().map(|_| ());
+    }
+    if host.parse::<Ipv4Addr>().is_ok() {
+        return Some(());
+    }
+    if host.is_empty() || host.len() > 253 {
+        return None;
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || (allow_upper && b.is_ascii_uppercase())
+            })
+    };
+    host.split('.').all(label_ok).then_some(())
+}
+
+/// A path prefix a room protects.
+pub fn path_prefix(text: &str) -> Result<String, String> {
+    let allowed = "expected a path prefix starting with '/' such as \"/tour-2027\"";
+    if text.is_empty() {
+        return Err(format!("{allowed}, got an empty string"));
+    }
+    if !text.starts_with('/') {
+        return Err(format!("{allowed}, got {text:?}"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{allowed}, without spaces, got {text:?}"));
+    }
+    if text.contains('?') || text.contains('#') {
+        return Err(format!(
+            "{allowed}, without a query or fragment, got {text:?}"
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn id_chars(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A room id: `[A-Za-z0-9_-]{1,64}`.
+pub fn room_id(text: &str) -> Result<String, String> {
+    if (1..=64).contains(&text.len()) && id_chars(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "expected a room id of 1-64 characters from A-Z a-z 0-9 _ -, got {text:?}"
+        ))
+    }
+}
+
+/// A key id (`kid`): `[A-Za-z0-9_-]{1,32}`; it is written into every pass.
+pub fn key_id(text: &str) -> Result<String, String> {
+    if (1..=32).contains(&text.len()) && id_chars(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "expected a key id of 1-32 characters from A-Z a-z 0-9 _ -, got {text:?}"
+        ))
+    }
+}
+
+/// A Redis URL for `store.url`.
+pub fn redis_url(text: &str) -> Result<String, String> {
+    let rest = REDIS_SCHEMES
+        .iter()
+        .find_map(|scheme| text.strip_prefix(scheme));
+    match rest {
+        Some(rest) if !rest.is_empty() => Ok(text.to_string()),
+        _ => Err(format!(
+            "expected a URL starting with {}, got {text:?}",
+            REDIS_SCHEMES.join(", ")
+        )),
+    }
+}
+
+/// An environment variable name after `env:`: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `admit_per_second`: finite, > 0, <= 1,000,000.
+pub fn admit_per_second(value: f64) -> Result<f64, String> {
+    if value.is_finite() && value > 0.0 && value <= MAX_ADMIT_PER_SECOND {
+        Ok(value)
+    } else {
+        Err(format!(
+            "expected a number of visitors per second > 0 and <= 1000000 (fractions allowed, e.g. 0.5), got {value}"
+        ))
+    }
+}
+
+/// An integer in `min..=max`; `unit` describes it in the message.
+pub fn int_range(value: i64, min: i64, max: i64, unit: &str) -> Result<u64, String> {
+    if (min..=max).contains(&value) {
+        u64::try_from(value).map_err(|_| format!("expected an integer >= {min}, got {value}"))
+    } else if max == i64::MAX {
+        Err(format!(
+            "expected an integer >= {min} ({unit}), got {value}"
+        ))
+    } else {
+        Err(format!(
+            "expected an integer from {min} to {max} ({unit}), got {value}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert!(origin("127.0.0.1:3000").is_ok());
+        assert!(origin("shop.internal:8080").is_ok());
+        assert!(origin("Shop.Internal:8080").is_ok());
+        assert!(origin("[::1]:3000").is_ok());
+        let e = origin("http://127.0.0.1:3000").unwrap_err();
+        assert!(e.contains("without a scheme"), "{e}");
+        assert!(origin("127.0.0.1").unwrap_err().contains("port is missing"));
+        assert!(origin("127.0.0.1:0").unwrap_err().contains("1-65535"));
+        assert!(origin("127.0.0.1:70000").is_err());
+        assert!(origin("host:3000/x")
+            .unwrap_err()
+            .contains("without a path"));
+        assert!(origin("::1:3000").is_err());
+        assert!(origin(":3000").is_err());
+        assert!(origin("bad_host:3000").is_err());
+    }
+
+    #[test]
+    fn hosts_are_lowercased_and_portless() {
+        assert_eq!(host("Tickets.Example.COM").unwrap(), "tickets.example.com");
+        assert_eq!(host("10.0.0.1").unwrap(), "10.0.0.1");
+        assert_eq!(host("[::1]").unwrap(), "[::1]");
+        assert!(host("example.com:443")
+            .unwrap_err()
+            .contains("remove the port"));
+        assert!(host("https://example.com").is_err());
+        assert!(host("*.example.com").unwrap_err().contains("wildcards"));
+        assert!(host("").is_err());
+        assert!(host("a..b").is_err());
+        assert!(host("-a.com").is_err());
+    }
+
+    #[test]
+    fn paths_ids_urls() {
+        assert!(path_prefix("/").is_ok());
+        assert!(path_prefix("/tour-2027").is_ok());
+        assert!(path_prefix("tour").is_err());
+        assert!(path_prefix("").is_err());
+        assert!(path_prefix("/a b").is_err());
+        assert!(path_prefix("/a?b=1").is_err());
+        assert!(room_id("tour_2027-A").is_ok());
+        assert!(room_id("").is_err());
+        assert!(room_id(&"a".repeat(65)).is_err());
+        assert!(room_id(&"a".repeat(64)).is_ok());
+        assert!(room_id("a.b").is_err());
+        assert!(key_id(&"k".repeat(32)).is_ok());
+        assert!(key_id(&"k".repeat(33)).is_err());
+        for ok in [
+            "redis://127.0.0.1:6379",
+            "rediss://h:6380",
+            "redis-cluster://h:7000",
+            "redis-sentinel://h:26379/mymaster",
+            "redis+unix:///tmp/redis.sock",
+        ] {
+            assert!(redis_url(ok).is_ok(), "{ok}");
+        }
+        assert!(redis_url("http://h").is_err());
+        assert!(redis_url("redis://").is_err());
+        assert!(env_name("ANTEROOM_KEY_K1"));
+        assert!(env_name("_x1"));
+        assert!(!env_name("1X"));
+        assert!(!env_name(""));
+        assert!(!env_name("A-B"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert!(admit_per_second(0.5).is_ok());
+        assert!(admit_per_second(1_000_000.0).is_ok());
+        assert!(admit_per_second(1_000_000.5).is_err());
+        assert!(admit_per_second(0.0).is_err());
+        assert!(admit_per_second(f64::NAN).is_err());
+        assert!(admit_per_second(f64::INFINITY).is_err());
+        assert_eq!(int_range(5, 1, 10, "s"), Ok(5));
+        assert!(int_range(0, 1, 10, "s")
+            .unwrap_err()
+            .contains("from 1 to 10"));
+        assert!(int_range(-3, 1, i64::MAX, "visitors")
+            .unwrap_err()
+            .contains(">= 1"));
+    }
+
+    #[test]
+    fn listener_addresses() {
+        assert!(socket_addr("127.0.0.1:8080").is_ok());
+        assert!(socket_addr("[::]:8080").is_ok());
+        assert!(socket_addr("localhost:8080").is_err());
+        assert!(socket_addr("127.0.0.1").is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! The Pingora adapter: translates between HTTP sessions and the gateway's domain, one
+//! module per proxy phase. No queue or admission logic lives here.
+
+mod facts;
+mod fail_to_proxy;
+mod request_filter;
+mod response_filter;
+mod upstream_peer;
+mod upstream_request;
+mod write_reply;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::prelude::*;
+use pingora::proxy::FailToProxy;
+
+use crate::core::{Gateway, ProxyPlan};
+
+pub use write_reply::write_reply;
+
+/// Per-request state carried between phases.
+#[derive(Default)]
+pub struct RequestCtx {
+    plan: Option<ProxyPlan>,
+    wants_json: bool,
+}
+
+pub struct GatewayProxy {
+    gateway: Arc<Gateway>,
+}
+
+impl GatewayProxy {
+    pub fn new(gateway: Arc<Gateway>) -> GatewayProxy {
+        GatewayProxy { gateway }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for GatewayProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        request_filter::run(&self.gateway, session, ctx).await
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        upstream_peer::run(ctx)
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        upstream_request::run(upstream_request, ctx)
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response_filter::run(&self.gateway, upstream_response, ctx)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        error: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        fail_to_proxy::run(session, error, ctx).await
+    }
+}

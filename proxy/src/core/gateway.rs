@@ -1,0 +1,309 @@
+//! The gateway: the rooms, the keyring, the shared store and what each request leads to.
+
+use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anteroom_admission::{Keyring, PassClaims, VisitorId};
+use anteroom_config::{GatewayConfig, RoomConfig};
+use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
+
+use super::cookies::set_cookie;
+use super::live::LiveRoom;
+use super::reply::{Outcome, ProxyPlan, Reply};
+use super::router::Router;
+use super::status::StatusObject;
+use super::{endpoints, protected, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, VISITOR_COOKIE};
+use crate::metrics::Metrics;
+
+/// Filled once the store is connected (the store service starts before the proxy).
+pub type StoreSlot = Arc<OnceLock<Arc<dyn QueueStore>>>;
+
+/// How long the visitor-id cookie lives: long enough to survive a browser restart.
+const VISITOR_COOKIE_SECONDS: u64 = 30 * 24 * 3600;
+
+pub struct RoomEntry {
+    pub config: RoomConfig,
+    pub origin: SocketAddr,
+    live: RwLock<Arc<LiveRoom>>,
+}
+
+impl RoomEntry {
+    pub fn live(&self) -> Arc<LiveRoom> {
+        match self.live.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+pub struct Gateway {
+    pub rooms: Vec<RoomEntry>,
+    router: Router,
+    pub keyring: Keyring,
+    store: StoreSlot,
+    default_origin: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Where a visitor without a valid pass ended up.
+pub(super) struct Placed {
+    pub status: StatusObject,
+    pub cookies: Vec<String>,
+    /// Set when the visitor was admitted on this very request.
+    pub issued_pass: Option<String>,
+}
+
+impl Gateway {
+    pub fn new(
+        config: &GatewayConfig,
+        keyring: Keyring,
+        store: StoreSlot,
+        metrics: Arc<Metrics>,
+    ) -> Result<Gateway, String> {
+        let mut rooms = Vec::with_capacity(config.rooms.len());
+        for room in &config.rooms {
+            metrics
+                .admit_per_second
+                .with_label_values(&[room.id.as_str()])
+                .set(room.admit_per_second);
+            rooms.push(RoomEntry {
+                origin: resolve_origin(&room.origin)
+                    .map_err(|error| format!("room `{}` origin: {error}", room.id))?,
+                live: RwLock::new(Arc::new(LiveRoom::new(configured_settings(room)))),
+                config: room.clone(),
+            });
+        }
+        let default_origin = match &config.proxy.default_origin {
+            Some(origin) => Some(
+                resolve_origin(origin).map_err(|error| format!("proxy.default_origin: {error}"))?,
+            ),
+            None => None,
+        };
+        Ok(Gateway {
+            rooms,
+            router: Router::new(&config.rooms),
+            keyring,
+            store,
+            default_origin,
+            metrics,
+        })
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn QueueStore>> {
+        self.store.get()
+    }
+
+    pub fn room_index(&self, id: &str) -> Option<usize> {
+        self.rooms.iter().position(|room| room.config.id == id)
+    }
+
+    /// Replace what this instance knows of a room (the ticker's refresh).
+    pub fn set_live(&self, index: usize, live: LiveRoom) {
+        let Some(entry) = self.rooms.get(index) else {
+            return;
+        };
+        self.metrics
+            .admit_per_second
+            .with_label_values(&[entry.config.id.as_str()])
+            .set(live.settings.admit_per_second);
+        match entry.live.write() {
+            Ok(mut guard) => *guard = Arc::new(live),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(live),
+        }
+    }
+
+    /// Decide what happens to one request.
+    pub async fn handle(&self, facts: &RequestFacts) -> Outcome {
+        if facts.path.starts_with(ENDPOINT_PREFIX) {
+            return Outcome::Reply(endpoints::handle(self, facts).await);
+        }
+        match self.router.route(facts.host.as_deref(), &facts.path) {
+            Some(index) => protected::handle(self, index, facts).await,
+            None => match &self.default_origin {
+                Some(origin) => Outcome::Proxy(ProxyPlan {
+                    origin: *origin,
+                    room: None,
+                    forward_pass: None,
+                    set_cookies: Vec::new(),
+                }),
+                None => Outcome::Reply(Reply::error(
+                    404,
+                    "not_found",
+                    "no room or origin serves this path",
+                )),
+            },
+        }
+    }
+
+    /// Time one store call and count its failure.
+    pub async fn timed<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        self.metrics
+            .store_seconds
+            .with_label_values(&[op])
+            .observe(started.elapsed().as_secs_f64());
+        if let Err(error) = &result {
+            self.metrics.store_errors_total.with_label_values(&[op]).inc();
+            log::warn!("store {op} failed: {error}");
+        }
+        result
+    }
+
+    /// The first valid pass for this room, counting every refused one.
+    pub(super) fn valid_pass<'a>(
+        &self,
+        index: usize,
+        live: &LiveRoom,
+        facts: &'a RequestFacts,
+        now: u64,
+    ) -> Option<(&'a str, PassClaims)> {
+        let room = self.rooms[index].config.id.as_str();
+        for token in &facts.pass_tokens {
+            let rejection = match self.keyring.verify_pass(token, room, now) {
+                Ok(claims) if live.is_revoked(&claims.visitor, claims.issued_at) => "revoked",
+                Ok(claims) => return Some((token.as_str(), claims)),
+                Err(rejection) => rejection.reason(),
+            };
+            self.metrics
+                .pass_rejected_total
+                .with_label_values(&[room, rejection])
+                .inc();
+        }
+        None
+    }
+
+    /// The visitor's verified id, or a fresh one with the cookie that carries it.
+    pub(super) fn visitor(&self, facts: &RequestFacts) -> (VisitorId, Option<String>) {
+        if let Some(id) = facts
+            .visitor_token
+            .as_deref()
+            .and_then(|token| self.keyring.verify_visitor(token))
+        {
+            return (id, None);
+        }
+        let id = VisitorId::random();
+        let cookie = set_cookie(
+            VISITOR_COOKIE,
+            &self.keyring.sign_visitor(id),
+            "/",
+            VISITOR_COOKIE_SECONDS,
+            facts.tls,
+        );
+        (id, Some(cookie))
+    }
+
+    /// Sign a pass valid until the session's end, and the cookies that carry it to every
+    /// path the room protects.
+    pub(super) fn issue_pass(
+        &self,
+        index: usize,
+        visitor: VisitorId,
+        expires_at_ms: u64,
+        facts: &RequestFacts,
+    ) -> (String, Vec<String>) {
+        let room = &self.rooms[index].config;
+        let now = unix_now();
+        let expires_at = (expires_at_ms / 1000).max(now + 1);
+        let token = self.keyring.issue_pass(&PassClaims {
+            room: room.id.clone(),
+            visitor,
+            issued_at: now,
+            expires_at,
+        });
+        let cookies = room
+            .paths
+            .iter()
+            .map(|path| set_cookie(PASS_COOKIE, &token, path, expires_at - now, facts.tls))
+            .collect();
+        (token, cookies)
+    }
+
+    /// Put a visitor without a valid pass where the room's mode says: straight through,
+    /// the queue, or a closed door. One store round trip at most.
+    pub(super) async fn place(
+        &self,
+        index: usize,
+        facts: &RequestFacts,
+    ) -> Result<Placed, StoreError> {
+        let entry = &self.rooms[index];
+        let live = entry.live();
+        let room = entry.config.id.as_str();
+        let (visitor, visitor_cookie) = self.visitor(facts);
+        let signed_visitor = self.keyring.sign_visitor(visitor);
+        let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
+        let placement = match live.settings.mode {
+            anteroom_config::RoomMode::Closed => Placement::Closed,
+            _ => {
+                let store = self
+                    .store()
+                    .ok_or_else(|| StoreError::Unavailable("store not connected yet".into()))?;
+                self.metrics.joins_total.with_label_values(&[room]).inc();
+                self.timed("join", store.join(room, visitor)).await?
+            }
+        };
+        let mut issued_pass = None;
+        if let Placement::Admitted { expires_at_ms } = placement {
+            let (token, pass_cookies) = self.issue_pass(index, visitor, expires_at_ms, facts);
+            cookies.extend(pass_cookies);
+            issued_pass = Some(token);
+        }
+        let status = StatusObject::new(
+            room,
+            signed_visitor,
+            placement,
+            &live.settings,
+            live.waiting,
+            issued_pass.clone(),
+        );
+        Ok(Placed {
+            status,
+            cookies,
+            issued_pass,
+        })
+    }
+}
+
+/// A room's settings as its config states them (seeded into the store at start).
+pub fn configured_settings(room: &RoomConfig) -> RoomSettings {
+    RoomSettings {
+        mode: room.mode,
+        admit_per_second: room.admit_per_second,
+        max_active: room.max_active,
+        session_seconds: room.session_seconds,
+        abandon_after_seconds: room.abandon_after_seconds,
+        paused: false,
+        sold_out: false,
+        message: None,
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}
+
+/// Origins are resolved once at start: the proxy path never waits on DNS (and Pingora's
+/// peer constructor must not be handed a name it cannot resolve).
+pub fn resolve_origin(origin: &str) -> Result<SocketAddr, String> {
+    origin
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve `{origin}`: {error}"))?
+        .next()
+        .ok_or_else(|| format!("`{origin}` resolves to no address"))
+}
+
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}

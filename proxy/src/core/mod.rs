@@ -1,0 +1,44 @@
+//! The gateway's domain: rooms, passes, the queue and the answers they lead to.
+//! No Pingora types here — the adapter translates HTTP to `RequestFacts` and an
+//! `Outcome` back to HTTP.
+
+mod cookies;
+mod endpoints;
+pub mod gateway;
+mod live;
+mod protected;
+mod reply;
+mod router;
+mod status;
+
+pub use cookies::{parse_cookies, CookieJar};
+pub use gateway::{Gateway, StoreSlot};
+pub use live::LiveRoom;
+pub use reply::{Outcome, ProxyPlan, Reply};
+pub use router::Router;
+pub use status::{StatusObject, VisitorState};
+
+/// What the gateway needs to know about a request, read off it by the adapter.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    pub method: String,
+    /// Lowercase host name without port, if the request named one.
+    pub host: Option<String>,
+    pub path: String,
+    pub query: Option<String>,
+    /// `X-Anteroom-Pass` header first, then every `anteroom_pass` cookie.
+    pub pass_tokens: Vec<String>,
+    /// `X-Anteroom-Visitor` header, else the `anteroom_vid` cookie.
+    pub visitor_token: Option<String>,
+    /// The client asked for JSON (`Accept: application/json`): apps get 429 + status object.
+    pub wants_json: bool,
+    /// Served over TLS: cookies get `Secure`.
+    pub tls: bool,
+}
+
+/// Paths under this prefix are the gateway's own endpoints.
+pub const ENDPOINT_PREFIX: &str = "/_anteroom/";
+pub const PASS_COOKIE: &str = "anteroom_pass";
+pub const VISITOR_COOKIE: &str = "anteroom_vid";
+pub const PASS_HEADER: &str = "x-anteroom-pass";
+pub const VISITOR_HEADER: &str = "x-anteroom-visitor";

@@ -1,0 +1,103 @@
+//! A request to a path a room protects: a valid pass goes through (renewed when half used),
+//! anything else is placed by the room's mode and either proxied with a fresh pass or
+//! answered with the waiting page / 429.
+
+use anteroom_config::RoomMode;
+
+use super::gateway::{unix_now, Gateway};
+use super::reply::{Outcome, ProxyPlan, Reply};
+use super::status::{StatusObject, VisitorState};
+use super::RequestFacts;
+use crate::pages;
+
+pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Outcome {
+    let entry = &gateway.rooms[index];
+    let live = entry.live();
+    let now = unix_now();
+
+    if let Some((token, claims)) = gateway.valid_pass(index, &live, facts, now) {
+        let mut plan = ProxyPlan {
+            origin: entry.origin,
+            room: Some(index),
+            forward_pass: Some(token.to_string()),
+            set_cookies: Vec::new(),
+        };
+        if claims.needs_renewal(now, live.settings.session_seconds) {
+            renew(gateway, index, &claims.visitor, facts, &mut plan).await;
+        }
+        return Outcome::Proxy(plan);
+    }
+
+    if live.settings.mode == RoomMode::Passthrough {
+        return Outcome::Proxy(ProxyPlan {
+            origin: entry.origin,
+            room: Some(index),
+            forward_pass: None,
+            set_cookies: Vec::new(),
+        });
+    }
+
+    match gateway.place(index, facts).await {
+        Ok(placed) => match placed.issued_pass {
+            Some(pass) => Outcome::Proxy(ProxyPlan {
+                origin: entry.origin,
+                room: Some(index),
+                forward_pass: Some(pass),
+                set_cookies: placed.cookies,
+            }),
+            None => Outcome::Reply(queue_reply(&placed.status, facts).with_cookies(placed.cookies)),
+        },
+        Err(_) => Outcome::Reply(unavailable(facts)),
+    }
+}
+
+/// Sliding renewal: extend the session in the store and hand out a fresh pass. On any
+/// failure the current pass simply stays in use until it expires.
+async fn renew(
+    gateway: &Gateway,
+    index: usize,
+    visitor: &anteroom_admission::VisitorId,
+    facts: &RequestFacts,
+    plan: &mut ProxyPlan,
+) {
+    let Some(store) = gateway.store() else {
+        return;
+    };
+    let room = gateway.rooms[index].config.id.as_str();
+    if let Ok(Some(expires_at_ms)) = gateway.timed("renew", store.renew(room, *visitor)).await {
+        let (token, cookies) = gateway.issue_pass(index, *visitor, expires_at_ms, facts);
+        plan.forward_pass = Some(token);
+        plan.set_cookies.extend(cookies);
+    }
+}
+
+/// The answer for a visitor who may not enter yet: HTML for browsers, JSON for apps.
+pub(super) fn queue_reply(status: &StatusObject, facts: &RequestFacts) -> Reply {
+    let retry_after = status.retry_after().to_string();
+    if facts.wants_json {
+        let code = match status.state {
+            VisitorState::Closed => 503,
+            VisitorState::SoldOut => 410,
+            _ => 429,
+        };
+        return Reply::json_text(code, status.to_json()).with_header("retry-after", retry_after);
+    }
+    match status.state {
+        VisitorState::Closed => Reply::html(503, pages::closed_page(status))
+            .with_header("retry-after", retry_after),
+        _ => Reply::html(200, pages::waiting_page(status)),
+    }
+}
+
+pub(super) fn unavailable(facts: &RequestFacts) -> Reply {
+    let detail = "the queue is briefly unavailable; your place is kept, try again in a few seconds";
+    let reply = if facts.wants_json {
+        Reply::error(503, "queue_unavailable", detail)
+    } else {
+        Reply::html(
+            503,
+            pages::error_page(503, "We'll be right back", detail),
+        )
+    };
+    reply.with_header("retry-after", "5")
+}

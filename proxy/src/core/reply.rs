@@ -1,0 +1,75 @@
+//! What the gateway decided: proxy the request, or answer it itself.
+
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// How to proxy an allowed request.
+#[derive(Debug, Clone)]
+pub struct ProxyPlan {
+    /// The origin, resolved at start.
+    pub origin: SocketAddr,
+    /// Index of the matched room, if any (for per-room metrics).
+    pub room: Option<usize>,
+    /// The verified (or just issued) pass, sent upstream as `X-Anteroom-Pass`.
+    pub forward_pass: Option<String>,
+    /// `Set-Cookie` values to add to the origin's response.
+    pub set_cookies: Vec<String>,
+}
+
+/// A complete answer from the gateway itself.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn json(status: u16, value: &serde_json::Value) -> Reply {
+        Reply::json_text(status, value.to_string())
+    }
+
+    pub fn json_text(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            headers: vec![
+                ("content-type", "application/json".to_string()),
+                ("cache-control", "no-store".to_string()),
+            ],
+            body: Bytes::from(body),
+        }
+    }
+
+    pub fn html(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            headers: vec![
+                ("content-type", "text/html; charset=utf-8".to_string()),
+                ("cache-control", "no-store".to_string()),
+            ],
+            body: Bytes::from(body),
+        }
+    }
+
+    /// The JSON error shape every Anteroom endpoint uses.
+    pub fn error(status: u16, code: &str, detail: &str) -> Reply {
+        Reply::json(status, &serde_json::json!({ "error": code, "detail": detail }))
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_cookies(mut self, cookies: Vec<String>) -> Reply {
+        self.headers
+            .extend(cookies.into_iter().map(|cookie| ("set-cookie", cookie)));
+        self
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Proxy(ProxyPlan),
+    Reply(Reply),
+}

@@ -1,0 +1,87 @@
+//! The status object of the public contract, shared by the JSON answers, the status endpoint
+//! and (later) the live streams.
+
+use anteroom_admission::{estimate_wait, Eta};
+use anteroom_queue::{Placement, RoomSettings};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitorState {
+    Waiting,
+    Admitted,
+    Prequeue,
+    Paused,
+    Closed,
+    SoldOut,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusObject {
+    pub room: String,
+    pub visitor: String,
+    pub state: VisitorState,
+    pub position: Option<u64>,
+    pub waiting: u64,
+    pub admit_per_second: f64,
+    pub eta_seconds: Option<Eta>,
+    pub message: Option<String>,
+    pub pass: Option<String>,
+}
+
+impl StatusObject {
+    /// Build the object for a placement. `waiting` is the store's figure when the placement
+    /// carries one, else the last figure this instance saw.
+    pub fn new(
+        room: &str,
+        signed_visitor: String,
+        placement: Placement,
+        settings: &RoomSettings,
+        last_known_waiting: u64,
+        pass: Option<String>,
+    ) -> StatusObject {
+        let (state, position, waiting) = match placement {
+            Placement::Waiting { position, waiting } if settings.paused => {
+                (VisitorState::Paused, Some(position), waiting)
+            }
+            Placement::Waiting { position, waiting } => {
+                (VisitorState::Waiting, Some(position), waiting)
+            }
+            Placement::Admitted { .. } => (VisitorState::Admitted, None, last_known_waiting),
+            Placement::Absent => (VisitorState::Waiting, None, last_known_waiting),
+            Placement::Closed => (VisitorState::Closed, None, last_known_waiting),
+            Placement::SoldOut => (VisitorState::SoldOut, None, last_known_waiting),
+        };
+        let eta_seconds = match (state, position) {
+            (VisitorState::Waiting, Some(position)) => {
+                estimate_wait(position, settings.admit_per_second)
+            }
+            _ => None,
+        };
+        StatusObject {
+            room: room.to_string(),
+            visitor: signed_visitor,
+            state,
+            position,
+            waiting,
+            admit_per_second: settings.admit_per_second,
+            eta_seconds,
+            message: settings.message.clone(),
+            pass,
+        }
+    }
+
+    /// Seconds a polling client should wait before asking again.
+    pub fn retry_after(&self) -> u64 {
+        match (self.state, self.eta_seconds) {
+            (VisitorState::Waiting, Some(eta)) => (eta.low / 2).clamp(1, 10),
+            (VisitorState::SoldOut, _) | (VisitorState::Closed, _) => 30,
+            _ => 5,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain strings and numbers cannot fail; fall back to a valid object anyway.
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}

@@ -1,0 +1,133 @@
+//! `anteroom`: the Anteroom gateway binary — serve, demo, check, keygen.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use anteroom::{demo, server};
+
+#[derive(Parser)]
+#[command(name = "anteroom", version, about = "Anteroom: a fair virtual waiting room and queue gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: proxy + queue + admission + admin API + metrics.
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Gateway + demo shop on the embedded store, one command.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
+    /// Validate a config: exit 1 with file:line and field on the first problem.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Print a new random signing secret.
+    Keygen,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Demo { port } => run_demo(port),
+        Command::Check { config } => check(config),
+        Command::Keygen => {
+            println!("{}", anteroom_admission::generate_secret());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check(path: PathBuf) -> ExitCode {
+    match anteroom_config::load_gateway_config(&path).and_then(|config| {
+        server::keyring(&config).map(|_| config).map_err(|detail| {
+            anteroom_config::ConfigError::Invalid {
+                file: path.display().to_string(),
+                line: 1,
+                column: 1,
+                field: "keys".into(),
+                message: detail,
+            }
+        })
+    }) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} room{}, store {:?})",
+                path.display(),
+                config.rooms.len(),
+                if config.rooms.len() == 1 { "" } else { "s" },
+                config.store.backend
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: PathBuf) -> ExitCode {
+    let config = match anteroom_config::load_gateway_config(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server::build(&config) {
+        Ok((server, _gateway)) => {
+            log::info!(
+                "anteroom gateway on http://{} (admin {}, metrics {})",
+                config.listen.public,
+                config.listen.admin,
+                config.listen.metrics
+            );
+            server.run_forever()
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_demo(port: u16) -> ExitCode {
+    let shop = match demo::free_loopback_addr() {
+        Ok(addr) => addr,
+        Err(error) => {
+            eprintln!("cannot find a free port for the demo shop: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin_token = anteroom_admission::generate_secret();
+    let config = demo::demo_config(port, shop, &admin_token);
+    let (mut server, _gateway) = match server::build(&config) {
+        Ok(built) => built,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server.add_service(demo::shop_service(shop));
+    println!(
+        "\nAnteroom demo\n  shop (behind the waiting room): http://127.0.0.1:{port}/\n  \
+         3 visitors may shop at once, 1 more admitted per second as places free up.\n  \
+         see the queue:  for i in $(seq 6); do curl -s -H 'Accept: application/json' http://127.0.0.1:{port}/; echo; done\n  \
+         admin API:      curl -H 'Authorization: Bearer {admin_token}' http://{}/v1/rooms\n  \
+         metrics:        curl http://{}/metrics\n",
+        config.listen.admin, config.listen.metrics
+    );
+    server.run_forever()
+}

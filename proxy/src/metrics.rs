@@ -1,0 +1,138 @@
+//! Prometheus metrics of the public contract. One registry per gateway (not the global
+//! one) so several gateways in one process never mix their counts. Labels stay bounded:
+//! room ids come from config, reasons and verdicts from fixed enums, statuses are codes.
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub queue_waiting: IntGaugeVec,
+    pub active_sessions: IntGaugeVec,
+    pub joins_total: IntCounterVec,
+    pub admitted_total: IntCounterVec,
+    pub admit_per_second: GaugeVec,
+    pub pass_rejected_total: IntCounterVec,
+    pub streams_open: IntGaugeVec,
+    pub upstream_responses_total: IntCounterVec,
+    pub store_seconds: HistogramVec,
+    pub bot_verdicts_total: IntCounterVec,
+    pub store_errors_total: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registering fixed, distinct metric names cannot fail; a failure is a programming error
+    /// caught at startup.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let int_gauge = |name: &str, help: &str, labels: &[&str]| {
+            let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric definition");
+            registry.register(Box::new(gauge.clone())).expect("metric registration");
+            gauge
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let counter =
+                IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition");
+            registry.register(Box::new(counter.clone())).expect("metric registration");
+            counter
+        };
+        let queue_waiting = int_gauge(
+            "anteroom_queue_waiting",
+            "Visitors waiting in the room's queue (shared room state as the store knows it).",
+            &["room"],
+        );
+        let active_sessions = int_gauge(
+            "anteroom_active_sessions",
+            "Admitted visitors whose session has not expired (shared room state).",
+            &["room"],
+        );
+        let joins_total = counter(
+            "anteroom_joins_total",
+            "Queue joins handled by this instance.",
+            &["room"],
+        );
+        let admitted_total = counter(
+            "anteroom_admitted_total",
+            "Visitors admitted by this instance (ticks and straight-through).",
+            &["room"],
+        );
+        let admit_per_second = GaugeVec::new(
+            Opts::new("anteroom_admit_per_second", "The room's live admission rate."),
+            &["room"],
+        )
+        .expect("metric definition");
+        registry
+            .register(Box::new(admit_per_second.clone()))
+            .expect("metric registration");
+        let pass_rejected_total = counter(
+            "anteroom_pass_rejected_total",
+            "Passes refused, by reason.",
+            &["room", "reason"],
+        );
+        let streams_open = int_gauge(
+            "anteroom_streams_open",
+            "Open live status streams, by kind (sse, ws).",
+            &["kind"],
+        );
+        let upstream_responses_total = counter(
+            "anteroom_upstream_responses_total",
+            "Responses from origins, by room and status code.",
+            &["room", "status"],
+        );
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new("anteroom_store_seconds", "Store round-trip time.").buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["op"],
+        )
+        .expect("metric definition");
+        registry
+            .register(Box::new(store_seconds.clone()))
+            .expect("metric registration");
+        let bot_verdicts_total = counter(
+            "anteroom_bot_verdicts_total",
+            "Bot-guard verdicts, by room and verdict.",
+            &["room", "verdict"],
+        );
+        let store_errors_total = counter(
+            "anteroom_store_errors_total",
+            "Store calls that failed, by operation.",
+            &["op"],
+        );
+        for kind in ["sse", "ws"] {
+            streams_open.with_label_values(&[kind]).set(0);
+        }
+        Metrics {
+            registry,
+            queue_waiting,
+            active_sessions,
+            joins_total,
+            admitted_total,
+            admit_per_second,
+            pass_rejected_total,
+            streams_open,
+            upstream_responses_total,
+            store_seconds,
+            bot_verdicts_total,
+            store_errors_total,
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let encoder = TextEncoder::new();
+        if let Err(error) = encoder.encode(&self.registry.gather(), &mut out) {
+            log::warn!("metrics encoding failed: {error}");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

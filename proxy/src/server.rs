@@ -1,0 +1,93 @@
+//! Assembling a gateway: the proxy service on the public listener, the store owner, the
+//! admin API and the metrics endpoint, in one Pingora server.
+
+use std::sync::{Arc, OnceLock};
+
+use pingora::apps::http_app::HttpServer;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+
+use anteroom_admission::Keyring;
+use anteroom_config::GatewayConfig;
+
+use crate::adapter::GatewayProxy;
+use crate::core::Gateway;
+use crate::metrics::Metrics;
+use crate::services::admin::AdminApi;
+use crate::services::metrics_endpoint::MetricsEndpoint;
+use crate::services::store_owner::StoreOwner;
+use crate::store_connect;
+
+/// Build the keyring the config names.
+pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
+    let secrets = config
+        .keys
+        .secrets
+        .iter()
+        .map(|(kid, secret)| (kid.clone(), secret.0.clone()))
+        .collect();
+    Keyring::new(&config.keys.signing, secrets).map_err(|error| format!("keys: {error}"))
+}
+
+/// A Pingora server with every gateway service added, ready to run.
+pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
+    let conf = ServerConf {
+        // Shutdown must not wait Pingora's default five minutes.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let server_conf = server.configuration.clone();
+
+    let slot = Arc::new(OnceLock::new());
+    let metrics = Arc::new(Metrics::new());
+    let gateway = Arc::new(Gateway::new(config, keyring(config)?, slot.clone(), metrics)?);
+
+    let owner = background_service(
+        "store",
+        StoreOwner {
+            gateway: gateway.clone(),
+            slot,
+            factory: store_connect::factory(&config.store),
+        },
+    );
+    let owner_handle = server.add_service(owner);
+
+    let mut proxy = http_proxy_service(&server_conf, GatewayProxy::new(gateway.clone()));
+    proxy.add_tcp(&config.listen.public.to_string());
+    proxy.threads = Some(worker_threads());
+    let proxy_handle = server.add_service(proxy);
+    proxy_handle.add_dependency(&owner_handle);
+
+    let mut admin = Service::new(
+        "admin".to_string(),
+        HttpServer::new_app(AdminApi {
+            gateway: gateway.clone(),
+            token: config.admin.token.as_ref().map(|token| token.0.clone()),
+        }),
+    );
+    admin.add_tcp(&config.listen.admin.to_string());
+    server.add_service(admin);
+
+    let mut metrics_endpoint = Service::new(
+        "metrics".to_string(),
+        HttpServer::new_app(MetricsEndpoint {
+            gateway: gateway.clone(),
+        }),
+    );
+    metrics_endpoint.add_tcp(&config.listen.metrics.to_string());
+    server.add_service(metrics_endpoint);
+
+    Ok((server, gateway))
+}
+
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|threads| threads.get())
+        .unwrap_or(2)
+}

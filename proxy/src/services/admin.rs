@@ -1,0 +1,280 @@
+//! The admin API (admin listener, `Authorization: Bearer <token>`): rooms' settings and live
+//! figures, live changes that every instance applies within a second, revocation.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::{json, Value};
+
+use anteroom_admission::VisitorId;
+use anteroom_config::RoomMode;
+use anteroom_queue::{RoomSettings, SettingsPatch};
+
+use super::{error_response, json_response, read_body, MAX_ADMIN_BODY};
+use crate::core::{Gateway, LiveRoom};
+
+pub struct AdminApi {
+    pub gateway: Arc<Gateway>,
+    /// None: no token configured, every request is refused.
+    pub token: Option<Vec<u8>>,
+}
+
+#[async_trait]
+impl ServeHttp for AdminApi {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Err(refusal) = self.authorize(session) {
+            return refusal;
+        }
+        let method = session.req_header().method.as_str().to_string();
+        let path = session.req_header().uri.path().to_string();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match (method.as_str(), segments.as_slice()) {
+            ("GET", ["v1", "rooms"]) => self.list().await,
+            ("GET", ["v1", "rooms", id]) => self.show(id).await,
+            ("PATCH", ["v1", "rooms", id]) => match read_json(session).await {
+                Ok(body) => self.patch(id, &body).await,
+                Err(refusal) => refusal,
+            },
+            ("POST", ["v1", "rooms", id, "revoke"]) => match read_json(session).await {
+                Ok(body) => self.revoke(id, &body).await,
+                Err(refusal) => refusal,
+            },
+            (_, ["v1", "rooms", ..]) => {
+                error_response(405, "method_not_allowed", "see docs/http-api.md")
+            }
+            _ => error_response(404, "not_found", "no such admin endpoint"),
+        }
+    }
+}
+
+impl AdminApi {
+    fn authorize(&self, session: &ServerSession) -> Result<(), Response<Vec<u8>>> {
+        let Some(expected) = &self.token else {
+            return Err(error_response(
+                401,
+                "unauthorized",
+                "the admin API is disabled: set [admin] token in the config",
+            ));
+        };
+        let presented = session
+            .req_header()
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(presented.as_bytes(), expected) {
+            Ok(())
+        } else {
+            Err(error_response(
+                401,
+                "unauthorized",
+                "send Authorization: Bearer <admin token>",
+            ))
+        }
+    }
+
+    async fn list(&self) -> Response<Vec<u8>> {
+        let mut rooms = Vec::new();
+        for index in 0..self.gateway.rooms.len() {
+            rooms.push(self.describe(index).await);
+        }
+        json_response(200, &Value::Array(rooms))
+    }
+
+    async fn show(&self, id: &str) -> Response<Vec<u8>> {
+        match self.gateway.room_index(id) {
+            Some(index) => json_response(200, &self.describe(index).await),
+            None => error_response(404, "unknown_room", "no room has this id"),
+        }
+    }
+
+    /// Settings and live figures; figures straight from the store when it answers.
+    async fn describe(&self, index: usize) -> Value {
+        let room = &self.gateway.rooms[index];
+        let live = room.live();
+        let id = room.config.id.as_str();
+        let stats = match self.gateway.store() {
+            Some(store) => self.gateway.timed("stats", store.stats(id)).await.ok(),
+            None => None,
+        };
+        let settings = &live.settings;
+        json!({
+            "id": id,
+            "mode": settings.mode.as_str(),
+            "admit_per_second": settings.admit_per_second,
+            "max_active": settings.max_active,
+            "session_seconds": settings.session_seconds,
+            "abandon_after_seconds": settings.abandon_after_seconds,
+            "paused": settings.paused,
+            "sold_out": settings.sold_out,
+            "message": settings.message,
+            "waiting": stats.map(|s| s.waiting).unwrap_or(live.waiting),
+            "active": stats.map(|s| s.active).unwrap_or(live.active),
+            "admitted_total": stats.map(|s| s.admitted_total),
+            "joins_total": stats.map(|s| s.joins_total),
+            "paths": room.config.paths,
+            "hosts": room.config.hosts,
+        })
+    }
+
+    async fn patch(&self, id: &str, body: &Value) -> Response<Vec<u8>> {
+        let Some(index) = self.gateway.room_index(id) else {
+            return error_response(404, "unknown_room", "no room has this id");
+        };
+        let patch = match parse_patch(body) {
+            Ok(patch) => patch,
+            Err(detail) => return error_response(400, "invalid_patch", &detail),
+        };
+        let Some(store) = self.gateway.store() else {
+            return error_response(503, "store_unavailable", "the store is not connected yet");
+        };
+        match self
+            .gateway
+            .timed("update_settings", store.update_settings(id, &patch))
+            .await
+        {
+            Ok(settings) => {
+                self.apply_locally(index, settings);
+                json_response(200, &self.describe(index).await)
+            }
+            Err(error) => error_response(503, "store_unavailable", &error.to_string()),
+        }
+    }
+
+    /// This instance applies its own change at once; the others within a refresh.
+    fn apply_locally(&self, index: usize, settings: RoomSettings) {
+        let current = self.gateway.rooms[index].live();
+        let mut live = LiveRoom::new(settings);
+        live.revoked = current.revoked.clone();
+        live.waiting = current.waiting;
+        live.active = current.active;
+        self.gateway.set_live(index, live);
+    }
+
+    async fn revoke(&self, id: &str, body: &Value) -> Response<Vec<u8>> {
+        let Some(index) = self.gateway.room_index(id) else {
+            return error_response(404, "unknown_room", "no room has this id");
+        };
+        let Some(text) = body.get("visitor").and_then(Value::as_str) else {
+            return error_response(400, "invalid_request", "send {\"visitor\": ID}");
+        };
+        let visitor = VisitorId::from_hex(text).or_else(|| self.gateway.keyring.verify_visitor(text));
+        let Some(visitor) = visitor else {
+            return error_response(
+                400,
+                "invalid_visitor",
+                "visitor must be a 32-hex visitor id or a signed visitor id",
+            );
+        };
+        let Some(store) = self.gateway.store() else {
+            return error_response(503, "store_unavailable", "the store is not connected yet");
+        };
+        match self.gateway.timed("revoke", store.revoke(id, visitor)).await {
+            Ok(had) => {
+                let current = self.gateway.rooms[index].live();
+                let mut live = (*current).clone();
+                live.revoked.insert(visitor, crate::core::gateway::unix_now_ms());
+                self.gateway.set_live(index, live);
+                json_response(200, &json!({ "room": id, "visitor": visitor.to_hex(), "had_place": had }))
+            }
+            Err(error) => error_response(503, "store_unavailable", &error.to_string()),
+        }
+    }
+}
+
+async fn read_json(session: &mut ServerSession) -> Result<Value, Response<Vec<u8>>> {
+    match read_body(session, MAX_ADMIN_BODY).await {
+        Ok(Some(body)) => serde_json::from_slice(&body).map_err(|error| {
+            error_response(400, "invalid_json", &format!("request body is not JSON: {error}"))
+        }),
+        Ok(None) => Err(error_response(413, "body_too_large", "at most 64 KiB")),
+        Err(error) => Err(error_response(400, "unreadable_body", &error)),
+    }
+}
+
+/// Validate a PATCH body: known fields only, each with its allowed values.
+pub fn parse_patch(body: &Value) -> Result<SettingsPatch, String> {
+    let Some(object) = body.as_object() else {
+        return Err("send a JSON object".into());
+    };
+    let mut patch = SettingsPatch::default();
+    for (key, value) in object {
+        match key.as_str() {
+            "admit_per_second" => {
+                let rate = value
+                    .as_f64()
+                    .filter(|rate| rate.is_finite() && *rate >= 0.0 && *rate <= 1_000_000.0)
+                    .ok_or("admit_per_second: a number from 0 to 1000000")?;
+                patch.admit_per_second = Some(rate);
+            }
+            "max_active" => {
+                let cap = value
+                    .as_u64()
+                    .filter(|cap| *cap >= 1)
+                    .ok_or("max_active: an integer >= 1")?;
+                patch.max_active = Some(cap);
+            }
+            "mode" => {
+                let mode = value
+                    .as_str()
+                    .and_then(RoomMode::parse)
+                    .ok_or_else(|| format!("mode: one of {}", RoomMode::ALLOWED))?;
+                patch.mode = Some(mode);
+            }
+            "message" => match value {
+                Value::Null => patch.message = Some(None),
+                Value::String(text) if text.len() <= 1000 => {
+                    patch.message = Some(Some(text.clone()))
+                }
+                _ => return Err("message: a string of at most 1000 bytes, or null".into()),
+            },
+            "paused" => patch.paused = Some(value.as_bool().ok_or("paused: true or false")?),
+            "sold_out" => patch.sold_out = Some(value.as_bool().ok_or("sold_out: true or false")?),
+            other => {
+                return Err(format!(
+                    "unknown field `{other}`: allowed are admit_per_second, max_active, mode, message, paused, sold_out"
+                ))
+            }
+        }
+    }
+    Ok(patch)
+}
+
+/// Compare secrets without an early exit on the first differing byte.
+pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
+    let mut difference = presented.len() ^ expected.len();
+    for (index, byte) in expected.iter().enumerate() {
+        let other = presented.get(index).copied().unwrap_or(0);
+        difference |= usize::from(byte ^ other);
+    }
+    difference == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_accepts_known_fields_and_names_bad_ones() {
+        let patch = parse_patch(&json!({"admit_per_second": 2.5, "mode": "queue-all", "message": null}))
+            .unwrap();
+        assert_eq!(patch.admit_per_second, Some(2.5));
+        assert_eq!(patch.mode, Some(RoomMode::QueueAll));
+        assert_eq!(patch.message, Some(None));
+        assert!(parse_patch(&json!({"rate": 1})).unwrap_err().contains("rate"));
+        assert!(parse_patch(&json!({"mode": "fast"})).unwrap_err().contains("queue-all"));
+        assert!(parse_patch(&json!({"max_active": 0})).is_err());
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-tokex", b"secret-token"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+        assert!(!constant_time_eq(b"", b"secret-token"));
+    }
+}

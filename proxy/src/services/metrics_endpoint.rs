@@ -1,0 +1,40 @@
+//! `GET /metrics` (Prometheus text) and `GET /healthz` on the metrics listener.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::core::Gateway;
+
+pub struct MetricsEndpoint {
+    pub gateway: Arc<Gateway>,
+}
+
+#[async_trait]
+impl ServeHttp for MetricsEndpoint {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        match path.as_str() {
+            "/metrics" => {
+                let body = self.gateway.metrics.render();
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .unwrap_or_else(|_| Response::new(Vec::new()))
+            }
+            "/healthz" => {
+                let ready = self.gateway.store().is_some();
+                super::json_response(
+                    if ready { 200 } else { 503 },
+                    &serde_json::json!({ "store_connected": ready }),
+                )
+            }
+            _ => super::error_response(404, "not_found", "try /metrics or /healthz"),
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! Building the configured store. A factory (not a store) is handed to the store owner so
+//! the connection is made on the runtime that will keep it alive.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anteroom_config::{StoreBackend, StoreConfig};
+use anteroom_queue::{MemoryStore, QueueStore, RedisOptions, RedisStore};
+
+pub type StoreFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn QueueStore>, String>> + Send>>;
+pub type StoreFactory = Arc<dyn Fn() -> StoreFuture + Send + Sync>;
+
+pub fn factory(config: &StoreConfig) -> StoreFactory {
+    match config.backend {
+        StoreBackend::Memory => {
+            // One memory store for the life of the process, however often the factory runs.
+            let store: Arc<dyn QueueStore> = Arc::new(MemoryStore::new());
+            Arc::new(move || {
+                let store = store.clone();
+                Box::pin(async move { Ok(store) })
+            })
+        }
+        StoreBackend::Redis => {
+            let url = config.url.clone().unwrap_or_default();
+            Arc::new(move || {
+                let url = url.clone();
+                Box::pin(async move {
+                    let store = RedisStore::connect(&url, RedisOptions::default())
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    Ok(Arc::new(store) as Arc<dyn QueueStore>)
+                })
+            })
+        }
+    }
+}

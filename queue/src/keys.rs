@@ -1,0 +1,86 @@
+//! Redis key names of a room and the visitor's member text. Every key of a room carries the
+//! hash tag `{ROOM}`, so Redis Cluster keeps a room on one shard and its scripts may touch
+//! all of them.
+
+use anteroom_admission::VisitorId;
+
+/// The keys of one room, in the order every script receives them as `KEYS[1..8]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomKeys {
+    keys: [String; 8],
+}
+
+/// Names of the keys, in `KEYS` order.
+pub const KEY_SUFFIXES: [&str; 8] = [
+    "queue", "seq", "active", "seen", "settings", "bucket", "stats", "revoked",
+];
+
+impl RoomKeys {
+    pub fn new(room: &str) -> RoomKeys {
+        RoomKeys {
+            keys: KEY_SUFFIXES.map(|suffix| format!("ar:{{{room}}}:{suffix}")),
+        }
+    }
+
+    /// `[queue, seq, active, seen, settings, bucket, stats, revoked]`
+    pub fn all(&self) -> &[String; 8] {
+        &self.keys
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.keys.to_vec()
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The visitor as a sorted-set member: 32 lowercase hex digits (its text form).
+pub fn visitor_member(visitor: VisitorId) -> String {
+    let mut text = String::with_capacity(32);
+    for byte in visitor.0 {
+        text.push(HEX[usize::from(byte >> 4)] as char);
+        text.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
+    text
+}
+
+/// Inverse of `visitor_member`; None for anything but 32 lowercase hex digits.
+pub fn parse_visitor_member(text: &str) -> Option<VisitorId> {
+    let text = text.as_bytes();
+    if text.len() != 32 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut bytes = [0u8; 16];
+    for (out, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+        *out = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(VisitorId(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_the_room_hash_tag() {
+        let keys = RoomKeys::new("tour-2027");
+        assert_eq!(keys.all()[0], "ar:{tour-2027}:queue");
+        assert_eq!(keys.all()[7], "ar:{tour-2027}:revoked");
+        assert!(keys.all().iter().all(|k| k.starts_with("ar:{tour-2027}:")));
+    }
+
+    #[test]
+    fn member_text_round_trips() {
+        let v = VisitorId([0xab; 16]);
+        let text = visitor_member(v);
+        assert_eq!(text, "ab".repeat(16));
+        assert_eq!(parse_visitor_member(&text), Some(v));
+        assert_eq!(parse_visitor_member("AB"), None);
+        assert_eq!(parse_visitor_member(&"AB".repeat(16)), None);
+    }
+}

@@ -1,0 +1,49 @@
+-- join(visitor) -> {1, position, waiting} | {2, expires_at_ms} | {4} closed | {5} sold out
+local visitor = ARGV[1]
+local s = load_settings()
+if not s then
+  return no_room()
+end
+if s.mode == 'closed' then
+  return {4}
+end
+if s.sold_out then
+  return {5}
+end
+local now = now_ms()
+
+local expires = redis.call('ZSCORE', K_ACTIVE, visitor)
+if expires then
+  expires = tonumber(expires)
+  if expires > now then
+    return {2, expires}
+  end
+  redis.call('ZREM', K_ACTIVE, visitor)
+end
+
+local rank = redis.call('ZRANK', K_QUEUE, visitor)
+if rank then
+  redis.call('ZADD', K_SEEN, now, visitor)
+  return {1, rank + 1, redis.call('ZCARD', K_QUEUE)}
+end
+
+local waiting = redis.call('ZCARD', K_QUEUE)
+local straight_in = false
+if s.mode == 'passthrough' then
+  straight_in = true
+elseif s.mode == 'safety-net' and waiting == 0 and not s.paused then
+  local active = redis.call('ZCARD', K_ACTIVE)
+  straight_in = bucket_take(now, s.rate, s.max_active, active, 1) == 1
+end
+
+redis.call('HINCRBY', K_STATS, 'joins_total', 1)
+if straight_in then
+  expires = now + s.session_ms
+  redis.call('ZADD', K_ACTIVE, expires, visitor)
+  redis.call('HINCRBY', K_STATS, 'admitted_total', 1)
+  return {2, expires}
+end
+
+redis.call('ZADD', K_QUEUE, redis.call('INCR', K_SEQ), visitor)
+redis.call('ZADD', K_SEEN, now, visitor)
+return {1, waiting + 1, waiting + 1}

@@ -1,0 +1,262 @@
+//! `RedisStore`: every gateway instance shares one Redis; each operation is one Lua script
+//! (atomic, one round trip) over a pool of connections. Time comes from Redis `TIME`, so one
+//! token bucket per room in Redis holds the admission rate across all instances.
+
+mod decode;
+mod scripts;
+
+use std::time::Duration;
+
+use anteroom_admission::VisitorId;
+use async_trait::async_trait;
+use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
+use fred::types::scripts::Script;
+use fred::types::FromValue;
+
+use crate::keys::{parse_visitor_member, visitor_member, RoomKeys};
+use crate::settings::{self, flag, settings_digest, to_fields, validate_patch, validate_settings};
+use crate::store::{
+    Placement, QueueStore, RoomSettings, RoomStats, SettingsPatch, StoreError, TickOutcome,
+};
+
+pub use scripts::JOIN_LUA;
+
+/// How the store talks to Redis.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Connections in the pool (commands are pipelined on each).
+    pub pool_size: usize,
+    /// Every command fails with `StoreError::Unavailable` after this long instead of hanging
+    /// while Redis is down or restarting.
+    pub command_timeout: Duration,
+    /// Limit for establishing one connection.
+    pub connect_timeout: Duration,
+    /// Reconnection backs off exponentially from 100 ms up to this, forever.
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            pool_size: 4,
+            command_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct RedisStore {
+    pool: Pool,
+    scripts: scripts::Scripts,
+}
+
+impl RedisStore {
+    /// Connect (failing at once if Redis cannot be reached now: a startup error is clearer
+    /// than a gateway that hangs), load the scripts, and keep reconnecting after that.
+    /// `url`: redis://, rediss://, redis-cluster://, redis-sentinel://.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
+        let config = Config::from_url(url)
+            .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
+        let max_delay = u32::try_from(options.reconnect_max_delay.as_millis()).unwrap_or(u32::MAX);
+        let pool = Builder::from_config(config)
+            .with_performance_config(|perf| {
+                perf.default_command_timeout = options.command_timeout;
+            })
+            .with_connection_config(|conn| {
+                conn.connection_timeout = options.connect_timeout;
+                conn.internal_command_timeout = options.command_timeout;
+            })
+            // max_attempts 0 = retry forever; a gateway outlives any Redis restart.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, max_delay.max(100), 2))
+            .build_pool(options.pool_size.max(1))
+            .map_err(|e| StoreError::Invalid(format!("redis client: {e}")))?;
+        pool.init()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("connect to {url}: {e}")))?;
+        let store = RedisStore {
+            pool,
+            scripts: scripts::Scripts::new(),
+        };
+        for script in store.scripts.all() {
+            script
+                .load(store.pool.next())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("load scripts: {e}")))?;
+        }
+        Ok(store)
+    }
+
+    /// SHA-1 of the join script (as loaded by `connect`), for benchmarks that call it directly.
+    pub fn join_script_sha(&self) -> String {
+        self.scripts.join.sha1().to_string()
+    }
+
+    /// Close every connection.
+    pub async fn quit(&self) -> Result<(), StoreError> {
+        self.pool
+            .quit()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn eval<R: FromValue>(
+        &self,
+        script: &Script,
+        room: &str,
+        args: Vec<String>,
+    ) -> Result<R, StoreError> {
+        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
+        script
+            .evalsha_with_reload(self.pool.next(), RoomKeys::new(room).to_vec(), args)
+            .await
+            .map_err(|e| decode::store_error(room, e))
+    }
+
+    async fn placement(
+        &self,
+        script: &Script,
+        room: &str,
+        visitor: VisitorId,
+    ) -> Result<Placement, StoreError> {
+        let reply: Vec<i64> = self.eval(script, room, vec![visitor_member(visitor)]).await?;
+        decode::placement(&reply)
+    }
+}
+
+#[async_trait]
+impl QueueStore for RedisStore {
+    async fn init_room(
+        &self,
+        room: &str,
+        configured: &RoomSettings,
+    ) -> Result<RoomSettings, StoreError> {
+        validate_settings(configured)?;
+        let mut args = vec![
+            settings_digest(configured),
+            flag(configured.message.is_some()).to_string(),
+            configured.message.clone().unwrap_or_default(),
+        ];
+        for (field, value) in to_fields(configured) {
+            if field != settings::F_MESSAGE {
+                args.push(field.to_string());
+                args.push(value);
+            }
+        }
+        let flat: Vec<String> = self.eval(&self.scripts.init_room, room, args).await?;
+        settings::from_hash(flat)
+    }
+
+    async fn settings(&self, room: &str) -> Result<RoomSettings, StoreError> {
+        let flat: Vec<String> = self.eval(&self.scripts.settings, room, Vec::new()).await?;
+        settings::from_hash(flat)
+    }
+
+    async fn update_settings(
+        &self,
+        room: &str,
+        patch: &SettingsPatch,
+    ) -> Result<RoomSettings, StoreError> {
+        validate_patch(patch)?;
+        let mut set: Vec<(&str, String)> = Vec::new();
+        let mut delete: Vec<&str> = Vec::new();
+        if let Some(mode) = patch.mode {
+            set.push((settings::F_MODE, mode.as_str().to_string()));
+        }
+        if let Some(rate) = patch.admit_per_second {
+            set.push((settings::F_RATE, format!("{rate}")));
+        }
+        if let Some(max_active) = patch.max_active {
+            set.push((settings::F_MAX_ACTIVE, max_active.to_string()));
+        }
+        if let Some(paused) = patch.paused {
+            set.push((settings::F_PAUSED, flag(paused).to_string()));
+        }
+        if let Some(sold_out) = patch.sold_out {
+            set.push((settings::F_SOLD_OUT, flag(sold_out).to_string()));
+        }
+        match &patch.message {
+            Some(Some(message)) => set.push((settings::F_MESSAGE, message.clone())),
+            Some(None) => delete.push(settings::F_MESSAGE),
+            None => {}
+        }
+        let mut args = vec![set.len().to_string()];
+        for (field, value) in set {
+            args.push(field.to_string());
+            args.push(value);
+        }
+        args.extend(delete.into_iter().map(str::to_string));
+        let flat: Vec<String> = self.eval(&self.scripts.update_settings, room, args).await?;
+        settings::from_hash(flat)
+    }
+
+    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
+        self.placement(&self.scripts.join, room, visitor).await
+    }
+
+    async fn status(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
+        self.placement(&self.scripts.status, room, visitor).await
+    }
+
+    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
+        let had: i64 = self
+            .eval(&self.scripts.leave, room, vec![visitor_member(visitor)])
+            .await?;
+        Ok(had != 0)
+    }
+
+    async fn renew(&self, room: &str, visitor: VisitorId) -> Result<Option<u64>, StoreError> {
+        let reply: Vec<i64> = self
+            .eval(&self.scripts.renew, room, vec![visitor_member(visitor)])
+            .await?;
+        match reply.as_slice() {
+            [0] => Ok(None),
+            [1, _] => Ok(Some(decode::counts::<2>(&reply, "renew")?[1])),
+            other => Err(StoreError::Protocol(format!("unexpected renew reply {other:?}"))),
+        }
+    }
+
+    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
+        let had: i64 = self
+            .eval(&self.scripts.revoke, room, vec![visitor_member(visitor)])
+            .await?;
+        Ok(had != 0)
+    }
+
+    async fn revocations(&self, room: &str) -> Result<Vec<(VisitorId, u64)>, StoreError> {
+        let flat: Vec<String> = self.eval(&self.scripts.revocations, room, Vec::new()).await?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            let visitor = parse_visitor_member(&pair[0])
+                .ok_or_else(|| StoreError::Protocol(format!("bad revoked member `{}`", pair[0])))?;
+            // Scores come back as text and may carry an exponent (`1.7e+12`).
+            let at: f64 = pair[1]
+                .parse()
+                .map_err(|_| StoreError::Protocol(format!("bad revoked score `{}`", pair[1])))?;
+            out.push((visitor, at as u64));
+        }
+        Ok(out)
+    }
+
+    async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError> {
+        let reply: Vec<i64> = self.eval(&self.scripts.admit_tick, room, Vec::new()).await?;
+        let [admitted, waiting, active, abandoned] = decode::counts::<4>(&reply, "admit_tick")?;
+        Ok(TickOutcome {
+            admitted,
+            waiting,
+            active,
+            abandoned,
+        })
+    }
+
+    async fn stats(&self, room: &str) -> Result<RoomStats, StoreError> {
+        let reply: Vec<i64> = self.eval(&self.scripts.stats, room, Vec::new()).await?;
+        let [waiting, active, admitted_total, joins_total] = decode::counts::<4>(&reply, "stats")?;
+        Ok(RoomStats {
+            waiting,
+            active,
+            admitted_total,
+            joins_total,
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! The Lua scripts, each one whole operation in one round trip. Every script is the shared
+//! prelude (`common.lua`) followed by its body, so all of them read settings, time and the
+//! token bucket the same way.
+
+use fred::types::scripts::Script;
+
+macro_rules! script {
+    ($file:literal) => {
+        concat!(include_str!("lua/common.lua"), "\n", include_str!($file))
+    };
+}
+
+pub const JOIN_LUA: &str = script!("lua/join.lua");
+const STATUS_LUA: &str = script!("lua/status.lua");
+const LEAVE_LUA: &str = script!("lua/leave.lua");
+const RENEW_LUA: &str = script!("lua/renew.lua");
+const REVOKE_LUA: &str = script!("lua/revoke.lua");
+const REVOCATIONS_LUA: &str = script!("lua/revocations.lua");
+const ADMIT_TICK_LUA: &str = script!("lua/admit_tick.lua");
+const STATS_LUA: &str = script!("lua/stats.lua");
+const INIT_ROOM_LUA: &str = script!("lua/init_room.lua");
+const UPDATE_SETTINGS_LUA: &str = script!("lua/update_settings.lua");
+const SETTINGS_LUA: &str = script!("lua/settings.lua");
+
+pub(crate) struct Scripts {
+    pub join: Script,
+    pub status: Script,
+    pub leave: Script,
+    pub renew: Script,
+    pub revoke: Script,
+    pub revocations: Script,
+    pub admit_tick: Script,
+    pub stats: Script,
+    pub init_room: Script,
+    pub update_settings: Script,
+    pub settings: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            join: Script::from_lua(JOIN_LUA),
+            status: Script::from_lua(STATUS_LUA),
+            leave: Script::from_lua(LEAVE_LUA),
+            renew: Script::from_lua(RENEW_LUA),
+            revoke: Script::from_lua(REVOKE_LUA),
+            revocations: Script::from_lua(REVOCATIONS_LUA),
+            admit_tick: Script::from_lua(ADMIT_TICK_LUA),
+            stats: Script::from_lua(STATS_LUA),
+            init_room: Script::from_lua(INIT_ROOM_LUA),
+            update_settings: Script::from_lua(UPDATE_SETTINGS_LUA),
+            settings: Script::from_lua(SETTINGS_LUA),
+        }
+    }
+
+    pub fn all(&self) -> [&Script; 11] {
+        [
+            &self.join,
+            &self.status,
+            &self.leave,
+            &self.renew,
+            &self.revoke,
+            &self.revocations,
+            &self.admit_tick,
+            &self.stats,
+            &self.init_room,
+            &self.update_settings,
+            &self.settings,
+        ]
+    }
+}

@@ -1,0 +1,767 @@
+//! The one behavioural suite every `QueueStore` passes. Each test body is generic over the
+//! store; `conformance_memory.rs` and `conformance_redis.rs` run every one of them through
+//! `conformance_suite!`. Stores keep time on the real clock (Redis has no other), so tests of
+//! time poll with deadlines and assert bounds with some slack — tight enough to fail when a
+//! rate, an expiry or the abandonment clock is wrong.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anteroom_admission::VisitorId;
+use anteroom_config::RoomMode;
+use anteroom_queue::{Placement, QueueStore, RoomSettings, SettingsPatch, StoreError};
+
+/// One backend, seen by two gateway instances.
+pub struct Env {
+    pub store: Arc<dyn QueueStore>,
+    /// A second instance on the same backend (the same object for the memory store).
+    pub other: Arc<dyn QueueStore>,
+    /// Keeps the backend (e.g. a redis-server) alive for the test.
+    pub _guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// Generates one `#[tokio::test]` per conformance test, each with a fresh `Env` from `$make`.
+macro_rules! conformance_suite {
+    ($make:path) => {
+        conformance_suite!(@tests $make;
+            unknown_room_is_an_invalid_request,
+            init_room_seeds_and_returns_settings,
+            init_room_keeps_runtime_changes_until_the_config_changes,
+            update_settings_applies_a_patch,
+            join_is_idempotent,
+            concurrent_joins_of_one_visitor_take_one_place,
+            positions_follow_join_order,
+            concurrent_joins_get_distinct_positions,
+            leave_frees_the_place_and_moves_the_line_up,
+            positions_never_go_backwards,
+            admit_tick_admits_from_the_head_within_the_cap,
+            concurrent_ticks_never_exceed_the_cap,
+            admission_rate_is_bounded_by_the_bucket,
+            safety_net_admits_at_once_while_the_line_is_empty,
+            safety_net_queues_when_the_rate_is_spent,
+            queue_all_always_queues,
+            paused_room_queues_but_admits_nobody,
+            sold_out_tells_the_queue_and_admits_nobody,
+            closed_room_turns_everyone_away,
+            passthrough_admits_everyone_and_counts_them,
+            sessions_expire_and_free_the_cap,
+            expired_visitor_who_joins_again_goes_to_the_tail,
+            abandoned_places_are_freed_but_polling_keeps_them,
+            renew_extends_an_active_session,
+            revoke_ends_place_and_session_and_is_listed,
+            stats_count_joins_and_admissions,
+        );
+    };
+    (@tests $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let env = $make().await;
+                conformance::$name(&env).await;
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+pub fn vid(n: u64) -> VisitorId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&0xa17e_0000_0000_0000u64.to_be_bytes());
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    VisitorId(bytes)
+}
+
+pub fn settings(mode: RoomMode, admit_per_second: f64, max_active: u64) -> RoomSettings {
+    RoomSettings {
+        mode,
+        admit_per_second,
+        max_active,
+        session_seconds: 600,
+        abandon_after_seconds: 120,
+        paused: false,
+        sold_out: false,
+        message: None,
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as u64
+}
+
+async fn init(env: &Env, room: &str, s: RoomSettings) {
+    let live = env.store.init_room(room, &s).await.expect("init_room");
+    assert_eq!(live, s);
+}
+
+async fn join(env: &Env, room: &str, n: u64) -> Placement {
+    env.store.join(room, vid(n)).await.expect("join")
+}
+
+async fn status(env: &Env, room: &str, n: u64) -> Placement {
+    env.store.status(room, vid(n)).await.expect("status")
+}
+
+fn waiting(position: u64, waiting: u64) -> Placement {
+    Placement::Waiting { position, waiting }
+}
+
+/// Expiry of an admitted placement, checked to be `session_seconds` after a moment within
+/// [before, now] (Redis and this process read the same host clock).
+fn admitted_for(placement: Placement, before_ms: u64, session_seconds: u64) -> u64 {
+    let Placement::Admitted { expires_at_ms } = placement else {
+        panic!("expected Admitted, got {placement:?}");
+    };
+    let session_ms = session_seconds * 1000;
+    let after_ms = now_ms();
+    assert!(
+        expires_at_ms + 5 >= before_ms + session_ms && expires_at_ms <= after_ms + session_ms + 5,
+        "expiry {expires_at_ms} not {session_seconds}s after [{before_ms}, {after_ms}]"
+    );
+    expires_at_ms
+}
+
+/// Poll `check` until it holds or `deadline` passes; true if it held.
+async fn eventually<F, Fut>(deadline: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let until = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rooms and settings
+
+pub async fn unknown_room_is_an_invalid_request(env: &Env) {
+    let s = &env.store;
+    let room = "no-such-room";
+    assert!(matches!(s.join(room, vid(1)).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.status(room, vid(1)).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.admit_tick(room).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.settings(room).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(s.stats(room).await, Err(StoreError::Invalid(_))));
+    let patch = SettingsPatch {
+        paused: Some(true),
+        ..SettingsPatch::default()
+    };
+    assert!(matches!(s.update_settings(room, &patch).await, Err(StoreError::Invalid(_))));
+    let mut bad = settings(RoomMode::QueueAll, 0.0, 10);
+    assert!(matches!(s.init_room("bad-rate", &bad).await, Err(StoreError::Invalid(_))));
+    bad.admit_per_second = 1.0;
+    bad.session_seconds = 0;
+    assert!(matches!(s.init_room("bad-session", &bad).await, Err(StoreError::Invalid(_))));
+}
+
+pub async fn init_room_seeds_and_returns_settings(env: &Env) {
+    let mut s = settings(RoomMode::SafetyNet, 12.5, 300);
+    s.session_seconds = 900;
+    s.abandon_after_seconds = 45;
+    s.message = Some("Doors open at 10:00 — ünïcode too".into());
+    init(env, "seed", s.clone()).await;
+    assert_eq!(env.store.settings("seed").await.expect("settings"), s);
+    assert_eq!(env.other.settings("seed").await.expect("settings"), s, "shared by instances");
+}
+
+pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env) {
+    let configured = settings(RoomMode::QueueAll, 10.0, 100);
+    init(env, "digest", configured.clone()).await;
+    let patch = SettingsPatch {
+        admit_per_second: Some(7.0),
+        paused: Some(true),
+        message: Some(Some("back soon".into())),
+        ..SettingsPatch::default()
+    };
+    env.store.update_settings("digest", &patch).await.expect("patch");
+
+    // Same configuration again (a gateway restart, another instance starting): runtime wins.
+    let live = env.other.init_room("digest", &configured).await.expect("init again");
+    assert_eq!(live.admit_per_second, 7.0);
+    assert!(live.paused);
+    assert_eq!(live.message.as_deref(), Some("back soon"));
+
+    // An edited configuration replaces the live settings.
+    let edited = settings(RoomMode::QueueAll, 9.0, 100);
+    let live = env.store.init_room("digest", &edited).await.expect("init edited");
+    assert_eq!(live, edited);
+    assert_eq!(env.other.settings("digest").await.expect("settings"), edited);
+
+    // Back to the first configuration: it differs from the last seeded, so it replaces too.
+    let live = env.store.init_room("digest", &configured).await.expect("init original");
+    assert_eq!(live, configured);
+}
+
+pub async fn update_settings_applies_a_patch(env: &Env) {
+    let base = settings(RoomMode::SafetyNet, 50.0, 2000);
+    init(env, "patch", base.clone()).await;
+
+    let unchanged = env
+        .store
+        .update_settings("patch", &SettingsPatch::default())
+        .await
+        .expect("empty patch");
+    assert_eq!(unchanged, base);
+
+    let patch = SettingsPatch {
+        mode: Some(RoomMode::QueueAll),
+        admit_per_second: Some(2.5),
+        max_active: Some(10),
+        paused: Some(true),
+        sold_out: Some(true),
+        message: Some(Some("hold tight".into())),
+    };
+    let live = env.store.update_settings("patch", &patch).await.expect("patch");
+    let mut expected = base.clone();
+    expected.mode = RoomMode::QueueAll;
+    expected.admit_per_second = 2.5;
+    expected.max_active = 10;
+    expected.paused = true;
+    expected.sold_out = true;
+    expected.message = Some("hold tight".into());
+    assert_eq!(live, expected);
+    assert_eq!(env.other.settings("patch").await.expect("settings"), expected);
+
+    // Only the named fields change; Some(None) clears the message.
+    let patch = SettingsPatch {
+        paused: Some(false),
+        message: Some(None),
+        ..SettingsPatch::default()
+    };
+    let live = env.other.update_settings("patch", &patch).await.expect("patch 2");
+    expected.paused = false;
+    expected.message = None;
+    assert_eq!(live, expected);
+
+    let bad = SettingsPatch {
+        admit_per_second: Some(-1.0),
+        max_active: Some(1),
+        ..SettingsPatch::default()
+    };
+    assert!(matches!(
+        env.store.update_settings("patch", &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(env.store.settings("patch").await.expect("settings"), expected, "nothing applied");
+}
+
+// ---------------------------------------------------------------------------------------------
+// the line
+
+pub async fn join_is_idempotent(env: &Env) {
+    init(env, "idem", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
+    assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
+    assert_eq!(env.other.join("idem", vid(1)).await.expect("join"), waiting(1, 1));
+    assert_eq!(join(env, "idem", 2).await, waiting(2, 2));
+    assert_eq!(join(env, "idem", 1).await, waiting(1, 2));
+    let stats = env.store.stats("idem").await.expect("stats");
+    assert_eq!((stats.waiting, stats.joins_total), (2, 2));
+}
+
+pub async fn concurrent_joins_of_one_visitor_take_one_place(env: &Env) {
+    init(env, "same", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    for n in 1..=3 {
+        join(env, "same", n).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        tasks.push(tokio::spawn(async move { store.join("same", vid(99)).await }));
+    }
+    for task in tasks {
+        let placement = task.await.expect("task").expect("join");
+        assert_eq!(placement, waiting(4, 4));
+    }
+    let stats = env.store.stats("same").await.expect("stats");
+    assert_eq!((stats.waiting, stats.joins_total), (4, 4));
+    assert_eq!(status(env, "same", 99).await, waiting(4, 4));
+}
+
+pub async fn positions_follow_join_order(env: &Env) {
+    init(env, "order", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    for n in 1..=40 {
+        assert_eq!(join(env, "order", n).await, waiting(n, n));
+    }
+    for n in 1..=40 {
+        assert_eq!(status(env, "order", n).await, waiting(n, 40));
+    }
+    assert_eq!(status(env, "order", 41).await, Placement::Absent);
+}
+
+pub async fn concurrent_joins_get_distinct_positions(env: &Env) {
+    init(env, "crowd", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    let mut tasks = Vec::new();
+    for t in 0..20u64 {
+        let store = if t % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut placed = Vec::new();
+            for i in 0..10 {
+                let n = t * 10 + i;
+                placed.push((n, store.join("crowd", vid(n)).await.expect("join")));
+            }
+            placed
+        }));
+    }
+    let mut positions = BTreeSet::new();
+    let mut at_join = Vec::new();
+    for task in tasks {
+        for (n, placement) in task.await.expect("task") {
+            let Placement::Waiting { position, .. } = placement else {
+                panic!("queue-all must queue, got {placement:?}");
+            };
+            assert!(positions.insert(position), "position {position} given twice");
+            at_join.push((n, position));
+        }
+    }
+    assert_eq!(positions, (1..=200).collect::<BTreeSet<u64>>());
+    // Nobody left, so everyone is still where they joined.
+    for (n, position) in at_join {
+        assert_eq!(status(env, "crowd", n).await, waiting(position, 200));
+    }
+}
+
+pub async fn leave_frees_the_place_and_moves_the_line_up(env: &Env) {
+    init(env, "leave", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    for n in 1..=5 {
+        join(env, "leave", n).await;
+    }
+    assert!(env.store.leave("leave", vid(2)).await.expect("leave"));
+    assert_eq!(status(env, "leave", 1).await, waiting(1, 4));
+    assert_eq!(status(env, "leave", 3).await, waiting(2, 4));
+    assert_eq!(status(env, "leave", 5).await, waiting(4, 4));
+    assert_eq!(status(env, "leave", 2).await, Placement::Absent);
+    assert!(!env.other.leave("leave", vid(2)).await.expect("leave twice"));
+    assert!(!env.store.leave("leave", vid(77)).await.expect("leave stranger"));
+    // Coming back means the back of the line.
+    assert_eq!(join(env, "leave", 2).await, waiting(5, 5));
+    assert_eq!(env.store.stats("leave").await.expect("stats").waiting, 5);
+}
+
+pub async fn positions_never_go_backwards(env: &Env) {
+    init(env, "forward", settings(RoomMode::QueueAll, 3.0, 1_000_000)).await;
+    let tracked = 1000;
+    for n in 0..30 {
+        join(env, "forward", n).await;
+    }
+    join(env, "forward", tracked).await;
+    let mut next_new = 2000;
+    let mut last = u64::MAX;
+    let mut moved = false;
+    for round in 0..25u64 {
+        // Others leave, new people join behind, the head is admitted now and then.
+        env.store.leave("forward", vid(round * 7 % 30)).await.expect("leave");
+        for _ in 0..2 {
+            join(env, "forward", next_new).await;
+            next_new += 1;
+        }
+        if round % 3 == 0 {
+            env.other.admit_tick("forward").await.expect("tick");
+        }
+        let Placement::Waiting { position, .. } = status(env, "forward", tracked).await else {
+            panic!("tracked visitor lost its place");
+        };
+        assert!(position <= last, "position went back from {last} to {position}");
+        moved |= position < last && last != u64::MAX;
+        last = position;
+    }
+    assert!(moved, "the line never moved");
+}
+
+// ---------------------------------------------------------------------------------------------
+// admission
+
+pub async fn admit_tick_admits_from_the_head_within_the_cap(env: &Env) {
+    init(env, "head", settings(RoomMode::QueueAll, 1000.0, 5)).await;
+    for n in 0..20 {
+        join(env, "head", n).await;
+    }
+    let before = now_ms();
+    let tick = env.store.admit_tick("head").await.expect("tick");
+    assert_eq!((tick.admitted, tick.waiting, tick.active, tick.abandoned), (5, 15, 5, 0));
+    for n in 0..5 {
+        admitted_for(status(env, "head", n).await, before, 600);
+    }
+    assert_eq!(status(env, "head", 5).await, waiting(1, 15));
+    assert_eq!(status(env, "head", 19).await, waiting(15, 15));
+
+    let tick = env.other.admit_tick("head").await.expect("tick at cap");
+    assert_eq!((tick.admitted, tick.active), (0, 5), "never above max_active");
+
+    assert!(env.store.leave("head", vid(0)).await.expect("leave"));
+    let tick = env.store.admit_tick("head").await.expect("tick");
+    assert_eq!((tick.admitted, tick.waiting, tick.active), (1, 14, 5));
+    assert!(matches!(status(env, "head", 5).await, Placement::Admitted { .. }));
+    assert_eq!(status(env, "head", 6).await, waiting(1, 14));
+}
+
+pub async fn concurrent_ticks_never_exceed_the_cap(env: &Env) {
+    init(env, "race", settings(RoomMode::QueueAll, 1000.0, 7)).await;
+    for n in 0..50 {
+        join(env, "race", n).await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        tasks.push(tokio::spawn(async move { store.admit_tick("race").await }));
+    }
+    let mut admitted = 0;
+    for task in tasks {
+        admitted += task.await.expect("task").expect("tick").admitted;
+    }
+    assert_eq!(admitted, 7);
+    let stats = env.store.stats("race").await.expect("stats");
+    assert_eq!((stats.active, stats.waiting, stats.admitted_total), (7, 43, 7));
+    for n in 0..7 {
+        assert!(matches!(status(env, "race", n).await, Placement::Admitted { .. }), "head first");
+    }
+    assert_eq!(status(env, "race", 7).await, waiting(1, 43));
+}
+
+pub async fn admission_rate_is_bounded_by_the_bucket(env: &Env) {
+    const RATE: f64 = 20.0;
+    init(env, "rate", settings(RoomMode::QueueAll, RATE, 1_000_000)).await;
+    for n in 0..400 {
+        join(env, "rate", n).await;
+    }
+    // Four tickers over two instances, as several gateways would run them.
+    let started = Instant::now();
+    let run_for = Duration::from_millis(1500);
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut admitted = 0;
+            while started.elapsed() < run_for {
+                admitted += store.admit_tick("rate").await.expect("tick").admitted;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            admitted
+        }));
+    }
+    let mut by_ticks = 0;
+    for task in tasks {
+        by_ticks += task.await.expect("task");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let total = env.store.stats("rate").await.expect("stats").admitted_total;
+    assert_eq!(total, by_ticks);
+    // A full bucket (one second's worth) at start, then RATE per second.
+    let burst = RATE;
+    let upper = burst + RATE * elapsed + 1.0;
+    let lower = burst + RATE * (elapsed - 0.4) - 1.0;
+    assert!(
+        (total as f64) <= upper,
+        "{total} admitted in {elapsed:.2}s exceeds the bucket's {upper:.1}"
+    );
+    assert!(
+        (total as f64) >= lower,
+        "{total} admitted in {elapsed:.2}s, expected at least {lower:.1}"
+    );
+}
+
+pub async fn safety_net_admits_at_once_while_the_line_is_empty(env: &Env) {
+    init(env, "net", settings(RoomMode::SafetyNet, 1000.0, 2)).await;
+    let before = now_ms();
+    admitted_for(join(env, "net", 1).await, before, 600);
+    admitted_for(env.other.join("net", vid(2)).await.expect("join"), before, 600);
+    // At the cap: queue.
+    assert_eq!(join(env, "net", 3).await, waiting(1, 1));
+    assert_eq!(join(env, "net", 4).await, waiting(2, 2));
+    // Admitted visitors joining again keep their session.
+    assert!(matches!(join(env, "net", 1).await, Placement::Admitted { .. }));
+    let stats = env.store.stats("net").await.expect("stats");
+    assert_eq!(
+        (stats.active, stats.waiting, stats.admitted_total, stats.joins_total),
+        (2, 2, 2, 4)
+    );
+    // A place frees up, but someone is waiting: a newcomer queues behind them.
+    assert!(env.store.leave("net", vid(1)).await.expect("leave"));
+    assert_eq!(join(env, "net", 5).await, waiting(3, 3));
+    let tick = env.store.admit_tick("net").await.expect("tick");
+    assert_eq!(tick.admitted, 1);
+    assert!(matches!(status(env, "net", 3).await, Placement::Admitted { .. }));
+    assert_eq!(status(env, "net", 4).await, waiting(1, 2));
+}
+
+pub async fn safety_net_queues_when_the_rate_is_spent(env: &Env) {
+    // One per second: the bucket holds one token, spent by the first visitor.
+    init(env, "spent", settings(RoomMode::SafetyNet, 1.0, 100)).await;
+    assert!(matches!(join(env, "spent", 1).await, Placement::Admitted { .. }));
+    let spent_at = Instant::now();
+    assert_eq!(join(env, "spent", 2).await, waiting(1, 1));
+    let store = env.store.clone();
+    let admitted = eventually(Duration::from_secs(4), || {
+        let store = store.clone();
+        async move {
+            store.admit_tick("spent").await.expect("tick");
+            matches!(store.status("spent", vid(2)).await, Ok(Placement::Admitted { .. }))
+        }
+    })
+    .await;
+    assert!(admitted, "the second visitor was never admitted");
+    let waited = spent_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(700),
+        "admitted after {waited:?}; the bucket refills one token per second"
+    );
+}
+
+pub async fn queue_all_always_queues(env: &Env) {
+    init(env, "all", settings(RoomMode::QueueAll, 1000.0, 1000)).await;
+    for n in 1..=3 {
+        assert_eq!(join(env, "all", n).await, waiting(n, n));
+    }
+    let stats = env.store.stats("all").await.expect("stats");
+    assert_eq!((stats.active, stats.admitted_total), (0, 0));
+}
+
+pub async fn paused_room_queues_but_admits_nobody(env: &Env) {
+    let mut s = settings(RoomMode::SafetyNet, 1000.0, 100);
+    s.paused = true;
+    init(env, "paused", s).await;
+    assert_eq!(join(env, "paused", 1).await, waiting(1, 1));
+    assert_eq!(join(env, "paused", 2).await, waiting(2, 2));
+    for _ in 0..3 {
+        let tick = env.store.admit_tick("paused").await.expect("tick");
+        assert_eq!((tick.admitted, tick.waiting), (0, 2));
+    }
+    assert_eq!(status(env, "paused", 1).await, waiting(1, 2));
+    let resume = SettingsPatch {
+        paused: Some(false),
+        ..SettingsPatch::default()
+    };
+    env.other.update_settings("paused", &resume).await.expect("resume");
+    let tick = env.store.admit_tick("paused").await.expect("tick");
+    assert_eq!((tick.admitted, tick.waiting), (2, 0));
+}
+
+pub async fn sold_out_tells_the_queue_and_admits_nobody(env: &Env) {
+    init(env, "sold", settings(RoomMode::QueueAll, 1000.0, 1)).await;
+    join(env, "sold", 1).await;
+    join(env, "sold", 2).await;
+    assert_eq!(env.store.admit_tick("sold").await.expect("tick").admitted, 1);
+    let sold_out = SettingsPatch {
+        sold_out: Some(true),
+        ..SettingsPatch::default()
+    };
+    env.store.update_settings("sold", &sold_out).await.expect("sold out");
+
+    assert!(matches!(status(env, "sold", 1).await, Placement::Admitted { .. }), "admitted stay");
+    assert_eq!(status(env, "sold", 2).await, Placement::SoldOut);
+    assert_eq!(join(env, "sold", 3).await, Placement::SoldOut);
+    assert_eq!(status(env, "sold", 4).await, Placement::SoldOut);
+    assert!(env.store.leave("sold", vid(1)).await.expect("leave"));
+    let tick = env.store.admit_tick("sold").await.expect("tick");
+    assert_eq!((tick.admitted, tick.waiting), (0, 1), "the line is kept, nobody admitted");
+    assert_eq!(env.store.stats("sold").await.expect("stats").joins_total, 2);
+
+    let back = SettingsPatch {
+        sold_out: Some(false),
+        ..SettingsPatch::default()
+    };
+    env.store.update_settings("sold", &back).await.expect("back on sale");
+    assert_eq!(status(env, "sold", 2).await, waiting(1, 1));
+}
+
+pub async fn closed_room_turns_everyone_away(env: &Env) {
+    init(env, "closed", settings(RoomMode::QueueAll, 1000.0, 100)).await;
+    join(env, "closed", 1).await;
+    let close = SettingsPatch {
+        mode: Some(RoomMode::Closed),
+        ..SettingsPatch::default()
+    };
+    env.store.update_settings("closed", &close).await.expect("close");
+    assert_eq!(status(env, "closed", 1).await, Placement::Closed);
+    assert_eq!(join(env, "closed", 2).await, Placement::Closed);
+    assert_eq!(env.store.admit_tick("closed").await.expect("tick").admitted, 0);
+    let stats = env.store.stats("closed").await.expect("stats");
+    assert_eq!((stats.joins_total, stats.admitted_total), (1, 0));
+}
+
+pub async fn passthrough_admits_everyone_and_counts_them(env: &Env) {
+    init(env, "pass", settings(RoomMode::Passthrough, 1.0, 1)).await;
+    let before = now_ms();
+    for n in 1..=3 {
+        admitted_for(join(env, "pass", n).await, before, 600);
+    }
+    let stats = env.store.stats("pass").await.expect("stats");
+    assert_eq!(
+        (stats.joins_total, stats.admitted_total, stats.active, stats.waiting),
+        (3, 3, 3, 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sessions, abandonment, renewal, revocation
+
+pub async fn sessions_expire_and_free_the_cap(env: &Env) {
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 1);
+    s.session_seconds = 1;
+    init(env, "expire", s).await;
+    join(env, "expire", 1).await;
+    join(env, "expire", 2).await;
+    let before = now_ms();
+    assert_eq!(env.store.admit_tick("expire").await.expect("tick").admitted, 1);
+    let admitted_at = Instant::now();
+    admitted_for(status(env, "expire", 1).await, before, 1);
+
+    let store = env.store.clone();
+    let second_in = eventually(Duration::from_secs(4), || {
+        let store = store.clone();
+        async move {
+            store.admit_tick("expire").await.expect("tick");
+            matches!(store.status("expire", vid(2)).await, Ok(Placement::Admitted { .. }))
+        }
+    })
+    .await;
+    assert!(second_in, "the expired session never freed its place");
+    let held = admitted_at.elapsed();
+    assert!(held >= Duration::from_millis(800), "session ended after {held:?}, not 1 s");
+    assert_eq!(status(env, "expire", 1).await, Placement::Absent);
+    assert_eq!(env.store.renew("expire", vid(1)).await.expect("renew"), None);
+    assert_eq!(env.store.stats("expire").await.expect("stats").active, 1);
+}
+
+pub async fn expired_visitor_who_joins_again_goes_to_the_tail(env: &Env) {
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 100);
+    s.session_seconds = 1;
+    init(env, "again", s).await;
+    join(env, "again", 1).await;
+    env.store.admit_tick("again").await.expect("tick");
+    join(env, "again", 2).await;
+    let store = env.store.clone();
+    let expired = eventually(Duration::from_secs(3), || {
+        let store = store.clone();
+        async move { store.status("again", vid(1)).await.ok() == Some(Placement::Absent) }
+    })
+    .await;
+    assert!(expired);
+    assert_eq!(join(env, "again", 1).await, waiting(2, 2));
+}
+
+pub async fn abandoned_places_are_freed_but_polling_keeps_them(env: &Env) {
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 100);
+    s.abandon_after_seconds = 1;
+    s.paused = true;
+    init(env, "abandon", s).await;
+    join(env, "abandon", 1).await; // keeps polling
+    join(env, "abandon", 2).await; // walks away
+    join(env, "abandon", 3).await; // keeps polling
+    join(env, "abandon", 4).await; // walks away
+    let started = Instant::now();
+    let mut abandoned = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        assert!(matches!(status(env, "abandon", 1).await, Placement::Waiting { .. }));
+        assert!(matches!(status(env, "abandon", 3).await, Placement::Waiting { .. }));
+        abandoned += env.other.admit_tick("abandon").await.expect("tick").abandoned;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(abandoned, 2);
+    assert_eq!(status(env, "abandon", 1).await, waiting(1, 2));
+    assert_eq!(status(env, "abandon", 3).await, waiting(2, 2));
+    assert_eq!(status(env, "abandon", 2).await, Placement::Absent);
+    assert_eq!(status(env, "abandon", 4).await, Placement::Absent);
+}
+
+pub async fn renew_extends_an_active_session(env: &Env) {
+    init(env, "renew", settings(RoomMode::SafetyNet, 1000.0, 1)).await;
+    let before = now_ms();
+    let first = admitted_for(join(env, "renew", 1).await, before, 600);
+    // The expiry is now + session_seconds: it moves as soon as the store clock has.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let renewed = loop {
+        let renewed = env.store.renew("renew", vid(1)).await.expect("renew").expect("active");
+        if renewed > first || Instant::now() >= deadline {
+            break renewed;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(renewed > first, "renewal never moved the expiry past {first}");
+    assert!(renewed <= now_ms() + 600_000 + 5);
+    assert_eq!(
+        status(env, "renew", 1).await,
+        Placement::Admitted {
+            expires_at_ms: renewed
+        }
+    );
+    // No session, nothing to renew: a stranger, a queued visitor.
+    assert_eq!(env.store.renew("renew", vid(2)).await.expect("renew"), None);
+    assert_eq!(join(env, "renew", 3).await, waiting(1, 1));
+    assert_eq!(env.other.renew("renew", vid(3)).await.expect("renew"), None);
+}
+
+pub async fn revoke_ends_place_and_session_and_is_listed(env: &Env) {
+    let mut s = settings(RoomMode::SafetyNet, 1000.0, 1);
+    s.session_seconds = 1;
+    init(env, "revoke", s).await;
+    assert!(matches!(join(env, "revoke", 1).await, Placement::Admitted { .. }));
+    join(env, "revoke", 2).await;
+    join(env, "revoke", 3).await;
+    let before = now_ms();
+    assert!(env.store.revoke("revoke", vid(1)).await.expect("revoke admitted"));
+    assert!(env.other.revoke("revoke", vid(2)).await.expect("revoke queued"));
+    assert!(!env.store.revoke("revoke", vid(9)).await.expect("revoke stranger"));
+    let after = now_ms();
+    assert_eq!(status(env, "revoke", 1).await, Placement::Absent);
+    assert_eq!(status(env, "revoke", 2).await, Placement::Absent);
+    assert_eq!(status(env, "revoke", 3).await, waiting(1, 1));
+    assert_eq!(env.store.stats("revoke").await.expect("stats").active, 0);
+
+    let listed = env.other.revocations("revoke").await.expect("revocations");
+    let visitors: BTreeSet<VisitorId> = listed.iter().map(|(v, _)| *v).collect();
+    assert_eq!(visitors, [vid(1), vid(2), vid(9)].into_iter().collect());
+    for (_, at) in &listed {
+        assert!(*at >= before && *at <= after, "revoked at {at}, not in [{before}, {after}]");
+    }
+    // Remembered for session_seconds (1 s here), then forgotten.
+    let store = env.store.clone();
+    let forgotten = eventually(Duration::from_secs(3), || {
+        let store = store.clone();
+        async move { store.revocations("revoke").await.expect("revocations").is_empty() }
+    })
+    .await;
+    assert!(forgotten, "revocations outlived session_seconds");
+    assert!(before + 950 <= now_ms(), "revocations forgotten too early");
+}
+
+pub async fn stats_count_joins_and_admissions(env: &Env) {
+    init(env, "stats", settings(RoomMode::QueueAll, 1000.0, 2)).await;
+    let zero = env.store.stats("stats").await.expect("stats");
+    assert_eq!(
+        (zero.waiting, zero.active, zero.admitted_total, zero.joins_total),
+        (0, 0, 0, 0)
+    );
+    for n in 1..=3 {
+        join(env, "stats", n).await;
+    }
+    join(env, "stats", 1).await; // no new place
+    let tick = env.store.admit_tick("stats").await.expect("tick");
+    assert_eq!(tick.admitted, 2);
+    let stats = env.other.stats("stats").await.expect("stats");
+    assert_eq!(
+        (stats.waiting, stats.active, stats.admitted_total, stats.joins_total),
+        (1, 2, 2, 3)
+    );
+    env.store.leave("stats", vid(1)).await.expect("leave");
+    env.store.admit_tick("stats").await.expect("tick");
+    let stats = env.store.stats("stats").await.expect("stats");
+    assert_eq!(
+        (stats.waiting, stats.active, stats.admitted_total, stats.joins_total),
+        (0, 2, 3, 3)
+    );
+}

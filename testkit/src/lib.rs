@@ -1,0 +1,33 @@
+//! Test harness shared by every crate's tests: real servers (redis-server, later PostgreSQL)
+//! started on free loopback ports, each behind an RAII guard that always stops it.
+
+mod redis;
+
+pub use redis::RedisServer;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A loopback port that was free a moment ago (bind to port 0, read what the OS chose).
+/// Another process may take it before the caller binds it; servers started here retry.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+    listener.local_addr().expect("local address of a bound listener").port()
+}
+
+/// A fresh, empty directory under the system temp dir, unique within and across processes.
+pub fn unique_temp_dir(prefix: &str) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create temp dir {}: {e}", dir.display()));
+    dir
+}

@@ -1,0 +1,207 @@
+//! A throwaway redis-server per guard: no persistence, its own port and directory.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{free_port, unique_temp_dir};
+
+const START_DEADLINE: Duration = Duration::from_secs(10);
+/// free_port() can race with another test grabbing the same port; a new port fixes that.
+const START_ATTEMPTS: usize = 5;
+
+/// A running redis-server on 127.0.0.1, killed (by pid) and its directory removed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Start a redis-server on a free port and wait until it answers PING.
+    /// Panics with a clear message if redis-server is not installed or will not start.
+    pub fn start() -> RedisServer {
+        let dir = unique_temp_dir("anteroom-redis");
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            match spawn_and_wait(port, &dir) {
+                Ok(child) => {
+                    return RedisServer {
+                        child: Some(child),
+                        port,
+                        dir,
+                    }
+                }
+                Err(e) => last_error = e,
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        panic!("redis-server did not start after {START_ATTEMPTS} attempts: {last_error}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Process id of the running server, if it is running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kill the server (its data is lost, as in a crash).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start it again on the same port after `stop` (or kill and start if running):
+    /// for tests of what clients do while Redis restarts.
+    pub fn restart(&mut self) {
+        self.stop();
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            // The old socket may linger for a moment; retry until the port binds again.
+            match spawn_and_wait(self.port, &self.dir) {
+                Ok(child) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    panic!("redis-server did not restart on port {}: {e}", self.port)
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    /// Drop every key.
+    pub fn flushall(&self) {
+        let reply = command(self.port, b"FLUSHALL\r\n", |r| r.ends_with(b"\r\n"))
+            .unwrap_or_else(|e| panic!("FLUSHALL on port {}: {e}", self.port));
+        assert!(reply.starts_with(b"+OK"), "FLUSHALL answered {:?}", String::from_utf8_lossy(&reply));
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn_and_wait(port: u16, dir: &std::path::Path) -> Result<Child, String> {
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string()])
+        .args(["--bind", "127.0.0.1"])
+        .args(["--save", ""])
+        .args(["--appendonly", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                panic!("redis-server is not installed (not on PATH); install it: apt-get install -y redis-server")
+            }
+            format!("spawn redis-server: {e}")
+        })?;
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("redis-server on port {port} exited: {status}"));
+        }
+        if answers_as(port, child.id()) {
+            return Ok(child);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("redis-server on port {port} did not answer within {START_DEADLINE:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True once the server on `port` answers PING and is the process we started (another
+/// test's server could hold the port if the free-port race was lost).
+fn answers_as(port: u16, pid: u32) -> bool {
+    let pong = command(port, b"PING\r\n", |r| r.ends_with(b"\r\n"));
+    if !matches!(pong, Ok(ref r) if r.starts_with(b"+PONG")) {
+        return false;
+    }
+    let marker = format!("process_id:{pid}\r\n");
+    let info = command(port, b"INFO server\r\n", |r| {
+        r.windows(marker.len()).any(|w| w == marker.as_bytes())
+    });
+    info.is_ok()
+}
+
+/// Send a raw command and read until `done` says the reply is complete.
+fn command(port: u16, request: &[u8], done: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(request).map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&reply) {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err(format!("connection closed after {:?}", String::from_utf8_lossy(&reply)));
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_restarts_and_stops() {
+        let mut server = RedisServer::start();
+        let port = server.port();
+        assert_eq!(server.url(), format!("redis://127.0.0.1:{port}"));
+        let pid = server.pid().expect("running");
+        assert!(answers_as(port, pid));
+        server.flushall();
+
+        server.restart();
+        assert_eq!(server.port(), port, "restart keeps the port");
+        let new_pid = server.pid().expect("running again");
+        assert_ne!(new_pid, pid);
+        assert!(answers_as(port, new_pid));
+
+        let dir = server.dir.clone();
+        assert!(dir.exists());
+        drop(server);
+        assert!(!dir.exists(), "directory removed on drop");
+        assert!(
+            command(port, b"PING\r\n", |r| r.ends_with(b"\r\n")).is_err(),
+            "server gone after drop"
+        );
+    }
+
+    #[test]
+    fn two_servers_get_distinct_ports() {
+        let a = RedisServer::start();
+        let b = RedisServer::start();
+        assert_ne!(a.port(), b.port());
+    }
+}
