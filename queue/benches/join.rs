@@ -1,1 +1,126 @@
-fn main() {}
+//! Join throughput: `RedisStore::join` against `redis-benchmark` running the very same
+//! EVALSHA on the same redis-server, in one run. Budget: the store reaches >= 0.7x.
+//!
+//! cargo bench -p anteroom-queue --bench join
+//! Environment: JOIN_BENCH_REQUESTS (default 100000), JOIN_BENCH_CLIENTS (default 64),
+//! JOIN_BENCH_POOL (default 4).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anteroom_admission::VisitorId;
+use anteroom_config::RoomMode;
+use anteroom_queue::keys::RoomKeys;
+use anteroom_queue::{QueueStore, RedisOptions, RedisStore, RoomSettings};
+use anteroom_testkit::RedisServer;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn queue_all() -> RoomSettings {
+    RoomSettings {
+        mode: RoomMode::QueueAll,
+        admit_per_second: 50.0,
+        max_active: 2000,
+        session_seconds: 600,
+        abandon_after_seconds: 120,
+        paused: false,
+        sold_out: false,
+        message: None,
+    }
+}
+
+fn visitor(n: u64) -> VisitorId {
+    let mut bytes = [0u8; 16];
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    VisitorId(bytes)
+}
+
+async fn store_joins(store: Arc<RedisStore>, requests: u64, clients: u64) -> f64 {
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let store = store.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= requests {
+                    break;
+                }
+                store.join("bench-store", visitor(n)).await.expect("join");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("join task");
+    }
+    requests as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `redis-benchmark` running EVALSHA of the join script with a random visitor per request.
+fn redis_benchmark(port: u16, sha: &str, requests: u64, clients: u64) -> f64 {
+    let keys = RoomKeys::new("bench-redis");
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
+        .args(["-r", "100000000", "--csv"])
+        .args(["EVALSHA", sha, &keys.all().len().to_string()])
+        .args(keys.all())
+        .arg("visitor:__rand_int__")
+        .output()
+        .expect("run redis-benchmark (apt-get install -y redis-tools)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "redis-benchmark failed: {text}");
+    // --csv: a header line, then "<test>","<rps>",...
+    text.lines()
+        .filter_map(|line| line.split("\",\"").nth(1))
+        .find_map(|rps| rps.trim_matches('"').parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no requests/s in redis-benchmark output:\n{text}"))
+}
+
+fn main() {
+    let requests = env_or("JOIN_BENCH_REQUESTS", 100_000);
+    let clients = env_or("JOIN_BENCH_CLIENTS", 64);
+    let pool = env_or("JOIN_BENCH_POOL", 4) as usize;
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+
+    let (store_rate, sha) = runtime.block_on(async {
+        let options = RedisOptions {
+            pool_size: pool,
+            command_timeout: Duration::from_secs(5),
+            ..RedisOptions::default()
+        };
+        let store = Arc::new(RedisStore::connect(&server.url(), options).await.expect("connect"));
+        for room in ["bench-store", "bench-redis"] {
+            store.init_room(room, &queue_all()).await.expect("init_room");
+        }
+        // Warm up connections and the script cache.
+        for n in 0..1000 {
+            store.join("bench-warmup", visitor(n)).await.ok();
+        }
+        let rate = store_joins(store.clone(), requests, clients).await;
+        let waiting = store.stats("bench-store").await.expect("stats").waiting;
+        assert_eq!(waiting, requests, "every join took a place");
+        (rate, store.join_script_sha())
+    });
+    let bench_rate = redis_benchmark(server.port(), &sha, requests, clients);
+
+    println!("join benchmark: {requests} joins of distinct visitors, {clients} concurrent clients");
+    println!("  RedisStore::join (pool of {pool}):       {store_rate:>10.0} joins/s");
+    println!("  redis-benchmark EVALSHA same script:  {bench_rate:>10.0} requests/s");
+    let ratio = store_rate / bench_rate;
+    let verdict = if ratio >= 0.7 { "within" } else { "BELOW" };
+    println!("  ratio {ratio:.2} ({verdict} the >= 0.70 budget)");
+}

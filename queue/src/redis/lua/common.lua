@@ -36,25 +36,42 @@ local function no_room()
   return redis.error_reply('ANTEROOM_NO_ROOM room is not initialised')
 end
 
--- The token bucket of anteroom_admission::Bucket, step for step (keep the two identical):
--- capacity = max(1, rate); a new room starts full; refill min(cap, tokens + elapsed*rate/1000)
--- with elapsed = max(0, now - updated_ms), updated_ms = max(updated_ms, now);
--- n = min(floor(tokens), max_active - active (saturating), wanted); tokens -= n.
+-- The token bucket of anteroom_admission::Bucket (admission/src/bucket.rs), step for step;
+-- keep the two identical:
+--   capacity = max(1, rate), or 1 for an unusable rate; a new room starts full;
+--   corrupt tokens (NaN, infinite, < 0) count as 0;
+--   an unusable rate (NaN, infinite, <= 0) refills nothing and admits nobody;
+--   tokens = min(capacity, tokens + elapsed_ms * rate / 1000), elapsed saturating at 0;
+--   updated_ms = max(updated_ms, now);
+--   n = min(floor(tokens), max_active - active (saturating), wanted); tokens -= n.
+local function usable(x)
+  return x ~= nil and x == x and x > 0 and x < math.huge
+end
+
 local function bucket_take(now, rate, max_active, active, wanted)
-  local cap = math.max(1, rate)
+  local cap = 1
+  if usable(rate) then
+    cap = math.max(1, rate * 1.0)
+  end
   local b = redis.call('HMGET', K_BUCKET, 'tokens', 'updated_ms')
   local tokens, updated
   if not b[1] then
     tokens, updated = cap, now
   else
-    tokens, updated = tonumber(b[1]), tonumber(b[2])
+    tokens, updated = tonumber(b[1]), tonumber(b[2]) or now
+  end
+  if not (tokens and tokens == tokens and tokens >= 0 and tokens < math.huge) then
+    tokens = 0
+  end
+  local n = 0
+  if usable(rate) then
     local elapsed = math.max(0, now - updated)
     tokens = math.min(cap, tokens + elapsed * rate / 1000)
-    updated = math.max(updated, now)
+    local room = math.max(0, max_active - active)
+    n = math.max(0, math.min(math.floor(tokens), room, wanted))
+    tokens = tokens - n
   end
-  local room = math.max(0, max_active - active)
-  local n = math.max(0, math.min(math.floor(tokens), room, wanted))
-  tokens = tokens - n
+  updated = math.max(updated, now)
   redis.call('HSET', K_BUCKET, 'tokens', string.format('%.17g', tokens),
     'updated_ms', string.format('%d', updated))
   return n

@@ -1,0 +1,81 @@
+//! A bare Pingora passthrough to one origin: the baseline the admitted-request benchmark
+//! compares Anteroom with (`bench/admitted.sh`).
+//!
+//! It runs Pingora exactly as the gateway does (`proxy/src/server.rs`): the same
+//! `ServerConf` (grace period 1 s, shutdown timeout 5 s), one proxy service with
+//! `threads = available_parallelism`, the same plain-HTTP `HttpPeer` with Pingora's
+//! upstream connection pool, the same logger. It has no request logic at all: every
+//! request goes to `--origin` as it came.
+//!
+//! ```text
+//! cargo run --release -p anteroom --example bare_proxy -- \
+//!     --listen 127.0.0.1:8081 --origin 127.0.0.1:3000
+//! ```
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use clap::Parser;
+use pingora::prelude::*;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+
+#[derive(Parser)]
+#[command(about = "A bare Pingora reverse proxy to one origin (benchmark baseline)")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// The origin every request goes to (`IP:port`).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    origin: SocketAddr,
+}
+
+struct Passthrough {
+    origin: SocketAddr,
+}
+
+#[async_trait]
+impl ProxyHttp for Passthrough {
+    type CTX = ();
+
+    fn new_ctx(&self) {}
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut ()) -> Result<Box<HttpPeer>> {
+        Ok(Box::new(HttpPeer::new(self.origin, false, String::new())))
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+
+    let conf = ServerConf {
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        Passthrough {
+            origin: args.origin,
+        },
+    );
+    proxy.add_tcp(&args.listen.to_string());
+    proxy.threads = Some(
+        std::thread::available_parallelism()
+            .map(|threads| threads.get())
+            .unwrap_or(2),
+    );
+    server.add_service(proxy);
+
+    log::info!(
+        "bare Pingora passthrough on http://{} -> {}",
+        args.listen,
+        args.origin
+    );
+    server.run_forever()
+}
