@@ -4,7 +4,9 @@
 //!
 //! Times (a) ring HMAC-SHA256 over the same MAC input as the pass (key built once),
 //! (b) `Keyring::verify_pass` of a valid token including parsing, (c) `Keyring::issue_pass`,
-//! (d) `Keyring::verify_visitor`. Each is run in batches; the median batch's ns/op is reported.
+//! (d) `Keyring::verify_visitor`. The four run in interleaved batches so background load hits
+//! them alike; each figure is the median batch's ns/op, the ratio the median of per-round
+//! ratios.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -13,14 +15,13 @@ use anteroom_admission::{Keyring, PassClaims, VisitorId};
 use ring::hmac;
 
 const SECRET: &[u8] = b"anteroom-bench-secret-0123456789abcdef";
-const BATCHES: usize = 15;
-/// Time budget per measured function, split over the batches.
+const ROUNDS: usize = 15;
+/// Time budget per measured function, split over the rounds.
 const BUDGET: Duration = Duration::from_millis(350);
 
-/// Runs `f` in `BATCHES` batches sized to fill `BUDGET`; returns the median ns/op.
-fn measure(mut f: impl FnMut()) -> f64 {
-    // calibrate: double until one batch takes ~ BUDGET / BATCHES
-    let target = BUDGET / BATCHES as u32;
+/// Iterations per batch so that one batch of `f` takes about `BUDGET / ROUNDS`.
+fn calibrate(f: &mut dyn FnMut()) -> u64 {
+    let target = BUDGET / ROUNDS as u32;
     let mut iters: u64 = 1_000;
     loop {
         let start = Instant::now();
@@ -28,21 +29,24 @@ fn measure(mut f: impl FnMut()) -> f64 {
             f();
         }
         if start.elapsed() >= target / 2 {
-            break;
+            return iters * 2;
         }
         iters *= 2;
     }
-    let mut per_op: Vec<f64> = (0..BATCHES)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / iters as f64
-        })
-        .collect();
-    per_op.sort_by(f64::total_cmp);
-    per_op[BATCHES / 2]
+}
+
+/// ns/op of one batch.
+fn batch(f: &mut dyn FnMut(), iters: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
 }
 
 fn main() {
@@ -63,18 +67,33 @@ fn main() {
     let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET);
     let signed_visitor = ring.sign_visitor(claims.visitor);
 
-    let hmac_ns = measure(|| {
+    let mut hmac_f = || {
         black_box(hmac::sign(black_box(&key), black_box(mac_input.as_bytes())));
-    });
-    let verify_ns = measure(|| {
+    };
+    let mut verify_f = || {
         let _ = black_box(ring.verify_pass(black_box(&token), black_box("tour-2027"), now));
-    });
-    let issue_ns = measure(|| {
+    };
+    let mut issue_f = || {
         black_box(ring.issue_pass(black_box(&claims)));
-    });
-    let visitor_ns = measure(|| {
+    };
+    let mut visitor_f = || {
         black_box(ring.verify_visitor(black_box(&signed_visitor)));
-    });
+    };
+    let mut fs: [&mut dyn FnMut(); 4] = [&mut hmac_f, &mut verify_f, &mut issue_f, &mut visitor_f];
+    let iters: Vec<u64> = fs.iter_mut().map(|f| calibrate(*f)).collect();
+
+    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let mut round = [0.0; 4];
+        for (i, f) in fs.iter_mut().enumerate() {
+            round[i] = batch(*f, iters[i]);
+            samples[i].push(round[i]);
+        }
+        ratios.push(round[1] / round[0]);
+    }
+    let [hmac_ns, verify_ns, issue_ns, visitor_ns] = samples.map(median);
+    let ratio = median(ratios);
 
     println!(
         "token: {} bytes, MAC input {} bytes",
@@ -85,7 +104,7 @@ fn main() {
     println!("(b) Keyring::verify_pass (with parsing) {verify_ns:>8.1} ns/op");
     println!("(c) Keyring::issue_pass                 {issue_ns:>8.1} ns/op");
     println!("(d) Keyring::verify_visitor             {visitor_ns:>8.1} ns/op");
-    println!("verify_pass / hmac = {:.2}x", verify_ns / hmac_ns);
+    println!("verify_pass / hmac = {ratio:.2}x (median of {ROUNDS} interleaved rounds)");
     println!(
         "budget: verify_pass <= 1000 ns: {}",
         if verify_ns <= 1000.0 { "met" } else { "MISSED" }

@@ -50,6 +50,7 @@ async fn visitor_without_pass_gets_the_waiting_page(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let answer = Visitor::new().get(&gateway.url("/tour/seats")).await;
     assert_eq!(answer.status, 200);
@@ -64,6 +65,7 @@ async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let mut first = Visitor::new();
     let mut second = Visitor::new();
@@ -86,6 +88,7 @@ async fn refresh_and_second_tab_keep_one_place(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let mut ahead = Visitor::new();
     ahead.get_json(&gateway.url("/tour")).await;
@@ -130,14 +133,15 @@ async fn admitted_visitor_reaches_the_origin_with_the_pass_forwarded(backend: Ba
     assert_eq!(seen[0].pass.as_deref(), Some(pass.as_str()), "origin receives the pass");
 
     // Apps send the pass as a header instead of a cookie.
-    let mut app = Visitor::new();
-    let mut request = support::client()
+    let response = support::client()
         .get(gateway.url("/tour/app"))
-        .header("x-anteroom-pass", &pass);
-    request = request.header("accept", "application/json");
-    let response = request.send().await.unwrap();
+        .header("x-anteroom-pass", &pass)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    drop(app.vid.take());
+    assert_eq!(response.text().await.unwrap(), "origin:/tour/app");
 }
 
 async fn safety_net_lets_exactly_max_active_through_then_queues(backend: Backend) {
@@ -176,6 +180,7 @@ async fn leave_frees_the_place_and_moves_the_line_up(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let mut first = Visitor::new();
     let mut second = Visitor::new();
@@ -232,6 +237,7 @@ async fn requests_outside_rooms_go_to_the_default_origin(backend: Backend) {
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let extra = format!("[proxy]\ndefault_origin = \"{}\"\n", site.addr);
     let gateway = Gateway::start(&backend, &rooms, &extra).await;
+    gateway.use_up_initial_burst("tour").await;
 
     let answer = Visitor::new().get(&gateway.url("/tournament")).await;
     assert_eq!(answer.status, 200, "/tournament is not under /tour");
@@ -264,6 +270,7 @@ async fn upgrade_requests_pass_the_same_checks(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let response = support::client()
         .get(gateway.url("/tour/live"))
@@ -283,6 +290,7 @@ async fn operator_changes_apply_live(backend: Backend) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
     let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
 
     let mut fan = Visitor::new();
     assert_eq!(fan.get_json(&gateway.url("/tour")).await.status, 429);

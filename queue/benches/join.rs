@@ -102,9 +102,16 @@ fn main() {
             command_timeout: Duration::from_secs(5),
             ..RedisOptions::default()
         };
-        let store = Arc::new(RedisStore::connect(&server.url(), options).await.expect("connect"));
+        let store = Arc::new(
+            RedisStore::connect(&server.url(), options)
+                .await
+                .expect("connect"),
+        );
         for room in ["bench-store", "bench-redis"] {
-            store.init_room(room, &queue_all()).await.expect("init_room");
+            store
+                .init_room(room, &queue_all())
+                .await
+                .expect("init_room");
         }
         // Warm up connections and the script cache.
         for n in 0..1000 {

@@ -30,10 +30,14 @@ pub(crate) fn validate_rate(rate: f64) -> Result<(), StoreError> {
 pub(crate) fn validate_settings(settings: &RoomSettings) -> Result<(), StoreError> {
     validate_rate(settings.admit_per_second)?;
     if settings.session_seconds == 0 {
-        return Err(StoreError::Invalid("session_seconds must be at least 1".into()));
+        return Err(StoreError::Invalid(
+            "session_seconds must be at least 1".into(),
+        ));
     }
     if settings.abandon_after_seconds == 0 {
-        return Err(StoreError::Invalid("abandon_after_seconds must be at least 1".into()));
+        return Err(StoreError::Invalid(
+            "abandon_after_seconds must be at least 1".into(),
+        ));
     }
     Ok(())
 }
@@ -125,14 +129,15 @@ pub(crate) fn to_fields(settings: &RoomSettings) -> Vec<(&'static str, String)> 
 
 /// Parse the flat HGETALL reply of a settings hash.
 pub(crate) fn from_hash(flat: Vec<String>) -> Result<RoomSettings, StoreError> {
-    if flat.len() % 2 != 0 {
-        return Err(StoreError::Protocol("settings hash reply has an odd length".into()));
+    let pairs = flat.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return Err(StoreError::Protocol(
+            "settings hash reply has an odd length".into(),
+        ));
     }
-    let mut map = HashMap::with_capacity(flat.len() / 2);
-    let mut items = flat.into_iter();
-    while let (Some(field), Some(value)) = (items.next(), items.next()) {
-        map.insert(field, value);
-    }
+    let map: HashMap<&str, &str> = pairs
+        .map(|pair| (pair[0].as_str(), pair[1].as_str()))
+        .collect();
     let get = |field: &str| {
         map.get(field)
             .ok_or_else(|| StoreError::Protocol(format!("settings hash lacks `{field}`")))
@@ -155,7 +160,7 @@ pub(crate) fn from_hash(flat: Vec<String>) -> Result<RoomSettings, StoreError> {
         abandon_after_seconds: number(F_ABANDON)?,
         paused: get(F_PAUSED)? == "1",
         sold_out: get(F_SOLD_OUT)? == "1",
-        message: map.get(F_MESSAGE).cloned(),
+        message: map.get(F_MESSAGE).map(|m| m.to_string()),
     })
 }
 
@@ -180,15 +185,15 @@ mod tests {
     fn digest_changes_with_every_field() {
         let base = settings_digest(&sample());
         assert_eq!(base, settings_digest(&sample()), "deterministic");
-        let edits: Vec<Box<dyn Fn(&mut RoomSettings)>> = vec![
-            Box::new(|s| s.mode = RoomMode::QueueAll),
-            Box::new(|s| s.admit_per_second = 50.000001),
-            Box::new(|s| s.max_active = 2001),
-            Box::new(|s| s.session_seconds = 601),
-            Box::new(|s| s.abandon_after_seconds = 121),
-            Box::new(|s| s.paused = true),
-            Box::new(|s| s.sold_out = true),
-            Box::new(|s| s.message = Some(String::new())),
+        let edits: Vec<fn(&mut RoomSettings)> = vec![
+            |s| s.mode = RoomMode::QueueAll,
+            |s| s.admit_per_second = 50.000001,
+            |s| s.max_active = 2001,
+            |s| s.session_seconds = 601,
+            |s| s.abandon_after_seconds = 121,
+            |s| s.paused = true,
+            |s| s.sold_out = true,
+            |s| s.message = Some(String::new()),
         ];
         for edit in edits {
             let mut s = sample();

@@ -83,11 +83,19 @@ pub trait QueueStore: Send + Sync + 'static {
     /// Register a room with its configured settings. If the configured settings differ from
     /// those last seeded (a config edit), they replace the live ones; otherwise live runtime
     /// changes (admin PATCH) are kept. Returns the live settings.
-    async fn init_room(&self, room: &str, configured: &RoomSettings) -> Result<RoomSettings, StoreError>;
+    async fn init_room(
+        &self,
+        room: &str,
+        configured: &RoomSettings,
+    ) -> Result<RoomSettings, StoreError>;
 
     async fn settings(&self, room: &str) -> Result<RoomSettings, StoreError>;
 
-    async fn update_settings(&self, room: &str, patch: &SettingsPatch) -> Result<RoomSettings, StoreError>;
+    async fn update_settings(
+        &self,
+        room: &str,
+        patch: &SettingsPatch,
+    ) -> Result<RoomSettings, StoreError>;
 
     /// Take (or find) this visitor's place; idempotent per visitor. One atomic round trip.
     /// safety-net with an empty line, a token and room under the cap → Admitted at once.

@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Another process may take it before the caller binds it; servers started here retry.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener.local_addr().expect("local address of a bound listener").port()
+    listener
+        .local_addr()
+        .expect("local address of a bound listener")
+        .port()
 }
 
 /// A fresh, empty directory under the system temp dir, unique within and across processes.
@@ -28,6 +31,7 @@ pub fn unique_temp_dir(prefix: &str) -> PathBuf {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create temp dir {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("create temp dir {}: {e}", dir.display()));
     dir
 }

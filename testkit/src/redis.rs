@@ -88,7 +88,11 @@ impl RedisServer {
     pub fn flushall(&self) {
         let reply = command(self.port, b"FLUSHALL\r\n", |r| r.ends_with(b"\r\n"))
             .unwrap_or_else(|e| panic!("FLUSHALL on port {}: {e}", self.port));
-        assert!(reply.starts_with(b"+OK"), "FLUSHALL answered {:?}", String::from_utf8_lossy(&reply));
+        assert!(
+            reply.starts_with(b"+OK"),
+            "FLUSHALL answered {:?}",
+            String::from_utf8_lossy(&reply)
+        );
     }
 }
 
@@ -128,7 +132,9 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path) -> Result<Child, String> {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("redis-server on port {port} did not answer within {START_DEADLINE:?}"));
+            return Err(format!(
+                "redis-server on port {port} did not answer within {START_DEADLINE:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -162,7 +168,10 @@ fn command(port: u16, request: &[u8], done: impl Fn(&[u8]) -> bool) -> Result<Ve
     while !done(&reply) {
         let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
         if n == 0 {
-            return Err(format!("connection closed after {:?}", String::from_utf8_lossy(&reply)));
+            return Err(format!(
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&reply)
+            ));
         }
         reply.extend_from_slice(&buf[..n]);
     }

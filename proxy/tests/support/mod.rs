@@ -86,7 +86,7 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -170,6 +170,15 @@ impl Gateway {
             .expect("admin patch");
         assert_eq!(response.status(), 200, "admin PATCH refused");
         response.json().await.expect("admin patch json")
+    }
+
+    /// A new room starts with a full bucket (one second's worth of admissions, at least one):
+    /// let a throwaway visitor take it so a slow room's queue then stands still.
+    pub async fn use_up_initial_burst(&self, room: &str) {
+        let mut throwaway = Visitor::new();
+        throwaway
+            .wait_admitted(self, room, Duration::from_secs(5))
+            .await;
     }
 
     pub async fn admin_room(&self, room: &str) -> serde_json::Value {

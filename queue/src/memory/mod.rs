@@ -52,7 +52,11 @@ impl MemoryStore {
     }
 
     /// Run `f` on the room under its lock with the current time.
-    fn with_room<T>(&self, room: &str, f: impl FnOnce(&mut Room, u64) -> T) -> Result<T, StoreError> {
+    fn with_room<T>(
+        &self,
+        room: &str,
+        f: impl FnOnce(&mut Room, u64) -> T,
+    ) -> Result<T, StoreError> {
         let room = self.room(room)?;
         let mut guard = lock(&room);
         Ok(f(&mut guard, self.clock.now_ms()))
@@ -141,5 +145,119 @@ impl QueueStore for MemoryStore {
 
     async fn stats(&self, room: &str) -> Result<RoomStats, StoreError> {
         self.with_room(room, |r, now| r.stats(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Exact timing on a manual clock; the shared behaviour is in tests/conformance.
+    use super::*;
+    use crate::clock::ManualClock;
+    use anteroom_config::RoomMode;
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn v(n: u64) -> VisitorId {
+        let mut bytes = [0u8; 16];
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        VisitorId(bytes)
+    }
+
+    fn room(mode: RoomMode, rate: f64, max_active: u64) -> RoomSettings {
+        RoomSettings {
+            mode,
+            admit_per_second: rate,
+            max_active,
+            session_seconds: 60,
+            abandon_after_seconds: 2,
+            paused: false,
+            sold_out: false,
+            message: None,
+        }
+    }
+
+    async fn store(settings: RoomSettings) -> (MemoryStore, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(T0));
+        let store = MemoryStore::with_clock(clock.clone());
+        store.init_room("r", &settings).await.expect("init");
+        (store, clock)
+    }
+
+    #[tokio::test]
+    async fn admits_exactly_the_configured_rate() {
+        let mut settings = room(RoomMode::QueueAll, 50.0, 1_000_000);
+        settings.abandon_after_seconds = 3600;
+        let (store, clock) = store(settings).await;
+        for n in 0..2000 {
+            store.join("r", v(n)).await.expect("join");
+        }
+        let mut admitted = 0;
+        for _ in 0..=100 {
+            admitted += store.admit_tick("r").await.expect("tick").admitted;
+            clock.advance(100);
+        }
+        // A full bucket (50) at t = 0, then 5 per 100 ms for 10 s.
+        assert_eq!(admitted, 550);
+        assert_eq!(store.stats("r").await.expect("stats").admitted_total, 550);
+    }
+
+    #[tokio::test]
+    async fn abandonment_and_expiry_happen_exactly_on_time() {
+        let mut settings = room(RoomMode::QueueAll, 1000.0, 1);
+        settings.paused = true;
+        let (store, clock) = store(settings).await;
+        store.join("r", v(1)).await.expect("join");
+        clock.advance(1999);
+        assert_eq!(store.admit_tick("r").await.expect("tick").abandoned, 0);
+        clock.advance(1);
+        assert_eq!(store.admit_tick("r").await.expect("tick").abandoned, 1);
+        assert_eq!(
+            store.status("r", v(1)).await.expect("status"),
+            Placement::Absent
+        );
+
+        let resume = SettingsPatch {
+            paused: Some(false),
+            ..SettingsPatch::default()
+        };
+        store.update_settings("r", &resume).await.expect("resume");
+        store.join("r", v(2)).await.expect("join");
+        store.admit_tick("r").await.expect("tick");
+        let expires = T0 + 2000 + 60_000;
+        assert_eq!(
+            store.status("r", v(2)).await.expect("status"),
+            Placement::Admitted {
+                expires_at_ms: expires
+            }
+        );
+        clock.set(expires - 1);
+        assert!(matches!(
+            store.status("r", v(2)).await,
+            Ok(Placement::Admitted { .. })
+        ));
+        clock.set(expires);
+        assert_eq!(
+            store.status("r", v(2)).await.expect("status"),
+            Placement::Absent
+        );
+    }
+
+    #[tokio::test]
+    async fn tick_work_is_bounded() {
+        let mut settings = room(RoomMode::QueueAll, 100_000.0, u64::MAX);
+        settings.paused = true;
+        let (store, clock) = store(settings).await;
+        for n in 0..2500 {
+            store.join("r", v(n)).await.expect("join");
+        }
+        clock.advance(2000);
+        let abandoned: Vec<u64> = {
+            let mut out = Vec::new();
+            for _ in 0..3 {
+                out.push(store.admit_tick("r").await.expect("tick").abandoned);
+            }
+            out
+        };
+        assert_eq!(abandoned, vec![1000, 1000, 500]);
     }
 }

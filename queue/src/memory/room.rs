@@ -81,7 +81,9 @@ impl Room {
         }
         if let Some(expires) = self.active.get(&visitor) {
             if expires > now {
-                return Placement::Admitted { expires_at_ms: expires };
+                return Placement::Admitted {
+                    expires_at_ms: expires,
+                };
             }
             self.active.remove(&visitor);
         }
@@ -174,7 +176,8 @@ impl Room {
 
     pub fn revocations(&mut self, now: u64) -> Vec<(VisitorId, u64)> {
         self.prune_revoked(now);
-        let mut list: Vec<(VisitorId, u64)> = self.revoked.iter().map(|(v, at)| (*v, *at)).collect();
+        let mut list: Vec<(VisitorId, u64)> =
+            self.revoked.iter().map(|(v, at)| (*v, *at)).collect();
         list.sort_by_key(|(v, at)| (*at, *v));
         list
     }
@@ -191,9 +194,8 @@ impl Room {
 
         let mut admitted = 0;
         let s = &self.settings;
-        let admitting = !matches!(s.mode, RoomMode::Closed | RoomMode::Passthrough)
-            && !s.paused
-            && !s.sold_out;
+        let admitting =
+            !matches!(s.mode, RoomMode::Closed | RoomMode::Passthrough) && !s.paused && !s.sold_out;
         if admitting {
             let active = self.active.len();
             let wanted = self.line.len().min(MAX_WORK_PER_TICK);

@@ -47,14 +47,18 @@ pub(crate) fn placement(reply: &[i64]) -> Result<Placement, StoreError> {
         [3] => Ok(Placement::Absent),
         [4] => Ok(Placement::Closed),
         [5] => Ok(Placement::SoldOut),
-        other => Err(StoreError::Protocol(format!("unexpected placement reply {other:?}"))),
+        other => Err(StoreError::Protocol(format!(
+            "unexpected placement reply {other:?}"
+        ))),
     }
 }
 
 /// A fixed-length array of non-negative integers.
 pub(crate) fn counts<const N: usize>(reply: &[i64], what: &str) -> Result<[u64; N], StoreError> {
     if reply.len() != N {
-        return Err(StoreError::Protocol(format!("{what}: expected {N} numbers, got {reply:?}")));
+        return Err(StoreError::Protocol(format!(
+            "{what}: expected {N} numbers, got {reply:?}"
+        )));
     }
     let mut out = [0u64; N];
     for (slot, value) in out.iter_mut().zip(reply) {
@@ -71,9 +75,15 @@ mod tests {
     fn placements_decode() {
         assert_eq!(
             placement(&[1, 3, 10]).ok(),
-            Some(Placement::Waiting { position: 3, waiting: 10 })
+            Some(Placement::Waiting {
+                position: 3,
+                waiting: 10
+            })
         );
-        assert_eq!(placement(&[2, 99]).ok(), Some(Placement::Admitted { expires_at_ms: 99 }));
+        assert_eq!(
+            placement(&[2, 99]).ok(),
+            Some(Placement::Admitted { expires_at_ms: 99 })
+        );
         assert_eq!(placement(&[3]).ok(), Some(Placement::Absent));
         assert_eq!(placement(&[4]).ok(), Some(Placement::Closed));
         assert_eq!(placement(&[5]).ok(), Some(Placement::SoldOut));
@@ -84,7 +94,10 @@ mod tests {
 
     #[test]
     fn no_room_marker_is_invalid_request() {
-        let e = Error::new(ErrorKind::Unknown, "ANTEROOM_NO_ROOM room is not initialised");
+        let e = Error::new(
+            ErrorKind::Unknown,
+            "ANTEROOM_NO_ROOM room is not initialised",
+        );
         assert!(matches!(store_error("r", e), StoreError::Invalid(_)));
         let e = Error::new(ErrorKind::Timeout, "Request timed out.");
         assert!(matches!(store_error("r", e), StoreError::Unavailable(_)));

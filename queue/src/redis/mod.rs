@@ -21,6 +21,13 @@ use crate::store::{
 
 pub use scripts::JOIN_LUA;
 
+const SCHEMES: [&str; 4] = [
+    "redis://",
+    "rediss://",
+    "redis-cluster://",
+    "redis-sentinel://",
+];
+
 /// How the store talks to Redis.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
@@ -56,6 +63,12 @@ impl RedisStore {
     /// than a gateway that hangs), load the scripts, and keep reconnecting after that.
     /// `url`: redis://, rediss://, redis-cluster://, redis-sentinel://.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
+        // fred reads any scheme as plain Redis; a typo should fail here, not connect somewhere.
+        if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(StoreError::Invalid(format!(
+                "redis url `{url}`: use redis://, rediss://, redis-cluster:// or redis-sentinel://"
+            )));
+        }
         let config = Config::from_url(url)
             .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
         let max_delay = u32::try_from(options.reconnect_max_delay.as_millis()).unwrap_or(u32::MAX);
@@ -68,7 +81,12 @@ impl RedisStore {
                 conn.internal_command_timeout = options.command_timeout;
             })
             // max_attempts 0 = retry forever; a gateway outlives any Redis restart.
-            .set_policy(ReconnectPolicy::new_exponential(0, 100, max_delay.max(100), 2))
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                100,
+                max_delay.max(100),
+                2,
+            ))
             .build_pool(options.pool_size.max(1))
             .map_err(|e| StoreError::Invalid(format!("redis client: {e}")))?;
         pool.init()
@@ -119,7 +137,9 @@ impl RedisStore {
         room: &str,
         visitor: VisitorId,
     ) -> Result<Placement, StoreError> {
-        let reply: Vec<i64> = self.eval(script, room, vec![visitor_member(visitor)]).await?;
+        let reply: Vec<i64> = self
+            .eval(script, room, vec![visitor_member(visitor)])
+            .await?;
         decode::placement(&reply)
     }
 }
@@ -212,7 +232,9 @@ impl QueueStore for RedisStore {
         match reply.as_slice() {
             [0] => Ok(None),
             [1, _] => Ok(Some(decode::counts::<2>(&reply, "renew")?[1])),
-            other => Err(StoreError::Protocol(format!("unexpected renew reply {other:?}"))),
+            other => Err(StoreError::Protocol(format!(
+                "unexpected renew reply {other:?}"
+            ))),
         }
     }
 
@@ -224,7 +246,9 @@ impl QueueStore for RedisStore {
     }
 
     async fn revocations(&self, room: &str) -> Result<Vec<(VisitorId, u64)>, StoreError> {
-        let flat: Vec<String> = self.eval(&self.scripts.revocations, room, Vec::new()).await?;
+        let flat: Vec<String> = self
+            .eval(&self.scripts.revocations, room, Vec::new())
+            .await?;
         let mut out = Vec::with_capacity(flat.len() / 2);
         for pair in flat.chunks_exact(2) {
             let visitor = parse_visitor_member(&pair[0])
@@ -239,7 +263,9 @@ impl QueueStore for RedisStore {
     }
 
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError> {
-        let reply: Vec<i64> = self.eval(&self.scripts.admit_tick, room, Vec::new()).await?;
+        let reply: Vec<i64> = self
+            .eval(&self.scripts.admit_tick, room, Vec::new())
+            .await?;
         let [admitted, waiting, active, abandoned] = decode::counts::<4>(&reply, "admit_tick")?;
         Ok(TickOutcome {
             admitted,

@@ -151,21 +151,42 @@ where
 pub async fn unknown_room_is_an_invalid_request(env: &Env) {
     let s = &env.store;
     let room = "no-such-room";
-    assert!(matches!(s.join(room, vid(1)).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(s.status(room, vid(1)).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(s.admit_tick(room).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(s.settings(room).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.join(room, vid(1)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.status(room, vid(1)).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.admit_tick(room).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.settings(room).await,
+        Err(StoreError::Invalid(_))
+    ));
     assert!(matches!(s.stats(room).await, Err(StoreError::Invalid(_))));
     let patch = SettingsPatch {
         paused: Some(true),
         ..SettingsPatch::default()
     };
-    assert!(matches!(s.update_settings(room, &patch).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.update_settings(room, &patch).await,
+        Err(StoreError::Invalid(_))
+    ));
     let mut bad = settings(RoomMode::QueueAll, 0.0, 10);
-    assert!(matches!(s.init_room("bad-rate", &bad).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.init_room("bad-rate", &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
     bad.admit_per_second = 1.0;
     bad.session_seconds = 0;
-    assert!(matches!(s.init_room("bad-session", &bad).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        s.init_room("bad-session", &bad).await,
+        Err(StoreError::Invalid(_))
+    ));
 }
 
 pub async fn init_room_seeds_and_returns_settings(env: &Env) {
@@ -175,7 +196,11 @@ pub async fn init_room_seeds_and_returns_settings(env: &Env) {
     s.message = Some("Doors open at 10:00 — ünïcode too".into());
     init(env, "seed", s.clone()).await;
     assert_eq!(env.store.settings("seed").await.expect("settings"), s);
-    assert_eq!(env.other.settings("seed").await.expect("settings"), s, "shared by instances");
+    assert_eq!(
+        env.other.settings("seed").await.expect("settings"),
+        s,
+        "shared by instances"
+    );
 }
 
 pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env) {
@@ -187,22 +212,40 @@ pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env)
         message: Some(Some("back soon".into())),
         ..SettingsPatch::default()
     };
-    env.store.update_settings("digest", &patch).await.expect("patch");
+    env.store
+        .update_settings("digest", &patch)
+        .await
+        .expect("patch");
 
     // Same configuration again (a gateway restart, another instance starting): runtime wins.
-    let live = env.other.init_room("digest", &configured).await.expect("init again");
+    let live = env
+        .other
+        .init_room("digest", &configured)
+        .await
+        .expect("init again");
     assert_eq!(live.admit_per_second, 7.0);
     assert!(live.paused);
     assert_eq!(live.message.as_deref(), Some("back soon"));
 
     // An edited configuration replaces the live settings.
     let edited = settings(RoomMode::QueueAll, 9.0, 100);
-    let live = env.store.init_room("digest", &edited).await.expect("init edited");
+    let live = env
+        .store
+        .init_room("digest", &edited)
+        .await
+        .expect("init edited");
     assert_eq!(live, edited);
-    assert_eq!(env.other.settings("digest").await.expect("settings"), edited);
+    assert_eq!(
+        env.other.settings("digest").await.expect("settings"),
+        edited
+    );
 
     // Back to the first configuration: it differs from the last seeded, so it replaces too.
-    let live = env.store.init_room("digest", &configured).await.expect("init original");
+    let live = env
+        .store
+        .init_room("digest", &configured)
+        .await
+        .expect("init original");
     assert_eq!(live, configured);
 }
 
@@ -225,7 +268,11 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
         sold_out: Some(true),
         message: Some(Some("hold tight".into())),
     };
-    let live = env.store.update_settings("patch", &patch).await.expect("patch");
+    let live = env
+        .store
+        .update_settings("patch", &patch)
+        .await
+        .expect("patch");
     let mut expected = base.clone();
     expected.mode = RoomMode::QueueAll;
     expected.admit_per_second = 2.5;
@@ -234,7 +281,10 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
     expected.sold_out = true;
     expected.message = Some("hold tight".into());
     assert_eq!(live, expected);
-    assert_eq!(env.other.settings("patch").await.expect("settings"), expected);
+    assert_eq!(
+        env.other.settings("patch").await.expect("settings"),
+        expected
+    );
 
     // Only the named fields change; Some(None) clears the message.
     let patch = SettingsPatch {
@@ -242,7 +292,11 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
         message: Some(None),
         ..SettingsPatch::default()
     };
-    let live = env.other.update_settings("patch", &patch).await.expect("patch 2");
+    let live = env
+        .other
+        .update_settings("patch", &patch)
+        .await
+        .expect("patch 2");
     expected.paused = false;
     expected.message = None;
     assert_eq!(live, expected);
@@ -256,7 +310,11 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
         env.store.update_settings("patch", &bad).await,
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(env.store.settings("patch").await.expect("settings"), expected, "nothing applied");
+    assert_eq!(
+        env.store.settings("patch").await.expect("settings"),
+        expected,
+        "nothing applied"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,7 +324,10 @@ pub async fn join_is_idempotent(env: &Env) {
     init(env, "idem", settings(RoomMode::QueueAll, 100.0, 100)).await;
     assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
     assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
-    assert_eq!(env.other.join("idem", vid(1)).await.expect("join"), waiting(1, 1));
+    assert_eq!(
+        env.other.join("idem", vid(1)).await.expect("join"),
+        waiting(1, 1)
+    );
     assert_eq!(join(env, "idem", 2).await, waiting(2, 2));
     assert_eq!(join(env, "idem", 1).await, waiting(1, 2));
     let stats = env.store.stats("idem").await.expect("stats");
@@ -280,8 +341,14 @@ pub async fn concurrent_joins_of_one_visitor_take_one_place(env: &Env) {
     }
     let mut tasks = Vec::new();
     for i in 0..50 {
-        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
-        tasks.push(tokio::spawn(async move { store.join("same", vid(99)).await }));
+        let store = if i % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
+        tasks.push(tokio::spawn(
+            async move { store.join("same", vid(99)).await },
+        ));
     }
     for task in tasks {
         let placement = task.await.expect("task").expect("join");
@@ -307,7 +374,11 @@ pub async fn concurrent_joins_get_distinct_positions(env: &Env) {
     init(env, "crowd", settings(RoomMode::QueueAll, 100.0, 100)).await;
     let mut tasks = Vec::new();
     for t in 0..20u64 {
-        let store = if t % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        let store = if t % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let mut placed = Vec::new();
             for i in 0..10 {
@@ -324,7 +395,10 @@ pub async fn concurrent_joins_get_distinct_positions(env: &Env) {
             let Placement::Waiting { position, .. } = placement else {
                 panic!("queue-all must queue, got {placement:?}");
             };
-            assert!(positions.insert(position), "position {position} given twice");
+            assert!(
+                positions.insert(position),
+                "position {position} given twice"
+            );
             at_join.push((n, position));
         }
     }
@@ -346,7 +420,11 @@ pub async fn leave_frees_the_place_and_moves_the_line_up(env: &Env) {
     assert_eq!(status(env, "leave", 5).await, waiting(4, 4));
     assert_eq!(status(env, "leave", 2).await, Placement::Absent);
     assert!(!env.other.leave("leave", vid(2)).await.expect("leave twice"));
-    assert!(!env.store.leave("leave", vid(77)).await.expect("leave stranger"));
+    assert!(!env
+        .store
+        .leave("leave", vid(77))
+        .await
+        .expect("leave stranger"));
     // Coming back means the back of the line.
     assert_eq!(join(env, "leave", 2).await, waiting(5, 5));
     assert_eq!(env.store.stats("leave").await.expect("stats").waiting, 5);
@@ -364,7 +442,10 @@ pub async fn positions_never_go_backwards(env: &Env) {
     let mut moved = false;
     for round in 0..25u64 {
         // Others leave, new people join behind, the head is admitted now and then.
-        env.store.leave("forward", vid(round * 7 % 30)).await.expect("leave");
+        env.store
+            .leave("forward", vid(round * 7 % 30))
+            .await
+            .expect("leave");
         for _ in 0..2 {
             join(env, "forward", next_new).await;
             next_new += 1;
@@ -375,7 +456,10 @@ pub async fn positions_never_go_backwards(env: &Env) {
         let Placement::Waiting { position, .. } = status(env, "forward", tracked).await else {
             panic!("tracked visitor lost its place");
         };
-        assert!(position <= last, "position went back from {last} to {position}");
+        assert!(
+            position <= last,
+            "position went back from {last} to {position}"
+        );
         moved |= position < last && last != u64::MAX;
         last = position;
     }
@@ -392,7 +476,10 @@ pub async fn admit_tick_admits_from_the_head_within_the_cap(env: &Env) {
     }
     let before = now_ms();
     let tick = env.store.admit_tick("head").await.expect("tick");
-    assert_eq!((tick.admitted, tick.waiting, tick.active, tick.abandoned), (5, 15, 5, 0));
+    assert_eq!(
+        (tick.admitted, tick.waiting, tick.active, tick.abandoned),
+        (5, 15, 5, 0)
+    );
     for n in 0..5 {
         admitted_for(status(env, "head", n).await, before, 600);
     }
@@ -400,12 +487,19 @@ pub async fn admit_tick_admits_from_the_head_within_the_cap(env: &Env) {
     assert_eq!(status(env, "head", 19).await, waiting(15, 15));
 
     let tick = env.other.admit_tick("head").await.expect("tick at cap");
-    assert_eq!((tick.admitted, tick.active), (0, 5), "never above max_active");
+    assert_eq!(
+        (tick.admitted, tick.active),
+        (0, 5),
+        "never above max_active"
+    );
 
     assert!(env.store.leave("head", vid(0)).await.expect("leave"));
     let tick = env.store.admit_tick("head").await.expect("tick");
     assert_eq!((tick.admitted, tick.waiting, tick.active), (1, 14, 5));
-    assert!(matches!(status(env, "head", 5).await, Placement::Admitted { .. }));
+    assert!(matches!(
+        status(env, "head", 5).await,
+        Placement::Admitted { .. }
+    ));
     assert_eq!(status(env, "head", 6).await, waiting(1, 14));
 }
 
@@ -416,7 +510,11 @@ pub async fn concurrent_ticks_never_exceed_the_cap(env: &Env) {
     }
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        let store = if i % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
         tasks.push(tokio::spawn(async move { store.admit_tick("race").await }));
     }
     let mut admitted = 0;
@@ -425,9 +523,15 @@ pub async fn concurrent_ticks_never_exceed_the_cap(env: &Env) {
     }
     assert_eq!(admitted, 7);
     let stats = env.store.stats("race").await.expect("stats");
-    assert_eq!((stats.active, stats.waiting, stats.admitted_total), (7, 43, 7));
+    assert_eq!(
+        (stats.active, stats.waiting, stats.admitted_total),
+        (7, 43, 7)
+    );
     for n in 0..7 {
-        assert!(matches!(status(env, "race", n).await, Placement::Admitted { .. }), "head first");
+        assert!(
+            matches!(status(env, "race", n).await, Placement::Admitted { .. }),
+            "head first"
+        );
     }
     assert_eq!(status(env, "race", 7).await, waiting(1, 43));
 }
@@ -443,7 +547,11 @@ pub async fn admission_rate_is_bounded_by_the_bucket(env: &Env) {
     let run_for = Duration::from_millis(1500);
     let mut tasks = Vec::new();
     for i in 0..4 {
-        let store = if i % 2 == 0 { env.store.clone() } else { env.other.clone() };
+        let store = if i % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
         tasks.push(tokio::spawn(async move {
             let mut admitted = 0;
             while started.elapsed() < run_for {
@@ -478,15 +586,27 @@ pub async fn safety_net_admits_at_once_while_the_line_is_empty(env: &Env) {
     init(env, "net", settings(RoomMode::SafetyNet, 1000.0, 2)).await;
     let before = now_ms();
     admitted_for(join(env, "net", 1).await, before, 600);
-    admitted_for(env.other.join("net", vid(2)).await.expect("join"), before, 600);
+    admitted_for(
+        env.other.join("net", vid(2)).await.expect("join"),
+        before,
+        600,
+    );
     // At the cap: queue.
     assert_eq!(join(env, "net", 3).await, waiting(1, 1));
     assert_eq!(join(env, "net", 4).await, waiting(2, 2));
     // Admitted visitors joining again keep their session.
-    assert!(matches!(join(env, "net", 1).await, Placement::Admitted { .. }));
+    assert!(matches!(
+        join(env, "net", 1).await,
+        Placement::Admitted { .. }
+    ));
     let stats = env.store.stats("net").await.expect("stats");
     assert_eq!(
-        (stats.active, stats.waiting, stats.admitted_total, stats.joins_total),
+        (
+            stats.active,
+            stats.waiting,
+            stats.admitted_total,
+            stats.joins_total
+        ),
         (2, 2, 2, 4)
     );
     // A place frees up, but someone is waiting: a newcomer queues behind them.
@@ -494,14 +614,20 @@ pub async fn safety_net_admits_at_once_while_the_line_is_empty(env: &Env) {
     assert_eq!(join(env, "net", 5).await, waiting(3, 3));
     let tick = env.store.admit_tick("net").await.expect("tick");
     assert_eq!(tick.admitted, 1);
-    assert!(matches!(status(env, "net", 3).await, Placement::Admitted { .. }));
+    assert!(matches!(
+        status(env, "net", 3).await,
+        Placement::Admitted { .. }
+    ));
     assert_eq!(status(env, "net", 4).await, waiting(1, 2));
 }
 
 pub async fn safety_net_queues_when_the_rate_is_spent(env: &Env) {
     // One per second: the bucket holds one token, spent by the first visitor.
     init(env, "spent", settings(RoomMode::SafetyNet, 1.0, 100)).await;
-    assert!(matches!(join(env, "spent", 1).await, Placement::Admitted { .. }));
+    assert!(matches!(
+        join(env, "spent", 1).await,
+        Placement::Admitted { .. }
+    ));
     let spent_at = Instant::now();
     assert_eq!(join(env, "spent", 2).await, waiting(1, 1));
     let store = env.store.clone();
@@ -509,7 +635,10 @@ pub async fn safety_net_queues_when_the_rate_is_spent(env: &Env) {
         let store = store.clone();
         async move {
             store.admit_tick("spent").await.expect("tick");
-            matches!(store.status("spent", vid(2)).await, Ok(Placement::Admitted { .. }))
+            matches!(
+                store.status("spent", vid(2)).await,
+                Ok(Placement::Admitted { .. })
+            )
         }
     })
     .await;
@@ -545,7 +674,10 @@ pub async fn paused_room_queues_but_admits_nobody(env: &Env) {
         paused: Some(false),
         ..SettingsPatch::default()
     };
-    env.other.update_settings("paused", &resume).await.expect("resume");
+    env.other
+        .update_settings("paused", &resume)
+        .await
+        .expect("resume");
     let tick = env.store.admit_tick("paused").await.expect("tick");
     assert_eq!((tick.admitted, tick.waiting), (2, 0));
 }
@@ -554,27 +686,43 @@ pub async fn sold_out_tells_the_queue_and_admits_nobody(env: &Env) {
     init(env, "sold", settings(RoomMode::QueueAll, 1000.0, 1)).await;
     join(env, "sold", 1).await;
     join(env, "sold", 2).await;
-    assert_eq!(env.store.admit_tick("sold").await.expect("tick").admitted, 1);
+    assert_eq!(
+        env.store.admit_tick("sold").await.expect("tick").admitted,
+        1
+    );
     let sold_out = SettingsPatch {
         sold_out: Some(true),
         ..SettingsPatch::default()
     };
-    env.store.update_settings("sold", &sold_out).await.expect("sold out");
+    env.store
+        .update_settings("sold", &sold_out)
+        .await
+        .expect("sold out");
 
-    assert!(matches!(status(env, "sold", 1).await, Placement::Admitted { .. }), "admitted stay");
+    assert!(
+        matches!(status(env, "sold", 1).await, Placement::Admitted { .. }),
+        "admitted stay"
+    );
     assert_eq!(status(env, "sold", 2).await, Placement::SoldOut);
     assert_eq!(join(env, "sold", 3).await, Placement::SoldOut);
     assert_eq!(status(env, "sold", 4).await, Placement::SoldOut);
     assert!(env.store.leave("sold", vid(1)).await.expect("leave"));
     let tick = env.store.admit_tick("sold").await.expect("tick");
-    assert_eq!((tick.admitted, tick.waiting), (0, 1), "the line is kept, nobody admitted");
+    assert_eq!(
+        (tick.admitted, tick.waiting),
+        (0, 1),
+        "the line is kept, nobody admitted"
+    );
     assert_eq!(env.store.stats("sold").await.expect("stats").joins_total, 2);
 
     let back = SettingsPatch {
         sold_out: Some(false),
         ..SettingsPatch::default()
     };
-    env.store.update_settings("sold", &back).await.expect("back on sale");
+    env.store
+        .update_settings("sold", &back)
+        .await
+        .expect("back on sale");
     assert_eq!(status(env, "sold", 2).await, waiting(1, 1));
 }
 
@@ -585,10 +733,16 @@ pub async fn closed_room_turns_everyone_away(env: &Env) {
         mode: Some(RoomMode::Closed),
         ..SettingsPatch::default()
     };
-    env.store.update_settings("closed", &close).await.expect("close");
+    env.store
+        .update_settings("closed", &close)
+        .await
+        .expect("close");
     assert_eq!(status(env, "closed", 1).await, Placement::Closed);
     assert_eq!(join(env, "closed", 2).await, Placement::Closed);
-    assert_eq!(env.store.admit_tick("closed").await.expect("tick").admitted, 0);
+    assert_eq!(
+        env.store.admit_tick("closed").await.expect("tick").admitted,
+        0
+    );
     let stats = env.store.stats("closed").await.expect("stats");
     assert_eq!((stats.joins_total, stats.admitted_total), (1, 0));
 }
@@ -601,7 +755,12 @@ pub async fn passthrough_admits_everyone_and_counts_them(env: &Env) {
     }
     let stats = env.store.stats("pass").await.expect("stats");
     assert_eq!(
-        (stats.joins_total, stats.admitted_total, stats.active, stats.waiting),
+        (
+            stats.joins_total,
+            stats.admitted_total,
+            stats.active,
+            stats.waiting
+        ),
         (3, 3, 3, 0)
     );
 }
@@ -616,7 +775,10 @@ pub async fn sessions_expire_and_free_the_cap(env: &Env) {
     join(env, "expire", 1).await;
     join(env, "expire", 2).await;
     let before = now_ms();
-    assert_eq!(env.store.admit_tick("expire").await.expect("tick").admitted, 1);
+    assert_eq!(
+        env.store.admit_tick("expire").await.expect("tick").admitted,
+        1
+    );
     let admitted_at = Instant::now();
     admitted_for(status(env, "expire", 1).await, before, 1);
 
@@ -625,15 +787,24 @@ pub async fn sessions_expire_and_free_the_cap(env: &Env) {
         let store = store.clone();
         async move {
             store.admit_tick("expire").await.expect("tick");
-            matches!(store.status("expire", vid(2)).await, Ok(Placement::Admitted { .. }))
+            matches!(
+                store.status("expire", vid(2)).await,
+                Ok(Placement::Admitted { .. })
+            )
         }
     })
     .await;
     assert!(second_in, "the expired session never freed its place");
     let held = admitted_at.elapsed();
-    assert!(held >= Duration::from_millis(800), "session ended after {held:?}, not 1 s");
+    assert!(
+        held >= Duration::from_millis(800),
+        "session ended after {held:?}, not 1 s"
+    );
     assert_eq!(status(env, "expire", 1).await, Placement::Absent);
-    assert_eq!(env.store.renew("expire", vid(1)).await.expect("renew"), None);
+    assert_eq!(
+        env.store.renew("expire", vid(1)).await.expect("renew"),
+        None
+    );
     assert_eq!(env.store.stats("expire").await.expect("stats").active, 1);
 }
 
@@ -666,9 +837,20 @@ pub async fn abandoned_places_are_freed_but_polling_keeps_them(env: &Env) {
     let started = Instant::now();
     let mut abandoned = 0;
     while started.elapsed() < Duration::from_millis(2500) {
-        assert!(matches!(status(env, "abandon", 1).await, Placement::Waiting { .. }));
-        assert!(matches!(status(env, "abandon", 3).await, Placement::Waiting { .. }));
-        abandoned += env.other.admit_tick("abandon").await.expect("tick").abandoned;
+        assert!(matches!(
+            status(env, "abandon", 1).await,
+            Placement::Waiting { .. }
+        ));
+        assert!(matches!(
+            status(env, "abandon", 3).await,
+            Placement::Waiting { .. }
+        ));
+        abandoned += env
+            .other
+            .admit_tick("abandon")
+            .await
+            .expect("tick")
+            .abandoned;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert_eq!(abandoned, 2);
@@ -685,13 +867,21 @@ pub async fn renew_extends_an_active_session(env: &Env) {
     // The expiry is now + session_seconds: it moves as soon as the store clock has.
     let deadline = Instant::now() + Duration::from_secs(2);
     let renewed = loop {
-        let renewed = env.store.renew("renew", vid(1)).await.expect("renew").expect("active");
+        let renewed = env
+            .store
+            .renew("renew", vid(1))
+            .await
+            .expect("renew")
+            .expect("active");
         if renewed > first || Instant::now() >= deadline {
             break renewed;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    assert!(renewed > first, "renewal never moved the expiry past {first}");
+    assert!(
+        renewed > first,
+        "renewal never moved the expiry past {first}"
+    );
     assert!(renewed <= now_ms() + 600_000 + 5);
     assert_eq!(
         status(env, "renew", 1).await,
@@ -709,13 +899,28 @@ pub async fn revoke_ends_place_and_session_and_is_listed(env: &Env) {
     let mut s = settings(RoomMode::SafetyNet, 1000.0, 1);
     s.session_seconds = 1;
     init(env, "revoke", s).await;
-    assert!(matches!(join(env, "revoke", 1).await, Placement::Admitted { .. }));
+    assert!(matches!(
+        join(env, "revoke", 1).await,
+        Placement::Admitted { .. }
+    ));
     join(env, "revoke", 2).await;
     join(env, "revoke", 3).await;
     let before = now_ms();
-    assert!(env.store.revoke("revoke", vid(1)).await.expect("revoke admitted"));
-    assert!(env.other.revoke("revoke", vid(2)).await.expect("revoke queued"));
-    assert!(!env.store.revoke("revoke", vid(9)).await.expect("revoke stranger"));
+    assert!(env
+        .store
+        .revoke("revoke", vid(1))
+        .await
+        .expect("revoke admitted"));
+    assert!(env
+        .other
+        .revoke("revoke", vid(2))
+        .await
+        .expect("revoke queued"));
+    assert!(!env
+        .store
+        .revoke("revoke", vid(9))
+        .await
+        .expect("revoke stranger"));
     let after = now_ms();
     assert_eq!(status(env, "revoke", 1).await, Placement::Absent);
     assert_eq!(status(env, "revoke", 2).await, Placement::Absent);
@@ -726,13 +931,22 @@ pub async fn revoke_ends_place_and_session_and_is_listed(env: &Env) {
     let visitors: BTreeSet<VisitorId> = listed.iter().map(|(v, _)| *v).collect();
     assert_eq!(visitors, [vid(1), vid(2), vid(9)].into_iter().collect());
     for (_, at) in &listed {
-        assert!(*at >= before && *at <= after, "revoked at {at}, not in [{before}, {after}]");
+        assert!(
+            *at >= before && *at <= after,
+            "revoked at {at}, not in [{before}, {after}]"
+        );
     }
     // Remembered for session_seconds (1 s here), then forgotten.
     let store = env.store.clone();
     let forgotten = eventually(Duration::from_secs(3), || {
         let store = store.clone();
-        async move { store.revocations("revoke").await.expect("revocations").is_empty() }
+        async move {
+            store
+                .revocations("revoke")
+                .await
+                .expect("revocations")
+                .is_empty()
+        }
     })
     .await;
     assert!(forgotten, "revocations outlived session_seconds");
@@ -743,7 +957,12 @@ pub async fn stats_count_joins_and_admissions(env: &Env) {
     init(env, "stats", settings(RoomMode::QueueAll, 1000.0, 2)).await;
     let zero = env.store.stats("stats").await.expect("stats");
     assert_eq!(
-        (zero.waiting, zero.active, zero.admitted_total, zero.joins_total),
+        (
+            zero.waiting,
+            zero.active,
+            zero.admitted_total,
+            zero.joins_total
+        ),
         (0, 0, 0, 0)
     );
     for n in 1..=3 {
@@ -754,14 +973,24 @@ pub async fn stats_count_joins_and_admissions(env: &Env) {
     assert_eq!(tick.admitted, 2);
     let stats = env.other.stats("stats").await.expect("stats");
     assert_eq!(
-        (stats.waiting, stats.active, stats.admitted_total, stats.joins_total),
+        (
+            stats.waiting,
+            stats.active,
+            stats.admitted_total,
+            stats.joins_total
+        ),
         (1, 2, 2, 3)
     );
     env.store.leave("stats", vid(1)).await.expect("leave");
     env.store.admit_tick("stats").await.expect("tick");
     let stats = env.store.stats("stats").await.expect("stats");
     assert_eq!(
-        (stats.waiting, stats.active, stats.admitted_total, stats.joins_total),
+        (
+            stats.waiting,
+            stats.active,
+            stats.admitted_total,
+            stats.joins_total
+        ),
         (0, 2, 3, 3)
     );
 }
