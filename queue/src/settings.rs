@@ -140,6 +140,7 @@ pub(crate) fn from_hash(flat: Vec<String>) -> Result<RoomSettings, StoreError> {
         .collect();
     let get = |field: &str| {
         map.get(field)
+            .copied()
             .ok_or_else(|| StoreError::Protocol(format!("settings hash lacks `{field}`")))
     };
     let number = |field: &str| -> Result<u64, StoreError> {
