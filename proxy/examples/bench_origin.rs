@@ -44,7 +44,10 @@ fn main() -> std::io::Result<()> {
 
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    eprintln!("bench_origin listening on http://{}", listener.local_addr()?);
+    eprintln!(
+        "bench_origin listening on http://{}",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -128,7 +131,11 @@ fn response(code: u16, reason: &str, body: &[u8]) -> Vec<u8> {
     let mut response = format!(
         "HTTP/1.1 {code} {reason}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{}\r\n",
         body.len(),
-        if code == 200 { "" } else { "connection: close\r\n" }
+        if code == 200 {
+            ""
+        } else {
+            "connection: close\r\n"
+        }
     )
     .into_bytes();
     response.extend_from_slice(body);
@@ -184,7 +191,9 @@ mod tests {
     #[test]
     fn heads() {
         assert!(parse_head(b"GET / HTTP/1.1\r\nHost: a").unwrap().is_none());
-        let head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET").unwrap().unwrap();
+        let head = parse_head(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET")
+            .unwrap()
+            .unwrap();
         assert_eq!(head.len, 27);
         assert!(head.keep_alive);
         let head = parse_head(b"POST / HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc")
