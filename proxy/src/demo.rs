@@ -24,10 +24,7 @@ pub const DEMO_ROOM: &str = "demo";
 /// curl loop) show the queue at work.
 pub fn demo_config(port: u16, shop: SocketAddr, admin_token: &str) -> GatewayConfig {
     let mut secrets = BTreeMap::new();
-    secrets.insert(
-        "demo".to_string(),
-        Secret(generate_secret().into_bytes()),
-    );
+    secrets.insert("demo".to_string(), Secret(generate_secret().into_bytes()));
     GatewayConfig {
         listen: ListenConfig {
             public: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -83,7 +80,9 @@ impl ServeHttp for DemoShop {
             .and_then(|value| value.to_str().ok())
             .unwrap_or("(none)")
             .to_string();
-        let body = SHOP_PAGE.replace("{{PASS}}", &escape_html(&pass)).into_bytes();
+        let body = SHOP_PAGE
+            .replace("{{PASS}}", &escape_html(&pass))
+            .into_bytes();
         Response::builder()
             .status(200)
             .header("content-type", "text/html; charset=utf-8")

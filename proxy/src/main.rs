@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use anteroom::{demo, server};
 
 #[derive(Parser)]
-#[command(name = "anteroom", version, about = "Anteroom: a fair virtual waiting room and queue gateway")]
+#[command(
+    name = "anteroom",
+    version,
+    about = "Anteroom: a fair virtual waiting room and queue gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

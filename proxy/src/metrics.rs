@@ -29,13 +29,17 @@ impl Metrics {
         let registry = Registry::new();
         let int_gauge = |name: &str, help: &str, labels: &[&str]| {
             let gauge = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric definition");
-            registry.register(Box::new(gauge.clone())).expect("metric registration");
+            registry
+                .register(Box::new(gauge.clone()))
+                .expect("metric registration");
             gauge
         };
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let counter =
                 IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition");
-            registry.register(Box::new(counter.clone())).expect("metric registration");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("metric registration");
             counter
         };
         let queue_waiting = int_gauge(
@@ -59,7 +63,10 @@ impl Metrics {
             &["room"],
         );
         let admit_per_second = GaugeVec::new(
-            Opts::new("anteroom_admit_per_second", "The room's live admission rate."),
+            Opts::new(
+                "anteroom_admit_per_second",
+                "The room's live admission rate.",
+            ),
             &["room"],
         )
         .expect("metric definition");

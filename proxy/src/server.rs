@@ -46,7 +46,12 @@ pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
 
     let slot = Arc::new(OnceLock::new());
     let metrics = Arc::new(Metrics::new());
-    let gateway = Arc::new(Gateway::new(config, keyring(config)?, slot.clone(), metrics)?);
+    let gateway = Arc::new(Gateway::new(
+        config,
+        keyring(config)?,
+        slot.clone(),
+        metrics,
+    )?);
 
     let owner = background_service(
         "store",

@@ -54,11 +54,20 @@ async fn visitor_without_pass_gets_the_waiting_page(backend: Backend) {
 
     let answer = Visitor::new().get(&gateway.url("/tour/seats")).await;
     assert_eq!(answer.status, 200);
-    assert!(answer.header("content-type").unwrap_or("").starts_with("text/html"));
+    assert!(answer
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert!(answer.body.contains("You're in line"), "{}", answer.body);
-    assert!(answer.body.contains("/_anteroom/status?room="), "page must poll the status");
-    assert!(origin.seen().is_empty(), "the origin must not see a queued visitor");
+    assert!(
+        answer.body.contains("/_anteroom/status?room="),
+        "page must poll the status"
+    );
+    assert!(
+        origin.seen().is_empty(),
+        "the origin must not see a queued visitor"
+    );
 }
 
 async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
@@ -72,7 +81,10 @@ async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
     let a = first.get_json(&gateway.url("/tour")).await;
     let b = second.get_json(&gateway.url("/tour")).await;
     assert_eq!(a.status, 429);
-    assert!(a.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some());
+    assert!(a
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some());
     let (a, b) = (a.json(), b.json());
     assert_eq!(a["room"], "tour");
     assert_eq!(a["state"], "waiting");
@@ -81,7 +93,11 @@ async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
     assert_eq!(b["waiting"], 2);
     assert_eq!(a["pass"], serde_json::Value::Null);
     assert!(a["eta_seconds"]["low"].as_u64() <= a["eta_seconds"]["high"].as_u64());
-    assert_eq!(a["visitor"].as_str(), first.vid.as_deref(), "status names the signed visitor id");
+    assert_eq!(
+        a["visitor"].as_str(),
+        first.vid.as_deref(),
+        "status names the signed visitor id"
+    );
 }
 
 async fn refresh_and_second_tab_keep_one_place(backend: Backend) {
@@ -120,17 +136,30 @@ async fn admitted_visitor_reaches_the_origin_with_the_pass_forwarded(backend: Ba
     let mut fan = Visitor::new();
     let queued = fan.get_json(&gateway.url("/tour/seats")).await;
     assert_eq!(queued.status, 429, "queue-all queues everyone first");
-    let status = fan.wait_admitted(&gateway, "tour", Duration::from_secs(10)).await;
-    let pass = status["pass"].as_str().expect("admitted status carries the pass").to_string();
+    let status = fan
+        .wait_admitted(&gateway, "tour", Duration::from_secs(10))
+        .await;
+    let pass = status["pass"]
+        .as_str()
+        .expect("admitted status carries the pass")
+        .to_string();
     assert!(pass.starts_with("v1.k1."), "{pass}");
-    assert_eq!(fan.pass.as_deref(), Some(pass.as_str()), "the status response sets the pass cookie");
+    assert_eq!(
+        fan.pass.as_deref(),
+        Some(pass.as_str()),
+        "the status response sets the pass cookie"
+    );
 
     let answer = fan.get(&gateway.url("/tour/seats")).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "origin:/tour/seats");
     let seen = origin.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].pass.as_deref(), Some(pass.as_str()), "origin receives the pass");
+    assert_eq!(
+        seen[0].pass.as_deref(),
+        Some(pass.as_str()),
+        "origin receives the pass"
+    );
 
     // Apps send the pass as a header instead of a cookie.
     let response = support::client()
@@ -159,15 +188,21 @@ async fn safety_net_lets_exactly_max_active_through_then_queues(backend: Backend
         let mut fan = Visitor::new();
         let answer = fan.get(&gateway.url("/tour")).await;
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.body, "origin:/tour", "under the cap a fresh visitor goes straight in");
+        assert_eq!(
+            answer.body, "origin:/tour",
+            "under the cap a fresh visitor goes straight in"
+        );
         assert!(fan.pass.is_some(), "and gets a pass on that very request");
         through += 1;
     }
     assert_eq!(through, 5);
     let seen = origin.seen();
     assert_eq!(seen.len(), 5);
-    assert!(seen.iter().all(|s| s.pass.as_deref().is_some_and(|p| p.starts_with("v1."))),
-        "the pass issued on the request is forwarded too");
+    assert!(
+        seen.iter()
+            .all(|s| s.pass.as_deref().is_some_and(|p| p.starts_with("v1."))),
+        "the pass issued on the request is forwarded too"
+    );
 
     let mut sixth = Visitor::new();
     let answer = sixth.get_json(&gateway.url("/tour")).await;
@@ -185,17 +220,29 @@ async fn leave_frees_the_place_and_moves_the_line_up(backend: Backend) {
     let mut first = Visitor::new();
     let mut second = Visitor::new();
     first.get_json(&gateway.url("/tour")).await;
-    assert_eq!(second.get_json(&gateway.url("/tour")).await.json()["position"], 2);
+    assert_eq!(
+        second.get_json(&gateway.url("/tour")).await.json()["position"],
+        2
+    );
     let left = first
-        .request(reqwest::Method::POST, &gateway.url("/_anteroom/leave?room=tour"), true)
+        .request(
+            reqwest::Method::POST,
+            &gateway.url("/_anteroom/leave?room=tour"),
+            true,
+        )
         .await;
     assert_eq!(left.status, 200);
     assert_eq!(left.json()["left"], true);
-    let now = second.get_json(&gateway.url("/_anteroom/status?room=tour")).await.json();
+    let now = second
+        .get_json(&gateway.url("/_anteroom/status?room=tour"))
+        .await
+        .json();
     assert_eq!(now["position"], 1);
     assert_eq!(now["waiting"], 1);
 
-    let wrong_method = first.get_json(&gateway.url("/_anteroom/leave?room=tour")).await;
+    let wrong_method = first
+        .get_json(&gateway.url("/_anteroom/leave?room=tour"))
+        .await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.json()["error"], "method_not_allowed");
 }
@@ -226,7 +273,10 @@ async fn passthrough_proxies_everyone(backend: Backend) {
     }
     assert_eq!(origin.seen().len(), 3);
     let counted = gateway
-        .metric("anteroom_upstream_responses_total", &["room=\"tour\"", "status=\"200\""])
+        .metric(
+            "anteroom_upstream_responses_total",
+            &["room=\"tour\"", "status=\"200\""],
+        )
         .await;
     assert_eq!(counted, 3.0, "passthrough still counts");
 }
@@ -254,12 +304,21 @@ async fn requests_outside_rooms_go_to_the_default_origin(backend: Backend) {
 }
 
 async fn origin_down_gets_a_branded_502(backend: Backend) {
-    let rooms = room_toml("tour", Origin::down_addr(), &["/tour"], "mode = \"passthrough\"");
+    let rooms = room_toml(
+        "tour",
+        Origin::down_addr(),
+        &["/tour"],
+        "mode = \"passthrough\"",
+    );
     let gateway = Gateway::start(&backend, &rooms, "").await;
 
     let page = Visitor::new().get(&gateway.url("/tour")).await;
     assert_eq!(page.status, 502);
-    assert!(page.body.contains("Anteroom"), "branded page: {}", page.body);
+    assert!(
+        page.body.contains("Anteroom"),
+        "branded page: {}",
+        page.body
+    );
     assert!(page.body.contains("The site is busy"));
     let json = Visitor::new().get_json(&gateway.url("/tour")).await;
     assert_eq!(json.status, 502);
@@ -282,7 +341,11 @@ async fn upgrade_requests_pass_the_same_checks(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 429, "an Upgrade without a pass is queued like any request");
+    assert_eq!(
+        response.status(),
+        429,
+        "an Upgrade without a pass is queued like any request"
+    );
     assert!(origin.seen().is_empty(), "and never reaches the origin");
 }
 
@@ -295,11 +358,16 @@ async fn operator_changes_apply_live(backend: Backend) {
     let mut fan = Visitor::new();
     assert_eq!(fan.get_json(&gateway.url("/tour")).await.status, 429);
     let room = gateway
-        .admin_patch("tour", serde_json::json!({"admit_per_second": 50.0, "message": "Doors open!"}))
+        .admin_patch(
+            "tour",
+            serde_json::json!({"admit_per_second": 50.0, "message": "Doors open!"}),
+        )
         .await;
     assert_eq!(room["admit_per_second"], 50.0);
     assert_eq!(room["message"], "Doors open!");
-    let status = fan.wait_admitted(&gateway, "tour", Duration::from_secs(5)).await;
+    let status = fan
+        .wait_admitted(&gateway, "tour", Duration::from_secs(5))
+        .await;
     assert_eq!(status["message"], "Doors open!");
     assert_eq!(status["admit_per_second"], 50.0);
 }

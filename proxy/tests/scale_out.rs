@@ -25,10 +25,14 @@ async fn two_instances_admit_in_join_order_at_the_configured_total_rate() {
     let instances = [&a, &b];
 
     // Hold the line while everyone joins; B must learn of A's change within a second.
-    a.admin_patch("tour", serde_json::json!({"paused": true})).await;
+    a.admin_patch("tour", serde_json::json!({"paused": true}))
+        .await;
     let deadline = Instant::now() + Duration::from_millis(1500);
     while b.admin_room("tour").await["paused"] != true {
-        assert!(Instant::now() < deadline, "instance B did not apply the pause within 1.5 s");
+        assert!(
+            Instant::now() < deadline,
+            "instance B did not apply the pause within 1.5 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -36,16 +40,19 @@ async fn two_instances_admit_in_join_order_at_the_configured_total_rate() {
     let mut visitors = Vec::with_capacity(VISITORS);
     for index in 0..VISITORS {
         let mut visitor = Visitor::new();
-        let answer = visitor
-            .get_json(&instances[index % 2].url("/tour"))
-            .await;
+        let answer = visitor.get_json(&instances[index % 2].url("/tour")).await;
         assert_eq!(answer.status, 429);
         let status = answer.json();
-        assert_eq!(status["position"], (index + 1) as u64, "visitor {index}: {status}");
+        assert_eq!(
+            status["position"],
+            (index + 1) as u64,
+            "visitor {index}: {status}"
+        );
         visitors.push(visitor);
     }
 
-    b.admin_patch("tour", serde_json::json!({"paused": false})).await;
+    b.admin_patch("tour", serde_json::json!({"paused": false}))
+        .await;
 
     // Sample the line: a waiting visitor k at position p means exactly k + 1 - p visitors
     // were admitted so far — if admission is in join order. Every such figure, from any
@@ -95,7 +102,10 @@ async fn two_instances_admit_in_join_order_at_the_configured_total_rate() {
         if tail_admitted {
             break;
         }
-        assert!(Instant::now() < deadline, "line not drained in 60 s ({admitted_so_far} admitted)");
+        assert!(
+            Instant::now() < deadline,
+            "line not drained in 60 s ({admitted_so_far} admitted)"
+        );
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
 
@@ -104,7 +114,10 @@ async fn two_instances_admit_in_join_order_at_the_configured_total_rate() {
         .iter()
         .filter(|(_, admitted)| (30..=280).contains(admitted))
         .collect();
-    let (first, last) = (window.first().expect("samples"), window.last().expect("samples"));
+    let (first, last) = (
+        window.first().expect("samples"),
+        window.last().expect("samples"),
+    );
     let seconds = last.0.duration_since(first.0).as_secs_f64();
     let rate = (last.1 - first.1) as f64 / seconds;
     assert!(seconds >= 10.0, "measured over only {seconds:.1} s");
@@ -124,8 +137,14 @@ async fn two_instances_admit_in_join_order_at_the_configured_total_rate() {
     let room = a.admin_room("tour").await;
     assert_eq!(room["admitted_total"], VISITORS as u64, "{room}");
     assert_eq!(room["waiting"], 0);
-    let per_instance = a.metric("anteroom_admitted_total", &["room=\"tour\""]).await
-        + b.metric("anteroom_admitted_total", &["room=\"tour\""]).await;
-    assert_eq!(per_instance, VISITORS as f64, "instance counters sum to the total");
+    let per_instance = a
+        .metric("anteroom_admitted_total", &["room=\"tour\""])
+        .await
+        + b.metric("anteroom_admitted_total", &["room=\"tour\""])
+            .await;
+    assert_eq!(
+        per_instance, VISITORS as f64,
+        "instance counters sum to the total"
+    );
     eprintln!("two instances: {rate:.2}/s over {seconds:.1} s (configured {RATE}/s)");
 }

@@ -43,13 +43,23 @@ async fn bad_passes_are_refused_and_counted_by_reason() {
     let now = unix_now();
     let valid = mint_pass("tour", visitor, now, now + 600);
 
-    let forged = mint_pass_with("another-secret-that-is-long-enough-0123", "tour", visitor, now, now + 600);
+    let forged = mint_pass_with(
+        "another-secret-that-is-long-enough-0123",
+        "tour",
+        visitor,
+        now,
+        now + 600,
+    );
     let expired = mint_pass("tour", visitor, now - 700, now - 100);
     let other_room = mint_pass("other", visitor, now, now + 600);
     let mut tampered = valid.clone();
     // Flip one character of the payload: the MAC no longer matches.
     let payload_start = "v1.k1.".len();
-    let flipped = if &tampered[payload_start..=payload_start] == "e" { "f" } else { "e" };
+    let flipped = if &tampered[payload_start..=payload_start] == "e" {
+        "f"
+    } else {
+        "e"
+    };
     tampered.replace_range(payload_start..=payload_start, flipped);
     let unknown_key = valid.replacen("v1.k1.", "v1.k9.", 1);
 
@@ -61,15 +71,25 @@ async fn bad_passes_are_refused_and_counted_by_reason() {
         (&unknown_key, "unknown_key"),
         (&"garbage".to_string(), "malformed"),
     ] {
-        assert_eq!(refused(&gateway, pass).await, 429, "{reason} pass must be queued");
+        assert_eq!(
+            refused(&gateway, pass).await,
+            429,
+            "{reason} pass must be queued"
+        );
         let counted = gateway
-            .metric("anteroom_pass_rejected_total", &["room=\"tour\"", &format!("reason=\"{reason}\"")])
+            .metric(
+                "anteroom_pass_rejected_total",
+                &["room=\"tour\"", &format!("reason=\"{reason}\"")],
+            )
             .await;
         assert!(counted >= 1.0, "{reason} not counted");
     }
     assert_eq!(
         gateway
-            .metric("anteroom_pass_rejected_total", &["room=\"tour\"", "reason=\"bad_signature\""])
+            .metric(
+                "anteroom_pass_rejected_total",
+                &["room=\"tour\"", "reason=\"bad_signature\""]
+            )
             .await,
         2.0
     );
@@ -100,7 +120,11 @@ async fn a_forged_pass_header_never_reaches_the_origin_even_in_passthrough() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(origin.seen().len(), 1);
-    assert_eq!(origin.seen()[0].pass, None, "the client's made-up pass was stripped");
+    assert_eq!(
+        origin.seen()[0].pass,
+        None,
+        "the client's made-up pass was stripped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,9 +139,15 @@ async fn a_forged_visitor_id_cannot_take_someones_place() {
 
     // The bare id, or the id with a made-up signature, is not that visitor.
     for forged in [raw.clone(), format!("{raw}.k1.AAAAAAAAAAAAAAAAAAAAAA")] {
-        let mut thief = Visitor { vid: Some(forged.clone()), pass: None };
+        let mut thief = Visitor {
+            vid: Some(forged.clone()),
+            pass: None,
+        };
         let status = thief.get_json(&gateway.url("/tour")).await.json();
-        assert_ne!(status["position"], 1, "forged id {forged} got the owner's place");
+        assert_ne!(
+            status["position"], 1,
+            "forged id {forged} got the owner's place"
+        );
         assert_ne!(thief.vid.as_deref(), Some(signed.as_str()));
         assert!(!status["visitor"].as_str().unwrap().starts_with(&raw));
     }
@@ -126,11 +156,17 @@ async fn a_forged_visitor_id_cannot_take_someones_place() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_pass_stops_working_on_every_request() {
     let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], "mode = \"queue-all\"\nadmit_per_second = 100.0\nmax_active = 10");
+    let rooms = room_toml(
+        "tour",
+        origin.addr,
+        &["/tour"],
+        "mode = \"queue-all\"\nadmit_per_second = 100.0\nmax_active = 10",
+    );
     let redis = Backend::redis();
     let gateway = Gateway::start(&redis, &rooms, "").await;
     let mut fan = Visitor::new();
-    fan.wait_admitted(&gateway, "tour", std::time::Duration::from_secs(5)).await;
+    fan.wait_admitted(&gateway, "tour", std::time::Duration::from_secs(5))
+        .await;
     assert_eq!(fan.get(&gateway.url("/tour")).await.status, 200);
     let vid = fan.vid.clone().unwrap();
 
@@ -145,12 +181,22 @@ async fn a_revoked_pass_stops_working_on_every_request() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let mut with_old_pass = Visitor { vid: None, pass: fan.pass.clone() };
+    let mut with_old_pass = Visitor {
+        vid: None,
+        pass: fan.pass.clone(),
+    };
     let answer = with_old_pass.get_json(&gateway.url("/tour")).await;
-    assert_eq!(answer.status, 429, "a revoked pass is refused and its bearer queued: {}", answer.body);
+    assert_eq!(
+        answer.status, 429,
+        "a revoked pass is refused and its bearer queued: {}",
+        answer.body
+    );
     assert_eq!(origin.seen().len(), 1);
     assert!(
-        gateway.metric("anteroom_pass_rejected_total", &["reason=\"revoked\""]).await >= 1.0
+        gateway
+            .metric("anteroom_pass_rejected_total", &["reason=\"revoked\""])
+            .await
+            >= 1.0
     );
 }
 
@@ -177,7 +223,10 @@ async fn the_admin_api_requires_its_token() {
         .unwrap();
     assert_eq!(patch.status(), 401);
     let room = gateway.admin_room("tour").await;
-    assert_eq!(room["admit_per_second"], 0.001, "an unauthorized PATCH changed nothing");
+    assert_eq!(
+        room["admit_per_second"], 0.001,
+        "an unauthorized PATCH changed nothing"
+    );
 
     let bad = client
         .patch(gateway.admin_url("/v1/rooms/tour"))
@@ -204,12 +253,16 @@ async fn unknown_rooms_and_endpoints_get_json_errors() {
     let origin = Origin::start().await;
     let (gateway, _redis) = gateway_with_two_rooms(&origin).await;
     let mut fan = Visitor::new();
-    let unknown = fan.get_json(&gateway.url("/_anteroom/status?room=nope")).await;
+    let unknown = fan
+        .get_json(&gateway.url("/_anteroom/status?room=nope"))
+        .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.json()["error"], "unknown_room");
     let missing = fan.get_json(&gateway.url("/_anteroom/status")).await;
     assert_eq!(missing.status, 404);
-    let nothing = fan.get_json(&gateway.url("/_anteroom/nothing?room=tour")).await;
+    let nothing = fan
+        .get_json(&gateway.url("/_anteroom/nothing?room=tour"))
+        .await;
     assert_eq!(nothing.status, 404);
     assert_eq!(nothing.json()["error"], "not_found");
 }

@@ -23,7 +23,7 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> Fail
     };
     if code > 0 {
         let (title, detail) = match code {
-            502 | 503 | 504 => (
+            502..=504 => (
                 "The site is busy",
                 "We couldn't reach the site just now. Please try again in a moment.",
             ),
@@ -35,7 +35,8 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> Fail
         } else {
             Reply::html(code, pages::error_page(code, title, detail))
         };
-        if let Err(write_error) = write_reply(session, reply.with_header("retry-after", "5")).await {
+        if let Err(write_error) = write_reply(session, reply.with_header("retry-after", "5")).await
+        {
             log::debug!("could not send the error page: {write_error}");
         }
     }

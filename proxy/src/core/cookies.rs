@@ -49,7 +49,11 @@ mod tests {
 
     #[test]
     fn reads_repeated_and_spaced_cookies() {
-        let jar = parse_cookies(["a=1; anteroom_pass=x", "anteroom_pass=y;b=\"2\"", "junk; =z"]);
+        let jar = parse_cookies([
+            "a=1; anteroom_pass=x",
+            "anteroom_pass=y;b=\"2\"",
+            "junk; =z",
+        ]);
         assert_eq!(jar.all("anteroom_pass").collect::<Vec<_>>(), vec!["x", "y"]);
         assert_eq!(jar.first("b"), Some("2"));
         assert_eq!(jar.first("junk"), None);

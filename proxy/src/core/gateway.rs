@@ -150,7 +150,10 @@ impl Gateway {
             .with_label_values(&[op])
             .observe(started.elapsed().as_secs_f64());
         if let Err(error) = &result {
-            self.metrics.store_errors_total.with_label_values(&[op]).inc();
+            self.metrics
+                .store_errors_total
+                .with_label_values(&[op])
+                .inc();
             log::warn!("store {op} failed: {error}");
         }
         result

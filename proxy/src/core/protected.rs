@@ -83,8 +83,9 @@ pub(super) fn queue_reply(status: &StatusObject, facts: &RequestFacts) -> Reply 
         return Reply::json_text(code, status.to_json()).with_header("retry-after", retry_after);
     }
     match status.state {
-        VisitorState::Closed => Reply::html(503, pages::closed_page(status))
-            .with_header("retry-after", retry_after),
+        VisitorState::Closed => {
+            Reply::html(503, pages::closed_page(status)).with_header("retry-after", retry_after)
+        }
         _ => Reply::html(200, pages::waiting_page(status)),
     }
 }
@@ -94,10 +95,7 @@ pub(super) fn unavailable(facts: &RequestFacts) -> Reply {
     let reply = if facts.wants_json {
         Reply::error(503, "queue_unavailable", detail)
     } else {
-        Reply::html(
-            503,
-            pages::error_page(503, "We'll be right back", detail),
-        )
+        Reply::html(503, pages::error_page(503, "We'll be right back", detail))
     };
     reply.with_header("retry-after", "5")
 }

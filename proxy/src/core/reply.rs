@@ -53,7 +53,10 @@ impl Reply {
 
     /// The JSON error shape every Anteroom endpoint uses.
     pub fn error(status: u16, code: &str, detail: &str) -> Reply {
-        Reply::json(status, &serde_json::json!({ "error": code, "detail": detail }))
+        Reply::json(
+            status,
+            &serde_json::json!({ "error": code, "detail": detail }),
+        )
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {

@@ -63,7 +63,9 @@ pub fn escape_html(text: &str) -> String {
 
 /// JSON embedded in a `<script>` must not be able to close it.
 fn script_safe_json(json: &str) -> String {
-    json.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 #[cfg(test)]
@@ -72,7 +74,10 @@ mod tests {
 
     #[test]
     fn operator_text_cannot_inject_markup() {
-        assert_eq!(escape_html("<b>\"x\"&'"), "&lt;b&gt;&quot;x&quot;&amp;&#39;");
+        assert_eq!(
+            escape_html("<b>\"x\"&'"),
+            "&lt;b&gt;&quot;x&quot;&amp;&#39;"
+        );
         assert!(!script_safe_json(r#"{"m":"</script>"}"#).contains("</script>"));
     }
 }

@@ -25,7 +25,7 @@ pub struct AdminApi {
 #[async_trait]
 impl ServeHttp for AdminApi {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        if let Err(refusal) = self.authorize(session) {
+        if let Some(refusal) = self.refusal(session) {
             return refusal;
         }
         let method = session.req_header().method.as_str().to_string();
@@ -36,11 +36,11 @@ impl ServeHttp for AdminApi {
             ("GET", ["v1", "rooms", id]) => self.show(id).await,
             ("PATCH", ["v1", "rooms", id]) => match read_json(session).await {
                 Ok(body) => self.patch(id, &body).await,
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             },
             ("POST", ["v1", "rooms", id, "revoke"]) => match read_json(session).await {
                 Ok(body) => self.revoke(id, &body).await,
-                Err(refusal) => refusal,
+                Err(refusal) => *refusal,
             },
             (_, ["v1", "rooms", ..]) => {
                 error_response(405, "method_not_allowed", "see docs/http-api.md")
@@ -51,9 +51,10 @@ impl ServeHttp for AdminApi {
 }
 
 impl AdminApi {
-    fn authorize(&self, session: &ServerSession) -> Result<(), Response<Vec<u8>>> {
+    /// The 401 to send unless the request carries the admin token.
+    fn refusal(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
         let Some(expected) = &self.token else {
-            return Err(error_response(
+            return Some(error_response(
                 401,
                 "unauthorized",
                 "the admin API is disabled: set [admin] token in the config",
@@ -67,9 +68,9 @@ impl AdminApi {
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or("");
         if constant_time_eq(presented.as_bytes(), expected) {
-            Ok(())
+            None
         } else {
-            Err(error_response(
+            Some(error_response(
                 401,
                 "unauthorized",
                 "send Authorization: Bearer <admin token>",
@@ -162,7 +163,8 @@ impl AdminApi {
         let Some(text) = body.get("visitor").and_then(Value::as_str) else {
             return error_response(400, "invalid_request", "send {\"visitor\": ID}");
         };
-        let visitor = VisitorId::from_hex(text).or_else(|| self.gateway.keyring.verify_visitor(text));
+        let visitor =
+            VisitorId::from_hex(text).or_else(|| self.gateway.keyring.verify_visitor(text));
         let Some(visitor) = visitor else {
             return error_response(
                 400,
@@ -173,26 +175,39 @@ impl AdminApi {
         let Some(store) = self.gateway.store() else {
             return error_response(503, "store_unavailable", "the store is not connected yet");
         };
-        match self.gateway.timed("revoke", store.revoke(id, visitor)).await {
+        match self
+            .gateway
+            .timed("revoke", store.revoke(id, visitor))
+            .await
+        {
             Ok(had) => {
                 let current = self.gateway.rooms[index].live();
                 let mut live = (*current).clone();
-                live.revoked.insert(visitor, crate::core::gateway::unix_now_ms());
+                live.revoked
+                    .insert(visitor, crate::core::gateway::unix_now_ms());
                 self.gateway.set_live(index, live);
-                json_response(200, &json!({ "room": id, "visitor": visitor.to_hex(), "had_place": had }))
+                json_response(
+                    200,
+                    &json!({ "room": id, "visitor": visitor.to_hex(), "had_place": had }),
+                )
             }
             Err(error) => error_response(503, "store_unavailable", &error.to_string()),
         }
     }
 }
 
-async fn read_json(session: &mut ServerSession) -> Result<Value, Response<Vec<u8>>> {
+async fn read_json(session: &mut ServerSession) -> Result<Value, Box<Response<Vec<u8>>>> {
+    let refusal = |status, code, detail: &str| Box::new(error_response(status, code, detail));
     match read_body(session, MAX_ADMIN_BODY).await {
         Ok(Some(body)) => serde_json::from_slice(&body).map_err(|error| {
-            error_response(400, "invalid_json", &format!("request body is not JSON: {error}"))
+            refusal(
+                400,
+                "invalid_json",
+                &format!("request body is not JSON: {error}"),
+            )
         }),
-        Ok(None) => Err(error_response(413, "body_too_large", "at most 64 KiB")),
-        Err(error) => Err(error_response(400, "unreadable_body", &error)),
+        Ok(None) => Err(refusal(413, "body_too_large", "at most 64 KiB")),
+        Err(error) => Err(refusal(400, "unreadable_body", &error)),
     }
 }
 
@@ -260,13 +275,18 @@ mod tests {
 
     #[test]
     fn patch_accepts_known_fields_and_names_bad_ones() {
-        let patch = parse_patch(&json!({"admit_per_second": 2.5, "mode": "queue-all", "message": null}))
-            .unwrap();
+        let patch =
+            parse_patch(&json!({"admit_per_second": 2.5, "mode": "queue-all", "message": null}))
+                .unwrap();
         assert_eq!(patch.admit_per_second, Some(2.5));
         assert_eq!(patch.mode, Some(RoomMode::QueueAll));
         assert_eq!(patch.message, Some(None));
-        assert!(parse_patch(&json!({"rate": 1})).unwrap_err().contains("rate"));
-        assert!(parse_patch(&json!({"mode": "fast"})).unwrap_err().contains("queue-all"));
+        assert!(parse_patch(&json!({"rate": 1}))
+            .unwrap_err()
+            .contains("rate"));
+        assert!(parse_patch(&json!({"mode": "fast"}))
+            .unwrap_err()
+            .contains("queue-all"));
         assert!(parse_patch(&json!({"max_active": 0})).is_err());
     }
 

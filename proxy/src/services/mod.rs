@@ -24,7 +24,10 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Vec<u8>>
 }
 
 pub fn error_response(status: u16, code: &str, detail: &str) -> Response<Vec<u8>> {
-    json_response(status, &serde_json::json!({ "error": code, "detail": detail }))
+    json_response(
+        status,
+        &serde_json::json!({ "error": code, "detail": detail }),
+    )
 }
 
 /// Read a whole request body up to `limit` bytes; None if it is larger.

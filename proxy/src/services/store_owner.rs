@@ -11,10 +11,10 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 use pingora::services::ServiceReadyNotifier;
 
-use anteroom_queue::QueueStore;
+use anteroom_queue::{QueueStore, StoreError};
 
-use crate::core::{Gateway, LiveRoom, StoreSlot};
 use crate::core::gateway::configured_settings;
+use crate::core::{Gateway, LiveRoom, StoreSlot};
 use crate::store_connect::StoreFactory;
 
 /// How often admission runs. Short enough that every stream sees a tick within a second.
@@ -54,7 +54,7 @@ impl BackgroundService for StoreOwner {
             }
             self.tick(store.as_ref()).await;
             ticks = ticks.wrapping_add(1);
-            if ticks % REFRESH_EVERY_TICKS == 0 {
+            if ticks.is_multiple_of(REFRESH_EVERY_TICKS) {
                 self.refresh(store.as_ref()).await;
             }
         }
@@ -72,7 +72,9 @@ impl StoreOwner {
                     Ok(()) => return Some(store),
                     Err(error) => log::error!("store connected but seeding rooms failed: {error}"),
                 },
-                Err(error) => log::error!("store connection failed: {error}; retrying in {delay:?}"),
+                Err(error) => {
+                    log::error!("store connection failed: {error}; retrying in {delay:?}")
+                }
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -95,14 +97,37 @@ impl StoreOwner {
         let gateway = &self.gateway;
         for room in &gateway.rooms {
             let id = room.config.id.as_str();
-            if let Ok(outcome) = gateway.timed("admit_tick", store.admit_tick(id)).await {
+            let outcome = match gateway.timed("admit_tick", store.admit_tick(id)).await {
+                Ok(outcome) => outcome,
+                // The store forgot the room (a Redis restart without persistence, a flush):
+                // seed it again so the line can rebuild instead of failing forever.
+                Err(StoreError::Invalid(_)) => {
+                    if let Err(error) = store
+                        .init_room(id, &configured_settings(&room.config))
+                        .await
+                    {
+                        log::warn!("re-seeding room {id} failed: {error}");
+                    }
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            {
                 gateway
                     .metrics
                     .admitted_total
                     .with_label_values(&[id])
                     .inc_by(outcome.admitted);
-                gateway.metrics.queue_waiting.with_label_values(&[id]).set(gauge(outcome.waiting));
-                gateway.metrics.active_sessions.with_label_values(&[id]).set(gauge(outcome.active));
+                gateway
+                    .metrics
+                    .queue_waiting
+                    .with_label_values(&[id])
+                    .set(gauge(outcome.waiting));
+                gateway
+                    .metrics
+                    .active_sessions
+                    .with_label_values(&[id])
+                    .set(gauge(outcome.active));
             }
         }
     }
@@ -126,8 +151,16 @@ impl StoreOwner {
             if let Some(stats) = stats {
                 live.waiting = stats.waiting;
                 live.active = stats.active;
-                gateway.metrics.queue_waiting.with_label_values(&[id]).set(gauge(stats.waiting));
-                gateway.metrics.active_sessions.with_label_values(&[id]).set(gauge(stats.active));
+                gateway
+                    .metrics
+                    .queue_waiting
+                    .with_label_values(&[id])
+                    .set(gauge(stats.waiting));
+                gateway
+                    .metrics
+                    .active_sessions
+                    .with_label_values(&[id])
+                    .set(gauge(stats.active));
             }
             gateway.set_live(index, live);
         }

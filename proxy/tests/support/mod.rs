@@ -86,7 +86,10 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .env("RUST_LOG", std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -226,8 +229,7 @@ pub struct Answer {
 
 impl Answer {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -254,8 +256,12 @@ impl Visitor {
     fn take_cookies(&mut self, headers: &reqwest::header::HeaderMap) {
         for value in headers.get_all("set-cookie") {
             let Ok(text) = value.to_str() else { continue };
-            let Some((pair, _)) = text.split_once(';') else { continue };
-            let Some((name, value)) = pair.split_once('=') else { continue };
+            let Some((pair, _)) = text.split_once(';') else {
+                continue;
+            };
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
             match name {
                 "anteroom_vid" => self.vid = Some(value.to_string()),
                 "anteroom_pass" if value.is_empty() => self.pass = None,
@@ -295,7 +301,12 @@ impl Visitor {
     }
 
     /// Poll the status endpoint until admitted (returns the last status) or the deadline.
-    pub async fn wait_admitted(&mut self, gateway: &Gateway, room: &str, within: Duration) -> serde_json::Value {
+    pub async fn wait_admitted(
+        &mut self,
+        gateway: &Gateway,
+        room: &str,
+        within: Duration,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + within;
         loop {
             let status = self
@@ -316,7 +327,13 @@ pub fn mint_pass(room: &str, visitor: VisitorId, issued_at: u64, expires_at: u64
     mint_pass_with(SECRET, room, visitor, issued_at, expires_at)
 }
 
-pub fn mint_pass_with(secret: &str, room: &str, visitor: VisitorId, issued_at: u64, expires_at: u64) -> String {
+pub fn mint_pass_with(
+    secret: &str,
+    room: &str,
+    visitor: VisitorId,
+    issued_at: u64,
+    expires_at: u64,
+) -> String {
     let keyring = Keyring::new("k1", vec![("k1".to_string(), secret.as_bytes().to_vec())])
         .expect("test keyring");
     keyring.issue_pass(&PassClaims {

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Benchmark: an admitted request (pass verify + proxy) through Anteroom against a bare
+# Pingora passthrough to the same origin, in the same run. Budget: Anteroom >= 0.9x bare.
+#
+#   bench/admitted.sh            full run: 3 interleaved rounds of 10 s each (~2 min + build)
+#   bench/admitted.sh --quick    smoke run: 1 round of 3 s
+#
+# Options: --rounds N  --duration SECONDS  --connections N  --threads N  --no-build
+#          --keep DIR (keep logs, config and raw wrk output in DIR)
+# Env:     CARGO_TARGET_DIR (default: <repo>/target)
+#
+# Starts three processes on free loopback ports: bench_origin (tiny keep-alive HTTP/1.1
+# origin), bare_proxy (Pingora passthrough, same ServerConf/threads as the gateway) and
+# `anteroom serve` (memory store, one safety-net room with a huge rate and cap). It gets a
+# pass from /_anteroom/status, checks that both proxies answer with the origin's body, then
+# runs wrk against the origin directly once and against bare Pingora and Anteroom in
+# alternating order (bare first in odd rounds, Anteroom first in even rounds). Every
+# request — to all three targets — carries the same X-Anteroom-Pass header.
+# Prints req/s, p50 and p99 for each target and the ratio of medians Anteroom / bare.
+# Exit status: 0 within budget, 3 below budget, 1 on any setup or measurement failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BUDGET=0.9
+
+ROUNDS=3
+DURATION=10
+CONNECTIONS=32
+WRK_THREADS=1
+BUILD=1
+KEEP=""
+
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) ROUNDS=1; DURATION=3; shift ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --connections) CONNECTIONS="$2"; shift 2 ;;
+        --threads) WRK_THREADS="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --keep) KEEP="$2"; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "unknown option: $1 (try --help)" >&2; exit 1 ;;
+    esac
+done
+for value in "$ROUNDS" "$DURATION" "$CONNECTIONS" "$WRK_THREADS"; do
+    case "$value" in ''|*[!0-9]*) echo "not a positive integer: '$value'" >&2; exit 1 ;; esac
+    [ "$value" -ge 1 ] || { echo "must be >= 1: $value" >&2; exit 1 ;}
+done
+[ "$ROUNDS" -le 20 ] || { echo "--rounds: at most 20" >&2; exit 1; }
+[ "$DURATION" -le 120 ] || { echo "--duration: at most 120 s" >&2; exit 1; }
+
+log() { printf '[admitted] %s\n' "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+command -v curl >/dev/null || die "curl is required"
+if ! command -v wrk >/dev/null; then
+    log "wrk not found; installing it (apt-get install -y wrk)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y wrk >/dev/null 2>&1 \
+        || { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y wrk >/dev/null 2>&1; } \
+        || die "could not install wrk"
+fi
+
+# ---------------------------------------------------------------- build
+if [ "$BUILD" = 1 ]; then
+    log "building release (CARGO_TARGET_DIR=$TARGET_DIR)"
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET_DIR" cargo build --release -p anteroom --examples --bin anteroom) \
+        || die "cargo build"
+fi
+BIN="$TARGET_DIR/release"
+for exe in "$BIN/anteroom" "$BIN/examples/bare_proxy" "$BIN/examples/bench_origin"; do
+    [ -x "$exe" ] || die "missing $exe (run without --no-build)"
+done
+
+# ---------------------------------------------------------------- processes
+WORK="$(mktemp -d /tmp/anteroom-bench.XXXXXX)"
+PIDS=()
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # Pingora shuts down gracefully within grace period + shutdown timeout; then force it.
+    local waited=0
+    for pid in "${PIDS[@]}"; do
+        while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
+            sleep 0.1; waited=$((waited + 1))
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ -n "$KEEP" ]; then
+        mkdir -p "$KEEP" && cp -r "$WORK"/. "$KEEP"/ && log "logs and raw output kept in $KEEP"
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+USED_PORTS=" "
+free_port() {
+    local attempt port
+    for attempt in $(seq 1 200); do
+        port=$((20000 + RANDOM % 30000))
+        case "$USED_PORTS" in *" $port "*) continue ;; esac
+        if [ -z "$(ss -Htan "( sport = :$port or dport = :$port )" 2>/dev/null)" ]; then
+            USED_PORTS="$USED_PORTS$port "
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+ORIGIN_PORT=$(free_port) || die "no free port"
+BARE_PORT=$(free_port) || die "no free port"
+GATEWAY_PORT=$(free_port) || die "no free port"
+ADMIN_PORT=$(free_port) || die "no free port"
+METRICS_PORT=$(free_port) || die "no free port"
+ROOM=bench
+PATH_UNDER_TEST="/bench/item"
+
+cat >"$WORK/gateway.toml" <<EOF
+[listen]
+public  = "127.0.0.1:$GATEWAY_PORT"
+admin   = "127.0.0.1:$ADMIN_PORT"
+metrics = "127.0.0.1:$METRICS_PORT"
+
+[store]
+backend = "memory"
+
+[keys]
+signing = "k1"
+secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+
+# A room that admits everyone on first sight and whose pass does not need renewal during
+# the run: every benchmark request is a verified pass proxied to the origin.
+[[room]]
+id                    = "$ROOM"
+origin                = "127.0.0.1:$ORIGIN_PORT"
+paths                 = ["/bench"]
+mode                  = "safety-net"
+admit_per_second      = 1000000.0
+max_active            = 1000000
+session_seconds       = 86400
+abandon_after_seconds = 3600
+EOF
+
+start() { # name, then the command
+    local name="$1"; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    PIDS+=("$!")
+    log "started $name (pid $!)"
+}
+
+wait_http() { # name, url: up to 15 s for any HTTP answer
+    local attempt
+    for attempt in $(seq 1 150); do
+        if curl -s -o /dev/null --max-time 1 "$2"; then return 0; fi
+        sleep 0.1
+    done
+    tail -20 "$WORK/$1.log" >&2 || true
+    die "$1 did not come up on $2"
+}
+
+start origin "$BIN/examples/bench_origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1
+start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT"
+start anteroom "$BIN/anteroom" serve --config "$WORK/gateway.toml"
+
+ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT$PATH_UNDER_TEST"
+BARE_URL="http://127.0.0.1:$BARE_PORT$PATH_UNDER_TEST"
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT$PATH_UNDER_TEST"
+wait_http origin "$ORIGIN_URL"
+wait_http bare "$BARE_URL"
+wait_http anteroom "http://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM"
+
+# ---------------------------------------------------------------- pass and sanity checks
+STATUS_JSON=$(curl -s --max-time 5 -H 'Accept: application/json' \
+    "http://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM") || die "status request"
+STATE=$(printf '%s' "$STATUS_JSON" | sed -n 's/.*"state":"\([^"]*\)".*/\1/p')
+PASS=$(printf '%s' "$STATUS_JSON" | sed -n 's/.*"pass":"\(v1\.[^"]*\)".*/\1/p')
+[ "$STATE" = admitted ] && [ -n "$PASS" ] || die "expected an admitted status with a pass, got: $STATUS_JSON"
+log "pass: ${PASS:0:24}... (${#PASS} bytes)"
+
+ORIGIN_MARK="anteroom-bench-origin"
+check_body() { # name, url
+    local body
+    body=$(curl -s --max-time 5 -H "X-Anteroom-Pass: $PASS" -D "$WORK/$1.headers" "$2") || die "$1: request failed"
+    case "$body" in
+        *"$ORIGIN_MARK"*) ;;
+        *) die "$1 did not answer with the origin's body: $(head -c 300 <<<"$body")" ;;
+    esac
+    head -1 "$WORK/$1.headers" | grep -q ' 200' || die "$1: not a 200: $(head -1 "$WORK/$1.headers")"
+}
+check_body origin "$ORIGIN_URL"
+check_body bare "$BARE_URL"
+check_body anteroom "$GATEWAY_URL"
+# The verified-pass path issues no cookie; a Set-Cookie would mean a renewal or a re-join.
+if grep -qi '^set-cookie' "$WORK/anteroom.headers"; then
+    die "Anteroom set a cookie on a request with a valid pass (not the admitted path)"
+fi
+# Without a pass the gateway must not just pass through like the bare proxy: this room
+# admits on first sight, so it must hand out a pass cookie (proves the room is protected).
+curl -s --max-time 5 -o /dev/null -D "$WORK/nopass.headers" "$GATEWAY_URL" || die "request without pass"
+grep -qi '^set-cookie: anteroom_pass=' "$WORK/nopass.headers" \
+    || die "Anteroom did not treat $PATH_UNDER_TEST as a protected room path"
+log "checks passed: origin, bare Pingora and Anteroom (with pass) all answer with the origin's body"
+
+metric() { # metric line prefix -> value (0 if absent)
+    curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" \
+        | awk -v prefix="$1" 'index($0, prefix) == 1 { value = $NF } END { print value + 0 }'
+}
+JOINS_BEFORE=$(metric "anteroom_joins_total{room=\"$ROOM\"}")
+
+# ---------------------------------------------------------------- measurement
+BUSY=$(pgrep -c rustc || true)
+[ "${BUSY:-0}" -eq 0 ] || log "WARNING: $BUSY rustc processes are running; figures will be noisy"
+
+to_ms() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}
+
+# run_wrk NAME URL SECONDS -> prints "rps p50_ms p99_ms" and keeps the raw output
+run_wrk() {
+    local name="$1" url="$2" seconds="$3" out
+    out="$WORK/wrk-$name.txt"
+    timeout $((seconds + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
+        -H "X-Anteroom-Pass: $PASS" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk against $name"; }
+    if grep -q 'Non-2xx or 3xx responses' "$out"; then cat "$out" >&2; die "$name answered non-2xx responses"; fi
+    if grep -q 'Socket errors' "$out"; then log "WARNING: $name: $(grep 'Socket errors' "$out")"; fi
+    local rps p50 p99
+    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    p50=$(awk '$1 == "50%" { print $2 }' "$out")
+    p99=$(awk '$1 == "99%" { print $2 }' "$out")
+    [ -n "$rps" ] && [ -n "$p50" ] && [ -n "$p99" ] || { cat "$out" >&2; die "could not read wrk output for $name"; }
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+}
+
+WARMUP=$(( DURATION < 3 ? DURATION : 3 ))
+log "warm-up: ${WARMUP} s each (wrk -t$WRK_THREADS -c$CONNECTIONS)"
+for warm in origin:"$ORIGIN_URL" bare:"$BARE_URL" anteroom:"$GATEWAY_URL"; do
+    line="$(run_wrk "warmup-${warm%%:*}" "${warm#*:}" "$WARMUP")"
+done
+
+RESULTS="$WORK/results.txt" # target round rps p50 p99
+: >"$RESULTS"
+log "origin direct: ${DURATION} s"
+line="$(run_wrk origin "$ORIGIN_URL" "$DURATION")"
+echo "origin 0 $line" >>"$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="bare anteroom"; else order="anteroom bare"; fi
+    for target in $order; do
+        if [ "$target" = bare ]; then url="$BARE_URL"; else url="$GATEWAY_URL"; fi
+        line="$(run_wrk "$target-round$round" "$url" "$DURATION")"
+        echo "$target $round $line" >>"$RESULTS"
+        log "round $round/$ROUNDS $target: $(awk '{ printf "%.0f req/s, p50 %.3f ms, p99 %.3f ms", $1, $2, $3 }' <<<"$line")"
+    done
+done
+
+JOINS_AFTER=$(metric "anteroom_joins_total{room=\"$ROOM\"}")
+REJECTED=$(curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" \
+    | awk -v prefix="anteroom_pass_rejected_total{room=\"$ROOM\"" 'index($0, prefix) == 1 { sum += $NF } END { print sum + 0 }')
+[ "$JOINS_AFTER" = "$JOINS_BEFORE" ] || die "the store was used during the run (joins $JOINS_BEFORE -> $JOINS_AFTER)"
+[ "$REJECTED" = 0 ] || die "$REJECTED passes were rejected during the run"
+
+# ---------------------------------------------------------------- report
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+column_of() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RESULTS" | median; }
+
+declare -A RPS P50 P99
+for target in origin bare anteroom; do
+    RPS[$target]=$(column_of "$target" 3)
+    P50[$target]=$(column_of "$target" 4)
+    P99[$target]=$(column_of "$target" 5)
+done
+RATIO=$(awk -v a="${RPS[anteroom]}" -v b="${RPS[bare]}" 'BEGIN { printf "%.3f", a / b }')
+ROUND_RATIOS=$(awk '$1 == "bare" { b[$2] = $3 } $1 == "anteroom" { a[$2] = $3 }
+    END { for (r = 1; r in b; r++) printf "%s%.3f", (r > 1 ? ", " : ""), a[r] / b[r] }' "$RESULTS")
+VERDICT=$(awk -v r="$RATIO" -v b="$BUDGET" 'BEGIN { print (r >= b) ? "PASS" : "FAIL" }')
+
+CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV (with local changes)"; fi
+cat <<EOF
+
+## Admitted request vs bare Pingora — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC
+
+- machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr), wrk + proxy + origin on one host
+- commit: $REV
+- load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'X-Anteroom-Pass: <pass>'\`, $ROUNDS round(s), bare/Anteroom order alternating; figures are medians over rounds
+
+| target | req/s | p50 (ms) | p99 (ms) |
+|---|---:|---:|---:|
+$(for target in origin bare anteroom; do
+    case $target in origin) label="origin direct" ;; bare) label="bare Pingora" ;; anteroom) label="Anteroom, valid pass" ;; esac
+    awk -v l="$label" -v r="${RPS[$target]}" -v p="${P50[$target]}" -v q="${P99[$target]}" \
+        'BEGIN { printf "| %s | %.0f | %.3f | %.3f |\n", l, r, p, q }'
+done)
+
+Anteroom / bare Pingora: **$RATIO** (per round: $ROUND_RATIOS) — budget >= $BUDGET: **$VERDICT**
+
+Per run (target, round, req/s, p50 ms, p99 ms):
+\`\`\`
+$(cat "$RESULTS")
+\`\`\`
+EOF
+
+[ "$VERDICT" = PASS ] || exit 3
