@@ -1,0 +1,85 @@
+//! Seat holds: `HoldStore` and its two implementations. (SKELETON: the trait is fixed.)
+//!
+//! Redis model (hash tag per event so Cluster keeps an event on one shard):
+//! `bk:{EVENT}:seat:<seat>` = hold id, `SET NX PX ttl` semantics (all-or-nothing for
+//! multi-seat holds in one Lua script); `bk:{EVENT}:hold:<id>` = the hold record, same TTL;
+//! `bk:{EVENT}:holder:<visitor>` = the holder's live seat count (cap per visitor);
+//! `bk:{EVENT}:booked` = set of seats known booked; `bk:{EVENT}:fence` = fencing counter;
+//! GA: `bk:{EVENT}:ga` capacity/consumed + a zset of live GA holds reclaimed lazily on
+//! every call (no cleanup job needed for correctness).
+
+use anteroom_admission::VisitorId;
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::Hold;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum HoldError {
+    /// Some requested seats are held by someone else or booked; nothing was held.
+    #[error("seats taken: {0:?}")]
+    SeatTaken(Vec<String>),
+    /// The holder would exceed the per-visitor cap.
+    #[error("at most {limit} seats per visitor")]
+    TooManySeats { limit: u64 },
+    /// General admission: fewer places left than asked for.
+    #[error("only {available} left")]
+    NotEnoughLeft { available: u64 },
+    #[error("hold store unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid hold request: {0}")]
+    Invalid(String),
+}
+
+#[async_trait]
+pub trait HoldStore: Send + Sync + 'static {
+    /// GA: record the capacity of an event (no-op if already recorded with the same value).
+    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError>;
+
+    /// Hold every named seat for `holder`, or none (one atomic step). Seats are deduplicated
+    /// and sorted. Fails with SeatTaken listing every unavailable seat (held by anyone, the
+    /// holder included, or booked), TooManySeats if the holder's live held seats + these
+    /// would exceed `max_per_holder`.
+    async fn hold_seats(
+        &self,
+        event: &str,
+        seats: &[String],
+        holder: VisitorId,
+        ttl_ms: u64,
+        max_per_holder: u64,
+    ) -> Result<Hold, HoldError>;
+
+    /// GA: take `quantity` places from the event's counter, never below zero.
+    async fn hold_quantity(
+        &self,
+        event: &str,
+        quantity: u64,
+        holder: VisitorId,
+        ttl_ms: u64,
+        max_per_holder: u64,
+    ) -> Result<Hold, HoldError>;
+
+    /// A live hold; None once expired, released or consumed.
+    async fn get(&self, event: &str, hold_id: &str) -> Result<Option<Hold>, HoldError>;
+
+    /// Release a live hold if `holder` holds it; true if it was released.
+    async fn release(
+        &self,
+        event: &str,
+        hold_id: &str,
+        holder: VisitorId,
+    ) -> Result<bool, HoldError>;
+
+    /// After the ledger confirmed the hold: its seats become booked (never holdable again,
+    /// without TTL) and GA places are consumed for good. Idempotent.
+    async fn consume(&self, hold: &Hold) -> Result<(), HoldError>;
+
+    /// Mark seats booked (rebuilding from the ledger after the hold store lost its data).
+    async fn mark_booked(&self, event: &str, seats: &[String]) -> Result<(), HoldError>;
+
+    /// Seats currently held (not booked) in an event, for the seat map.
+    async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError>;
+
+    /// GA: places neither held nor consumed.
+    async fn available(&self, event: &str) -> Result<u64, HoldError>;
+}

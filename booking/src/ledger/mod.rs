@@ -1,0 +1,75 @@
+//! The bookings ledger: `Ledger` and its two implementations, PostgreSQL (production) and
+//! embedded SQLite (single node, the demo). (SKELETON: the trait is fixed.)
+//!
+//! Schema (booking/migrations/, applied at start): events; seats; bookings with a partial
+//! UNIQUE index on (event, seat) over confirmed rows — the final guard against selling a
+//! seat twice; seat_fences (event, seat, last fencing token) — a confirmation whose token is
+//! not newer than the last one recorded for any of its seats is refused; ga_inventory
+//! (event, capacity, sold) with CHECK (sold <= capacity); idempotency_keys (key, holder) →
+//! booking, written in the same transaction as the booking.
+
+use anteroom_admission::VisitorId;
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::{Booking, EventSpec, Hold};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    /// The database already has confirmed bookings for these seats.
+    #[error("seats already booked: {0:?}")]
+    SeatsAlreadyBooked(Vec<String>),
+    /// A newer hold's fencing token was already recorded for one of the seats.
+    #[error("stale fencing token")]
+    StaleFence,
+    /// General admission: confirming would sell more than the capacity.
+    #[error("sold out")]
+    SoldOut,
+    /// The idempotency key was used by this holder for a different hold.
+    #[error("idempotency key reused for a different request")]
+    IdempotencyKeyReused,
+    #[error("unknown event")]
+    UnknownEvent,
+    /// An event with this id exists with a different inventory.
+    #[error("event exists with a different inventory")]
+    EventConflict,
+    /// The database is unreachable or failed; callers answer 503 + Retry-After.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid ledger request: {0}")]
+    Invalid(String),
+}
+
+#[async_trait]
+pub trait Ledger: Send + Sync + 'static {
+    /// Apply the migrations (idempotent).
+    async fn migrate(&self) -> Result<(), LedgerError>;
+
+    /// Create an event; Ok(false) if the identical event exists, EventConflict if different.
+    async fn create_event(&self, spec: &EventSpec) -> Result<bool, LedgerError>;
+
+    async fn event(&self, id: &str) -> Result<Option<EventSpec>, LedgerError>;
+
+    async fn events(&self) -> Result<Vec<EventSpec>, LedgerError>;
+
+    /// The booking this holder already made with this idempotency key, if any.
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        holder: VisitorId,
+    ) -> Result<Option<Booking>, LedgerError>;
+
+    /// Confirm a hold in ONE transaction: idempotency key row, fencing check, booking row(s)
+    /// (or GA sold += quantity). The same (key, holder) again — also concurrently, ten at
+    /// once — returns the same booking; the same key with another hold →
+    /// IdempotencyKeyReused. Constraint violations map to SeatsAlreadyBooked / SoldOut.
+    async fn confirm(&self, idempotency_key: &str, hold: &Hold) -> Result<Booking, LedgerError>;
+
+    async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError>;
+
+    /// Seats with a confirmed booking.
+    async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError>;
+
+    /// Places sold: confirmed seats, or GA quantity sold.
+    async fn sold(&self, event: &str) -> Result<u64, LedgerError>;
+}
