@@ -5,6 +5,7 @@
 
 pub mod adapter;
 pub mod core;
+pub mod ctl;
 pub mod demo;
 pub mod metrics;
 pub mod pages;

@@ -37,6 +37,21 @@ enum Command {
     },
     /// Print a new random signing secret.
     Keygen,
+    /// Operate rooms through the admin API.
+    Ctl {
+        /// Admin API base URL.
+        #[arg(
+            long,
+            env = "ANTEROOM_ADMIN_URL",
+            default_value = "http://127.0.0.1:9080"
+        )]
+        admin: String,
+        /// Admin token.
+        #[arg(long, env = "ANTEROOM_ADMIN_TOKEN", hide_env_values = true)]
+        token: String,
+        #[command(subcommand)]
+        command: anteroom::ctl::CtlCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +61,11 @@ fn main() -> ExitCode {
         Command::Serve { config } => serve(config),
         Command::Demo { port } => run_demo(port),
         Command::Check { config } => check(config),
+        Command::Ctl {
+            admin,
+            token,
+            command,
+        } => ctl(&admin, &token, command),
         Command::Keygen => {
             println!("{}", anteroom_admission::generate_secret());
             ExitCode::SUCCESS
@@ -134,4 +154,27 @@ fn run_demo(port: u16) -> ExitCode {
         config.listen.admin, config.listen.metrics
     );
     server.run_forever()
+}
+
+fn ctl(admin: &str, token: &str, command: anteroom::ctl::CtlCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start a runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(anteroom::ctl::run(admin, token, command)) {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("anteroom ctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }

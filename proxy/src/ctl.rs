@@ -1,0 +1,129 @@
+//! `anteroom ctl`: the operations CLI over the admin API.
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+#[derive(Subcommand, Debug)]
+pub enum CtlCommand {
+    /// Settings and live figures of every room, or of one.
+    Status { room: Option<String> },
+    /// Set the admission rate (visitors per second; fractions allowed).
+    Rate { room: String, per_second: f64 },
+    /// Set the active-session cap.
+    Cap { room: String, max_active: u64 },
+    /// Set the mode: safety-net, queue-all, passthrough, closed.
+    Mode { room: String, mode: String },
+    /// Hold the line: visitors keep queueing, nobody is admitted.
+    Pause { room: String },
+    /// Resume admissions.
+    Resume { room: String },
+    /// Show a message to the line ("" clears it).
+    Message { room: String, text: String },
+    /// End a visitor's pass and place.
+    Revoke { room: String, visitor: String },
+}
+
+/// Run one command against the admin API; Err is the message to print.
+pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String, String> {
+    let admin = admin.trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|error| format!("http client: {error}"))?;
+    let (method, path, body) = match &command {
+        CtlCommand::Status { room: None } => (reqwest::Method::GET, "/v1/rooms".to_string(), None),
+        CtlCommand::Status { room: Some(room) } => {
+            (reqwest::Method::GET, format!("/v1/rooms/{room}"), None)
+        }
+        CtlCommand::Rate { room, per_second } => {
+            patch(room, json!({ "admit_per_second": per_second }))
+        }
+        CtlCommand::Cap { room, max_active } => patch(room, json!({ "max_active": max_active })),
+        CtlCommand::Mode { room, mode } => patch(room, json!({ "mode": mode })),
+        CtlCommand::Pause { room } => patch(room, json!({ "paused": true })),
+        CtlCommand::Resume { room } => patch(room, json!({ "paused": false })),
+        CtlCommand::Message { room, text } if text.is_empty() => {
+            patch(room, json!({ "message": null }))
+        }
+        CtlCommand::Message { room, text } => patch(room, json!({ "message": text })),
+        CtlCommand::Revoke { room, visitor } => (
+            reqwest::Method::POST,
+            format!("/v1/rooms/{room}/revoke"),
+            Some(json!({ "visitor": visitor })),
+        ),
+    };
+    let mut request = client
+        .request(method, format!("{admin}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|error| format!("cannot reach the admin API at {admin}: {error}"))?;
+    let status = response.status();
+    let value: Value = response
+        .json()
+        .await
+        .map_err(|error| format!("{admin}{path}: answer is not JSON ({status}): {error}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "{status}: {} — {}",
+            value["error"].as_str().unwrap_or("error"),
+            value["detail"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(match command {
+        CtlCommand::Revoke { .. } => format!(
+            "revoked {} (had a place: {})",
+            value["visitor"].as_str().unwrap_or("?"),
+            value["had_place"]
+        ),
+        _ => render_rooms(&value),
+    })
+}
+
+fn patch(room: &str, body: Value) -> (reqwest::Method, String, Option<Value>) {
+    (
+        reqwest::Method::PATCH,
+        format!("/v1/rooms/{room}"),
+        Some(body),
+    )
+}
+
+/// One line per room, the figures an operator scans for.
+fn render_rooms(value: &Value) -> String {
+    let rooms = match value {
+        Value::Array(rooms) => rooms.clone(),
+        room => vec![room.clone()],
+    };
+    let mut out = format!(
+        "{:<20} {:<12} {:>10} {:>10} {:>10} {:>10} {:>14}  {}\n",
+        "ROOM", "MODE", "RATE/S", "CAP", "WAITING", "ACTIVE", "ADMITTED", "STATE"
+    );
+    for room in rooms {
+        let mut state = Vec::new();
+        if room["paused"] == true {
+            state.push("paused".to_string());
+        }
+        if room["sold_out"] == true {
+            state.push("sold out".to_string());
+        }
+        if let Some(message) = room["message"].as_str() {
+            state.push(format!("message: {message}"));
+        }
+        out.push_str(&format!(
+            "{:<20} {:<12} {:>10} {:>10} {:>10} {:>10} {:>14}  {}\n",
+            room["id"].as_str().unwrap_or("?"),
+            room["mode"].as_str().unwrap_or("?"),
+            room["admit_per_second"],
+            room["max_active"],
+            room["waiting"],
+            room["active"],
+            room["admitted_total"],
+            state.join(", ")
+        ));
+    }
+    out.trim_end().to_string()
+}
