@@ -42,6 +42,7 @@ on_both_stores!(
     origin_down_gets_a_branded_502,
     upgrade_requests_pass_the_same_checks,
     operator_changes_apply_live,
+    sold_out_reaches_the_whole_line_at_once,
 );
 
 const QUEUE_ALL_SLOW: &str = "mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100";
@@ -370,4 +371,38 @@ async fn operator_changes_apply_live(backend: Backend) {
         .await;
     assert_eq!(status["message"], "Doors open!");
     assert_eq!(status["admit_per_second"], 50.0);
+}
+
+async fn sold_out_reaches_the_whole_line_at_once(backend: Backend) {
+    let origin = Origin::start().await;
+    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
+
+    let mut line: Vec<Visitor> = Vec::new();
+    for _ in 0..3 {
+        let mut fan = Visitor::new();
+        assert_eq!(fan.get_json(&gateway.url("/tour")).await.status, 429);
+        line.push(fan);
+    }
+    // What the booking service does when the last seat is sold.
+    gateway
+        .admin_patch("tour", serde_json::json!({"sold_out": true}))
+        .await;
+    for fan in &mut line {
+        let status = fan
+            .get_json(&gateway.url("/_anteroom/status?room=tour"))
+            .await
+            .json();
+        assert_eq!(status["state"], "sold_out", "{status}");
+    }
+    let late = Visitor::new().get_json(&gateway.url("/tour")).await;
+    assert_eq!(late.status, 410, "apps are told it is gone");
+    assert_eq!(late.json()["state"], "sold_out");
+    let page = Visitor::new().get(&gateway.url("/tour")).await;
+    assert!(
+        page.body.contains("sold_out"),
+        "the waiting page knows it is sold out"
+    );
+    assert!(origin.seen().is_empty());
 }

@@ -44,7 +44,10 @@ async fn ctl_changes_rooms_live_and_reports_errors() {
 
     let (ok, out, _) = ctl(&gateway, ADMIN_TOKEN, &["status"]);
     assert!(ok);
-    assert!(out.contains("paused") && out.contains("message: Back at 10:00"), "{out}");
+    assert!(
+        out.contains("paused") && out.contains("message: Back at 10:00"),
+        "{out}"
+    );
 
     assert!(ctl(&gateway, ADMIN_TOKEN, &["resume", "tour"]).0);
     assert!(ctl(&gateway, ADMIN_TOKEN, &["message", "tour", ""]).0);
