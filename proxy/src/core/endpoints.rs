@@ -52,17 +52,19 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
     let entry = &gateway.rooms[index];
     let live = entry.live();
     let now = unix_now();
-    if let Some((token, _claims)) = gateway.valid_pass(index, &live, facts, now) {
-        let (visitor, cookie) = gateway.visitor(facts);
+    if let Some((token, claims)) = gateway.valid_pass(index, &live, facts, now) {
+        // The pass names its visitor: no new id, even for an app that sent only the pass.
         let status = StatusObject::new(
             &entry.config.id,
-            gateway.keyring.sign_visitor(visitor),
-            Placement::Admitted { expires_at_ms: 0 },
+            gateway.keyring.sign_visitor(claims.visitor),
+            Placement::Admitted {
+                expires_at_ms: claims.expires_at.saturating_mul(1000),
+            },
             &live.settings,
             live.waiting,
             Some(token.to_string()),
         );
-        return Reply::json_text(200, status.to_json()).with_cookies(cookie.into_iter().collect());
+        return Reply::json_text(200, status.to_json());
     }
     if live.settings.mode == RoomMode::Passthrough {
         let (visitor, cookie) = gateway.visitor(facts);
