@@ -72,6 +72,8 @@ pub fn event_of_hold(hold_id: &str) -> Option<&str> {
     let hex_ok = hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
     let event_ok = !event.is_empty()
         && event.len() <= 64
-        && event.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     (hex_ok && event_ok).then_some(event)
 }
