@@ -127,6 +127,17 @@ impl Metrics {
         }
     }
 
+    /// The shared figures of a room, as the store reported them.
+    pub fn set_room_figures(&self, room: &str, waiting: u64, active: u64) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.queue_waiting
+            .with_label_values(&[room])
+            .set(gauge(waiting));
+        self.active_sessions
+            .with_label_values(&[room])
+            .set(gauge(active));
+    }
+
     /// Prometheus text exposition.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();

@@ -47,11 +47,18 @@ on_both_stores!(
 
 const QUEUE_ALL_SLOW: &str = "mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100";
 
-async fn visitor_without_pass_gets_the_waiting_page(backend: Backend) {
+/// A gateway with one room, "tour" on /tour, whose line stands still: queue-all at one
+/// admission per 1000 s, the initial burst already used.
+async fn slow_line(backend: &Backend) -> (Origin, Gateway) {
     let origin = Origin::start().await;
     let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+    let gateway = Gateway::start(backend, &rooms, "").await;
     gateway.use_up_initial_burst("tour").await;
+    (origin, gateway)
+}
+
+async fn visitor_without_pass_gets_the_waiting_page(backend: Backend) {
+    let (origin, gateway) = slow_line(&backend).await;
 
     let answer = Visitor::new().get(&gateway.url("/tour/seats")).await;
     assert_eq!(answer.status, 200);
@@ -72,10 +79,7 @@ async fn visitor_without_pass_gets_the_waiting_page(backend: Backend) {
 }
 
 async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let mut first = Visitor::new();
     let mut second = Visitor::new();
@@ -99,13 +103,14 @@ async fn apps_get_429_with_retry_after_and_the_status_object(backend: Backend) {
         first.vid.as_deref(),
         "status names the signed visitor id"
     );
+    assert!(
+        origin.seen().is_empty(),
+        "queued visitors never reach the origin"
+    );
 }
 
 async fn refresh_and_second_tab_keep_one_place(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let mut ahead = Visitor::new();
     ahead.get_json(&gateway.url("/tour")).await;
@@ -122,6 +127,10 @@ async fn refresh_and_second_tab_keep_one_place(backend: Backend) {
     assert_eq!(refresh["position"], 2);
     assert_eq!(tab_status["position"], 2);
     assert_eq!(tab_status["waiting"], 2, "no second place was created");
+    assert!(
+        origin.seen().is_empty(),
+        "queued visitors never reach the origin"
+    );
 }
 
 async fn admitted_visitor_reaches_the_origin_with_the_pass_forwarded(backend: Backend) {
@@ -213,10 +222,7 @@ async fn safety_net_lets_exactly_max_active_through_then_queues(backend: Backend
 }
 
 async fn leave_frees_the_place_and_moves_the_line_up(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let mut first = Visitor::new();
     let mut second = Visitor::new();
@@ -246,6 +252,10 @@ async fn leave_frees_the_place_and_moves_the_line_up(backend: Backend) {
         .await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.json()["error"], "method_not_allowed");
+    assert!(
+        origin.seen().is_empty(),
+        "queued visitors never reach the origin"
+    );
 }
 
 async fn closed_room_shows_a_clear_page(backend: Backend) {
@@ -327,10 +337,7 @@ async fn origin_down_gets_a_branded_502(backend: Backend) {
 }
 
 async fn upgrade_requests_pass_the_same_checks(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let response = support::client()
         .get(gateway.url("/tour/live"))
@@ -351,10 +358,7 @@ async fn upgrade_requests_pass_the_same_checks(backend: Backend) {
 }
 
 async fn operator_changes_apply_live(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let mut fan = Visitor::new();
     assert_eq!(fan.get_json(&gateway.url("/tour")).await.status, 429);
@@ -371,13 +375,12 @@ async fn operator_changes_apply_live(backend: Backend) {
         .await;
     assert_eq!(status["message"], "Doors open!");
     assert_eq!(status["admit_per_second"], 50.0);
+    assert_eq!(fan.get(&gateway.url("/tour")).await.body, "origin:/tour");
+    assert_eq!(origin.seen().len(), 1);
 }
 
 async fn sold_out_reaches_the_whole_line_at_once(backend: Backend) {
-    let origin = Origin::start().await;
-    let rooms = room_toml("tour", origin.addr, &["/tour"], QUEUE_ALL_SLOW);
-    let gateway = Gateway::start(&backend, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
+    let (origin, gateway) = slow_line(&backend).await;
 
     let mut line: Vec<Visitor> = Vec::new();
     for _ in 0..3 {

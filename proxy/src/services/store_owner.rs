@@ -112,23 +112,14 @@ impl StoreOwner {
                 }
                 Err(_) => continue,
             };
-            {
-                gateway
-                    .metrics
-                    .admitted_total
-                    .with_label_values(&[id])
-                    .inc_by(outcome.admitted);
-                gateway
-                    .metrics
-                    .queue_waiting
-                    .with_label_values(&[id])
-                    .set(gauge(outcome.waiting));
-                gateway
-                    .metrics
-                    .active_sessions
-                    .with_label_values(&[id])
-                    .set(gauge(outcome.active));
-            }
+            gateway
+                .metrics
+                .admitted_total
+                .with_label_values(&[id])
+                .inc_by(outcome.admitted);
+            gateway
+                .metrics
+                .set_room_figures(id, outcome.waiting, outcome.active);
         }
     }
 
@@ -153,20 +144,9 @@ impl StoreOwner {
                 live.active = stats.active;
                 gateway
                     .metrics
-                    .queue_waiting
-                    .with_label_values(&[id])
-                    .set(gauge(stats.waiting));
-                gateway
-                    .metrics
-                    .active_sessions
-                    .with_label_values(&[id])
-                    .set(gauge(stats.active));
+                    .set_room_figures(id, stats.waiting, stats.active);
             }
             gateway.set_live(index, live);
         }
     }
-}
-
-fn gauge(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
