@@ -1,0 +1,67 @@
+//! The binary's offline commands: `check` names the file, line and field of a problem;
+//! `keygen` prints a secret the config accepts.
+
+use std::process::Command;
+
+fn anteroom(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run anteroom");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    )
+}
+
+fn write_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = anteroom_testkit::unique_temp_dir("anteroom-cli");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+const VALID: &str = r#"[keys]
+signing = "k1"
+secrets = { k1 = "0123456789abcdef0123456789abcdef-cli" }
+
+[[room]]
+id = "tour"
+origin = "127.0.0.1:3000"
+paths = ["/tour"]
+"#;
+
+#[test]
+fn check_accepts_a_valid_config() {
+    let path = write_config("ok.toml", VALID);
+    let (ok, out, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("OK") && out.contains("1 room"), "{out}");
+}
+
+#[test]
+fn check_names_file_line_and_field() {
+    let bad = VALID.replace("paths = [\"/tour\"]", "paths = [\"/tour\"]\nmode = \"fast\"");
+    let path = write_config("bad.toml", &bad);
+    let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    let expected_prefix = format!("{}:9:", path.display());
+    assert!(err.starts_with(&expected_prefix), "{err}");
+    assert!(err.contains("room[0].mode") && err.contains("queue-all"), "{err}");
+}
+
+#[test]
+fn keygen_prints_a_secret_the_config_accepts() {
+    let (ok, out, _) = anteroom(&["keygen"]);
+    assert!(ok);
+    let secret = out.trim();
+    assert!(secret.len() >= 32, "{secret}");
+    let (_, again, _) = anteroom(&["keygen"]);
+    assert_ne!(secret, again.trim(), "every secret is new");
+    let config = VALID.replace("0123456789abcdef0123456789abcdef-cli", secret);
+    let path = write_config("keygen.toml", &config);
+    let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+}
