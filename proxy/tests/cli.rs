@@ -43,13 +43,19 @@ fn check_accepts_a_valid_config() {
 
 #[test]
 fn check_names_file_line_and_field() {
-    let bad = VALID.replace("paths = [\"/tour\"]", "paths = [\"/tour\"]\nmode = \"fast\"");
+    let bad = VALID.replace(
+        "paths = [\"/tour\"]",
+        "paths = [\"/tour\"]\nmode = \"fast\"",
+    );
     let path = write_config("bad.toml", &bad);
     let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
     assert!(!ok);
     let expected_prefix = format!("{}:9:", path.display());
     assert!(err.starts_with(&expected_prefix), "{err}");
-    assert!(err.contains("room[0].mode") && err.contains("queue-all"), "{err}");
+    assert!(
+        err.contains("room[0].mode") && err.contains("queue-all"),
+        "{err}"
+    );
 }
 
 #[test]

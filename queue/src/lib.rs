@@ -12,7 +12,7 @@ mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use memory::MemoryStore;
-pub use redis::{RedisOptions, RedisStore, JOIN_LUA};
+pub use redis::{connect_pool, RedisOptions, RedisStore, JOIN_LUA};
 pub use settings::settings_digest;
 pub use store::*;
 

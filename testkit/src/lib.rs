@@ -1,8 +1,10 @@
-//! Test harness shared by every crate's tests: real servers (redis-server, later PostgreSQL)
+//! Test harness shared by every crate's tests: real servers (redis-server, PostgreSQL)
 //! started on free loopback ports, each behind an RAII guard that always stops it.
 
+mod postgres;
 mod redis;
 
+pub use postgres::PostgresServer;
 pub use redis::RedisServer;
 
 use std::net::TcpListener;

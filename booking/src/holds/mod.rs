@@ -1,4 +1,4 @@
-//! Seat holds: `HoldStore` and its two implementations. (SKELETON: the trait is fixed.)
+//! Seat holds: `HoldStore` and its two implementations, one conformance suite for both.
 //!
 //! Redis model (hash tag per event so Cluster keeps an event on one shard):
 //! `bk:{EVENT}:seat:<seat>` = hold id, `SET NX PX ttl` semantics (all-or-nothing for
@@ -8,11 +8,49 @@
 //! GA: `bk:{EVENT}:ga` capacity/consumed + a zset of live GA holds reclaimed lazily on
 //! every call (no cleanup job needed for correctness).
 
+mod memory;
+mod redis;
+
+pub use memory::MemoryHolds;
+pub use redis::RedisHolds;
+
 use anteroom_admission::VisitorId;
 use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::Hold;
+
+/// Most seats one request may name.
+pub const MAX_SEATS_PER_REQUEST: usize = 100;
+
+/// Seat ids are `[A-Za-z0-9_-]{1,32}` (they become key names and comma-joined lists);
+/// returns them deduplicated and sorted.
+pub fn validate_seats(seats: &[String]) -> Result<Vec<String>, HoldError> {
+    if seats.is_empty() {
+        return Err(HoldError::Invalid("name at least one seat".into()));
+    }
+    if seats.len() > MAX_SEATS_PER_REQUEST {
+        return Err(HoldError::Invalid(format!(
+            "at most {MAX_SEATS_PER_REQUEST} seats per request"
+        )));
+    }
+    for seat in seats {
+        let ok = !seat.is_empty()
+            && seat.len() <= 32
+            && seat
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err(HoldError::Invalid(format!(
+                "seat `{seat}`: use 1-32 characters of [A-Za-z0-9_-]"
+            )));
+        }
+    }
+    let mut seats = seats.to_vec();
+    seats.sort();
+    seats.dedup();
+    Ok(seats)
+}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum HoldError {

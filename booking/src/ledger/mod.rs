@@ -7,12 +7,61 @@
 //! not newer than the last one recorded for any of its seats is refused; ga_inventory
 //! (event, capacity, sold) with CHECK (sold <= capacity); idempotency_keys (key, holder) →
 //! booking, written in the same transaction as the booking.
+//!
+//! Layout: one `bookings` row per booking (holder, hold id, quantity, status, fencing
+//! token) and, for seated events, one `booking_seats` row per seat carrying a copy of the
+//! status — the partial unique index `booking_seats_one_confirmed` on (event, seat) WHERE
+//! status = 'confirmed' lives there. Migrations are per backend
+//! (`booking/migrations/{postgres,sqlite}/NNNN_*.sql`), embedded in the binary and recorded
+//! in `schema_migrations`.
+//!
+//! A confirmation runs, in one transaction: the idempotency-key row (first, so a concurrent
+//! twin waits on it and then answers with the winner's booking), the event lookup
+//! (UnknownEvent), the seats' membership (Invalid), the fences (StaleFence), the booking rows
+//! (SeatsAlreadyBooked on the unique index) or the GA counter (SoldOut on the CHECK).
 
 use anteroom_admission::VisitorId;
 use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::{Booking, EventSpec, Hold};
+
+mod common;
+mod postgres;
+mod sqlite;
+
+pub use common::{MAX_HOLD_ID_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_ROOM_LEN, MAX_SEAT_LEN};
+pub use postgres::{PostgresLedger, PostgresOptions};
+pub use sqlite::SqliteLedger;
+
+/// Open the ledger a `[database] url` names and apply the migrations:
+/// `postgres://…` / `postgresql://…` → [`PostgresLedger`] (default [`PostgresOptions`]);
+/// `sqlite://FILE` (relative, or `sqlite:///abs/path`), `sqlite:FILE` or `sqlite::memory:`
+/// → [`SqliteLedger`]. A bad or unsupported URL is `Invalid`; an unreachable database is
+/// `Unavailable`.
+pub async fn open_url(url: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
+    let ledger: std::sync::Arc<dyn Ledger> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            std::sync::Arc::new(PostgresLedger::connect(url, PostgresOptions::default()).await?)
+        } else if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path == ":memory:" {
+                std::sync::Arc::new(SqliteLedger::open_in_memory()?)
+            } else if path.is_empty() {
+                return Err(LedgerError::Invalid(format!(
+                    "{url:?} names no file; use sqlite://FILE"
+                )));
+            } else {
+                std::sync::Arc::new(SqliteLedger::open(path)?)
+            }
+        } else {
+            return Err(LedgerError::Invalid(format!(
+                "unsupported database URL {url:?}: use postgres://... or sqlite://FILE"
+            )));
+        };
+    ledger.migrate().await?;
+    Ok(ledger)
+}
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LedgerError {

@@ -53,6 +53,44 @@ impl Default for RedisOptions {
     }
 }
 
+/// A fred pool with the reconnect policy and timeouts every Anteroom Redis client needs
+/// (fred's defaults are no reconnect and no command timeout), connected now: a startup
+/// error is clearer than a service that hangs. Shared with the booking service's holds.
+pub async fn connect_pool(url: &str, options: &RedisOptions) -> Result<Pool, StoreError> {
+    // fred reads any scheme as plain Redis; a typo should fail here, not connect somewhere.
+    if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(StoreError::Invalid(format!(
+            "redis url `{url}`: use redis://, rediss://, redis-cluster:// or redis-sentinel://"
+        )));
+    }
+    let config = Config::from_url(url)
+        .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
+    let max_delay = u32::try_from(options.reconnect_max_delay.as_millis()).unwrap_or(u32::MAX);
+    let command_timeout = options.command_timeout;
+    let connect_timeout = options.connect_timeout;
+    let pool = Builder::from_config(config)
+        .with_performance_config(|perf| {
+            perf.default_command_timeout = command_timeout;
+        })
+        .with_connection_config(|conn| {
+            conn.connection_timeout = connect_timeout;
+            conn.internal_command_timeout = command_timeout;
+        })
+        // max_attempts 0 = retry forever; a client outlives any Redis restart.
+        .set_policy(ReconnectPolicy::new_exponential(
+            0,
+            100,
+            max_delay.max(100),
+            2,
+        ))
+        .build_pool(options.pool_size.max(1))
+        .map_err(|e| StoreError::Invalid(format!("redis client: {e}")))?;
+    pool.init()
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("connect to {url}: {e}")))?;
+    Ok(pool)
+}
+
 pub struct RedisStore {
     pool: Pool,
     scripts: scripts::Scripts,
@@ -63,35 +101,7 @@ impl RedisStore {
     /// than a gateway that hangs), load the scripts, and keep reconnecting after that.
     /// `url`: redis://, rediss://, redis-cluster://, redis-sentinel://.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
-        // fred reads any scheme as plain Redis; a typo should fail here, not connect somewhere.
-        if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
-            return Err(StoreError::Invalid(format!(
-                "redis url `{url}`: use redis://, rediss://, redis-cluster:// or redis-sentinel://"
-            )));
-        }
-        let config = Config::from_url(url)
-            .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
-        let max_delay = u32::try_from(options.reconnect_max_delay.as_millis()).unwrap_or(u32::MAX);
-        let pool = Builder::from_config(config)
-            .with_performance_config(|perf| {
-                perf.default_command_timeout = options.command_timeout;
-            })
-            .with_connection_config(|conn| {
-                conn.connection_timeout = options.connect_timeout;
-                conn.internal_command_timeout = options.command_timeout;
-            })
-            // max_attempts 0 = retry forever; a gateway outlives any Redis restart.
-            .set_policy(ReconnectPolicy::new_exponential(
-                0,
-                100,
-                max_delay.max(100),
-                2,
-            ))
-            .build_pool(options.pool_size.max(1))
-            .map_err(|e| StoreError::Invalid(format!("redis client: {e}")))?;
-        pool.init()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("connect to {url}: {e}")))?;
+        let pool = connect_pool(url, &options).await?;
         let store = RedisStore {
             pool,
             scripts: scripts::Scripts::new(),

@@ -1,0 +1,275 @@
+//! `RedisHolds`: seat holds in Redis, shared by every booking instance. Each operation is
+//! one Lua script (one round trip, atomic); time comes from Redis `TIME`.
+
+mod scripts;
+
+use async_trait::async_trait;
+use fred::prelude::Pool;
+use fred::types::scripts::Script;
+use fred::types::{FromValue, Value};
+
+use anteroom_admission::VisitorId;
+use anteroom_queue::{connect_pool, RedisOptions, StoreError};
+
+use super::{validate_seats, HoldError, HoldStore};
+use crate::{new_id, Hold};
+
+pub struct RedisHolds {
+    pool: Pool,
+    scripts: scripts::Scripts,
+}
+
+impl RedisHolds {
+    /// Connect (with the same reconnect policy and timeouts as the queue store) and load
+    /// the scripts.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisHolds, HoldError> {
+        let pool = connect_pool(url, &options).await.map_err(store_error)?;
+        let holds = RedisHolds {
+            pool,
+            scripts: scripts::Scripts::new(),
+        };
+        for script in holds.scripts.all() {
+            script
+                .load(holds.pool.next())
+                .await
+                .map_err(|e| HoldError::Unavailable(format!("load hold scripts: {e}")))?;
+        }
+        Ok(holds)
+    }
+
+    async fn eval<R: FromValue>(
+        &self,
+        script: &Script,
+        event: &str,
+        args: Vec<String>,
+    ) -> Result<R, HoldError> {
+        validate_event(event)?;
+        let prefix = prefix(event);
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(prefix.clone());
+        all.extend(args);
+        // evalsha_with_reload: a restarted Redis has lost its script cache.
+        script
+            .evalsha_with_reload(self.pool.next(), vec![format!("{prefix}fence")], all)
+            .await
+            .map_err(|e| HoldError::Unavailable(e.to_string()))
+    }
+}
+
+fn prefix(event: &str) -> String {
+    format!("bk:{{{event}}}:")
+}
+
+fn validate_event(event: &str) -> Result<(), HoldError> {
+    let ok = !event.is_empty()
+        && event.len() <= 64
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(HoldError::Invalid(format!("event id `{event}`")))
+    }
+}
+
+fn store_error(error: StoreError) -> HoldError {
+    match error {
+        StoreError::Invalid(detail) => HoldError::Invalid(detail),
+        other => HoldError::Unavailable(other.to_string()),
+    }
+}
+
+fn text(value: &Value) -> String {
+    value.as_string().unwrap_or_default()
+}
+
+fn number(value: &Value) -> Result<u64, HoldError> {
+    text(value)
+        .parse()
+        .map_err(|_| HoldError::Unavailable(format!("unexpected reply {value:?}")))
+}
+
+/// Read the `{'ok', expires, fence}` / refusal replies of the two hold scripts.
+fn granted(reply: Vec<Value>, hold: Hold) -> Result<Hold, HoldError> {
+    let kind = reply.first().map(text).unwrap_or_default();
+    match kind.as_str() {
+        "ok" if reply.len() == 3 => Ok(Hold {
+            expires_at_ms: number(&reply[1])?,
+            fencing_token: number(&reply[2])?,
+            ..hold
+        }),
+        "taken" => Err(HoldError::SeatTaken(reply[1..].iter().map(text).collect())),
+        "cap" => Err(HoldError::TooManySeats {
+            limit: reply.get(1).map(number).transpose()?.unwrap_or(0),
+        }),
+        "left" => Err(HoldError::NotEnoughLeft {
+            available: reply.get(1).map(number).transpose()?.unwrap_or(0),
+        }),
+        "unknown" => Err(HoldError::Invalid(format!(
+            "event `{}` has no general-admission capacity",
+            hold.event
+        ))),
+        _ => Err(HoldError::Unavailable(format!(
+            "unexpected reply {reply:?}"
+        ))),
+    }
+}
+
+#[async_trait]
+impl HoldStore for RedisHolds {
+    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError> {
+        if capacity == 0 {
+            return Err(HoldError::Invalid("capacity must be at least 1".into()));
+        }
+        let recorded: i64 = self
+            .eval(
+                &self.scripts.init_capacity,
+                event,
+                vec![capacity.to_string()],
+            )
+            .await?;
+        if recorded < 0 {
+            return Err(HoldError::Invalid(format!(
+                "event `{event}` already has capacity {}",
+                -recorded
+            )));
+        }
+        Ok(())
+    }
+
+    async fn hold_seats(
+        &self,
+        event: &str,
+        seats: &[String],
+        holder: VisitorId,
+        ttl_ms: u64,
+        max_per_holder: u64,
+    ) -> Result<Hold, HoldError> {
+        let seats = validate_seats(seats)?;
+        let hold = Hold {
+            hold_id: format!("{}.{event}", new_id()),
+            event: event.to_string(),
+            holder,
+            quantity: seats.len() as u64,
+            seats,
+            expires_at_ms: 0,
+            fencing_token: 0,
+        };
+        let mut args = vec![
+            holder.to_hex(),
+            ttl_ms.max(1).to_string(),
+            max_per_holder.to_string(),
+            hold.hold_id.clone(),
+        ];
+        args.extend(hold.seats.iter().cloned());
+        let reply: Vec<Value> = self.eval(&self.scripts.hold_seats, event, args).await?;
+        granted(reply, hold)
+    }
+
+    async fn hold_quantity(
+        &self,
+        event: &str,
+        quantity: u64,
+        holder: VisitorId,
+        ttl_ms: u64,
+        max_per_holder: u64,
+    ) -> Result<Hold, HoldError> {
+        if quantity == 0 {
+            return Err(HoldError::Invalid("quantity must be at least 1".into()));
+        }
+        let hold = Hold {
+            hold_id: format!("{}.{event}", new_id()),
+            event: event.to_string(),
+            holder,
+            seats: Vec::new(),
+            quantity,
+            expires_at_ms: 0,
+            fencing_token: 0,
+        };
+        let args = vec![
+            holder.to_hex(),
+            ttl_ms.max(1).to_string(),
+            max_per_holder.to_string(),
+            hold.hold_id.clone(),
+            quantity.to_string(),
+        ];
+        let reply: Vec<Value> = self.eval(&self.scripts.hold_quantity, event, args).await?;
+        granted(reply, hold)
+    }
+
+    async fn get(&self, event: &str, hold_id: &str) -> Result<Option<Hold>, HoldError> {
+        let reply: Vec<Value> = self
+            .eval(&self.scripts.get, event, vec![hold_id.to_string()])
+            .await?;
+        if reply.len() != 5 {
+            return Ok(None);
+        }
+        let Some(holder) = VisitorId::from_hex(&text(&reply[0])) else {
+            return Ok(None);
+        };
+        let seats_csv = text(&reply[1]);
+        Ok(Some(Hold {
+            hold_id: hold_id.to_string(),
+            event: event.to_string(),
+            holder,
+            seats: seats_csv
+                .split(',')
+                .filter(|seat| !seat.is_empty())
+                .map(str::to_string)
+                .collect(),
+            quantity: number(&reply[2])?,
+            expires_at_ms: number(&reply[3])?,
+            fencing_token: number(&reply[4])?,
+        }))
+    }
+
+    async fn release(
+        &self,
+        event: &str,
+        hold_id: &str,
+        holder: VisitorId,
+    ) -> Result<bool, HoldError> {
+        let released: i64 = self
+            .eval(
+                &self.scripts.release,
+                event,
+                vec![hold_id.to_string(), holder.to_hex()],
+            )
+            .await?;
+        Ok(released == 1)
+    }
+
+    async fn consume(&self, hold: &Hold) -> Result<(), HoldError> {
+        let mut args = vec![
+            hold.hold_id.clone(),
+            hold.holder.to_hex(),
+            hold.quantity.to_string(),
+        ];
+        args.extend(hold.seats.iter().cloned());
+        let _: i64 = self.eval(&self.scripts.consume, &hold.event, args).await?;
+        Ok(())
+    }
+
+    async fn mark_booked(&self, event: &str, seats: &[String]) -> Result<(), HoldError> {
+        if seats.is_empty() {
+            return Ok(());
+        }
+        let seats = validate_seats(seats)?;
+        let _: i64 = self.eval(&self.scripts.mark_booked, event, seats).await?;
+        Ok(())
+    }
+
+    async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError> {
+        let mut seats: Vec<String> = self.eval(&self.scripts.held_seats, event, vec![]).await?;
+        seats.sort();
+        Ok(seats)
+    }
+
+    async fn available(&self, event: &str) -> Result<u64, HoldError> {
+        let available: i64 = self.eval(&self.scripts.available, event, vec![]).await?;
+        u64::try_from(available).map_err(|_| {
+            HoldError::Invalid(format!("event `{event}` has no general-admission capacity"))
+        })
+    }
+}

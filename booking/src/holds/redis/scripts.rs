@@ -1,0 +1,55 @@
+//! The hold scripts: the shared prelude (`common.lua`) followed by each operation's body.
+
+use fred::types::scripts::Script;
+
+macro_rules! script {
+    ($file:literal) => {
+        Script::from_lua(concat!(
+            include_str!("lua/common.lua"),
+            "\n",
+            include_str!($file)
+        ))
+    };
+}
+
+pub(super) struct Scripts {
+    pub init_capacity: Script,
+    pub hold_seats: Script,
+    pub hold_quantity: Script,
+    pub get: Script,
+    pub release: Script,
+    pub consume: Script,
+    pub mark_booked: Script,
+    pub held_seats: Script,
+    pub available: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            init_capacity: script!("lua/init_capacity.lua"),
+            hold_seats: script!("lua/hold_seats.lua"),
+            hold_quantity: script!("lua/hold_quantity.lua"),
+            get: script!("lua/get.lua"),
+            release: script!("lua/release.lua"),
+            consume: script!("lua/consume.lua"),
+            mark_booked: script!("lua/mark_booked.lua"),
+            held_seats: script!("lua/held_seats.lua"),
+            available: script!("lua/available.lua"),
+        }
+    }
+
+    pub fn all(&self) -> [&Script; 9] {
+        [
+            &self.init_capacity,
+            &self.hold_seats,
+            &self.hold_quantity,
+            &self.get,
+            &self.release,
+            &self.consume,
+            &self.mark_booked,
+            &self.held_seats,
+            &self.available,
+        ]
+    }
+}
