@@ -42,7 +42,8 @@ async fn fixture() -> Fixture {
     let ledger = SqliteLedger::open(&file).expect("open");
     ledger.migrate().await.expect("migrate");
     let conn = rusqlite::Connection::open(&file).expect("open probe connection");
-    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     Fixture {
         ledger: Arc::new(ledger),
         db: Box::new(SqliteDb(Mutex::new(conn))),
@@ -60,8 +61,13 @@ async fn two_ledgers_on_one_file_still_make_one_booking_per_key_and_seat() {
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.unwrap();
     rb.unwrap();
-    a.create_event(&seated("shared", &["A1", "A2"])).await.unwrap();
-    assert!(!b.create_event(&seated("shared", &["A1", "A2"])).await.unwrap());
+    a.create_event(&seated("shared", &["A1", "A2"]))
+        .await
+        .unwrap();
+    assert!(!b
+        .create_event(&seated("shared", &["A1", "A2"]))
+        .await
+        .unwrap());
 
     // The same key from both "processes" at once: one booking, identical answers.
     let h = hold("shared", VisitorId::random(), &["A1"], 3);
@@ -111,13 +117,17 @@ async fn two_ledgers_on_one_file_still_make_one_booking_per_key_and_seat() {
 async fn open_url_understands_sqlite_urls() {
     let (dir, file) = db_file();
     let url = format!("sqlite://{}", file.display());
-    let ledger = anteroom_booking::ledger::open_url(&url).await.expect("open_url");
+    let ledger = anteroom_booking::ledger::open_url(&url)
+        .await
+        .expect("open_url");
     assert!(ledger.create_event(&seated("u", &["A1"])).await.unwrap());
     drop(ledger);
     assert!(file.exists(), "the database is the named file");
     let again = anteroom_booking::ledger::open_url(&url).await.unwrap();
     assert!(again.event("u").await.unwrap().is_some(), "data persists");
-    let mem = anteroom_booking::ledger::open_url("sqlite::memory:").await.unwrap();
+    let mem = anteroom_booking::ledger::open_url("sqlite::memory:")
+        .await
+        .unwrap();
     assert_eq!(mem.events().await.unwrap(), vec![]);
     for bad in ["mysql://x", "sqlite://", "nonsense"] {
         assert!(matches!(

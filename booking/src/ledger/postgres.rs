@@ -171,17 +171,20 @@ impl PostgresLedger {
             };
         }
 
-        // 2. The event and what it sells.
+        // 2. The event, what it sells, and which of the hold's seats it has (one round trip).
         let stmt = tx
-            .prepare_cached("SELECT kind FROM events WHERE id = $1")
+            .prepare_cached(
+                "SELECT kind, ARRAY(SELECT seat FROM event_seats \
+                 WHERE event = $1 AND seat = ANY($2)) FROM events WHERE id = $1",
+            )
             .await
             .map_err(Failure::db)?;
-        let kind: String = match tx
-            .query_opt(&stmt, &[&req.event])
+        let (kind, known): (String, Vec<String>) = match tx
+            .query_opt(&stmt, &[&req.event, &req.seats])
             .await
             .map_err(Failure::db)?
         {
-            Some(row) => row.get(0),
+            Some(row) => (row.get(0), row.get(1)),
             None => return Err(LedgerError::UnknownEvent.into()),
         };
 
@@ -189,17 +192,6 @@ impl PostgresLedger {
             if req.seats.is_empty() {
                 return Err(invalid("a seated event is booked by seat, not by quantity").into());
             }
-            let stmt = tx
-                .prepare_cached("SELECT seat FROM event_seats WHERE event = $1 AND seat = ANY($2)")
-                .await
-                .map_err(Failure::db)?;
-            let known: Vec<String> = tx
-                .query(&stmt, &[&req.event, &req.seats])
-                .await
-                .map_err(Failure::db)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
             let missing = missing_seats(&req.seats, &known);
             if !missing.is_empty() {
                 return Err(
@@ -226,28 +218,38 @@ impl PostgresLedger {
                 return Err(LedgerError::StaleFence.into());
             }
 
-            // 4. Already booked? (The unique index below is the guard; this names the seats.)
-            let taken = booked_among(&*tx, &req.event, &req.seats).await?;
-            if !taken.is_empty() {
-                return Err(LedgerError::SeatsAlreadyBooked(taken).into());
-            }
-            insert_booking(&tx, req, &booking_id, &holder, now).await?;
+            // 4. The booking and its seats in one statement; the partial unique index on
+            // confirmed (event, seat) refuses a seat that is already booked.
             let stmt = tx
                 .prepare_cached(
-                    "INSERT INTO booking_seats (booking_id, event, seat, status) \
-                     SELECT $1, $2, s, $4 FROM unnest($3::text[]) AS s",
+                    "WITH b AS (INSERT INTO bookings (booking_id, event, holder, hold_id, \
+                     quantity, status, fencing_token, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING booking_id) \
+                     INSERT INTO booking_seats (booking_id, event, seat, status) \
+                     SELECT b.booking_id, $2, s, $6 FROM b, unnest($9::text[]) AS s",
                 )
                 .await
                 .map_err(Failure::db)?;
-            if let Err(e) = tx
+            let inserted = tx
                 .execute(
                     &stmt,
-                    &[&booking_id, &req.event, &req.seats, &STATUS_CONFIRMED],
+                    &[
+                        &booking_id,
+                        &req.event,
+                        &holder,
+                        &req.hold_id,
+                        &req.quantity,
+                        &STATUS_CONFIRMED,
+                        &req.token,
+                        &now,
+                        &req.seats,
+                    ],
                 )
-                .await
-            {
-                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                    // Lost a race on the partial unique index: name the seats that are taken.
+                .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    // Name the seats that are taken (committed: the index waited for them).
                     let _ = tx.rollback().await;
                     let mut taken = booked_among(&**client, &req.event, &req.seats).await?;
                     if taken.is_empty() {
@@ -255,7 +257,7 @@ impl PostgresLedger {
                     }
                     return Err(LedgerError::SeatsAlreadyBooked(taken).into());
                 }
-                return Err(Failure::db(e));
+                Err(e) => return Err(Failure::db(e)),
             }
         } else if kind == KIND_GA {
             if !req.seats.is_empty() {
@@ -264,11 +266,34 @@ impl PostgresLedger {
                 )
                 .into());
             }
+            // sold += quantity (the CHECK refuses to pass the capacity) and the booking row,
+            // in one statement.
             let stmt = tx
-                .prepare_cached("UPDATE ga_inventory SET sold = sold + $2 WHERE event = $1")
+                .prepare_cached(
+                    "WITH sold AS (UPDATE ga_inventory SET sold = sold + $5 WHERE event = $2 \
+                     RETURNING event) \
+                     INSERT INTO bookings (booking_id, event, holder, hold_id, quantity, status, \
+                     fencing_token, created_at_ms) \
+                     SELECT $1, sold.event, $3, $4, $5, $6, $7, $8 FROM sold",
+                )
                 .await
                 .map_err(Failure::db)?;
-            match tx.execute(&stmt, &[&req.event, &req.quantity]).await {
+            let inserted = tx
+                .execute(
+                    &stmt,
+                    &[
+                        &booking_id,
+                        &req.event,
+                        &holder,
+                        &req.hold_id,
+                        &req.quantity,
+                        &STATUS_CONFIRMED,
+                        &req.token,
+                        &now,
+                    ],
+                )
+                .await;
+            match inserted {
                 Ok(1) => {}
                 Ok(_) => {
                     return Err(LedgerError::Unavailable(format!(
@@ -282,11 +307,9 @@ impl PostgresLedger {
                 }
                 Err(e) => return Err(Failure::db(e)),
             }
-            insert_booking(&tx, req, &booking_id, &holder, now).await?;
         } else {
             return Err(LedgerError::Unavailable(format!("unknown event kind {kind:?}")).into());
         }
-
         tx.commit().await.map_err(Failure::db)?;
         Ok(req.booking(booking_id, now))
     }
@@ -342,38 +365,6 @@ async fn run<T>(
     }
 }
 
-async fn insert_booking(
-    tx: &deadpool_postgres::Transaction<'_>,
-    req: &ConfirmRequest,
-    booking_id: &str,
-    holder: &str,
-    now: i64,
-) -> Result<(), Failure> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO bookings (booking_id, event, holder, hold_id, quantity, status, \
-             fencing_token, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .await
-        .map_err(Failure::db)?;
-    tx.execute(
-        &stmt,
-        &[
-            &booking_id,
-            &req.event,
-            &holder,
-            &req.hold_id,
-            &req.quantity,
-            &STATUS_CONFIRMED,
-            &req.token,
-            &now,
-        ],
-    )
-    .await
-    .map_err(Failure::db)?;
-    Ok(())
-}
-
 async fn booked_among<C: GenericClient>(
     client: &C,
     event: &str,
@@ -381,8 +372,10 @@ async fn booked_among<C: GenericClient>(
 ) -> Result<Vec<String>, LedgerError> {
     let rows = client
         .query(
-            "SELECT seat FROM booking_seats WHERE event = $1 AND seat = ANY($2) AND status = $3",
-            &[&event, &seats, &STATUS_CONFIRMED],
+            // The literal status lets the planner use the partial index.
+            "SELECT seat FROM booking_seats WHERE event = $1 AND seat = ANY($2) \
+             AND status = 'confirmed'",
+            &[&event, &seats],
         )
         .await
         .map_err(unavailable)?;
@@ -703,8 +696,8 @@ impl Ledger for PostgresLedger {
             event_kind(&**client, event).await?;
             let rows = client
                 .query(
-                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = $2",
-                    &[&event, &STATUS_CONFIRMED],
+                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = 'confirmed'",
+                    &[&event],
                 )
                 .await
                 .map_err(unavailable)?;
@@ -726,8 +719,9 @@ impl Ledger for PostgresLedger {
             } else {
                 client
                     .query_one(
-                        "SELECT count(*) FROM booking_seats WHERE event = $1 AND status = $2",
-                        &[&event, &STATUS_CONFIRMED],
+                        "SELECT count(*) FROM booking_seats \
+                         WHERE event = $1 AND status = 'confirmed'",
+                        &[&event],
                     )
                     .await
             }

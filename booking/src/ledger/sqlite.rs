@@ -277,15 +277,13 @@ fn booked_among(
 ) -> Result<Vec<String>, LedgerError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT 1 FROM booking_seats WHERE event = ?1 AND seat = ?2 AND status = ?3",
+            // The literal status lets the planner use the partial index.
+            "SELECT 1 FROM booking_seats WHERE event = ?1 AND seat = ?2 AND status = 'confirmed'",
         )
         .map_err(sqlite_err)?;
     let mut taken = Vec::new();
     for seat in seats {
-        if stmt
-            .exists(params![event, seat, STATUS_CONFIRMED])
-            .map_err(sqlite_err)?
-        {
+        if stmt.exists(params![event, seat]).map_err(sqlite_err)? {
             taken.push(seat.clone());
         }
     }
@@ -528,9 +526,11 @@ impl Ledger for SqliteLedger {
         self.call(move |conn| {
             event_kind(conn, &event)?.ok_or(LedgerError::UnknownEvent)?;
             let mut seats = conn
-                .prepare_cached("SELECT seat FROM booking_seats WHERE event = ?1 AND status = ?2")
+                .prepare_cached(
+                    "SELECT seat FROM booking_seats WHERE event = ?1 AND status = 'confirmed'",
+                )
                 .and_then(|mut s| {
-                    s.query_map(params![event, STATUS_CONFIRMED], |r| r.get::<_, String>(0))?
+                    s.query_map(params![event], |r| r.get::<_, String>(0))?
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .map_err(sqlite_err)?;
@@ -549,9 +549,9 @@ impl Ledger for SqliteLedger {
                     .and_then(|mut s| s.query_row(params![event], |r| r.get(0)))
             } else {
                 conn.prepare_cached(
-                    "SELECT count(*) FROM booking_seats WHERE event = ?1 AND status = ?2",
+                    "SELECT count(*) FROM booking_seats WHERE event = ?1 AND status = 'confirmed'",
                 )
-                .and_then(|mut s| s.query_row(params![event, STATUS_CONFIRMED], |r| r.get(0)))
+                .and_then(|mut s| s.query_row(params![event], |r| r.get(0)))
             }
             .map_err(sqlite_err)?;
             Ok(sold.max(0) as u64)

@@ -150,9 +150,7 @@ pub async fn create_event_is_idempotent_and_conflicts_otherwise(f: &Fixture) {
         "identical spec again: Ok(false)"
     );
     assert_eq!(
-        f.ledger
-            .create_event(&seated("ev1", &["A1", "A2"]))
-            .await,
+        f.ledger.create_event(&seated("ev1", &["A1", "A2"])).await,
         Err(LedgerError::EventConflict),
         "other seats"
     );
@@ -229,7 +227,10 @@ pub async fn events_are_listed_and_validated(f: &Fixture) {
         ga("huge", u64::MAX),
     ] {
         assert!(
-            matches!(f.ledger.create_event(&bad).await, Err(LedgerError::Invalid(_))),
+            matches!(
+                f.ledger.create_event(&bad).await,
+                Err(LedgerError::Invalid(_))
+            ),
             "{bad:?} must be Invalid"
         );
     }
@@ -274,7 +275,10 @@ pub async fn confirm_seated_hold_books_its_seats(f: &Fixture) {
         "keys are per holder"
     );
     assert_eq!(f.ledger.booking(&new_id()).await.unwrap(), None);
-    assert_eq!(f.ledger.booked_seats("show").await.unwrap(), vec!["A1", "A3"]);
+    assert_eq!(
+        f.ledger.booked_seats("show").await.unwrap(),
+        vec!["A1", "A3"]
+    );
     assert_eq!(f.ledger.sold("show").await.unwrap(), 2);
 
     let id = &booking.booking_id;
@@ -323,7 +327,10 @@ pub async fn booked_seat_refused_to_a_newer_hold_and_nothing_written(f: &Fixture
     // Nothing written: no booking, no seat row, no fence moved, no key.
     assert_eq!(f.db.scalar("SELECT count(*) FROM bookings").await, 1);
     assert_eq!(f.db.scalar("SELECT count(*) FROM booking_seats").await, 1);
-    assert_eq!(f.db.scalar("SELECT count(*) FROM idempotency_keys").await, 1);
+    assert_eq!(
+        f.db.scalar("SELECT count(*) FROM idempotency_keys").await,
+        1
+    );
     assert_eq!(
         f.db.scalar("SELECT count(*) FROM seat_fences WHERE seat = 'A1' AND token = 10")
             .await,
@@ -336,7 +343,13 @@ pub async fn booked_seat_refused_to_a_newer_hold_and_nothing_written(f: &Fixture
         0,
         "A2's fence rolled back"
     );
-    assert_eq!(f.ledger.find_by_idempotency_key(&k, intruder).await.unwrap(), None);
+    assert_eq!(
+        f.ledger
+            .find_by_idempotency_key(&k, intruder)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(f.ledger.booked_seats("gig").await.unwrap(), vec!["A1"]);
 
     // Same seat again with a different key: still refused.
@@ -353,7 +366,10 @@ pub async fn booked_seat_refused_to_a_newer_hold_and_nothing_written(f: &Fixture
         .await
         .expect("A2 is free");
     assert_ne!(second.booking_id, first.booking_id);
-    assert_eq!(f.ledger.booked_seats("gig").await.unwrap(), vec!["A1", "A2"]);
+    assert_eq!(
+        f.ledger.booked_seats("gig").await.unwrap(),
+        vec!["A1", "A2"]
+    );
     assert_eq!(f.ledger.sold("gig").await.unwrap(), 2);
 }
 
@@ -400,7 +416,10 @@ pub async fn stale_fencing_token_is_refused(f: &Fixture) {
         1
     );
     assert_eq!(f.db.scalar("SELECT count(*) FROM bookings").await, 1);
-    assert_eq!(f.db.scalar("SELECT count(*) FROM idempotency_keys").await, 1);
+    assert_eq!(
+        f.db.scalar("SELECT count(*) FROM idempotency_keys").await,
+        1
+    );
 }
 
 pub async fn same_key_sequentially_returns_the_same_booking(f: &Fixture) {
@@ -530,7 +549,10 @@ pub async fn ga_confirm_counts_and_sells_out(f: &Fixture) {
     assert_eq!(b.quantity, 3);
     assert!(b.seats.is_empty());
     assert_eq!(f.ledger.sold("fest").await.unwrap(), 3);
-    assert_eq!(f.ledger.booked_seats("fest").await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        f.ledger.booked_seats("fest").await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(
         f.ledger
             .confirm(&key(), &ga_hold("fest", VisitorId::random(), 3, 2))
@@ -623,7 +645,12 @@ pub async fn one_confirmed_booking_per_seat_under_contention(f: &Fixture) {
             token += 1;
         }
         let j = (i + 1) % SEATS;
-        holds.push(hold("race", VisitorId::random(), &[refs[i], refs[j]], token));
+        holds.push(hold(
+            "race",
+            VisitorId::random(),
+            &[refs[i], refs[j]],
+            token,
+        ));
         token += 1;
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(holds.len()));
@@ -655,8 +682,10 @@ pub async fn one_confirmed_booking_per_seat_under_contention(f: &Fixture) {
         "one success per seat: {booked:?}"
     );
     assert_eq!(
-        f.db.scalar("SELECT count(*) FROM booking_seats WHERE event = 'race' AND status = 'confirmed'")
-            .await,
+        f.db.scalar(
+            "SELECT count(*) FROM booking_seats WHERE event = 'race' AND status = 'confirmed'"
+        )
+        .await,
         SEATS as i64
     );
     assert_eq!(
@@ -688,7 +717,9 @@ pub async fn unknown_event_and_foreign_seats_are_refused(f: &Fixture) {
     f.ledger.create_event(&ga("known-ga", 10)).await.unwrap();
     let v = VisitorId::random();
     assert_eq!(
-        f.ledger.confirm(&key(), &hold("nowhere", v, &["A1"], 1)).await,
+        f.ledger
+            .confirm(&key(), &hold("nowhere", v, &["A1"], 1))
+            .await,
         Err(LedgerError::UnknownEvent)
     );
     assert_eq!(
@@ -696,13 +727,16 @@ pub async fn unknown_event_and_foreign_seats_are_refused(f: &Fixture) {
         Err(LedgerError::UnknownEvent)
     );
     let bad = [
-        hold("known", v, &["A1", "Z9"], 1),  // seat not in the event
-        ga_hold("known", v, 1, 1),           // quantity on a seated event
-        hold("known-ga", v, &["A1"], 1),     // seats on a GA event
+        hold("known", v, &["A1", "Z9"], 1), // seat not in the event
+        ga_hold("known", v, 1, 1),          // quantity on a seated event
+        hold("known-ga", v, &["A1"], 1),    // seats on a GA event
     ];
     for h in bad {
         assert!(
-            matches!(f.ledger.confirm(&key(), &h).await, Err(LedgerError::Invalid(_))),
+            matches!(
+                f.ledger.confirm(&key(), &h).await,
+                Err(LedgerError::Invalid(_))
+            ),
             "{h:?} must be Invalid"
         );
     }
@@ -716,14 +750,20 @@ pub async fn unknown_event_and_foreign_seats_are_refused(f: &Fixture) {
         f.ledger.confirm("", &hold("known", v, &["A1"], 1)).await,
         Err(LedgerError::Invalid(_))
     ));
-    assert_eq!(f.ledger.sold("nowhere").await, Err(LedgerError::UnknownEvent));
+    assert_eq!(
+        f.ledger.sold("nowhere").await,
+        Err(LedgerError::UnknownEvent)
+    );
     assert_eq!(
         f.ledger.booked_seats("nowhere").await,
         Err(LedgerError::UnknownEvent)
     );
     // Nothing was written by any of the refusals.
     assert_eq!(f.db.scalar("SELECT count(*) FROM bookings").await, 0);
-    assert_eq!(f.db.scalar("SELECT count(*) FROM idempotency_keys").await, 0);
+    assert_eq!(
+        f.db.scalar("SELECT count(*) FROM idempotency_keys").await,
+        0
+    );
     assert_eq!(f.db.scalar("SELECT count(*) FROM seat_fences").await, 0);
     assert_eq!(f.ledger.sold("known").await.unwrap(), 0);
     assert_eq!(f.ledger.sold("known-ga").await.unwrap(), 0);
