@@ -3,10 +3,12 @@
 //! Secrets are resolved here (`env:NAME` or a literal of at least 32 bytes) so the rest of
 //! the system only ever sees bytes.
 //!
-//! Entry points: [`load_gateway_config`] (a file) and [`parse_gateway_config`] (text).
+//! Entry points: [`load_gateway_config`] (a file) and [`parse_gateway_config`] (text); the
+//! booking service's [`load_booking_config`] shares the same section parsers.
 //! Unknown keys are errors, never ignored. The reference is `docs/config.md`; a complete
 //! example is `config/examples/gateway.toml`.
 
+mod booking;
 mod error;
 mod gateway;
 mod location;
@@ -16,6 +18,7 @@ mod secret;
 mod syntax;
 mod validate;
 
+pub use booking::*;
 pub use error::ConfigError;
 pub use gateway::*;
 pub use secret::EnvLookup;

@@ -74,7 +74,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
     })
 }
 
-fn check<T>(
+pub(crate) fn check<T>(
     src: &Source,
     at: &Located<String>,
     rule: fn(&str) -> Result<T, String>,
@@ -137,7 +137,7 @@ fn proxy(src: &Source, section: Option<Section>) -> Result<ProxyConfig, ConfigEr
     Ok(ProxyConfig { default_origin })
 }
 
-fn store(src: &Source, section: Option<Section>) -> Result<StoreConfig, ConfigError> {
+pub(crate) fn store(src: &Source, section: Option<Section>) -> Result<StoreConfig, ConfigError> {
     let Some(s) = section else {
         return Ok(StoreConfig {
             backend: StoreBackend::Memory,
@@ -178,7 +178,7 @@ fn store(src: &Source, section: Option<Section>) -> Result<StoreConfig, ConfigEr
     Ok(StoreConfig { backend, url })
 }
 
-fn keys(src: &Source, s: Section, env: EnvLookup) -> Result<KeysConfig, ConfigError> {
+pub(crate) fn keys(src: &Source, s: Section, env: EnvLookup) -> Result<KeysConfig, ConfigError> {
     s.deny_unknown(src, KEYS_KEYS)?;
     let signing = s
         .required(
@@ -226,7 +226,7 @@ fn keys(src: &Source, s: Section, env: EnvLookup) -> Result<KeysConfig, ConfigEr
     })
 }
 
-fn admin(
+pub(crate) fn admin(
     src: &Source,
     section: Option<Section>,
     env: EnvLookup,
@@ -435,7 +435,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
     })
 }
 
-fn integer(
+pub(crate) fn integer(
     src: &Source,
     s: &Section,
     key: &str,

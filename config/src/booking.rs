@@ -1,0 +1,219 @@
+//! The booking service config (`anteroom booking --config FILE`): same conventions and the
+//! same located errors as the gateway's; `[store]`, `[keys]` and `[admin]` are parsed by the
+//! very same code.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use crate::location::Source;
+use crate::reader::Section;
+use crate::secret::EnvLookup;
+use crate::{schema, syntax, validate, AdminConfig, ConfigError, KeysConfig, StoreConfig};
+
+pub const DEFAULT_BOOKING_PUBLIC: &str = "127.0.0.1:3000";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://anteroom-bookings.db";
+pub const DEFAULT_HOLD_TTL_SECONDS: u64 = 300;
+pub const DEFAULT_MAX_SEATS_PER_VISITOR: u64 = 6;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BookingConfig {
+    /// `[listen] public`, default 127.0.0.1:3000
+    pub public: SocketAddr,
+    /// Holds: memory (single node) or redis — and, with redis, the store whose rooms are
+    /// marked sold out.
+    pub store: StoreConfig,
+    /// `postgres://…` or `sqlite://FILE` (default sqlite://anteroom-bookings.db)
+    pub database_url: String,
+    /// The gateway's keys, to verify passes.
+    pub keys: KeysConfig,
+    /// Needed to create events.
+    pub admin: AdminConfig,
+    pub holds: HoldsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldsConfig {
+    /// 1..=3600, default 300
+    pub ttl_seconds: u64,
+    /// 1..=100, default 6
+    pub max_seats_per_visitor: u64,
+}
+
+const TOP_KEYS: &[&str] = &["listen", "store", "database", "keys", "admin", "holds"];
+
+pub fn load_booking_config(path: &Path) -> Result<BookingConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    parse_booking_config(&text, &path.display().to_string())
+}
+
+pub fn parse_booking_config(text: &str, file: &str) -> Result<BookingConfig, ConfigError> {
+    parse_booking_config_with_env(text, file, &|name| std::env::var(name))
+}
+
+pub fn parse_booking_config_with_env(
+    text: &str,
+    file: &str,
+    env: EnvLookup,
+) -> Result<BookingConfig, ConfigError> {
+    let src = Source::new(text, file);
+    let doc = toml_edit::ImDocument::parse(text).map_err(|e| syntax::error(&src, &e))?;
+    let root = Section::root(doc.as_table());
+    root.deny_unknown(&src, TOP_KEYS)?;
+
+    let public = match root.section(&src, "listen")? {
+        Some(s) => {
+            s.deny_unknown(&src, &["public"])?;
+            match s.string(&src, "public")? {
+                Some(at) => schema::check(&src, &at, validate::socket_addr)?,
+                None => default_public(&src)?,
+            }
+        }
+        None => default_public(&src)?,
+    };
+    let store = schema::store(&src, root.section(&src, "store")?)?;
+    let database_url = match root.section(&src, "database")? {
+        Some(s) => {
+            s.deny_unknown(&src, &["url"])?;
+            match s.string(&src, "url")? {
+                Some(at) => schema::check(&src, &at, database_url)?,
+                None => DEFAULT_DATABASE_URL.to_string(),
+            }
+        }
+        None => DEFAULT_DATABASE_URL.to_string(),
+    };
+    let keys = match root.section(&src, "keys")? {
+        Some(section) => schema::keys(&src, section, env)?,
+        None => {
+            return Err(src.error(
+                &None,
+                "keys",
+                "missing required section [keys]: the gateway's keys, to verify passes",
+            ))
+        }
+    };
+    let admin = schema::admin(&src, root.section(&src, "admin")?, env)?;
+    let holds = match root.section(&src, "holds")? {
+        Some(s) => {
+            s.deny_unknown(&src, &["ttl_seconds", "max_seats_per_visitor"])?;
+            HoldsConfig {
+                ttl_seconds: schema::integer(
+                    &src,
+                    &s,
+                    "ttl_seconds",
+                    DEFAULT_HOLD_TTL_SECONDS,
+                    3600,
+                    "seconds",
+                )?,
+                max_seats_per_visitor: schema::integer(
+                    &src,
+                    &s,
+                    "max_seats_per_visitor",
+                    DEFAULT_MAX_SEATS_PER_VISITOR,
+                    100,
+                    "seats",
+                )?,
+            }
+        }
+        None => HoldsConfig {
+            ttl_seconds: DEFAULT_HOLD_TTL_SECONDS,
+            max_seats_per_visitor: DEFAULT_MAX_SEATS_PER_VISITOR,
+        },
+    };
+    Ok(BookingConfig {
+        public,
+        store,
+        database_url,
+        keys,
+        admin,
+        holds,
+    })
+}
+
+fn default_public(src: &Source) -> Result<SocketAddr, ConfigError> {
+    validate::socket_addr(DEFAULT_BOOKING_PUBLIC).map_err(|m| src.error(&None, "listen.public", m))
+}
+
+fn database_url(url: &str) -> Result<String, String> {
+    let ok = ["postgres://", "postgresql://", "sqlite://", "sqlite:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+    if ok {
+        Ok(url.to_string())
+    } else {
+        Err(format!(
+            "expected postgres://USER@HOST:PORT/DB or sqlite://FILE, got {url:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-book";
+
+    fn parse(text: &str) -> Result<BookingConfig, ConfigError> {
+        parse_booking_config_with_env(text, "booking.toml", &|_| {
+            Err(std::env::VarError::NotPresent)
+        })
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = parse(&format!(
+            "[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(config.public.to_string(), DEFAULT_BOOKING_PUBLIC);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.holds.ttl_seconds, 300);
+        assert_eq!(config.holds.max_seats_per_visitor, 6);
+    }
+
+    #[test]
+    fn a_full_config_parses() {
+        let config = parse(&format!(
+            "[listen]\npublic = \"127.0.0.1:3100\"\n[store]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n\
+             [database]\nurl = \"postgres://anteroom@127.0.0.1:5432/anteroom\"\n\
+             [keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n[admin]\ntoken = \"{SECRET}\"\n\
+             [holds]\nttl_seconds = 120\nmax_seats_per_visitor = 4\n"
+        ))
+        .unwrap();
+        assert_eq!(config.public.port(), 3100);
+        assert_eq!(
+            config.database_url,
+            "postgres://anteroom@127.0.0.1:5432/anteroom"
+        );
+        assert_eq!(config.holds.ttl_seconds, 120);
+        assert!(config.admin.token.is_some());
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let error = parse(&format!(
+            "[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n[holds]\nttl_seconds = 0\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("booking.toml:5:"), "{error}");
+        assert!(error.contains("holds.ttl_seconds"), "{error}");
+        let error = parse(&format!(
+            "[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n[database]\nurl = \"mysql://x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("database.url") && error.contains("sqlite://"),
+            "{error}"
+        );
+        let error = parse(&format!(
+            "[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n[holds]\nttl = 5\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains(":5:") && error.contains("ttl"), "{error}");
+    }
+}
