@@ -7,5 +7,6 @@
 pub mod holds;
 pub mod ledger;
 pub mod model;
+pub mod service;
 
 pub use model::*;

@@ -1,0 +1,149 @@
+//! `POST /v1/events` (operator) and `GET /v1/events/{id}/seats` (the seat map).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::ApiError;
+use super::{auth, json_body, BookingService};
+use crate::holds::validate_seats;
+use crate::{EventSpec, Inventory};
+
+/// Most seats one event may list.
+const MAX_EVENT_SEATS: usize = 100_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    id: String,
+    #[serde(default)]
+    seats: Option<Vec<String>>,
+    #[serde(default)]
+    capacity: Option<u64>,
+    #[serde(default)]
+    room: Option<String>,
+}
+
+pub async fn create(
+    State(service): State<Arc<BookingService>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    auth::operator(&service, &headers)?;
+    let new: NewEvent = json_body(body)?;
+    let id_ok = !new.id.is_empty()
+        && new.id.len() <= 64
+        && new
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !id_ok {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "id: 1-64 characters of [A-Za-z0-9_-]",
+        ));
+    }
+    let inventory = match (new.seats, new.capacity) {
+        (Some(seats), None) => {
+            if seats.len() > MAX_EVENT_SEATS {
+                return Err(ApiError::bad_request(format!(
+                    "at most {MAX_EVENT_SEATS} seats"
+                )));
+            }
+            // Validate each seat like a hold would, in chunks (a hold names at most 100).
+            for chunk in seats.chunks(100) {
+                validate_seats(chunk)?;
+            }
+            if seats.iter().collect::<HashSet<_>>().len() != seats.len() {
+                return Err(ApiError::bad_request("seats: each seat once"));
+            }
+            Inventory::Seats(seats)
+        }
+        (None, Some(capacity)) if (1..=10_000_000).contains(&capacity) => {
+            Inventory::Capacity(capacity)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "send either seats: [..] or capacity: N (1..10000000)",
+            ))
+        }
+    };
+    let spec = EventSpec {
+        id: new.id,
+        room: new.room,
+        inventory,
+    };
+    let created = service.ledger.create_event(&spec).await?;
+    if let Inventory::Capacity(capacity) = spec.inventory {
+        service.holds.init_capacity(&spec.id, capacity).await?;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(describe(&spec))).into_response())
+}
+
+fn describe(spec: &EventSpec) -> Value {
+    match &spec.inventory {
+        Inventory::Seats(seats) => json!({ "id": spec.id, "room": spec.room, "seats": seats }),
+        Inventory::Capacity(capacity) => {
+            json!({ "id": spec.id, "room": spec.room, "capacity": capacity })
+        }
+    }
+}
+
+/// Every seat with its state (booked per the ledger, held per the hold store, else free);
+/// general admission: capacity, available, sold.
+pub async fn seat_map(
+    State(service): State<Arc<BookingService>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let event = service.event(&id).await?;
+    auth::holder(&service, &headers, event.room.as_deref())?;
+    match &event.inventory {
+        Inventory::Seats(seats) => {
+            let booked: HashSet<String> = service
+                .ledger
+                .booked_seats(&id)
+                .await?
+                .into_iter()
+                .collect();
+            let held: HashSet<String> = service.holds.held_seats(&id).await?.into_iter().collect();
+            let map: Vec<Value> = seats
+                .iter()
+                .map(|seat| {
+                    let state = if booked.contains(seat) {
+                        "booked"
+                    } else if held.contains(seat) {
+                        "held"
+                    } else {
+                        "free"
+                    };
+                    json!({ "seat": seat, "state": state })
+                })
+                .collect();
+            Ok(Json(Value::Array(map)))
+        }
+        Inventory::Capacity(capacity) => {
+            let sold = service.ledger.sold(&id).await?;
+            let available = service.holds.available(&id).await?;
+            Ok(Json(json!({
+                "capacity": capacity,
+                "available": available.min(capacity.saturating_sub(sold)),
+                "sold": sold,
+            })))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `POST /v1/events/{id}/holds` and `DELETE /v1/holds/{hold_id}`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::errors::ApiError;
+use super::{auth, json_body, BookingService};
+use crate::{event_of_hold, Hold, Inventory};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    #[serde(default)]
+    seats: Option<Vec<String>>,
+    #[serde(default)]
+    quantity: Option<u64>,
+}
+
+pub fn hold_json(hold: &Hold) -> serde_json::Value {
+    json!({
+        "hold_id": hold.hold_id,
+        "event": hold.event,
+        "seats": hold.seats,
+        "quantity": hold.quantity,
+        "expires_at": hold.expires_at_ms,
+        "fencing_token": hold.fencing_token,
+    })
+}
+
+pub async fn create(
+    State(service): State<Arc<BookingService>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let event = service.event(&id).await?;
+    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    let request: HoldRequest = json_body(body)?;
+    let ttl_ms = service.limits.ttl_seconds * 1000;
+    let max = service.limits.max_seats_per_visitor;
+    let hold = match (&event.inventory, request.seats, request.quantity) {
+        (Inventory::Seats(all), Some(seats), None) => {
+            if seats.len() as u64 > max {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "too_many_seats",
+                    format!("at most {max} seats per visitor at a time"),
+                ));
+            }
+            let known: HashSet<&String> = all.iter().collect();
+            let unknown: Vec<&String> = seats.iter().filter(|s| !known.contains(s)).collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_seat",
+                    "these seats are not part of the event",
+                )
+                .with("seats", json!(unknown)));
+            }
+            service
+                .holds
+                .hold_seats(&id, &seats, holder, ttl_ms, max)
+                .await?
+        }
+        (Inventory::Capacity(_), None, Some(quantity)) if quantity >= 1 => {
+            service
+                .holds
+                .hold_quantity(&id, quantity, holder, ttl_ms, max)
+                .await?
+        }
+        (Inventory::Seats(_), _, _) => {
+            return Err(ApiError::bad_request(
+                "send {\"seats\": [..]} for this event",
+            ))
+        }
+        (Inventory::Capacity(_), _, _) => {
+            return Err(ApiError::bad_request(
+                "send {\"quantity\": N} for this general-admission event",
+            ))
+        }
+    };
+    Ok((StatusCode::CREATED, Json(hold_json(&hold))).into_response())
+}
+
+pub async fn release(
+    State(service): State<Arc<BookingService>>,
+    Path(hold_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let event_id = event_of_hold(&hold_id)
+        .ok_or_else(|| ApiError::not_found("unknown_hold", "no such hold"))?;
+    let event = service.event(event_id).await?;
+    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    if service.holds.release(event_id, &hold_id, holder).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(
+            "unknown_hold",
+            "no live hold of yours has this id",
+        ))
+    }
+}

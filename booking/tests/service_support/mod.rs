@@ -1,0 +1,237 @@
+//! Harness for the booking API suites: the real axum router served on a free loopback port,
+//! backed by a real redis-server + PostgreSQL (or the embedded memory holds + SQLite), and
+//! passes minted with the test keys.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anteroom_admission::{Keyring, PassClaims, VisitorId};
+use anteroom_booking::holds::{HoldStore, MemoryHolds, RedisHolds};
+use anteroom_booking::ledger::{Ledger, PostgresLedger, PostgresOptions, SqliteLedger};
+use anteroom_booking::service::{serve, BookingService};
+use anteroom_config::HoldsConfig;
+use anteroom_queue::RedisOptions;
+use anteroom_testkit::{PostgresServer, RedisServer};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub const SECRET: &str = "booking-service-test-secret-0123456789ab";
+pub const ADMIN: &str = "booking-admin-token-0123456789";
+pub const ROOM: &str = "tour";
+
+pub struct Api {
+    pub base: String,
+    pub ledger: Arc<dyn Ledger>,
+    pub redis: Option<RedisServer>,
+    pub postgres: Option<PostgresServer>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.abort();
+    }
+}
+
+pub fn keyring() -> Keyring {
+    Keyring::new("k1", vec![("k1".into(), SECRET.as_bytes().to_vec())]).expect("test keyring")
+}
+
+pub fn pass_for(visitor: VisitorId, room: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    keyring().issue_pass(&PassClaims {
+        room: room.into(),
+        visitor,
+        issued_at: now,
+        expires_at: now + 600,
+    })
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap()
+}
+
+async fn start(
+    holds: Arc<dyn HoldStore>,
+    ledger: Arc<dyn Ledger>,
+    ttl_seconds: u64,
+    redis: Option<RedisServer>,
+    postgres: Option<PostgresServer>,
+) -> Api {
+    let service = Arc::new(BookingService::new(
+        holds,
+        ledger.clone(),
+        keyring(),
+        Some(ADMIN.as_bytes().to_vec()),
+        HoldsConfig {
+            ttl_seconds,
+            max_seats_per_visitor: 6,
+        },
+        None,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = serve(listener, service, async {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Api {
+        base,
+        ledger,
+        redis,
+        postgres,
+        stop: Some(stop),
+        task,
+    }
+}
+
+/// Redis holds + PostgreSQL ledger, both real servers started here.
+pub async fn with_redis_and_postgres(ttl_seconds: u64) -> Api {
+    let redis = RedisServer::start();
+    let postgres = PostgresServer::start();
+    let holds = RedisHolds::connect(
+        &redis.url(),
+        RedisOptions {
+            command_timeout: Duration::from_millis(800),
+            ..RedisOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ledger = PostgresLedger::connect(
+        &postgres.url(),
+        PostgresOptions {
+            query_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            ..PostgresOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    ledger.migrate().await.unwrap();
+    start(
+        Arc::new(holds),
+        Arc::new(ledger),
+        ttl_seconds,
+        Some(redis),
+        Some(postgres),
+    )
+    .await
+}
+
+/// The embedded default: memory holds + SQLite.
+pub async fn embedded(ttl_seconds: u64) -> Api {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    ledger.migrate().await.unwrap();
+    start(
+        Arc::new(MemoryHolds::new()),
+        Arc::new(ledger),
+        ttl_seconds,
+        None,
+        None,
+    )
+    .await
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn create_seated_event(&self, id: &str, seats: usize) -> Vec<String> {
+        let names: Vec<String> = (0..seats).map(|i| format!("S{i}")).collect();
+        let response = client()
+            .post(self.url("/v1/events"))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "id": id, "seats": names, "room": ROOM }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        names
+    }
+
+    /// POST as `visitor`; returns (status, headers, JSON body).
+    pub async fn post(
+        &self,
+        path: &str,
+        visitor: VisitorId,
+        body: Value,
+        key: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = client()
+            .post(self.url(path))
+            .header("x-anteroom-pass", pass_for(visitor, ROOM))
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    pub async fn hold(&self, event: &str, visitor: VisitorId, seats: &[&str]) -> (u16, Value) {
+        let (status, _, body) = self
+            .post(
+                &format!("/v1/events/{event}/holds"),
+                visitor,
+                json!({ "seats": seats }),
+                None,
+            )
+            .await;
+        (status, body)
+    }
+
+    pub async fn confirm(&self, visitor: VisitorId, hold_id: &str, key: &str) -> (u16, Value) {
+        let (status, _, body) = self
+            .post(
+                "/v1/bookings",
+                visitor,
+                json!({ "hold_id": hold_id }),
+                Some(key),
+            )
+            .await;
+        (status, body)
+    }
+
+    pub async fn seat_map(&self, event: &str) -> Vec<(String, String)> {
+        let body: Value = client()
+            .get(self.url(&format!("/v1/events/{event}/seats")))
+            .header("x-anteroom-pass", pass_for(VisitorId::random(), ROOM))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["seat"].as_str().unwrap().to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
