@@ -1,0 +1,253 @@
+//! The booking API when things go wrong: expired holds, bad passes, bad input, a Redis
+//! flush (the database wins) and a PostgreSQL restart (503, then retries succeed).
+
+mod service_support;
+
+use std::time::{Duration, Instant};
+
+use anteroom_admission::VisitorId;
+use serde_json::json;
+use service_support::{client, embedded, pass_for, with_redis_and_postgres, ADMIN, ROOM};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_hold_cannot_confirm_and_its_seat_is_free_again() {
+    let api = with_redis_and_postgres(1).await;
+    api.create_seated_event("exp", 3).await;
+    let fan = VisitorId::random();
+    let (status, hold) = api.hold("exp", fan, &["S0"]).await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while api.seat_map("exp").await[0].1 != "free" {
+        assert!(Instant::now() < deadline, "the hold never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = api
+        .confirm(fan, hold["hold_id"].as_str().unwrap(), "late")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "hold_expired");
+    assert_eq!(api.ledger.sold("exp").await.unwrap(), 0);
+    // Someone else's hold is not yours to confirm either.
+    let (_, theirs) = api.hold("exp", VisitorId::random(), &["S1"]).await;
+    let (status, body) = api
+        .confirm(fan, theirs["hold_id"].as_str().unwrap(), "foreign")
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("hold_expired"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_pass_or_a_forged_pass_gets_401() {
+    let api = embedded(300).await;
+    api.create_seated_event("auth", 3).await;
+    let forged = {
+        let ring = anteroom_admission::Keyring::new(
+            "k1",
+            vec![("k1".into(), b"some-other-secret-0123456789abcdef".to_vec())],
+        )
+        .unwrap();
+        ring.issue_pass(&anteroom_admission::PassClaims {
+            room: ROOM.into(),
+            visitor: VisitorId::random(),
+            issued_at: 0,
+            expires_at: u64::MAX / 2,
+        })
+    };
+    let other_room = pass_for(VisitorId::random(), "another-room");
+    for pass in [
+        None,
+        Some(forged.as_str()),
+        Some(other_room.as_str()),
+        Some("garbage"),
+    ] {
+        let mut request = client()
+            .post(api.url("/v1/events/auth/holds"))
+            .json(&json!({"seats": ["S0"]}));
+        if let Some(pass) = pass {
+            request = request.header("x-anteroom-pass", pass);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+    }
+    // The cookie works like the header.
+    let response = client()
+        .get(api.url("/v1/events/auth/seats"))
+        .header(
+            "cookie",
+            format!("anteroom_pass={}", pass_for(VisitorId::random(), ROOM)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Creating events needs the admin token, not a pass.
+    let response = client()
+        .post(api.url("/v1/events"))
+        .header("x-anteroom-pass", pass_for(VisitorId::random(), ROOM))
+        .json(&json!({"id": "x", "capacity": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_json_4xx() {
+    let api = embedded(300).await;
+    api.create_seated_event("bad", 10).await;
+    let fan = VisitorId::random();
+    let pass = pass_for(fan, ROOM);
+    let send = |path: &str, body: String| {
+        client()
+            .post(api.url(path))
+            .header("x-anteroom-pass", &pass)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let cases = [
+        (
+            send("/v1/events/bad/holds", "{not json".into()),
+            400,
+            "invalid_json",
+        ),
+        (
+            send("/v1/events/nope/holds", r#"{"seats":["S0"]}"#.into()),
+            404,
+            "unknown_event",
+        ),
+        (
+            send("/v1/events/bad/holds", r#"{"seats":["Z9"]}"#.into()),
+            422,
+            "unknown_seat",
+        ),
+        (
+            send(
+                "/v1/events/bad/holds",
+                r#"{"seats":["S0","S1","S2","S3","S4","S5","S6"]}"#.into(),
+            ),
+            409,
+            "too_many_seats",
+        ),
+        (
+            send("/v1/events/bad/holds", r#"{"quantity":2}"#.into()),
+            400,
+            "invalid_request",
+        ),
+        (
+            send("/v1/events/bad/holds", r#"{"seats":["S0"],"x":1}"#.into()),
+            400,
+            "invalid_json",
+        ),
+        (
+            send(
+                "/v1/events/bad/holds",
+                format!(r#"{{"seats":["{}"]}}"#, "A".repeat(70_000)),
+            ),
+            413,
+            "body_too_large",
+        ),
+        (
+            send("/v1/bookings", r#"{"hold_id":"x"}"#.into()),
+            400,
+            "invalid_request",
+        ),
+        (send("/v1/nothing", "{}".into()), 404, "not_found"),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        let body: serde_json::Value = response.json().await.expect("JSON error body");
+        assert_eq!(body["error"], code, "{body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    let response = client()
+        .get(api.url("/v1/bookings"))
+        .header("x-anteroom-pass", &pass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let response = client()
+        .post(api.url("/v1/events"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"id": "bad", "capacity": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409, "same id, other inventory");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_redis_flush_the_database_still_refuses_a_second_sale() {
+    let api = with_redis_and_postgres(300).await;
+    api.create_seated_event("flush", 3).await;
+    let first = VisitorId::random();
+    let (_, hold) = api.hold("flush", first, &["S0"]).await;
+    let (status, _) = api
+        .confirm(first, hold["hold_id"].as_str().unwrap(), "first")
+        .await;
+    assert_eq!(status, 201);
+
+    api.redis.as_ref().unwrap().flushall();
+
+    // Redis forgot S0 was sold: a new fan can hold it...
+    let second = VisitorId::random();
+    let (status, hold) = api.hold("flush", second, &["S0"]).await;
+    assert_eq!(status, 201, "{hold}");
+    // ...but the database wins.
+    let (status, body) = api
+        .confirm(second, hold["hold_id"].as_str().unwrap(), "second")
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "seat_taken");
+    let rows = api
+        .postgres
+        .as_ref()
+        .unwrap()
+        .query("SELECT count(*) FROM booking_seats WHERE event = 'flush' AND seat = 'S0'")
+        .unwrap();
+    assert_eq!(rows[0][0].as_deref(), Some("1"));
+    // And the hold store learned it again.
+    let (status, body) = api.hold("flush", VisitorId::random(), &["S0"]).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("seat_taken")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_gives_503_then_retries_succeed() {
+    let mut api = with_redis_and_postgres(300).await;
+    api.create_seated_event("pg", 3).await;
+    let fan = VisitorId::random();
+    let (_, hold) = api.hold("pg", fan, &["S0"]).await;
+    let hold_id = hold["hold_id"].as_str().unwrap().to_string();
+
+    api.postgres.as_mut().unwrap().stop();
+    let (status, headers, body) = api
+        .post(
+            "/v1/bookings",
+            fan,
+            json!({"hold_id": hold_id}),
+            Some("retry-me"),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(body["error"], "unavailable");
+
+    api.postgres.as_mut().unwrap().restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = api.confirm(fan, &hold_id, "retry-me").await;
+        if status == 201 {
+            assert_eq!(body["seats"], json!(["S0"]));
+            break;
+        }
+        assert_eq!(status, 503, "only 503 while recovering: {body}");
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(api.ledger.sold("pg").await.unwrap(), 1);
+}
