@@ -1,28 +1,29 @@
-//! `anteroom demo`: the gateway on the memory store in front of a small built-in shop, one
-//! command, nothing to install.
+//! `anteroom demo`: the gateway on the memory store in front of the booking service and its
+//! demo shop, one process, one command, nothing to install.
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
-use async_trait::async_trait;
-use http::Response;
-use pingora::apps::http_app::{HttpServer, ServeHttp};
-use pingora::protocols::http::ServerSession;
-use pingora::services::listening::Service;
+use std::sync::Arc;
 
 use anteroom_admission::generate_secret;
+use anteroom_booking::holds::MemoryHolds;
+use anteroom_booking::ledger::SqliteLedger;
+use anteroom_booking::service::BookingService;
+use anteroom_booking::{EventSpec, Inventory};
 use anteroom_config::{
-    AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
-    Secret, StoreBackend, StoreConfig,
+    AdminConfig, GatewayConfig, HoldsConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig,
+    RoomMode, Secret, StoreBackend, StoreConfig,
 };
+use anteroom_queue::QueueStore;
 
-use crate::pages::escape_html;
+use crate::booking_host::BookingHost;
 
 pub const DEMO_ROOM: &str = "demo";
 
 /// The demo's config: one room over the whole shop, a low cap so a few browser windows (or a
 /// curl loop) show the queue at work.
-pub fn demo_config(port: u16, shop: SocketAddr, admin_token: &str) -> GatewayConfig {
+pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> GatewayConfig {
     let mut secrets = BTreeMap::new();
     secrets.insert("demo".to_string(), Secret(generate_secret().into_bytes()));
     GatewayConfig {
@@ -45,7 +46,7 @@ pub fn demo_config(port: u16, shop: SocketAddr, admin_token: &str) -> GatewayCon
         },
         rooms: vec![RoomConfig {
             id: DEMO_ROOM.into(),
-            origin: shop.to_string(),
+            origin: booking.to_string(),
             hosts: vec![],
             paths: vec!["/".into()],
             mode: RoomMode::SafetyNet,
@@ -62,46 +63,44 @@ pub fn free_loopback_addr() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
-pub fn shop_service(addr: SocketAddr) -> Service<HttpServer<DemoShop>> {
-    let mut service = Service::new("demo shop".to_string(), HttpServer::new_app(DemoShop));
-    service.add_tcp(&addr.to_string());
-    service
-}
+/// The demo's event: 40 seats, A1 to E8, in the demo room.
+pub const DEMO_EVENT: &str = "tour-2027";
 
-pub struct DemoShop;
-
-#[async_trait]
-impl ServeHttp for DemoShop {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let pass = session
-            .req_header()
-            .headers
-            .get("x-anteroom-pass")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("(none)")
-            .to_string();
-        let body = SHOP_PAGE
-            .replace("{{PASS}}", &escape_html(&pass))
-            .into_bytes();
-        Response::builder()
-            .status(200)
-            .header("content-type", "text/html; charset=utf-8")
-            .header("cache-control", "no-store")
-            .header("content-length", body.len())
-            .body(body)
-            .unwrap_or_else(|_| Response::new(Vec::new()))
+fn demo_event() -> EventSpec {
+    let seats = ["A", "B", "C", "D", "E"]
+        .iter()
+        .flat_map(|row| (1..=8).map(move |n| format!("{row}{n}")))
+        .collect();
+    EventSpec {
+        id: DEMO_EVENT.into(),
+        room: Some(DEMO_ROOM.into()),
+        inventory: Inventory::Seats(seats),
     }
 }
 
-const SHOP_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Anteroom demo shop</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
-code{word-break:break-all;font-size:.8rem}button{font:inherit;padding:.5rem 1rem}</style></head>
-<body><h1>🎟️ Tour 2027 — you're in!</h1>
-<p>The gateway admitted you and forwarded your signed pass to this shop as <code>X-Anteroom-Pass</code>:</p>
-<p><code>{{PASS}}</code></p>
-<p>Only 3 visitors may shop at once. Open this page in more private windows to see the queue,
-or give your place up so the next visitor goes in:</p>
-<button onclick="fetch('/_anteroom/leave?room=demo',{method:'POST'}).then(()=>location.reload())">Leave the shop</button>
-</body></html>"#;
+/// The booking service of the demo: memory holds, an in-memory SQLite ledger, the gateway's
+/// keys, and the gateway's own store to mark the room sold out; it also serves the shop.
+pub fn booking_host(
+    config: &GatewayConfig,
+    addr: SocketAddr,
+    rooms: Arc<dyn QueueStore>,
+) -> Result<BookingHost, String> {
+    let ledger = SqliteLedger::open_in_memory().map_err(|error| format!("ledger: {error}"))?;
+    let service = BookingService::new(
+        Arc::new(MemoryHolds::new()),
+        Arc::new(ledger),
+        crate::server::keyring(config)?,
+        config.admin.token.as_ref().map(|token| token.0.clone()),
+        HoldsConfig {
+            ttl_seconds: 120,
+            max_seats_per_visitor: 6,
+        },
+        Some(rooms),
+    );
+    Ok(BookingHost {
+        addr,
+        service: Arc::new(service),
+        events: vec![demo_event()],
+        shop_event: Some(DEMO_EVENT.into()),
+    })
+}

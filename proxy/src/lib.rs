@@ -4,6 +4,7 @@
 //! store owner, admin API and metrics endpoint; `server` puts them together.
 
 pub mod adapter;
+pub mod booking_host;
 pub mod core;
 pub mod ctl;
 pub mod demo;

@@ -5,7 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use anteroom::{demo, server};
+use std::sync::Arc;
+
+use anteroom::{demo, server, store_connect};
+use anteroom_queue::{MemoryStore, QueueStore};
+use pingora::services::background::background_service;
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +29,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
-    /// Gateway + demo shop on the embedded store, one command.
+    /// Run the seat-hold and booking service (an origin behind the gateway).
+    Booking {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Gateway + booking + demo shop on the embedded stores, one command.
     Demo {
         #[arg(long, default_value_t = 8080)]
         port: u16,
@@ -60,6 +69,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Demo { port } => run_demo(port),
+        Command::Booking { config } => booking(config),
         Command::Check { config } => check(config),
         Command::Ctl {
             admin,
@@ -128,26 +138,30 @@ fn serve(path: PathBuf) -> ExitCode {
 }
 
 fn run_demo(port: u16) -> ExitCode {
-    let shop = match demo::free_loopback_addr() {
+    let booking = match demo::free_loopback_addr() {
         Ok(addr) => addr,
         Err(error) => {
-            eprintln!("cannot find a free port for the demo shop: {error}");
+            eprintln!("cannot find a free port for the demo's booking service: {error}");
             return ExitCode::FAILURE;
         }
     };
     let admin_token = anteroom_admission::generate_secret();
-    let config = demo::demo_config(port, shop, &admin_token);
-    let (mut server, _gateway) = match server::build(&config) {
+    let config = demo::demo_config(port, booking, &admin_token);
+    let store: Arc<dyn QueueStore> = Arc::new(MemoryStore::new());
+    let built = server::build_with_store(&config, store_connect::shared(store.clone()))
+        .and_then(|(server, _)| Ok((server, demo::booking_host(&config, booking, store)?)));
+    let (mut server, host) = match built {
         Ok(built) => built,
         Err(error) => {
             eprintln!("demo: {error}");
             return ExitCode::FAILURE;
         }
     };
-    server.add_service(demo::shop_service(shop));
+    server.add_service(background_service("booking", host));
     println!(
         "\nAnteroom demo\n  shop (behind the waiting room): http://127.0.0.1:{port}/\n  \
-         3 visitors may shop at once, 1 more admitted per second as places free up.\n  \
+         3 visitors may shop at once, 1 more admitted per second as places free up;\n  \
+         40 seats, holds last 2 minutes; when all are booked the line is told it is sold out.\n  \
          see the queue:  for i in $(seq 6); do curl -s -H 'Accept: application/json' http://127.0.0.1:{port}/; echo; done\n  \
          admin API:      curl -H 'Authorization: Bearer {admin_token}' http://{}/v1/rooms\n  \
          metrics:        curl http://{}/metrics\n",
@@ -174,6 +188,52 @@ fn ctl(admin: &str, token: &str, command: anteroom::ctl::CtlCommand) -> ExitCode
         }
         Err(message) => {
             eprintln!("anteroom ctl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn booking(path: PathBuf) -> ExitCode {
+    let config = match anteroom_config::load_booking_config(&path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start a runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<(), String> = runtime.block_on(async {
+        let service = anteroom_booking::service::build(&config)
+            .await
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+        let listener = tokio::net::TcpListener::bind(config.public)
+            .await
+            .map_err(|error| format!("cannot listen on {}: {error}", config.public))?;
+        log::info!(
+            "anteroom booking on http://{} (database {})",
+            config.public,
+            config.database_url.split('@').next_back().unwrap_or("")
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        anteroom_booking::service::serve(listener, service, shutdown)
+            .await
+            .map_err(|error| format!("booking service: {error}"))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
             ExitCode::FAILURE
         }
     }

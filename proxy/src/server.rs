@@ -34,6 +34,14 @@ pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
 
 /// A Pingora server with every gateway service added, ready to run.
 pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
+    build_with_store(config, store_connect::factory(&config.store))
+}
+
+/// The same, with the store made by `factory` (the demo shares one memory store).
+pub fn build_with_store(
+    config: &GatewayConfig,
+    factory: store_connect::StoreFactory,
+) -> Result<(Server, Arc<Gateway>), String> {
     let conf = ServerConf {
         // Shutdown must not wait Pingora's default five minutes.
         grace_period_seconds: Some(1),
@@ -58,7 +66,7 @@ pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
         StoreOwner {
             gateway: gateway.clone(),
             slot,
-            factory: store_connect::factory(&config.store),
+            factory,
         },
     );
     let owner_handle = server.add_service(owner);

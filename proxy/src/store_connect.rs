@@ -11,15 +11,20 @@ use anteroom_queue::{MemoryStore, QueueStore, RedisOptions, RedisStore};
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn QueueStore>, String>> + Send>>;
 pub type StoreFactory = Arc<dyn Fn() -> StoreFuture + Send + Sync>;
 
+/// A factory that hands out one given store (the demo shares its memory store with the
+/// booking service, which marks the room sold out in it).
+pub fn shared(store: Arc<dyn QueueStore>) -> StoreFactory {
+    Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { Ok(store) })
+    })
+}
+
 pub fn factory(config: &StoreConfig) -> StoreFactory {
     match config.backend {
         StoreBackend::Memory => {
             // One memory store for the life of the process, however often the factory runs.
-            let store: Arc<dyn QueueStore> = Arc::new(MemoryStore::new());
-            Arc::new(move || {
-                let store = store.clone();
-                Box::pin(async move { Ok(store) })
-            })
+            shared(Arc::new(MemoryStore::new()))
         }
         StoreBackend::Redis => {
             let url = config.url.clone().unwrap_or_default();

@@ -6,6 +6,7 @@ mod bookings;
 mod errors;
 mod events;
 mod holds;
+mod shop;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,6 +26,7 @@ use crate::ledger::{self, Ledger, LedgerError};
 use crate::EventSpec;
 
 pub use errors::ApiError;
+pub use shop::shop_router;
 
 /// Largest request body read.
 pub const MAX_BODY: usize = 64 * 1024;
