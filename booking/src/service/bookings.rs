@@ -83,6 +83,7 @@ pub async fn confirm(
             booking.booking_id
         );
     }
+    service.feeds.poke(event_id);
     signal_sold_out(&service, &event).await;
     Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response())
 }

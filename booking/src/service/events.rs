@@ -103,8 +103,43 @@ fn describe(spec: &EventSpec) -> Value {
     }
 }
 
-/// Every seat with its state (booked per the ledger, held per the hold store, else free);
-/// general admission: capacity, available, sold.
+/// Every seat of a seated event with its state: booked per the ledger, held per the hold
+/// store, else free.
+pub async fn seat_states(
+    service: &BookingService,
+    event: &EventSpec,
+) -> Result<Vec<(String, &'static str)>, ApiError> {
+    let Inventory::Seats(seats) = &event.inventory else {
+        return Ok(Vec::new());
+    };
+    let booked: HashSet<String> = service
+        .ledger
+        .booked_seats(&event.id)
+        .await?
+        .into_iter()
+        .collect();
+    let held: HashSet<String> = service
+        .holds
+        .held_seats(&event.id)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(seats
+        .iter()
+        .map(|seat| {
+            let state = if booked.contains(seat) {
+                "booked"
+            } else if held.contains(seat) {
+                "held"
+            } else {
+                "free"
+            };
+            (seat.clone(), state)
+        })
+        .collect())
+}
+
+/// The seat map; general admission: capacity, available, sold.
 pub async fn seat_map(
     State(service): State<Arc<BookingService>>,
     Path(id): Path<String>,
@@ -113,26 +148,11 @@ pub async fn seat_map(
     let event = service.event(&id).await?;
     auth::holder(&service, &headers, event.room.as_deref())?;
     match &event.inventory {
-        Inventory::Seats(seats) => {
-            let booked: HashSet<String> = service
-                .ledger
-                .booked_seats(&id)
+        Inventory::Seats(_) => {
+            let map: Vec<Value> = seat_states(&service, &event)
                 .await?
                 .into_iter()
-                .collect();
-            let held: HashSet<String> = service.holds.held_seats(&id).await?.into_iter().collect();
-            let map: Vec<Value> = seats
-                .iter()
-                .map(|seat| {
-                    let state = if booked.contains(seat) {
-                        "booked"
-                    } else if held.contains(seat) {
-                        "held"
-                    } else {
-                        "free"
-                    };
-                    json!({ "seat": seat, "state": state })
-                })
+                .map(|(seat, state)| json!({ "seat": seat, "state": state }))
                 .collect();
             Ok(Json(Value::Array(map)))
         }

@@ -88,6 +88,7 @@ pub async fn create(
             ))
         }
     };
+    service.feeds.poke(&id);
     Ok((StatusCode::CREATED, Json(hold_json(&hold))).into_response())
 }
 
@@ -101,6 +102,7 @@ pub async fn release(
     let event = service.event(event_id).await?;
     let holder = auth::holder(&service, &headers, event.room.as_deref())?;
     if service.holds.release(event_id, &hold_id, holder).await? {
+        service.feeds.poke(event_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(

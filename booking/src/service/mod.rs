@@ -6,6 +6,7 @@ mod bookings;
 mod errors;
 mod events;
 mod holds;
+mod seatmap;
 mod shop;
 
 use std::collections::HashMap;
@@ -53,6 +54,8 @@ pub struct BookingService {
     pub rooms: Option<Arc<dyn QueueStore>>,
     /// Events never change once created: cached after the first read.
     events: RwLock<HashMap<String, Arc<EventSpec>>>,
+    /// Live seat-map feeds, one per watched event.
+    pub(crate) feeds: seatmap::Feeds,
 }
 
 impl BookingService {
@@ -72,6 +75,7 @@ impl BookingService {
             limits,
             rooms,
             events: RwLock::new(HashMap::new()),
+            feeds: seatmap::Feeds::default(),
         }
     }
 
@@ -128,6 +132,7 @@ pub fn router(service: Arc<BookingService>) -> Router {
     Router::new()
         .route("/v1/events", post(events::create))
         .route("/v1/events/{id}/seats", get(events::seat_map))
+        .route("/v1/events/{id}/seats/ws", get(seatmap::watch))
         .route("/v1/events/{id}/holds", post(holds::create))
         .route("/v1/holds/{hold_id}", delete(holds::release))
         .route("/v1/bookings", post(bookings::confirm))
