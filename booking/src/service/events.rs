@@ -86,6 +86,7 @@ pub async fn create(
     if let Inventory::Capacity(capacity) = spec.inventory {
         service.holds.init_capacity(&spec.id, capacity).await?;
     }
+    service.remember(spec.clone());
     let status = if created {
         StatusCode::CREATED
     } else {

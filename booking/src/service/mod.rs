@@ -56,6 +56,9 @@ pub struct BookingService {
     events: RwLock<HashMap<String, Arc<EventSpec>>>,
     /// Live seat-map feeds, one per watched event.
     pub(crate) feeds: seatmap::Feeds,
+    /// One ledger read per missing event, however many requests ask at once (a sale opens
+    /// with thousands of requests for the same event).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl BookingService {
@@ -76,12 +79,17 @@ impl BookingService {
             rooms,
             events: RwLock::new(HashMap::new()),
             feeds: seatmap::Feeds::default(),
+            loading: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The event, from the cache or the ledger.
     pub async fn event(&self, id: &str) -> Result<Arc<EventSpec>, ApiError> {
-        if let Some(event) = self.events.read().ok().and_then(|map| map.get(id).cloned()) {
+        if let Some(event) = self.cached_event(id) {
+            return Ok(event);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(event) = self.cached_event(id) {
             return Ok(event);
         }
         let event = self
@@ -89,11 +97,20 @@ impl BookingService {
             .event(id)
             .await?
             .ok_or_else(|| ApiError::not_found("unknown_event", format!("no event `{id}`")))?;
+        Ok(self.remember(event))
+    }
+
+    fn cached_event(&self, id: &str) -> Option<Arc<EventSpec>> {
+        self.events.read().ok().and_then(|map| map.get(id).cloned())
+    }
+
+    /// Cache an event (they never change once created).
+    pub(crate) fn remember(&self, event: EventSpec) -> Arc<EventSpec> {
         let event = Arc::new(event);
         if let Ok(mut map) = self.events.write() {
-            map.insert(id.to_string(), event.clone());
+            map.insert(event.id.clone(), event.clone());
         }
-        Ok(event)
+        event
     }
 }
 
