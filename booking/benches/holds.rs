@@ -27,25 +27,61 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// One race on a fresh event; returns the seats held (each must be held once).
-async fn race(holds: Arc<RedisHolds>, event: String, concurrency: usize) -> usize {
+/// The 2,000 requests of one race, one seat each (the issue's race: 50 seats, so exactly 50
+/// holds): every seat asked for once, the rest random seats, in random order.
+fn requests() -> Vec<Vec<String>> {
+    use rand::{seq::SliceRandom, Rng};
+    let mut rng = rand::thread_rng();
+    let mut requests: Vec<Vec<String>> = (0..ATTEMPTS)
+        .map(|i| {
+            let seat = if i < SEATS {
+                i
+            } else {
+                rng.gen_range(0..SEATS)
+            };
+            vec![format!("S{seat}")]
+        })
+        .collect();
+    requests.shuffle(&mut rng);
+    requests
+}
+
+struct RaceResult {
+    /// Holds granted.
+    holds: usize,
+    /// Distinct seats held (each checked to be held by one hold only).
+    seats: usize,
+    /// Latency of every attempt, microseconds.
+    latencies_us: Vec<u64>,
+}
+
+/// One race on a fresh event from `concurrency` tasks pulling the next request.
+async fn race(holds: Arc<RedisHolds>, event: String, concurrency: usize) -> RaceResult {
+    let requests = Arc::new(requests());
     let next = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (holds, next, event) = (holds.clone(), next.clone(), event.clone());
+            let (holds, next, event, requests) =
+                (holds.clone(), next.clone(), event.clone(), requests.clone());
             tokio::spawn(async move {
                 let mut won = Vec::new();
+                let mut granted = 0;
+                let mut latencies = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= ATTEMPTS {
-                        return won;
-                    }
-                    let seat = vec![format!("S{}", i % SEATS)];
-                    match holds
-                        .hold_seats(&event, &seat, VisitorId::random(), 300_000, 6)
-                        .await
-                    {
-                        Ok(hold) => won.extend(hold.seats),
+                    let Some(wanted) = requests.get(i) else {
+                        return (granted, won, latencies);
+                    };
+                    let started = Instant::now();
+                    let result = holds
+                        .hold_seats(&event, wanted, VisitorId::random(), 300_000, 6)
+                        .await;
+                    latencies.push(started.elapsed().as_micros() as u64);
+                    match result {
+                        Ok(hold) => {
+                            granted += 1;
+                            won.extend(hold.seats);
+                        }
                         Err(HoldError::SeatTaken(_)) => {}
                         Err(other) => panic!("hold failed: {other}"),
                     }
@@ -54,15 +90,33 @@ async fn race(holds: Arc<RedisHolds>, event: String, concurrency: usize) -> usiz
         })
         .collect();
     let mut seats = HashSet::new();
+    let mut holds = 0;
+    let mut latencies_us = Vec::with_capacity(ATTEMPTS);
     for task in tasks {
-        for seat in task.await.expect("race task") {
+        let (granted, won, latencies) = task.await.expect("race task");
+        holds += granted;
+        for seat in won {
             assert!(seats.insert(seat.clone()), "seat {seat} held twice");
         }
+        latencies_us.extend(latencies);
     }
-    seats.len()
+    RaceResult {
+        holds,
+        seats: seats.len(),
+        latencies_us,
+    }
 }
 
-fn redis_benchmark(port: u16) -> Option<f64> {
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// `redis-benchmark` SET NX PX on random keys, same server, same number of clients.
+fn redis_benchmark(port: u16, clients: usize) -> Option<f64> {
     let output = Command::new("redis-benchmark")
         .args([
             "-p",
@@ -70,7 +124,7 @@ fn redis_benchmark(port: u16) -> Option<f64> {
             "-n",
             "100000",
             "-c",
-            "64",
+            &clients.to_string(),
             "-r",
             "1000000",
         ])
@@ -108,17 +162,33 @@ async fn main() {
     // Warm up: scripts loaded, connections open.
     race(holds.clone(), "warmup".into(), concurrency).await;
 
+    let mut latencies = Vec::with_capacity(rounds * ATTEMPTS);
     let started = Instant::now();
     for round in 0..rounds {
-        let held = race(holds.clone(), format!("race-{round}"), concurrency).await;
-        assert_eq!(held, SEATS, "round {round}: exactly {SEATS} holds");
+        let result = race(holds.clone(), format!("race-{round}"), concurrency).await;
+        assert_eq!(result.holds, SEATS, "round {round}: exactly {SEATS} holds");
+        assert_eq!(result.seats, SEATS, "round {round}: every seat held once");
+        let held = holds
+            .held_seats(&format!("race-{round}"))
+            .await
+            .expect("held seats");
+        assert_eq!(held.len(), SEATS, "round {round}: the store agrees");
+        latencies.extend(result.latencies_us);
     }
     let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
     let attempts_per_second = (rounds * ATTEMPTS) as f64 / seconds;
     println!(
-        "hold race: {rounds} rounds x {ATTEMPTS} attempts on {SEATS} seats, {concurrency} tasks, pool of 4"
+        "hold race: {rounds} rounds x {ATTEMPTS} attempts (one random seat each) on {SEATS} seats, {concurrency} tasks, pool of {}",
+        RedisOptions::default().pool_size
     );
     println!("  RedisHolds::hold_seats:                 {attempts_per_second:.0} attempts/s (exactly {SEATS} holds every round)");
+    println!(
+        "  latency per attempt: p50 {} us, p99 {} us, max {} us",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0)
+    );
     println!(
         "  budget >= 10000 attempts/s: {}",
         if attempts_per_second >= 10_000.0 {
@@ -127,7 +197,7 @@ async fn main() {
             "NOT met"
         }
     );
-    match redis_benchmark(server.port()) {
+    match redis_benchmark(server.port(), concurrency) {
         Some(baseline) => println!(
             "  redis-benchmark SET NX PX (baseline):   {baseline:.0} requests/s  (ratio {:.2})",
             attempts_per_second / baseline

@@ -1,7 +1,7 @@
 //! `MemoryHolds`: seat holds for a single node (the embedded default and the demo), with
 //! the same semantics as `RedisHolds`. One lock, never held across an await.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -9,14 +9,21 @@ use async_trait::async_trait;
 use anteroom_admission::VisitorId;
 use anteroom_queue::{Clock, SystemClock};
 
-use super::{validate_seats, HoldError, HoldStore};
+use super::{validate_event, validate_seats, HoldError, HoldStore};
 use crate::{new_id, Hold};
 
 #[derive(Default)]
 struct EventHolds {
     /// seat -> hold id holding it
     seats: HashMap<String, String>,
-    holds: BTreeMap<String, Hold>,
+    holds: HashMap<String, Hold>,
+    /// (expires_at_ms, hold id) of every live hold: expiry pops from the front instead of
+    /// scanning every hold on every call.
+    expiries: BTreeSet<(u64, String)>,
+    /// Places each holder holds in live holds (the per-visitor cap); entries at zero removed.
+    held_by: HashMap<VisitorId, u64>,
+    /// GA places in live holds.
+    ga_held: u64,
     booked: HashSet<String>,
     consumed: HashSet<String>,
     fence: u64,
@@ -27,41 +34,55 @@ struct EventHolds {
 impl EventHolds {
     /// Expired holds vanish, as their Redis keys would.
     fn reclaim(&mut self, now: u64) {
-        let expired: Vec<String> = self
-            .holds
-            .iter()
-            .filter(|(_, hold)| hold.expires_at_ms <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
+        while let Some((expires, id)) = self.expiries.first().cloned() {
+            if expires > now {
+                break;
+            }
             self.drop_hold(&id);
         }
     }
 
+    fn insert_hold(&mut self, hold: Hold) {
+        for seat in &hold.seats {
+            self.seats.insert(seat.clone(), hold.hold_id.clone());
+        }
+        if hold.seats.is_empty() {
+            self.ga_held += hold.quantity;
+        }
+        *self.held_by.entry(hold.holder).or_default() += hold.quantity;
+        self.expiries
+            .insert((hold.expires_at_ms, hold.hold_id.clone()));
+        self.holds.insert(hold.hold_id.clone(), hold);
+    }
+
     fn drop_hold(&mut self, id: &str) {
-        if let Some(hold) = self.holds.remove(id) {
-            for seat in &hold.seats {
-                if self.seats.get(seat).map(String::as_str) == Some(id) {
-                    self.seats.remove(seat);
-                }
+        let Some(hold) = self.holds.remove(id) else {
+            return;
+        };
+        for seat in &hold.seats {
+            if self.seats.get(seat).map(String::as_str) == Some(id) {
+                self.seats.remove(seat);
             }
         }
+        if hold.seats.is_empty() {
+            self.ga_held = self.ga_held.saturating_sub(hold.quantity);
+        }
+        if let Some(held) = self.held_by.get_mut(&hold.holder) {
+            *held = held.saturating_sub(hold.quantity);
+            if *held == 0 {
+                self.held_by.remove(&hold.holder);
+            }
+        }
+        self.expiries.remove(&(hold.expires_at_ms, hold.hold_id));
     }
 
     fn held_by(&self, holder: VisitorId) -> u64 {
-        self.holds
-            .values()
-            .filter(|hold| hold.holder == holder)
-            .map(|hold| hold.quantity)
-            .sum()
+        self.held_by.get(&holder).copied().unwrap_or(0)
     }
 
-    fn ga_held(&self) -> u64 {
-        self.holds
-            .values()
-            .filter(|hold| hold.seats.is_empty())
-            .map(|hold| hold.quantity)
-            .sum()
+    fn available(&self) -> Option<u64> {
+        self.capacity
+            .map(|capacity| capacity.saturating_sub(self.ga_held + self.consumed_quantity))
     }
 
     /// Monotonic, floored by the clock in microseconds like the Redis store's.
@@ -83,10 +104,12 @@ impl Default for MemoryHolds {
 }
 
 impl MemoryHolds {
+    /// On the system clock.
     pub fn new() -> MemoryHolds {
         MemoryHolds::with_clock(Arc::new(SystemClock))
     }
 
+    /// On any clock (`anteroom_queue::ManualClock` makes expiry exact in tests).
     pub fn with_clock(clock: Arc<dyn Clock>) -> MemoryHolds {
         MemoryHolds {
             events: Mutex::new(HashMap::new()),
@@ -95,21 +118,50 @@ impl MemoryHolds {
     }
 
     fn events(&self) -> MutexGuard<'_, HashMap<String, EventHolds>> {
-        // A panic while holding the lock cannot leave a half-applied hold (every change is
-        // computed before it is applied), so a poisoned lock is still consistent.
+        // Nothing done under the lock panics (checks first, then plain collection updates),
+        // so a poisoned lock would still guard consistent state: keep serving.
         self.events
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Run `f` on the event's state after reclaiming expired holds.
-    fn with_event<T>(&self, event: &str, f: impl FnOnce(&mut EventHolds, u64) -> T) -> T {
+    /// Run `f` on the event's state (created if new) after reclaiming expired holds.
+    fn with_event<T>(
+        &self,
+        event: &str,
+        f: impl FnOnce(&mut EventHolds, u64) -> Result<T, HoldError>,
+    ) -> Result<T, HoldError> {
+        validate_event(event)?;
         let now = self.clock.now_ms();
         let mut events = self.events();
         let state = events.entry(event.to_string()).or_default();
         state.reclaim(now);
         f(state, now)
     }
+
+    /// Like `with_event` for calls that only look or remove: an unknown event answers
+    /// `absent` instead of leaving an empty entry behind (ids come from the outside).
+    fn with_known_event<T>(
+        &self,
+        event: &str,
+        absent: T,
+        f: impl FnOnce(&mut EventHolds) -> T,
+    ) -> Result<T, HoldError> {
+        validate_event(event)?;
+        let now = self.clock.now_ms();
+        let mut events = self.events();
+        Ok(match events.get_mut(event) {
+            Some(state) => {
+                state.reclaim(now);
+                f(state)
+            }
+            None => absent,
+        })
+    }
+}
+
+fn no_capacity(event: &str) -> HoldError {
+    HoldError::Invalid(format!("event `{event}` has no general-admission capacity"))
 }
 
 #[async_trait]
@@ -158,13 +210,10 @@ impl HoldStore for MemoryHolds {
                 holder,
                 quantity: seats.len() as u64,
                 seats,
-                expires_at_ms: now + ttl_ms.max(1),
+                expires_at_ms: now.saturating_add(ttl_ms.max(1)),
                 fencing_token: state.next_fence(now),
             };
-            for seat in &hold.seats {
-                state.seats.insert(seat.clone(), hold.hold_id.clone());
-            }
-            state.holds.insert(hold.hold_id.clone(), hold.clone());
+            state.insert_hold(hold.clone());
             Ok(hold)
         })
     }
@@ -181,12 +230,7 @@ impl HoldStore for MemoryHolds {
             return Err(HoldError::Invalid("quantity must be at least 1".into()));
         }
         self.with_event(event, |state, now| {
-            let Some(capacity) = state.capacity else {
-                return Err(HoldError::Invalid(format!(
-                    "event `{event}` has no general-admission capacity"
-                )));
-            };
-            let available = capacity.saturating_sub(state.ga_held() + state.consumed_quantity);
+            let available = state.available().ok_or_else(|| no_capacity(event))?;
             if quantity > available {
                 return Err(HoldError::NotEnoughLeft { available });
             }
@@ -201,16 +245,16 @@ impl HoldStore for MemoryHolds {
                 holder,
                 seats: Vec::new(),
                 quantity,
-                expires_at_ms: now + ttl_ms.max(1),
+                expires_at_ms: now.saturating_add(ttl_ms.max(1)),
                 fencing_token: state.next_fence(now),
             };
-            state.holds.insert(hold.hold_id.clone(), hold.clone());
+            state.insert_hold(hold.clone());
             Ok(hold)
         })
     }
 
     async fn get(&self, event: &str, hold_id: &str) -> Result<Option<Hold>, HoldError> {
-        Ok(self.with_event(event, |state, _| state.holds.get(hold_id).cloned()))
+        self.with_known_event(event, None, |state| state.holds.get(hold_id).cloned())
     }
 
     async fn release(
@@ -219,7 +263,7 @@ impl HoldStore for MemoryHolds {
         hold_id: &str,
         holder: VisitorId,
     ) -> Result<bool, HoldError> {
-        Ok(self.with_event(event, |state, _| {
+        self.with_known_event(event, false, |state| {
             let mine = state
                 .holds
                 .get(hold_id)
@@ -228,45 +272,45 @@ impl HoldStore for MemoryHolds {
                 state.drop_hold(hold_id);
             }
             mine
-        }))
+        })
     }
 
     async fn consume(&self, hold: &Hold) -> Result<(), HoldError> {
         self.with_event(&hold.event, |state, _| {
             if !state.consumed.insert(hold.hold_id.clone()) {
-                return;
+                return Ok(());
             }
+            // Works even if the hold expired meanwhile: the ledger's word is final.
             state.drop_hold(&hold.hold_id);
             state.booked.extend(hold.seats.iter().cloned());
             if hold.seats.is_empty() {
                 state.consumed_quantity += hold.quantity;
             }
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     async fn mark_booked(&self, event: &str, seats: &[String]) -> Result<(), HoldError> {
+        if seats.is_empty() {
+            return Ok(());
+        }
         let seats = validate_seats(seats)?;
-        self.with_event(event, |state, _| state.booked.extend(seats));
-        Ok(())
+        self.with_event(event, |state, _| {
+            state.booked.extend(seats);
+            Ok(())
+        })
     }
 
     async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError> {
-        let mut seats = self.with_event(event, |state, _| {
+        let mut seats = self.with_known_event(event, Vec::new(), |state| {
             state.seats.keys().cloned().collect::<Vec<_>>()
-        });
+        })?;
         seats.sort();
         Ok(seats)
     }
 
     async fn available(&self, event: &str) -> Result<u64, HoldError> {
-        self.with_event(event, |state, _| match state.capacity {
-            Some(capacity) => {
-                Ok(capacity.saturating_sub(state.ga_held() + state.consumed_quantity))
-            }
-            None => Err(HoldError::Invalid(format!(
-                "event `{event}` has no general-admission capacity"
-            ))),
-        })
+        self.with_known_event(event, None, |state| state.available())?
+            .ok_or_else(|| no_capacity(event))
     }
 }

@@ -3,10 +3,13 @@
 //! Redis model (hash tag per event so Cluster keeps an event on one shard):
 //! `bk:{EVENT}:seat:<seat>` = hold id, `SET NX PX ttl` semantics (all-or-nothing for
 //! multi-seat holds in one Lua script); `bk:{EVENT}:hold:<id>` = the hold record, same TTL;
-//! `bk:{EVENT}:holder:<visitor>` = the holder's live seat count (cap per visitor);
-//! `bk:{EVENT}:booked` = set of seats known booked; `bk:{EVENT}:fence` = fencing counter;
-//! GA: `bk:{EVENT}:ga` capacity/consumed + a zset of live GA holds reclaimed lazily on
-//! every call (no cleanup job needed for correctness).
+//! `bk:{EVENT}:holder:<visitor>` = zset of the holder's holds scored by expiry, pruned on
+//! every call (the cap per visitor counts live holds only, so it cannot leak when holds
+//! expire); `bk:{EVENT}:booked` = set of seats known booked; `bk:{EVENT}:fence` = fencing
+//! counter; `bk:{EVENT}:live` = zset of every hold scored by expiry; GA: `bk:{EVENT}:ga`
+//! capacity/held/consumed + `bk:{EVENT}:qty` (quantities of live GA holds), expired GA holds
+//! reclaimed lazily inside every script (no cleanup job needed for correctness);
+//! `bk:{EVENT}:consumed` = ids of consumed holds (consume is idempotent).
 
 mod memory;
 mod redis;
@@ -50,6 +53,22 @@ pub fn validate_seats(seats: &[String]) -> Result<Vec<String>, HoldError> {
     seats.sort();
     seats.dedup();
     Ok(seats)
+}
+
+/// Event ids are `[A-Za-z0-9_-]{1,64}` (they sit inside key names and hold ids).
+pub fn validate_event(event: &str) -> Result<(), HoldError> {
+    let ok = !event.is_empty()
+        && event.len() <= 64
+        && event
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(HoldError::Invalid(format!(
+            "event id `{event}`: use 1-64 characters of [A-Za-z0-9_-]"
+        )))
+    }
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

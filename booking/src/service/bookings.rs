@@ -59,12 +59,22 @@ pub async fn confirm(
     if let Some(booking) = service.ledger.find_by_idempotency_key(&key, holder).await? {
         return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
     }
-    let hold = service
+    let hold = match service
         .holds
         .get(event_id, &request.hold_id)
         .await?
         .filter(|hold| hold.holder == holder)
-        .ok_or_else(ApiError::hold_expired)?;
+    {
+        Some(hold) => hold,
+        None => {
+            // A concurrent tap with this key may have confirmed and consumed the hold since
+            // the first look: the ledger commits before the hold store catches up.
+            if let Some(booking) = service.ledger.find_by_idempotency_key(&key, holder).await? {
+                return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
+            }
+            return Err(ApiError::hold_expired());
+        }
+    };
     let booking = match service.ledger.confirm(&key, &hold).await {
         Ok(booking) => booking,
         Err(LedgerError::SeatsAlreadyBooked(seats)) => {

@@ -11,7 +11,7 @@ use fred::types::{FromValue, Value};
 use anteroom_admission::VisitorId;
 use anteroom_queue::{connect_pool, RedisOptions, StoreError};
 
-use super::{validate_seats, HoldError, HoldStore};
+use super::{validate_event, validate_seats, HoldError, HoldStore};
 use crate::{new_id, Hold};
 
 pub struct RedisHolds {
@@ -58,19 +58,6 @@ impl RedisHolds {
 
 fn prefix(event: &str) -> String {
     format!("bk:{{{event}}}:")
-}
-
-fn validate_event(event: &str) -> Result<(), HoldError> {
-    let ok = !event.is_empty()
-        && event.len() <= 64
-        && event
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(HoldError::Invalid(format!("event id `{event}`")))
-    }
 }
 
 fn store_error(error: StoreError) -> HoldError {

@@ -62,9 +62,13 @@ local function record_hold(id, holder, seats_csv, quantity, ttl)
   redis.call('HSET', hold_key(id), 'holder', holder, 'seats', seats_csv,
     'quantity', int(quantity), 'expires', int(expires), 'fence', int(fence))
   redis.call('PEXPIRE', hold_key(id), ttl)
-  redis.call('ZADD', holder_key(holder), expires, id)
-  -- Every hold of this event has the same TTL, so the newest one outlives the others.
-  redis.call('PEXPIRE', holder_key(holder), ttl)
+  local k = holder_key(holder)
+  redis.call('ZADD', k, expires, id)
+  -- The index must outlive the holder's longest hold (TTLs may differ from call to call):
+  -- only ever extend it. PTTL is -1 for the zset just created, -2 never happens after ZADD.
+  if redis.call('PTTL', k) < ttl then
+    redis.call('PEXPIRE', k, ttl)
+  end
   redis.call('ZADD', K_LIVE, expires, id)
   return {'ok', int(expires), int(fence)}
 end
