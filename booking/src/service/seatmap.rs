@@ -1,7 +1,8 @@
 //! `GET /v1/events/{id}/seats/ws`: the live seat map. A viewer gets the whole map when it
 //! connects, then every change. One feed per event, alive while it has viewers: it re-reads
 //! the map when this process changes a seat (at once) and every 500 ms (hold expiries, other
-//! instances), and sends only what changed.
+//! instances) and hands the snapshot to every viewer, which sends only what changed since
+//! what *it* last sent — so no change can fall between a viewer's first map and the feed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,9 +25,11 @@ const POLL: Duration = Duration::from_millis(500);
 /// Changes buffered per viewer; a viewer that falls further behind gets the whole map again.
 const BUFFER: usize = 256;
 
+type Snapshot = Arc<Vec<(String, &'static str)>>;
+
 #[derive(Clone)]
 struct Feed {
-    changes: broadcast::Sender<String>,
+    snapshots: broadcast::Sender<Snapshot>,
     poke: Arc<Notify>,
 }
 
@@ -54,14 +57,14 @@ impl Feeds {
         &self,
         service: &Arc<BookingService>,
         event: &Arc<EventSpec>,
-    ) -> broadcast::Receiver<String> {
+    ) -> broadcast::Receiver<Snapshot> {
         let mut feeds = self.lock();
         if let Some(feed) = feeds.get(&event.id) {
-            return feed.changes.subscribe();
+            return feed.snapshots.subscribe();
         }
-        let (changes, receiver) = broadcast::channel(BUFFER);
+        let (snapshots, receiver) = broadcast::channel(BUFFER);
         let feed = Feed {
-            changes,
+            snapshots,
             poke: Arc::new(Notify::new()),
         };
         feeds.insert(event.id.clone(), feed.clone());
@@ -79,17 +82,18 @@ fn map_message(states: &[(String, &'static str)]) -> String {
 }
 
 async fn poll(service: Arc<BookingService>, event: Arc<EventSpec>, feed: Feed) {
-    // The baseline first, so a change right after a viewer connects is not lost.
-    let mut last: Option<Vec<(String, &'static str)>> = seat_states(&service, &event).await.ok();
+    let mut last: Option<Snapshot> = None;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = feed.poke.notified() => {}
-        }
-        if feed.changes.receiver_count() == 0 {
+        // A poke (this process changed a seat) always publishes; a timer tick only when the
+        // map changed (expiries, other instances).
+        let poked = tokio::select! {
+            _ = tokio::time::sleep(POLL) => false,
+            _ = feed.poke.notified() => true,
+        };
+        if feed.snapshots.receiver_count() == 0 {
             // Nobody watches: drop the feed (a new viewer starts a new one).
             let mut feeds = service.feeds.lock();
-            if feed.changes.receiver_count() == 0 {
+            if feed.snapshots.receiver_count() == 0 {
                 feeds.remove(&event.id);
                 return;
             }
@@ -97,15 +101,11 @@ async fn poll(service: Arc<BookingService>, event: Arc<EventSpec>, feed: Feed) {
         let Ok(states) = seat_states(&service, &event).await else {
             continue;
         };
-        if let Some(previous) = &last {
-            for ((seat, state), (_, before)) in states.iter().zip(previous) {
-                if state != before {
-                    let change = json!({ "type": "change", "seat": seat, "state": state });
-                    let _ = feed.changes.send(change.to_string());
-                }
-            }
+        let snapshot: Snapshot = Arc::new(states);
+        if poked || last.as_ref() != Some(&snapshot) {
+            let _ = feed.snapshots.send(snapshot.clone());
         }
-        last = Some(states);
+        last = Some(snapshot);
     }
 }
 
@@ -130,30 +130,33 @@ pub async fn watch(
 }
 
 async fn view(service: Arc<BookingService>, event: Arc<EventSpec>, mut socket: WebSocket) {
-    let mut changes = service.feeds.subscribe(&service, &event);
-    let send_map = |states: Vec<(String, &'static str)>| Message::Text(map_message(&states).into());
-    match seat_states(&service, &event).await {
-        Ok(states) => {
-            if socket.send(send_map(states)).await.is_err() {
-                return;
-            }
-        }
-        Err(_) => return,
+    let mut snapshots = service.feeds.subscribe(&service, &event);
+    let Ok(mut sent) = seat_states(&service, &event).await else {
+        return;
+    };
+    if socket
+        .send(Message::Text(map_message(&sent).into()))
+        .await
+        .is_err()
+    {
+        return;
     }
     loop {
         tokio::select! {
-            change = changes.recv() => match change {
-                Ok(text) => {
-                    if socket.send(Message::Text(text.into())).await.is_err() {
-                        return;
+            snapshot = snapshots.recv() => match snapshot {
+                Ok(snapshot) => {
+                    for ((seat, state), (_, before)) in snapshot.iter().zip(&sent) {
+                        if state != before {
+                            let change = json!({ "type": "change", "seat": seat, "state": state });
+                            if socket.send(Message::Text(change.to_string().into())).await.is_err() {
+                                return;
+                            }
+                        }
                     }
+                    sent = snapshot.as_ref().clone();
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let Ok(states) = seat_states(&service, &event).await else { return };
-                    if socket.send(send_map(states)).await.is_err() {
-                        return;
-                    }
-                }
+                // Snapshots are whole maps: the next one catches a lagging viewer up.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             incoming = socket.recv() => match incoming {
