@@ -2,11 +2,12 @@
 # Benchmark: an admitted request (pass verify + proxy) through Anteroom against a bare
 # Pingora passthrough to the same origin, in the same run. Budget: Anteroom >= 0.9x bare.
 #
-#   bench/admitted.sh            full run: 3 interleaved rounds of 10 s each (~2 min + build)
+#   bench/admitted.sh            full run: 12 interleaved rounds of 5 s each (~2.5 min + build)
 #   bench/admitted.sh --quick    smoke run: 1 round of 3 s
 #
 # Options: --rounds N  --duration SECONDS  --connections N  --threads N  --no-build
 #          --keep DIR (keep logs, config and raw wrk output in DIR)
+#          --no-wait (do not wait up to 10 min for other work on the machine to calm down)
 # Env:     CARGO_TARGET_DIR (default: <repo>/target)
 #
 # Starts three processes on free loopback ports: bench_origin (tiny keep-alive HTTP/1.1
@@ -16,7 +17,14 @@
 # runs wrk against the origin directly once and against bare Pingora and Anteroom in
 # alternating order (bare first in odd rounds, Anteroom first in even rounds). Every
 # request — to all three targets — carries the same X-Anteroom-Pass header.
-# Prints req/s, p50 and p99 for each target and the ratio of medians Anteroom / bare.
+# Prints req/s, p50 and p99 for each target (medians over rounds) and the headline ratio:
+# the median over rounds of Anteroom / bare within the round (pairing neighbouring runs
+# cancels slow drift of the shared machine), plus the ratio of the medians for reference.
+# Many short rounds, not a few long ones: on 2 shared cores single runs of the same target
+# can vary by 10% or more (3 rounds of 10 s once gave per-round ratios from 0.70 to 1.17).
+# Other work on the machine skews everything: the script waits (up to 10 min) for a quiet
+# machine and reports, per run, the share of the CPU other processes used; on a quiet
+# machine that column reads 0-1 and the ratio repeats within a couple of percent.
 # Exit status: 0 within budget, 3 below budget, 1 on any setup or measurement failure.
 set -euo pipefail
 
@@ -24,14 +32,15 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BUDGET=0.9
 
-ROUNDS=3
-DURATION=10
+ROUNDS=12
+DURATION=5
 CONNECTIONS=32
 WRK_THREADS=1
 BUILD=1
 KEEP=""
+WAIT_QUIET=1
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -42,6 +51,7 @@ while [ $# -gt 0 ]; do
         --threads) WRK_THREADS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP="$2"; shift 2 ;;
+        --no-wait) WAIT_QUIET=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1 (try --help)" >&2; exit 1 ;;
     esac
@@ -220,8 +230,36 @@ metric() { # metric line prefix -> value (0 if absent)
 JOINS_BEFORE=$(metric "anteroom_joins_total{room=\"$ROOM\"}")
 
 # ---------------------------------------------------------------- measurement
-BUSY=$(pgrep -c rustc || true)
-[ "${BUSY:-0}" -eq 0 ] || log "WARNING: $BUSY rustc processes are running; figures will be noisy"
+# Other work on these 2 cores (a build, a test suite, a database) skews a run. Measure it:
+# machine-wide busy CPU (/proc/stat) minus what our three servers and wrk used.
+NCPU=$(nproc)
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+server_ticks() {
+    local pid total=0 ticks
+    for pid in "${PIDS[@]}"; do
+        ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + ticks))
+    done
+    echo "$total"
+}
+TICK_HZ=$(getconf CLK_TCK)
+# Busy share of the machine (%) over 3 s while our servers are idle.
+idle_check() {
+    local before after
+    before=$(machine_ticks); sleep 3; after=$(machine_ticks)
+    awk -v d=$((after - before)) -v hz="$TICK_HZ" -v n="$NCPU" 'BEGIN { printf "%.0f", 100 * d / hz / 3 / n }'
+}
+QUIET_MAX=15
+BUSY_NOW=$(idle_check)
+if [ "$WAIT_QUIET" = 1 ] && [ "$BUSY_NOW" -gt "$QUIET_MAX" ]; then
+    log "the machine is ${BUSY_NOW}% busy with other work: waiting up to 10 min for it to calm down"
+    for attempt in $(seq 1 100); do
+        BUSY_NOW=$(idle_check)
+        [ "$BUSY_NOW" -gt "$QUIET_MAX" ] || break
+        sleep 3
+    done
+fi
+[ "$BUSY_NOW" -le "$QUIET_MAX" ] || log "WARNING: the machine is ${BUSY_NOW}% busy with other work; figures will be noisy"
 
 to_ms() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
     awk -v v="$1" 'BEGIN {
@@ -230,12 +268,21 @@ to_ms() { # wrk latency ("812.00us", "1.23ms", "1.01s") -> milliseconds
         printf "%.3f", n }'
 }
 
-# run_wrk NAME URL SECONDS -> prints "rps p50_ms p99_ms" and keeps the raw output
+# run_wrk NAME URL SECONDS -> prints "rps p50_ms p99_ms foreign_cpu_%" and keeps the raw
+# output. foreign_cpu_%: the machine's busy CPU during the run not used by wrk or our servers.
 run_wrk() {
     local name="$1" url="$2" seconds="$3" out
     out="$WORK/wrk-$name.txt"
-    timeout $((seconds + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${seconds}s" --latency \
-        -H "X-Anteroom-Pass: $PASS" "$url" >"$out" 2>&1 || { cat "$out" >&2; die "wrk against $name"; }
+    local m0 s0 t0 m1 s1 t1 wrk_cpu foreign
+    m0=$(machine_ticks); s0=$(server_ticks); t0=$(date +%s.%N)
+    wrk_cpu=$( { TIMEFORMAT='%U %S'; time timeout $((seconds + 30)) wrk -t"$WRK_THREADS" \
+        -c"$CONNECTIONS" -d"${seconds}s" --latency -H "X-Anteroom-Pass: $PASS" "$url" >"$out" 2>&1; } 2>&1 ) \
+        || { cat "$out" >&2; die "wrk against $name"; }
+    m1=$(machine_ticks); s1=$(server_ticks); t1=$(date +%s.%N)
+    foreign=$(awk -v m=$((m1 - m0)) -v s=$((s1 - s0)) -v hz="$TICK_HZ" -v w="$wrk_cpu" \
+        -v t0="$t0" -v t1="$t1" -v n="$NCPU" 'BEGIN {
+            split(w, c, " "); f = (m - s) / hz - c[1] - c[2]; if (f < 0) f = 0
+            printf "%.0f", 100 * f / ((t1 - t0) * n) }')
     if grep -q 'Non-2xx or 3xx responses' "$out"; then cat "$out" >&2; die "$name answered non-2xx responses"; fi
     if grep -q 'Socket errors' "$out"; then log "WARNING: $name: $(grep 'Socket errors' "$out")"; fi
     local rps p50 p99
@@ -243,7 +290,7 @@ run_wrk() {
     p50=$(awk '$1 == "50%" { print $2 }' "$out")
     p99=$(awk '$1 == "99%" { print $2 }' "$out")
     [ -n "$rps" ] && [ -n "$p50" ] && [ -n "$p99" ] || { cat "$out" >&2; die "could not read wrk output for $name"; }
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+    echo "$rps $(to_ms "$p50") $(to_ms "$p99") $foreign"
 }
 
 WARMUP=$(( DURATION < 3 ? DURATION : 3 ))
@@ -252,7 +299,7 @@ for warm in origin:"$ORIGIN_URL" bare:"$BARE_URL" anteroom:"$GATEWAY_URL"; do
     line="$(run_wrk "warmup-${warm%%:*}" "${warm#*:}" "$WARMUP")"
 done
 
-RESULTS="$WORK/results.txt" # target round rps p50 p99
+RESULTS="$WORK/results.txt" # target round rps p50 p99 foreign-cpu-%
 : >"$RESULTS"
 log "origin direct: ${DURATION} s"
 line="$(run_wrk origin "$ORIGIN_URL" "$DURATION")"
@@ -283,9 +330,12 @@ for target in origin bare anteroom; do
     P50[$target]=$(column_of "$target" 4)
     P99[$target]=$(column_of "$target" 5)
 done
-RATIO=$(awk -v a="${RPS[anteroom]}" -v b="${RPS[bare]}" 'BEGIN { printf "%.3f", a / b }')
+RATIO_OF_MEDIANS=$(awk -v a="${RPS[anteroom]}" -v b="${RPS[bare]}" 'BEGIN { printf "%.3f", a / b }')
 ROUND_RATIOS=$(awk '$1 == "bare" { b[$2] = $3 } $1 == "anteroom" { a[$2] = $3 }
     END { for (r = 1; r in b; r++) printf "%s%.3f", (r > 1 ? ", " : ""), a[r] / b[r] }' "$RESULTS")
+RATIO=$(tr ',' '\n' <<<"$ROUND_RATIOS" | median | awk '{ printf "%.3f", $1 }')
+FOREIGN_MAX=10
+BUSY_RUNS=$(awk -v max="$FOREIGN_MAX" '$6 > max { n++ } END { print n + 0 }' "$RESULTS")
 VERDICT=$(awk -v r="$RATIO" -v b="$BUDGET" 'BEGIN { print (r >= b) ? "PASS" : "FAIL" }')
 
 CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
@@ -307,9 +357,11 @@ $(for target in origin bare anteroom; do
         'BEGIN { printf "| %s | %.0f | %.3f | %.3f |\n", l, r, p, q }'
 done)
 
-Anteroom / bare Pingora: **$RATIO** (per round: $ROUND_RATIOS) — budget >= $BUDGET: **$VERDICT**
+Anteroom / bare Pingora: **$RATIO** (median of per-round ratios: $ROUND_RATIOS; ratio of the medians: $RATIO_OF_MEDIANS) — budget >= $BUDGET: **$VERDICT**
+$( [ "$BUSY_RUNS" = 0 ] || echo "
+WARNING: in $BUSY_RUNS run(s) other processes used more than $FOREIGN_MAX% of the machine (last column); rerun on a quiet machine.")
 
-Per run (target, round, req/s, p50 ms, p99 ms):
+Per run (target, round, req/s, p50 ms, p99 ms, % of the machine used by other processes):
 \`\`\`
 $(cat "$RESULTS")
 \`\`\`

@@ -1,5 +1,6 @@
 //! Reading `RequestFacts` off a Pingora request header.
 
+use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use pingora::http::RequestHeader;
 
 use crate::core::{
@@ -10,27 +11,31 @@ use crate::core::{
 /// path-scoped cookies); more is not a legitimate client.
 const MAX_PASS_CANDIDATES: usize = 4;
 
+/// Header names parsed once: looking a header up by `&str` parses the name on every call.
+pub(super) static PASS_HEADER_NAME: HeaderName = HeaderName::from_static(PASS_HEADER);
+static VISITOR_HEADER_NAME: HeaderName = HeaderName::from_static(VISITOR_HEADER);
+
 pub fn read(header: &RequestHeader, tls: bool) -> RequestFacts {
     let headers = &header.headers;
-    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
     let jar = parse_cookies(
         headers
-            .get_all("cookie")
+            .get_all(COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok()),
     );
     let mut pass_tokens: Vec<String> = Vec::new();
-    if let Some(pass) = text(PASS_HEADER) {
+    if let Some(pass) = text(&PASS_HEADER_NAME) {
         pass_tokens.push(pass.trim().to_string());
     }
     pass_tokens.extend(jar.all(PASS_COOKIE).map(str::to_string));
     pass_tokens.truncate(MAX_PASS_CANDIDATES);
 
-    let visitor_token = text(VISITOR_HEADER)
+    let visitor_token = text(&VISITOR_HEADER_NAME)
         .map(|value| value.trim().to_string())
         .or_else(|| jar.first(VISITOR_COOKIE).map(str::to_string));
 
-    let host = text("host")
+    let host = text(&HOST)
         .or_else(|| header.uri.host())
         .map(strip_port)
         .map(|host| host.to_ascii_lowercase());
@@ -42,7 +47,7 @@ pub fn read(header: &RequestHeader, tls: bool) -> RequestFacts {
         query: header.uri.query().map(str::to_string),
         pass_tokens,
         visitor_token,
-        wants_json: text("accept").is_some_and(|accept| accept.contains("application/json")),
+        wants_json: text(&ACCEPT).is_some_and(|accept| accept.contains("application/json")),
         tls,
     }
 }

@@ -4,6 +4,7 @@
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
+use super::facts::PASS_HEADER_NAME;
 use super::RequestCtx;
 use crate::core::PASS_HEADER;
 
@@ -12,7 +13,7 @@ pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()>
         .plan
         .as_ref()
         .and_then(|plan| plan.forward_pass.as_deref());
-    let sent = upstream_request.headers.get_all(PASS_HEADER);
+    let sent = upstream_request.headers.get_all(&PASS_HEADER_NAME);
     let mut sent_values = sent.iter();
     // An app that sent exactly the verified pass (and nothing else) needs no rewrite:
     // the common admitted request leaves the header map untouched.
