@@ -124,6 +124,9 @@ pub struct RoomConfig {
     pub session_seconds: u64,
     /// >= 1; default 120
     pub abandon_after_seconds: u64,
+    /// Match `paths` without regard to ASCII case (for origins that serve `/TOUR` as `/tour`);
+    /// default false
+    pub paths_case_insensitive: bool,
 }
 
 /// Read and validate a gateway config file.

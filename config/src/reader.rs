@@ -163,6 +163,13 @@ impl<'a> Field<'a> {
         }
     }
 
+    pub fn boolean(&self, src: &Source) -> Result<Located<bool>, ConfigError> {
+        match self.item.as_value().and_then(Value::as_bool) {
+            Some(b) => Ok(self.located(b)),
+            None => Err(self.wrong_type(src, "true or false")),
+        }
+    }
+
     /// A float, or an integer read as one (`admit_per_second = 50`).
     pub fn number(&self, src: &Source) -> Result<Located<f64>, ConfigError> {
         match self.item.as_value() {

@@ -37,6 +37,7 @@ const ROOM_KEYS: &[&str] = &[
     "max_active",
     "session_seconds",
     "abandon_after_seconds",
+    "paths_case_insensitive",
 ];
 
 pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayConfig, ConfigError> {
@@ -417,6 +418,11 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
         "seconds without a status check before a place is freed, at most 7 days",
     )?;
 
+    let paths_case_insensitive = match s.get("paths_case_insensitive") {
+        None => false,
+        Some(f) => f.boolean(src)?.value,
+    };
+
     Ok(Placed {
         room: RoomConfig {
             id: id.value.clone(),
@@ -428,6 +434,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
             max_active,
             session_seconds,
             abandon_after_seconds,
+            paths_case_insensitive,
         },
         path: s.path.clone(),
         id,

@@ -141,6 +141,7 @@ admit_per_second = 3
                 max_active: 300,
                 session_seconds: 900,
                 abandon_after_seconds: 60,
+                paths_case_insensitive: false,
             },
             RoomConfig {
                 id: "closed_room".into(),
@@ -152,6 +153,7 @@ admit_per_second = 3
                 max_active: 2000,
                 session_seconds: 600,
                 abandon_after_seconds: 120,
+                paths_case_insensitive: false,
             },
         ],
     };
@@ -795,4 +797,22 @@ fn docs_annotated_example_parses() {
     assert_eq!(cfg.rooms.len(), 2);
     assert_eq!(cfg.rooms[1].origin, "127.0.0.1:3000");
     assert_eq!(cfg.rooms[1].mode, RoomMode::SafetyNet);
+}
+
+#[test]
+fn paths_case_insensitive_is_read_and_checked() {
+    let room = "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\n";
+    let cfg = parse(&with_rooms(room)).unwrap();
+    assert!(!cfg.rooms[0].paths_case_insensitive);
+    let cfg = parse(&with_rooms(&format!(
+        "{room}paths_case_insensitive = true\n"
+    )))
+    .unwrap();
+    assert!(cfg.rooms[0].paths_case_insensitive);
+    let error = parse(&with_rooms(&format!(
+        "{room}paths_case_insensitive = \"yes\"\n"
+    )))
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("paths_case_insensitive"), "{error}");
 }

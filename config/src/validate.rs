@@ -131,6 +131,25 @@ pub fn path_prefix(text: &str) -> Result<String, String> {
             "{allowed}, without a query or fragment, got {text:?}"
         ));
     }
+    // Requests are matched on their decoded, normalised path: a prefix must be in that form
+    // itself, or no request could ever match it (and an escape here would be ambiguous).
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/')))
+    {
+        return Err(format!(
+            "{allowed}, made of letters, digits, '-', '.', '_', '~' and '/' only, got {bad:?} in {text:?}"
+        ));
+    }
+    if text.contains("//")
+        || text
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(format!(
+            "{allowed}, without empty, '.' or '..' segments (requests are matched after those are resolved), got {text:?}"
+        ));
+    }
     Ok(text.to_string())
 }
 
@@ -254,6 +273,12 @@ mod tests {
         assert!(path_prefix("").is_err());
         assert!(path_prefix("/a b").is_err());
         assert!(path_prefix("/a?b=1").is_err());
+        assert!(path_prefix("/api/").is_ok());
+        assert!(path_prefix("/%74our").is_err());
+        assert!(path_prefix("/a;b").is_err());
+        assert!(path_prefix("/a//b").is_err());
+        assert!(path_prefix("/a/../b").is_err());
+        assert!(path_prefix("/a/./b").is_err());
         assert!(room_id("tour_2027-A").is_ok());
         assert!(room_id("").is_err());
         assert!(room_id(&"a".repeat(65)).is_err());

@@ -54,6 +54,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             max_active: 3,
             session_seconds: 300,
             abandon_after_seconds: 60,
+            paths_case_insensitive: false,
         }],
     }
 }

@@ -3,6 +3,7 @@
 use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use pingora::http::RequestHeader;
 
+use crate::core::request_form::{self, FormError, RawTarget};
 use crate::core::{
     parse_cookies, RequestFacts, PASS_COOKIE, PASS_HEADER, VISITOR_COOKIE, VISITOR_HEADER,
 };
@@ -15,8 +16,22 @@ const MAX_PASS_CANDIDATES: usize = 4;
 pub(super) static PASS_HEADER_NAME: HeaderName = HeaderName::from_static(PASS_HEADER);
 static VISITOR_HEADER_NAME: HeaderName = HeaderName::from_static(VISITOR_HEADER);
 
-pub fn read(header: &RequestHeader, tls: bool) -> RequestFacts {
+/// Read a request, or refuse a target or Host whose meaning origins disagree on.
+pub fn read(header: &RequestHeader, tls: bool) -> Result<RequestFacts, FormError> {
     let headers = &header.headers;
+    let mut hosts = headers.get_all(HOST).iter();
+    let (host_header, second_host) = (hosts.next(), hosts.next());
+    // HTTP/2 carries the host as `:authority`, which Pingora keeps on the URI.
+    let uri_authority = header
+        .uri
+        .authority()
+        .map(|authority| authority.as_str().as_bytes());
+    let target = request_form::normalise(RawTarget {
+        target: header.raw_path(),
+        host_header: host_header.map(|value| value.as_bytes()).or(uri_authority),
+        duplicate_host: second_host.is_some(),
+        host_required: header.version == http::Version::HTTP_11,
+    })?;
     let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
     let jar = parse_cookies(
         headers
@@ -35,35 +50,18 @@ pub fn read(header: &RequestHeader, tls: bool) -> RequestFacts {
         .map(|value| value.trim().to_string())
         .or_else(|| jar.first(VISITOR_COOKIE).map(str::to_string));
 
-    let host = text(&HOST)
-        .or_else(|| header.uri.host())
-        .map(strip_port)
-        .map(|host| host.to_ascii_lowercase());
-
-    RequestFacts {
+    Ok(RequestFacts {
         method: header.method.as_str().to_string(),
-        host,
-        path: header.uri.path().to_string(),
-        query: header.uri.query().map(str::to_string),
+        host: target.host,
+        host_is_ip: target.host_is_ip,
+        path: target.path.into_owned(),
+        query: target.query.map(str::to_string),
         pass_tokens,
         visitor_token,
         wants_json: text(&ACCEPT).is_some_and(|accept| accept.contains("application/json")),
         tls,
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        // [v6]:port
-        return match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
-    }
+        forward: target.forward,
+    })
 }
 
 #[cfg(test)]
@@ -79,7 +77,7 @@ mod tests {
             .unwrap();
         header.insert_header("x-anteroom-pass", "p-header").unwrap();
         header.insert_header("accept", "application/json").unwrap();
-        let facts = read(&header, false);
+        let facts = read(&header, false).unwrap();
         assert_eq!(facts.host.as_deref(), Some("shop.example"));
         assert_eq!(facts.path, "/tour/x");
         assert_eq!(facts.query.as_deref(), Some("room=a"));
@@ -90,8 +88,37 @@ mod tests {
 
     #[test]
     fn ports_are_stripped_from_hosts() {
-        assert_eq!(strip_port("a.example:80"), "a.example");
-        assert_eq!(strip_port("[::1]:8080"), "[::1]");
-        assert_eq!(strip_port("a.example"), "a.example");
+        for (sent, host) in [
+            ("a.example:80", "a.example"),
+            ("[::1]:8080", "[::1]"),
+            ("A.Example.", "a.example"),
+        ] {
+            let mut header = RequestHeader::build("GET", b"/", None).unwrap();
+            header.insert_header("host", sent).unwrap();
+            assert_eq!(read(&header, false).unwrap().host.as_deref(), Some(host));
+        }
+    }
+
+    #[test]
+    fn the_absolute_form_names_the_host_when_http_1_0_sends_none() {
+        let mut header =
+            RequestHeader::build("GET", b"http://VIP.example/x/../tour", None).unwrap();
+        header.set_version(http::Version::HTTP_10);
+        let facts = read(&header, false).unwrap();
+        assert_eq!(facts.host.as_deref(), Some("vip.example"));
+        assert_eq!(facts.path, "/tour");
+        let forward = facts.forward.unwrap();
+        assert_eq!(forward.path_and_query, "/tour");
+        assert_eq!(forward.host.as_deref(), Some("vip.example"));
+    }
+
+    #[test]
+    fn http_1_1_without_host_and_two_hosts_are_refused() {
+        let header = RequestHeader::build("GET", b"/", None).unwrap();
+        assert_eq!(read(&header, false).unwrap_err(), FormError::MissingHost);
+        let mut header = RequestHeader::build("GET", b"/", None).unwrap();
+        header.append_header("host", "a.example").unwrap();
+        header.append_header("host", "b.example").unwrap();
+        assert_eq!(read(&header, false).unwrap_err(), FormError::DuplicateHost);
     }
 }

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::core::{Gateway, ProxyPlan};
+use crate::core::{ForwardTarget, Gateway, ProxyPlan};
 
 pub use write_reply::write_reply;
 
@@ -23,6 +23,8 @@ pub use write_reply::write_reply;
 #[derive(Default)]
 pub struct RequestCtx {
     plan: Option<ProxyPlan>,
+    /// The normal target the origin gets when the client sent another form.
+    forward: Option<ForwardTarget>,
     wants_json: bool,
 }
 

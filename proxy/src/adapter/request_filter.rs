@@ -1,17 +1,28 @@
 //! request_filter: every request — `Upgrade` ones included — is decided by the gateway
-//! before anything reaches an origin.
+//! before anything reaches an origin, on the normal form of its target and Host; a form whose
+//! meaning origins disagree on is refused here.
 
 use pingora::prelude::*;
 
 use super::{facts, write_reply, RequestCtx};
-use crate::core::{Gateway, Outcome};
+use crate::core::{Gateway, Outcome, Reply};
 
 pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-    let facts = facts::read(session.req_header(), false);
+    let mut facts = match facts::read(session.req_header(), false) {
+        Ok(facts) => facts,
+        Err(refused) => {
+            // Nothing more is read from a client that sent an ambiguous request.
+            session.set_keepalive(None);
+            let reply = Reply::error(400, refused.code(), &refused.to_string());
+            write_reply(session, reply).await?;
+            return Ok(true);
+        }
+    };
     ctx.wants_json = facts.wants_json;
     match gateway.handle(&facts).await {
         Outcome::Proxy(plan) => {
             ctx.plan = Some(plan);
+            ctx.forward = facts.forward.take();
             Ok(false)
         }
         Outcome::Reply(reply) => {

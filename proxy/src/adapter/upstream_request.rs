@@ -1,14 +1,24 @@
-//! upstream_request_filter: the origin sees only a pass the gateway verified or issued,
-//! never one a client made up.
+//! upstream_request_filter: the origin sees only a pass the gateway verified or issued, never
+//! one a client made up (nor a look-alike header an origin might read as one), and exactly the
+//! target and Host the gateway matched.
 
+use http::header::HOST;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
 use super::facts::PASS_HEADER_NAME;
 use super::RequestCtx;
-use crate::core::PASS_HEADER;
+use crate::core::{ForwardTarget, PASS_HEADER};
+
+/// Headers a client may not hand the origin: `X-Forwarded-Host` could make the origin believe
+/// in another host than the one the room was matched on.
+static X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 
 pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
+    if let Some(forward) = &ctx.forward {
+        rewrite_target(upstream_request, forward)?;
+    }
+    strip_look_alikes(upstream_request);
     let forward = ctx
         .plan
         .as_ref()
@@ -30,4 +40,75 @@ pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()>
         upstream_request.insert_header(PASS_HEADER, pass)?;
     }
     Ok(())
+}
+
+fn rewrite_target(upstream_request: &mut RequestHeader, forward: &ForwardTarget) -> Result<()> {
+    let uri = http::Uri::try_from(forward.path_and_query.as_str())
+        .or_err(InvalidHTTPHeader, "normalised request-target")?;
+    upstream_request.set_uri(uri);
+    if let Some(host) = &forward.host {
+        upstream_request.insert_header(HOST, host.as_str())?;
+    }
+    Ok(())
+}
+
+/// Drop `X-Forwarded-Host` and every header whose name reads as `X-Anteroom-Pass` or
+/// `X-Forwarded-Host` once `_` is taken for `-` (CGI-style origins, e.g. PHP and WSGI servers,
+/// map both to the same variable). Header names with `_` are rare, so the common request only
+/// scans the names.
+fn strip_look_alikes(upstream_request: &mut RequestHeader) {
+    if upstream_request.headers.contains_key(&X_FORWARDED_HOST) {
+        upstream_request.remove_header(&X_FORWARDED_HOST);
+    }
+    let look_alikes: Vec<http::HeaderName> = upstream_request
+        .headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .filter(|name| {
+            let dashed = name.as_str().replace('_', "-");
+            dashed == PASS_HEADER || dashed == X_FORWARDED_HOST.as_str()
+        })
+        .cloned()
+        .collect();
+    for name in &look_alikes {
+        upstream_request.remove_header(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alike_pass_and_forwarded_host_headers_are_dropped() {
+        let mut request = RequestHeader::build("GET", b"/tour", None).unwrap();
+        for name in [
+            "X_Anteroom_Pass",
+            "x-anteroom_pass",
+            "X-Forwarded-Host",
+            "x_forwarded_host",
+        ] {
+            request.append_header(name, "forged").unwrap();
+        }
+        request.append_header("x_other", "kept").unwrap();
+        run(&mut request, &RequestCtx::default()).unwrap();
+        let names: Vec<&str> = request.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, vec!["x_other"]);
+    }
+
+    #[test]
+    fn the_normal_target_and_host_replace_the_clients() {
+        let mut request =
+            RequestHeader::build("GET", b"http://VIP.example./x/../tour", None).unwrap();
+        let ctx = RequestCtx {
+            forward: Some(ForwardTarget {
+                path_and_query: "/tour?a=1".into(),
+                host: Some("vip.example".into()),
+            }),
+            ..RequestCtx::default()
+        };
+        run(&mut request, &ctx).unwrap();
+        assert_eq!(request.raw_path(), b"/tour?a=1");
+        assert_eq!(request.headers.get("host").unwrap(), "vip.example");
+    }
 }

@@ -119,7 +119,7 @@ impl Gateway {
         if facts.path.starts_with(ENDPOINT_PREFIX) {
             return Outcome::Reply(endpoints::handle(self, facts).await);
         }
-        match self.router.route(facts.host.as_deref(), &facts.path) {
+        match self.router.route(facts.route_host(), &facts.path) {
             Some(index) => protected::handle(self, index, facts).await,
             None => match &self.default_origin {
                 Some(origin) => Outcome::Proxy(ProxyPlan {

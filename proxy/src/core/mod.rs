@@ -8,6 +8,7 @@ pub mod gateway;
 mod live;
 mod protected;
 mod reply;
+pub mod request_form;
 mod router;
 mod status;
 
@@ -15,15 +16,19 @@ pub use cookies::{parse_cookies, CookieJar};
 pub use gateway::{Gateway, StoreSlot};
 pub use live::LiveRoom;
 pub use reply::{Outcome, ProxyPlan, Reply};
-pub use router::Router;
+pub use request_form::{FormError, ForwardTarget};
+pub use router::{RouteHost, Router};
 pub use status::{StatusObject, VisitorState};
 
 /// What the gateway needs to know about a request, read off it by the adapter.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFacts {
     pub method: String,
-    /// Lowercase host name without port, if the request named one.
+    /// Host in normal form (lowercase, no port, no trailing dot), if the request named one.
     pub host: Option<String>,
+    /// The host is an IP literal: it names no room's host, so it may be any of them.
+    pub host_is_ip: bool,
+    /// The path in normal form (`request_form`): what rooms and endpoints are matched on.
     pub path: String,
     pub query: Option<String>,
     /// `X-Anteroom-Pass` header first, then every `anteroom_pass` cookie.
@@ -34,6 +39,19 @@ pub struct RequestFacts {
     pub wants_json: bool,
     /// Served over TLS: cookies get `Secure`.
     pub tls: bool,
+    /// The target and Host the origin must get instead of the client's, when the client sent
+    /// another form than the normal one matched here.
+    pub forward: Option<ForwardTarget>,
+}
+
+impl RequestFacts {
+    /// The host as the router sees it.
+    pub fn route_host(&self) -> RouteHost<'_> {
+        match &self.host {
+            Some(host) if !self.host_is_ip => RouteHost::Name(host),
+            _ => RouteHost::Unnamed,
+        }
+    }
 }
 
 /// Paths under this prefix are the gateway's own endpoints.

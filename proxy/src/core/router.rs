@@ -1,14 +1,23 @@
-//! Which room a request belongs to: by host (empty list = any host) and path prefix.
-//! Prefixes match on segment boundaries, like cookie paths do, so `/tour` covers `/tour` and
-//! `/tour/x` but not `/tournament` — the pass cookie scoped to `Path=/tour` reaches exactly the
-//! requests the room protects.
+//! Which room a request belongs to: by host (empty list = any host) and path prefix, on the
+//! normal form of both (see `request_form`). Prefixes match on segment boundaries, like cookie
+//! paths do, so `/tour` covers `/tour` and `/tour/x` but not `/tournament` — the pass cookie
+//! scoped to `Path=/tour` reaches exactly the requests the room protects. A `;` also ends a
+//! segment here, because Java origins read `/tour;x` as `/tour`.
+//!
+//! A request without a host, or whose host is an IP literal, cannot be told apart from a
+//! request to any room's host (an origin's default server answers it), so it is matched
+//! against every room's paths whatever hosts the room names.
 
 use anteroom_config::RoomConfig;
+
+use super::request_form::without_parameters;
 
 #[derive(Debug, Clone)]
 struct Route {
     host: Option<String>,
     prefix: String,
+    /// Compare ASCII letters without case (`paths_case_insensitive`).
+    any_case: bool,
     room: usize,
 }
 
@@ -18,24 +27,31 @@ pub struct Router {
     routes: Vec<Route>,
 }
 
+/// The host a request named, as the router sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteHost<'a> {
+    /// A host name (normal form: lowercase, no port, no trailing dot).
+    Name(&'a str),
+    /// No host at all (HTTP/1.0), or an IP literal: could be any room's host.
+    Unnamed,
+}
+
 impl Router {
     pub fn new(rooms: &[RoomConfig]) -> Router {
         let mut routes = Vec::new();
         for (index, room) in rooms.iter().enumerate() {
             for prefix in &room.paths {
+                let route = |host: Option<String>| Route {
+                    host,
+                    prefix: prefix.clone(),
+                    any_case: room.paths_case_insensitive,
+                    room: index,
+                };
                 if room.hosts.is_empty() {
-                    routes.push(Route {
-                        host: None,
-                        prefix: prefix.clone(),
-                        room: index,
-                    });
+                    routes.push(route(None));
                 }
                 for host in &room.hosts {
-                    routes.push(Route {
-                        host: Some(host.to_ascii_lowercase()),
-                        prefix: prefix.clone(),
-                        room: index,
-                    });
+                    routes.push(route(Some(host.to_ascii_lowercase())));
                 }
             }
         }
@@ -48,27 +64,43 @@ impl Router {
         Router { routes }
     }
 
-    /// The index of the room protecting this request, if any.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Option<usize> {
+    /// The index of the room protecting this request, if any. `path` is in normal form.
+    pub fn route(&self, host: RouteHost<'_>, path: &str) -> Option<usize> {
+        let path = without_parameters(path);
+        let path = path.as_ref();
         self.routes
             .iter()
             .find(|route| {
-                let host_ok = match &route.host {
-                    None => true,
-                    Some(expected) => host == Some(expected.as_str()),
+                let host_ok = match (&route.host, host) {
+                    (None, _) | (Some(_), RouteHost::Unnamed) => true,
+                    (Some(expected), RouteHost::Name(name)) => expected == name,
                 };
-                host_ok && prefix_matches(&route.prefix, path)
+                host_ok && prefix_matches(&route.prefix, path, route.any_case)
             })
             .map(|route| route.room)
     }
 }
 
-/// Cookie-path matching (RFC 6265 §5.1.4).
-pub fn prefix_matches(prefix: &str, path: &str) -> bool {
-    if !path.starts_with(prefix) {
+/// Cookie-path matching (RFC 6265 §5.1.4), with `;` (raw or `%3B`) also ending a segment.
+pub fn prefix_matches(prefix: &str, path: &str, any_case: bool) -> bool {
+    let Some(head) = path.get(..prefix.len()) else {
         return false;
+    };
+    let same = if any_case {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    if !same || prefix.ends_with('/') {
+        return same;
     }
-    prefix.ends_with('/') || path.len() == prefix.len() || path.as_bytes()[prefix.len()] == b'/'
+    let rest = path.get(prefix.len()..).unwrap_or_default();
+    rest.is_empty()
+        || rest.starts_with('/')
+        || rest.starts_with(';')
+        || rest
+            .get(..3)
+            .is_some_and(|escape| escape.eq_ignore_ascii_case("%3B"))
 }
 
 #[cfg(test)]
@@ -87,16 +119,22 @@ mod tests {
             max_active: 1,
             session_seconds: 60,
             abandon_after_seconds: 60,
+            paths_case_insensitive: false,
         }
     }
 
     #[test]
     fn segment_boundaries() {
-        assert!(prefix_matches("/tour", "/tour"));
-        assert!(prefix_matches("/tour", "/tour/seats"));
-        assert!(!prefix_matches("/tour", "/tournament"));
-        assert!(prefix_matches("/", "/anything"));
-        assert!(prefix_matches("/api/", "/api/x"));
+        assert!(prefix_matches("/tour", "/tour", false));
+        assert!(prefix_matches("/tour", "/tour/seats", false));
+        assert!(!prefix_matches("/tour", "/tournament", false));
+        assert!(prefix_matches("/", "/anything", false));
+        assert!(prefix_matches("/api/", "/api/x", false));
+        assert!(prefix_matches("/tour", "/tour;jsessionid=1", false));
+        assert!(prefix_matches("/tour", "/tour%3bx", false));
+        assert!(!prefix_matches("/tour", "/TOUR/x", false));
+        assert!(prefix_matches("/tour", "/TOUR/x", true));
+        assert!(!prefix_matches("/tour", "/to", true));
     }
 
     #[test]
@@ -106,16 +144,35 @@ mod tests {
             room("tour", &[], &["/tour"]),
             room("tour-shop", &["shop.example"], &["/tour"]),
         ]);
-        assert_eq!(router.route(Some("x.example"), "/tour/1"), Some(1));
-        assert_eq!(router.route(Some("shop.example"), "/tour/1"), Some(2));
-        assert_eq!(router.route(None, "/other"), Some(0));
-        assert_eq!(router.route(None, "/tournament"), Some(0));
+        let name = RouteHost::Name;
+        assert_eq!(router.route(name("x.example"), "/tour/1"), Some(1));
+        assert_eq!(router.route(name("shop.example"), "/tour/1"), Some(2));
+        assert_eq!(router.route(name("x.example"), "/tour%3Ba/1"), Some(1));
+        assert_eq!(router.route(name("x.example"), "/;/tour;a=1/x"), Some(1));
+        assert_eq!(router.route(RouteHost::Unnamed, "/other"), Some(0));
+        assert_eq!(router.route(RouteHost::Unnamed, "/tournament"), Some(0));
     }
 
     #[test]
     fn no_room_outside_prefixes() {
         let router = Router::new(&[room("tour", &["a.example"], &["/tour"])]);
-        assert_eq!(router.route(Some("b.example"), "/tour"), None);
-        assert_eq!(router.route(Some("a.example"), "/"), None);
+        assert_eq!(router.route(RouteHost::Name("b.example"), "/tour"), None);
+        assert_eq!(router.route(RouteHost::Name("a.example"), "/"), None);
+    }
+
+    #[test]
+    fn hostless_and_ip_requests_are_matched_against_host_scoped_rooms() {
+        let router = Router::new(&[room("vip", &["vip.example"], &["/"])]);
+        assert_eq!(router.route(RouteHost::Unnamed, "/x"), Some(0));
+        assert_eq!(router.route(RouteHost::Name("other.example"), "/x"), None);
+    }
+
+    #[test]
+    fn case_insensitive_rooms_match_any_case() {
+        let mut tour = room("tour", &[], &["/tour-2027"]);
+        tour.paths_case_insensitive = true;
+        let router = Router::new(&[tour, room("shop", &[], &["/shop"])]);
+        assert_eq!(router.route(RouteHost::Unnamed, "/TOUR-2027/x"), Some(0));
+        assert_eq!(router.route(RouteHost::Unnamed, "/SHOP"), None);
     }
 }
