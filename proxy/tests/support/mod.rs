@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anteroom_admission::{Keyring, PassClaims, VisitorId};
 use anteroom_testkit::{free_port, unique_temp_dir, RedisServer};
 
-pub use origin::Origin;
+pub use origin::{Origin, Protected};
 
 pub const SECRET: &str = "integration-secret-0123456789abcdef-0123";
 pub const ADMIN_TOKEN: &str = "integration-admin-token-0123456789";
@@ -322,6 +322,15 @@ impl Visitor {
     }
 }
 
+/// The gateway's keyring in these suites: what an origin that checks passes verifies with.
+pub fn keyring() -> Keyring {
+    keyring_with(SECRET)
+}
+
+fn keyring_with(secret: &str) -> Keyring {
+    Keyring::new("k1", vec![("k1".to_string(), secret.as_bytes().to_vec())]).expect("test keyring")
+}
+
 /// A pass made with the test key, for forging, expiring and wrong-room cases.
 pub fn mint_pass(room: &str, visitor: VisitorId, issued_at: u64, expires_at: u64) -> String {
     mint_pass_with(SECRET, room, visitor, issued_at, expires_at)
@@ -334,9 +343,7 @@ pub fn mint_pass_with(
     issued_at: u64,
     expires_at: u64,
 ) -> String {
-    let keyring = Keyring::new("k1", vec![("k1".to_string(), secret.as_bytes().to_vec())])
-        .expect("test keyring");
-    keyring.issue_pass(&PassClaims {
+    keyring_with(secret).issue_pass(&PassClaims {
         room: room.to_string(),
         visitor,
         issued_at,

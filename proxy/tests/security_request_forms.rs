@@ -1,0 +1,570 @@
+//! Security: no form of a request reaches a protected page without a valid pass. Each request
+//! is written as raw bytes (clients normalise these forms away) to a real `anteroom serve` in
+//! front of a recording origin that is also the default origin — the usual set-up, where a
+//! request that misses its room falls through to the same site. The origin reads every path and
+//! Host the lenient way real origins do, and the assertion that matters is counted there: no
+//! request for a protected page arrived without a pass valid for its room.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{keyring, room_toml, unix_now, Backend, Gateway, Origin, Protected};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SLOW: &str = "mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100";
+
+/// What the origin guards, as the site itself would.
+const PROTECTED: [Protected; 3] = [
+    Protected {
+        room: "tour",
+        prefix: "/tour-2027",
+        host: None,
+        any_case: false,
+    },
+    Protected {
+        room: "vip",
+        prefix: "/",
+        host: Some("vip.example"),
+        any_case: false,
+    },
+    Protected {
+        room: "ci",
+        prefix: "/ci-tour",
+        host: None,
+        any_case: true,
+    },
+];
+
+struct Site {
+    origin: Origin,
+    gateway: Gateway,
+    _backend: Backend,
+}
+
+impl Site {
+    async fn start() -> Site {
+        let origin = Origin::start().await;
+        let backend = Backend::memory();
+        let rooms = format!(
+            "{}{}{}",
+            room_toml("tour", origin.addr, &["/tour-2027"], SLOW),
+            room_toml(
+                "vip",
+                origin.addr,
+                &["/"],
+                &format!("hosts = [\"vip.example\"]\n{SLOW}")
+            ),
+            room_toml(
+                "ci",
+                origin.addr,
+                &["/ci-tour"],
+                &format!("paths_case_insensitive = true\n{SLOW}")
+            ),
+        );
+        let extra = format!("[proxy]\ndefault_origin = \"{}\"\n", origin.addr);
+        let gateway = Gateway::start(&backend, &rooms, &extra).await;
+        for room in ["tour", "vip", "ci"] {
+            gateway.use_up_initial_burst(room).await;
+        }
+        Site {
+            origin,
+            gateway,
+            _backend: backend,
+        }
+    }
+
+    /// The assertion of this suite: nothing reached a protected page without a valid pass.
+    fn assert_nothing_unpassed(&self) {
+        let unpassed = self.origin.unpassed(&PROTECTED, &keyring(), unix_now());
+        assert!(
+            unpassed.is_empty(),
+            "{} request(s) reached a protected page without a valid pass: {:#?}",
+            unpassed.len(),
+            unpassed
+        );
+    }
+
+    /// A request that must not be proxied: what the gateway answered.
+    async fn send(&self, request: &[u8]) -> Answer {
+        send_raw(&self.gateway, request).await
+    }
+}
+
+#[derive(Debug)]
+struct Answer {
+    status: Option<u16>,
+    text: String,
+}
+
+/// Write raw bytes, then read until the gateway closes the connection (every request here
+/// says `Connection: close`, or is refused) or 10 s pass.
+async fn send_raw(gateway: &Gateway, request: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    // The gateway may refuse and close before it has read everything: not an error here.
+    let _ = stream.write_all(request).await;
+    let mut received = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut chunk = [0u8; 8192];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline.into(), stream.read(&mut chunk)).await {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let text = String::from_utf8_lossy(&received).to_string();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .or_else(|| text.strip_prefix("HTTP/1.0 "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    Answer { status, text }
+}
+
+/// A GET for `target` with these header lines (each ending in CRLF), asking for JSON so a
+/// queued visitor gets 429 and a refused form 400.
+fn get(target: &str, version: &str, headers: &str) -> Vec<u8> {
+    format!(
+        "GET {target} {version}\r\n{headers}Accept: application/json\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+const QUEUED: u16 = 429;
+const REFUSED: u16 = 400;
+
+/// Each form of the issue: queued in its room (the normal form matched) or refused (the form
+/// is ambiguous), and never proxied without a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_form_of_a_protected_path_is_queued_or_refused() {
+    let site = Site::start().await;
+    let any = "Host: gw.example\r\n";
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        (
+            "encoded unreserved",
+            get("/%74our-2027/", "HTTP/1.1", any),
+            QUEUED,
+        ),
+        (
+            "encoded, lower-case hex",
+            get("/tour%2d2027/", "HTTP/1.1", any),
+            QUEUED,
+        ),
+        ("double slash", get("//tour-2027/", "HTTP/1.1", any), QUEUED),
+        ("dot-dot", get("/x/../tour-2027/", "HTTP/1.1", any), QUEUED),
+        ("dot", get("/./tour-2027/", "HTTP/1.1", any), QUEUED),
+        (
+            "empty parameters",
+            get("/;/tour-2027/", "HTTP/1.1", any),
+            QUEUED,
+        ),
+        (
+            "parameters",
+            get("/tour-2027;x=1/seats", "HTTP/1.1", any),
+            QUEUED,
+        ),
+        (
+            "case, case-insensitive room",
+            get("/CI-TOUR/", "HTTP/1.1", any),
+            QUEUED,
+        ),
+        ("case, encoded", get("/%43i-tour/", "HTTP/1.1", any), QUEUED),
+        (
+            "encoded slash",
+            get("/tour-2027%2Fx", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "encoded slash, lower",
+            get("/x%2f..%2ftour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "encoded backslash",
+            get("/x%5C..%5Ctour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "backslash",
+            get("/x\\..\\tour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "encoded dot-dot",
+            get("/x/%2E%2E/tour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "half-encoded dot-dot",
+            get("/x/.%2e/tour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "dot-dot with parameters",
+            get("/x/..;/tour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "above the root",
+            get("/../tour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "encoded NUL",
+            get("/tour-2027%00/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        (
+            "bad escape",
+            get("/%zztour-2027/", "HTTP/1.1", any),
+            REFUSED,
+        ),
+        // Hosts, against the room that protects all of vip.example.
+        (
+            "trailing dot",
+            get("/", "HTTP/1.1", "Host: vip.example.\r\n"),
+            QUEUED,
+        ),
+        (
+            "upper case and port",
+            get("/", "HTTP/1.1", "Host: VIP.Example:8080\r\n"),
+            QUEUED,
+        ),
+        (
+            "IPv4 literal",
+            get("/", "HTTP/1.1", "Host: 127.0.0.1\r\n"),
+            QUEUED,
+        ),
+        (
+            "IPv6 literal",
+            get("/", "HTTP/1.1", "Host: [::1]:80\r\n"),
+            QUEUED,
+        ),
+        ("HTTP/1.0 without Host", get("/", "HTTP/1.0", ""), QUEUED),
+        ("HTTP/1.1 without Host", get("/", "HTTP/1.1", ""), REFUSED),
+        (
+            "absolute form, HTTP/1.0",
+            get("http://vip.example/", "HTTP/1.0", ""),
+            QUEUED,
+        ),
+        (
+            "absolute form, no Host",
+            get("http://vip.example/", "HTTP/1.1", ""),
+            REFUSED,
+        ),
+        (
+            "absolute form, other Host",
+            get("http://vip.example/", "HTTP/1.1", "Host: gw.example\r\n"),
+            REFUSED,
+        ),
+        (
+            "absolute form, same Host",
+            get(
+                "http://vip.example/x/../",
+                "HTTP/1.1",
+                "Host: vip.example\r\n",
+            ),
+            QUEUED,
+        ),
+        (
+            "two Hosts",
+            get("/", "HTTP/1.1", "Host: gw.example\r\nHost: vip.example\r\n"),
+            REFUSED,
+        ),
+        (
+            "Host with two ports",
+            get("/", "HTTP/1.1", "Host: vip.example:80:80\r\n"),
+            REFUSED,
+        ),
+        (
+            "Host list",
+            get("/", "HTTP/1.1", "Host: gw.example, vip.example\r\n"),
+            REFUSED,
+        ),
+        ("empty Host", get("/", "HTTP/1.1", "Host: \r\n"), REFUSED),
+        (
+            "Host with userinfo",
+            get("/", "HTTP/1.1", "Host: gw@vip.example\r\n"),
+            REFUSED,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, request, expected) in &cases {
+        let answer = site.send(request).await;
+        if answer.status != Some(*expected) {
+            wrong.push(format!("{name}: expected {expected}, got {answer:?}"));
+        }
+    }
+    site.assert_nothing_unpassed();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(
+        site.origin.seen().is_empty(),
+        "none of these is proxied: {:#?}",
+        site.origin.seen()
+    );
+}
+
+/// A refused form gets the JSON error every endpoint uses, naming what was wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_json_errors() {
+    let site = Site::start().await;
+    let answer = site
+        .send(&get("/tour-2027%2Fx", "HTTP/1.1", "Host: gw.example\r\n"))
+        .await;
+    assert_eq!(answer.status, Some(400), "{answer:?}");
+    let body = answer.text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    assert_eq!(json["error"], "encoded_separator");
+    assert!(json["detail"].as_str().is_some_and(|d| !d.is_empty()));
+}
+
+/// What the gateway forwards is the form it matched: outside every room, a non-normal path
+/// reaches the default origin normalised, and a trailing-dot Host without the dot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_origin_gets_the_form_that_was_matched() {
+    let site = Site::start().await;
+    let answer = site
+        .send(&get(
+            "//shop/./a/../%62asket?x=%2F",
+            "HTTP/1.1",
+            "Host: GW.example.\r\n",
+        ))
+        .await;
+    assert_eq!(answer.status, Some(200), "{answer:?}");
+    let seen = site.origin.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/shop/basket?x=%2F");
+    assert_eq!(seen[0].host.as_deref(), Some("gw.example"));
+    let answer = site
+        .send(&get("http://gw.example/shop", "HTTP/1.0", ""))
+        .await;
+    assert_eq!(answer.status, Some(200), "{answer:?}");
+    let seen = site.origin.seen();
+    assert_eq!(seen[1].path, "/shop", "origin-form upstream");
+    assert_eq!(seen[1].host.as_deref(), Some("gw.example"));
+    site.assert_nothing_unpassed();
+}
+
+/// `/_anteroom/` is recognised on the normal path: an encoded or doubled form is answered by
+/// the gateway, and nothing under it ever reaches the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_forms_are_answered_by_the_gateway() {
+    let site = Site::start().await;
+    for target in [
+        "/%5Fanteroom/status?room=tour",
+        "//_anteroom/status?room=tour",
+        "/x/../_anteroom/status?room=tour",
+        "/_anteroom/./status?room=tour",
+    ] {
+        let answer = site
+            .send(&get(target, "HTTP/1.1", "Host: gw.example\r\n"))
+            .await;
+        assert_eq!(answer.status, Some(200), "{target}: {answer:?}");
+        assert!(
+            answer.text.contains("\"room\":\"tour\""),
+            "{target}: {answer:?}"
+        );
+    }
+    for target in ["/_anteroom%2Fstatus?room=tour", "/x/..%2F_anteroom/status"] {
+        let answer = site
+            .send(&get(target, "HTTP/1.1", "Host: gw.example\r\n"))
+            .await;
+        assert_eq!(answer.status, Some(400), "{target}: {answer:?}");
+    }
+    assert!(site.origin.seen().is_empty(), "{:#?}", site.origin.seen());
+}
+
+/// Only the gateway's verified pass reaches the origin: no `X-Anteroom-Pass` look-alike that an
+/// origin mapping `_` to `-` would read, and no client `X-Forwarded-Host`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_alike_headers_never_reach_the_origin() {
+    let site = Site::start().await;
+    let headers = "Host: gw.example\r\nX_Anteroom_Pass: forged\r\nx-anteroom_pass: forged\r\n\
+                   X-Forwarded-Host: vip.example\r\nX_Forwarded_Host: vip.example\r\n";
+    let answer = site.send(&get("/shop", "HTTP/1.1", headers)).await;
+    assert_eq!(answer.status, Some(200), "{answer:?}");
+    let seen = site.origin.seen();
+    assert_eq!(seen.len(), 1);
+    let forwarded: Vec<&str> = seen[0]
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| {
+            let dashed = name.to_ascii_lowercase().replace('_', "-");
+            dashed == "x-anteroom-pass" || dashed == "x-forwarded-host"
+        })
+        .collect();
+    assert!(forwarded.is_empty(), "forwarded: {forwarded:?}");
+}
+
+/// A protected request smuggled inside an unprotected one's body never reaches the origin as a
+/// request of its own, whatever framing trick carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggled_requests_never_reach_a_protected_page() {
+    let site = Site::start().await;
+    let smuggled = "GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\n\r\n";
+    let chunked_body = format!("0\r\n\r\n{smuggled}");
+    let cl_te = |te: &str| {
+        format!(
+            "POST /shop HTTP/1.1\r\nHost: gw.example\r\nContent-Length: {}\r\n{te}\r\n\r\n{chunked_body}",
+            chunked_body.len()
+        )
+    };
+    let te_cl = format!(
+        "POST /shop HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n\
+         {:x}\r\n{smuggled}\r\n0\r\n\r\n",
+        smuggled.len()
+    );
+    let requests = vec![
+        ("CL.TE", cl_te("Transfer-Encoding: chunked")),
+        ("TE.CL", te_cl),
+        ("TE chunked, identity", cl_te("Transfer-Encoding: chunked, identity")),
+        ("TE identity, chunked", cl_te("Transfer-Encoding: identity, chunked")),
+        ("TE leading space", cl_te("Transfer-Encoding:  chunked")),
+        ("TE xchunked", cl_te("Transfer-Encoding: xchunked")),
+        ("TE upper case", cl_te("Transfer-Encoding: CHUNKED")),
+        ("TE tab", cl_te("Transfer-Encoding:\tchunked")),
+        ("TE space before colon", cl_te("Transfer-Encoding : chunked")),
+        ("TE twice", cl_te("Transfer-Encoding: chunked\r\nTransfer-Encoding: identity")),
+        ("TE obs-fold", cl_te("Transfer-Encoding:\r\n chunked")),
+        ("obs-fold line", cl_te("X-Padding: a\r\n Transfer-Encoding: chunked")),
+        (
+            "duplicate Content-Length",
+            format!(
+                "POST /shop HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{smuggled}",
+                smuggled.len()
+            ),
+        ),
+        (
+            "Content-Length list",
+            format!(
+                "POST /shop HTTP/1.1\r\nHost: gw.example\r\nContent-Length: 0, {}\r\n\r\n{smuggled}",
+                smuggled.len()
+            ),
+        ),
+        (
+            "GET with a body",
+            format!(
+                "GET /shop HTTP/1.1\r\nHost: gw.example\r\nContent-Length: {}\r\n\r\n{smuggled}",
+                smuggled.len()
+            ),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (name, request) in &requests {
+        let answer = site.send(request.as_bytes()).await;
+        answers.push(format!("{name}: {:?}", answer.status));
+    }
+    site.assert_nothing_unpassed();
+    let reached: Vec<String> = site
+        .origin
+        .seen()
+        .into_iter()
+        .map(|seen| seen.path)
+        .filter(|path| path.contains("tour"))
+        .collect();
+    assert!(
+        reached.is_empty(),
+        "smuggled: {reached:?}; answers: {answers:#?}"
+    );
+}
+
+/// An `Upgrade` to a protected path is decided like any request: queued, never tunnelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_to_a_protected_path_need_a_pass() {
+    let site = Site::start().await;
+    for upgrade in [
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        "Upgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n",
+    ] {
+        let request = format!(
+            "GET /tour-2027/live HTTP/1.1\r\nHost: gw.example\r\n{upgrade}Accept: application/json\r\n\r\n"
+        );
+        let answer = site.send(request.as_bytes()).await;
+        assert_eq!(answer.status, Some(QUEUED), "{upgrade}: {answer:?}");
+    }
+    site.assert_nothing_unpassed();
+    assert!(site.origin.seen().is_empty(), "{:#?}", site.origin.seen());
+}
+
+/// Oversized or too many headers get an error, not a crash: the gateway still serves after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_refused_and_the_gateway_stays_up() {
+    let site = Site::start().await;
+    let huge_value = "a".repeat(2 * 1024 * 1024);
+    let many: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for (name, headers) in [
+        (
+            "2 MiB header",
+            format!("Host: gw.example\r\nX-Big: {huge_value}\r\n"),
+        ),
+        ("300 headers", format!("Host: gw.example\r\n{many}")),
+    ] {
+        let answer = site.send(&get("/tour-2027/", "HTTP/1.1", &headers)).await;
+        assert!(
+            matches!(answer.status, None | Some(400) | Some(431)),
+            "{name}: {:?}",
+            answer.status
+        );
+    }
+    let answer = site
+        .send(&get("/shop", "HTTP/1.1", "Host: gw.example\r\n"))
+        .await;
+    assert_eq!(answer.status, Some(200), "still serving: {answer:?}");
+    site.assert_nothing_unpassed();
+}
+
+/// Garbage passes — long, binary, many — are refused and queued, never forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_passes_are_queued() {
+    let site = Site::start().await;
+    let long = format!("v1.k1.{}.{}", "A".repeat(60_000), "B".repeat(43));
+    let many: String = (0..100)
+        .map(|i| format!("X-Anteroom-Pass: v1.k1.{i}.x\r\n"))
+        .collect();
+    let cookies: String = (0..100)
+        .map(|i| format!("anteroom_pass=v1.k{i};"))
+        .collect();
+    let mut binary =
+        b"GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\nX-Anteroom-Pass: v1.k1.".to_vec();
+    binary.extend((0x80u8..=0xff).collect::<Vec<u8>>());
+    binary.extend_from_slice(b"\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    let requests: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "long",
+            get(
+                "/tour-2027/",
+                "HTTP/1.1",
+                &format!("Host: gw.example\r\nX-Anteroom-Pass: {long}\r\n"),
+            ),
+        ),
+        (
+            "many headers",
+            get(
+                "/tour-2027/",
+                "HTTP/1.1",
+                &format!("Host: gw.example\r\n{many}"),
+            ),
+        ),
+        (
+            "many cookies",
+            get(
+                "/tour-2027/",
+                "HTTP/1.1",
+                &format!("Host: gw.example\r\nCookie: {cookies}\r\n"),
+            ),
+        ),
+        ("binary", binary),
+    ];
+    for (name, request) in &requests {
+        let answer = site.send(request).await;
+        assert!(
+            matches!(answer.status, Some(QUEUED) | Some(400)),
+            "{name}: {:?}",
+            answer.status
+        );
+    }
+    site.assert_nothing_unpassed();
+    assert!(site.origin.seen().is_empty(), "{:#?}", site.origin.seen());
+}
