@@ -1,7 +1,7 @@
 //! Harness for the gateway's suites: a real origin (in-process, plain HTTP/1.1 over tokio),
 //! real `anteroom serve` processes on free loopback ports (each behind a guard that kills it),
 //! a real redis-server from the testkit, and small HTTP helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod origin;
 

@@ -84,11 +84,11 @@ impl Origin {
             .into_iter()
             .filter(|seen| {
                 protected.iter().any(|page| {
-                    serves(page, seen)
-                        && !seen
-                            .pass
-                            .as_deref()
-                            .is_some_and(|pass| keyring.verify_pass(pass, page.room, now).is_ok())
+                    let passed = seen
+                        .pass
+                        .as_deref()
+                        .is_some_and(|pass| keyring.verify_pass(pass, page.room, now).is_ok());
+                    serves(page, seen) && !passed
                 })
             })
             .collect()
