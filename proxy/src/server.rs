@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use pingora::apps::http_app::HttpServer;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -13,6 +13,7 @@ use pingora::services::listening::Service;
 use anteroom_admission::Keyring;
 use anteroom_config::GatewayConfig;
 
+use crate::adapter::head_deadline::{HeadDeadline, HEAD_TIMEOUT};
 use crate::adapter::GatewayProxy;
 use crate::core::Gateway;
 use crate::metrics::Metrics;
@@ -71,7 +72,14 @@ pub fn build_with_store(
     );
     let owner_handle = server.add_service(owner);
 
-    let mut proxy = http_proxy_service(&server_conf, GatewayProxy::new(gateway.clone()));
+    // Request heads are time-bounded (slowloris): Pingora bounds only each read.
+    let mut proxy = Service::new(
+        "Pingora HTTP Proxy Service".to_string(),
+        HeadDeadline::new(
+            http_proxy(&server_conf, GatewayProxy::new(gateway.clone())),
+            HEAD_TIMEOUT,
+        ),
+    );
     proxy.add_tcp(&config.listen.public.to_string());
     proxy.threads = Some(worker_threads());
     let proxy_handle = server.add_service(proxy);

@@ -568,3 +568,153 @@ async fn garbage_passes_are_queued() {
     site.assert_nothing_unpassed();
     assert!(site.origin.seen().is_empty(), "{:#?}", site.origin.seen());
 }
+
+/// The gateway's bound on sending a request head (`HEAD_TIMEOUT`, 10 s).
+const HEAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Dribble a head one byte at a time, every `every`, until the gateway closes the connection:
+/// how long that took.
+async fn dribble_until_closed(gateway: &Gateway, every: Duration, give_up: Duration) -> Duration {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    stream
+        .write_all(b"GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\n")
+        .await
+        .expect("first line");
+    let mut chunk = [0u8; 1024];
+    while started.elapsed() < give_up {
+        // A read that ends (EOF or reset) is the gateway hanging up; a timeout means it waits.
+        match tokio::time::timeout(every, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                if stream.write_all(b"X-Slow: y\r\n").await.is_err() {
+                    return started.elapsed();
+                }
+            }
+        }
+    }
+    started.elapsed()
+}
+
+/// Slowloris: a client that keeps sending header lines slowly is cut off once its head has
+/// taken longer than the limit (Pingora alone only bounds each read, at 60 s), and a few
+/// hundred such clients cost bounded memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_are_cut_off_in_bounded_time_and_memory() {
+    let site = Site::start().await;
+    let closed_after = dribble_until_closed(
+        &site.gateway,
+        Duration::from_millis(250),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        closed_after >= HEAD_LIMIT - Duration::from_secs(1)
+            && closed_after <= HEAD_LIMIT + Duration::from_secs(5),
+        "a dribbling head was cut off after {closed_after:?}"
+    );
+
+    let rss_before = site.gateway.rss_kib();
+    let clients = 300;
+    let mut slow = Vec::new();
+    for _ in 0..clients {
+        let mut stream = TcpStream::connect(site.gateway.public)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\nX-Slow: ")
+            .await
+            .expect("partial head");
+        slow.push(stream);
+    }
+    // Each holds ~4 KiB of header already: poll the gateway's memory while they hang.
+    let mut peak = rss_before;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        for stream in slow.iter_mut() {
+            let _ = stream.write_all(&[b'a'; 4000]).await;
+        }
+        peak = peak.max(site.gateway.rss_kib());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let growth_per_client = peak.saturating_sub(rss_before) / clients;
+    eprintln!(
+        "slowloris: cut off after {closed_after:?}; RSS {rss_before} KiB -> peak {peak} KiB \
+         with {clients} slow heads of ~60 KiB each ({growth_per_client} KiB per client)"
+    );
+    assert!(
+        growth_per_client <= 256,
+        "{growth_per_client} KiB per slow client"
+    );
+    // All of them are gone within the limit, and the gateway still serves.
+    let gone_by = Instant::now() + HEAD_LIMIT + Duration::from_secs(5);
+    for stream in slow.iter_mut() {
+        let mut chunk = [0u8; 512];
+        let ended = loop {
+            match tokio::time::timeout_at(gone_by.into(), stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(_)) => {}
+                Err(_) => break false,
+            }
+        };
+        assert!(ended, "a slow client was still connected after the limit");
+    }
+    let answer = site
+        .send(&get("/shop", "HTTP/1.1", "Host: gw.example\r\n"))
+        .await;
+    assert_eq!(answer.status, Some(200), "still serving: {answer:?}");
+    site.assert_nothing_unpassed();
+}
+
+/// The bound is on a head, not on a connection: a keep-alive connection that idles longer than
+/// the limit between requests, and a head sent in a few quick pieces, are served as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_head_limit_spares_idle_keep_alive_and_split_heads() {
+    let site = Site::start().await;
+    let mut stream = TcpStream::connect(site.gateway.public)
+        .await
+        .expect("connect");
+    for piece in ["GET /shop HTTP/1.1\r\n", "Host: gw.exa", "mple\r\n", "\r\n"] {
+        stream.write_all(piece.as_bytes()).await.expect("piece");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = read_one_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    tokio::time::sleep(HEAD_LIMIT + Duration::from_secs(1)).await;
+    stream
+        .write_all(b"GET /shop/again HTTP/1.1\r\nHost: gw.example\r\n\r\n")
+        .await
+        .expect("second request");
+    let second = read_one_response(&mut stream).await;
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert_eq!(site.origin.seen().len(), 2);
+}
+
+/// One response with a `content-length` body, read off a kept-alive connection.
+async fn read_one_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&received).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_string())
+                })
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match tokio::time::timeout_at(deadline.into(), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => received.extend_from_slice(&chunk[..n]),
+            _ => return text,
+        }
+    }
+}

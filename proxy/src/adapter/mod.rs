@@ -3,6 +3,7 @@
 
 mod facts;
 mod fail_to_proxy;
+pub mod head_deadline;
 mod request_filter;
 mod response_filter;
 mod upstream_peer;

@@ -1,0 +1,315 @@
+//! A bound on the time a client may take to send a request head (slowloris).
+//!
+//! Pingora's only limit while it reads a head is a per-read timeout (the 60 s keep-alive
+//! timeout): a client that sends one byte every 59 s holds a connection, and up to 1 MiB of
+//! header buffer, for days. Pingora has no knob for the whole head, so the public listener's
+//! streams are wrapped here: from the first byte of a request (or the accept) to the blank line
+//! that ends its head, at most `limit` may pass, or the read fails and Pingora drops the
+//! connection. Bodies, responses, idle keep-alive waits and upgraded tunnels are not bounded
+//! here (Pingora's own timeouts apply to them).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType, ALPN,
+};
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// How long a client may take to send a request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `ServerApp` that hands the wrapped app streams whose request heads are time-bounded.
+pub struct HeadDeadline<A> {
+    inner: Arc<A>,
+    limit: Duration,
+}
+
+impl<A> HeadDeadline<A> {
+    pub fn new(inner: A, limit: Duration) -> HeadDeadline<A> {
+        HeadDeadline {
+            inner: Arc::new(inner),
+            limit,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        session: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let bounded: Stream = Box::new(BoundedHead::new(session, self.limit));
+        self.inner.process_new(bounded, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+/// Where the connection is in its current request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading a head; `after_newline` is set when the last byte that was not `\r` was `\n`.
+    Head { after_newline: bool },
+    /// The head is complete: body bytes, not bounded.
+    Body,
+    /// A final response was written: the next byte read starts a new head.
+    Responded,
+    /// `101 Switching Protocols`: the connection is a tunnel now.
+    Tunnel,
+}
+
+pub struct BoundedHead {
+    inner: Stream,
+    limit: Duration,
+    phase: Phase,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl BoundedHead {
+    fn new(inner: Stream, limit: Duration) -> BoundedHead {
+        BoundedHead {
+            inner,
+            limit,
+            phase: Phase::Head {
+                after_newline: false,
+            },
+            deadline: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    /// Follow the head's progress over newly read bytes.
+    fn saw(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if self.phase == Phase::Responded {
+            self.deadline.as_mut().reset(Instant::now() + self.limit);
+            self.phase = Phase::Head {
+                after_newline: false,
+            };
+        }
+        let Phase::Head { mut after_newline } = self.phase else {
+            return;
+        };
+        for &byte in bytes {
+            match byte {
+                b'\n' if after_newline => {
+                    self.phase = Phase::Body;
+                    return;
+                }
+                b'\n' => after_newline = true,
+                b'\r' => {}
+                _ => after_newline = false,
+            }
+        }
+        self.phase = Phase::Head { after_newline };
+    }
+
+    /// A response head going out ends the request (an interim `1xx` other than `101` does not).
+    fn wrote(&mut self, bytes: &[u8]) {
+        if matches!(self.phase, Phase::Tunnel | Phase::Responded) {
+            return;
+        }
+        let Some(status) = bytes
+            .strip_prefix(b"HTTP/1.")
+            .and_then(|rest| rest.get(2..5))
+        else {
+            return;
+        };
+        self.phase = match status {
+            b"101" => Phase::Tunnel,
+            [b'1', _, _] => self.phase,
+            _ => Phase::Responded,
+        };
+    }
+}
+
+impl AsyncRead for BoundedHead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if matches!(this.phase, Phase::Head { .. }) && this.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head not complete in time",
+            )));
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            let filled = buf.filled();
+            this.saw(filled.get(before..).unwrap_or_default());
+        }
+        read
+    }
+}
+
+impl AsyncWrite for BoundedHead {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            this.wrote(buf.get(..n).unwrap_or_default());
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let (Poll::Ready(Ok(n)), Some(first)) = (&written, bufs.iter().find(|b| !b.is_empty())) {
+            this.wrote(first.get(..(*n).min(first.len())).unwrap_or_default());
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[async_trait]
+impl Shutdown for BoundedHead {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for BoundedHead {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for BoundedHead {
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for BoundedHead {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for BoundedHead {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for BoundedHead {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for BoundedHead {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+impl fmt::Debug for BoundedHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundedHead")
+            .field("inner", &self.inner)
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> BoundedHead {
+        BoundedHead::new(Box::new(tokio_test_io()), Duration::from_secs(1))
+    }
+
+    /// A stream that is never read here: only the phase bookkeeping is under test.
+    fn tokio_test_io() -> pingora::protocols::l4::stream::Stream {
+        let (client, _server) = std::os::unix::net::UnixStream::pair().unwrap();
+        client.set_nonblocking(true).unwrap();
+        let client = tokio::net::UnixStream::from_std(client).unwrap();
+        client.into()
+    }
+
+    #[tokio::test]
+    async fn a_head_ends_at_its_blank_line_and_a_response_starts_the_next() {
+        let mut bounded = stream();
+        bounded.saw(b"GET / HTTP/1.1\r\nHost: a\r");
+        assert!(matches!(bounded.phase, Phase::Head { .. }));
+        bounded.saw(b"\n\r\nbody");
+        assert_eq!(bounded.phase, Phase::Body);
+        bounded.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(bounded.phase, Phase::Body);
+        bounded.wrote(b"HTTP/1.1 200 OK\r\n");
+        assert_eq!(bounded.phase, Phase::Responded);
+        bounded.saw(b"G");
+        assert!(matches!(bounded.phase, Phase::Head { .. }));
+        bounded.saw(b"ET / HTTP/1.0\n\n");
+        assert_eq!(bounded.phase, Phase::Body);
+        bounded.wrote(b"HTTP/1.1 101 Switching Protocols\r\n");
+        assert_eq!(bounded.phase, Phase::Tunnel);
+        bounded.saw(b"\x81\x05hello");
+        assert_eq!(bounded.phase, Phase::Tunnel);
+    }
+}
