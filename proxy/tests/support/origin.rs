@@ -116,16 +116,19 @@ fn serves(page: &Protected, seen: &Seen) -> bool {
         None => target,
     };
     let path = path.split('?').next().unwrap_or("");
-    let mut read = origin_path(path);
-    let mut prefix = page.prefix.to_string();
-    if page.any_case {
-        read = read.to_ascii_lowercase();
-        prefix = prefix.to_ascii_lowercase();
-    }
-    host_ok
-        && (prefix == "/"
-            || read == prefix
-            || read.starts_with(&format!("{}/", prefix.trim_end_matches('/'))))
+    host_ok && serves_under(page.prefix, &origin_path(path), page.any_case)
+}
+
+/// Whether a site serves the path it read (`origin_path`) as part of `prefix`'s pages.
+pub fn serves_under(prefix: &str, read: &str, any_case: bool) -> bool {
+    let (prefix, read) = if any_case {
+        (prefix.to_ascii_lowercase(), read.to_ascii_lowercase())
+    } else {
+        (prefix.to_string(), read.to_string())
+    };
+    prefix == "/"
+        || read == prefix
+        || read.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
 }
 
 fn origin_host(host: &str) -> String {

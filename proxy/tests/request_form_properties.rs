@@ -1,0 +1,88 @@
+//! Property: whatever a lenient origin would serve under a room's prefix, the router matches
+//! on the gateway's normal form — so no spelling of a path reaches protected pages unmatched.
+//! The origin's reading is the recording origin's (`support::origin::origin_path`): every
+//! escape decoded, `\` as `/`, `;parameters` cut, slashes merged, dot-segments resolved.
+
+mod support;
+
+use anteroom::core::request_form::normal_path;
+use anteroom::core::{RouteHost, Router};
+use anteroom_config::{RoomConfig, RoomMode};
+use proptest::prelude::*;
+use support::origin::{origin_path, serves_under};
+
+fn room(prefix: &str, any_case: bool) -> RoomConfig {
+    RoomConfig {
+        id: "r".into(),
+        origin: "127.0.0.1:1".into(),
+        hosts: vec![],
+        paths: vec![prefix.into()],
+        mode: RoomMode::QueueAll,
+        admit_per_second: 1.0,
+        max_active: 1,
+        session_seconds: 60,
+        abandon_after_seconds: 60,
+        paths_case_insensitive: any_case,
+    }
+}
+
+fn piece() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "/",
+        "//",
+        "tour",
+        "TOUR",
+        "a",
+        ".",
+        "..",
+        "%2E",
+        "%2e",
+        "%2E%2E",
+        "%74",
+        "%54",
+        "%41",
+        "%2F",
+        "%5C",
+        "\\",
+        ";",
+        "%3B",
+        ";x",
+        "%25",
+        "%",
+        "%zz",
+        "~",
+        "%7E",
+        "-",
+        "%20",
+        "%C3%A9",
+        "%00",
+        "x",
+        "_anteroom",
+    ])
+}
+
+fn raw_path() -> impl Strategy<Value = String> {
+    prop::collection::vec(piece(), 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn whatever_an_origin_would_serve_under_a_prefix_is_matched(
+        raw in raw_path(),
+        any_case in any::<bool>(),
+    ) {
+        let Ok(ours) = normal_path(&raw) else { return Ok(()) };
+        let theirs = origin_path(&raw);
+        for prefix in ["/tour", "/tour/a", "/a", "/_anteroom", "/"] {
+            let router = Router::new(&[room(prefix, any_case)]);
+            if serves_under(prefix, &theirs, any_case) {
+                prop_assert!(
+                    router.route(RouteHost::Unnamed, &ours).is_some(),
+                    "{raw}: origin reads {theirs} under {prefix}, we matched {ours}"
+                );
+            }
+        }
+    }
+}
