@@ -1,11 +1,15 @@
-//! Property: whatever a lenient origin would serve under a room's prefix, the router matches
-//! on the gateway's normal form — so no spelling of a path reaches protected pages unmatched.
-//! The origin's reading is the recording origin's (`support::origin::origin_path`): every
-//! escape decoded, `\` as `/`, `;parameters` cut, slashes merged, dot-segments resolved.
+//! Properties of request normalisation (bounded at 2,000 cases each): it is idempotent and
+//! leaves no ambiguity, any bytes get an answer (never a panic), and whatever a lenient origin
+//! would serve under a room's prefix, the router matches on the gateway's normal form — so no
+//! spelling of a path reaches protected pages unmatched. The origin's reading is the recording
+//! origin's (`support::origin::origin_path`): every escape decoded, `\` as `/`, `;parameters`
+//! cut, slashes merged, dot-segments resolved.
 
 mod support;
 
-use anteroom::core::request_form::normal_path;
+use std::borrow::Cow;
+
+use anteroom::core::request_form::{normal_path, normalise, RawTarget};
 use anteroom::core::{RouteHost, Router};
 use anteroom_config::{RoomConfig, RoomMode};
 use proptest::prelude::*;
@@ -26,6 +30,8 @@ fn room(prefix: &str, any_case: bool) -> RoomConfig {
     }
 }
 
+/// Path pieces that exercise every rule: separators, dots, escapes of unreserved, reserved,
+/// control and separator bytes, parameters, case.
 fn piece() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
         "/",
@@ -65,8 +71,43 @@ fn raw_path() -> impl Strategy<Value = String> {
     prop::collection::vec(piece(), 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
 }
 
+/// An escape that decodes to an unreserved character (it should have been decoded).
+fn has_encoded_unreserved(path: &str) -> bool {
+    path.match_indices('%').any(|(at, _)| {
+        path.get(at + 1..at + 3)
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            .is_some_and(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn normalising_is_idempotent_and_leaves_no_ambiguity(raw in raw_path()) {
+        if let Ok(once) = normal_path(&raw) {
+            let twice = normal_path(&once);
+            prop_assert!(matches!(twice, Ok(Cow::Borrowed(_))), "{raw} -> {once} -> {twice:?}");
+            prop_assert!(!once.contains("//"), "{raw} -> {once}");
+            prop_assert!(!once.contains("/./") && !once.contains("/../"), "{raw} -> {once}");
+            prop_assert!(!once.ends_with("/.") && !once.ends_with("/.."), "{raw} -> {once}");
+            prop_assert!(!has_encoded_unreserved(&once), "{raw} -> {once}");
+            prop_assert!(once.starts_with('/'), "{raw} -> {once}");
+        }
+    }
+
+    #[test]
+    fn any_bytes_give_an_answer_not_a_panic(
+        raw in prop::collection::vec(any::<u8>(), 0..64),
+        host in prop::collection::vec(any::<u8>(), 0..16),
+    ) {
+        let _ = normalise(RawTarget {
+            target: &raw,
+            host_header: Some(&host),
+            duplicate_host: false,
+            host_required: true,
+        });
+    }
 
     #[test]
     fn whatever_an_origin_would_serve_under_a_prefix_is_matched(

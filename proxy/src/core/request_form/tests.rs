@@ -1,5 +1,4 @@
 use super::*;
-use proptest::prelude::*;
 
 fn path(raw: &str) -> Result<String, FormError> {
     normal_path(raw).map(Cow::into_owned)
@@ -156,84 +155,4 @@ fn control_bytes_in_the_query_are_refused() {
         FormError::ControlByte
     );
     assert_eq!(target("/?a=%2F", Some("a")).unwrap().query, Some("a=%2F"));
-}
-
-/// Path pieces that exercise every rule: separators, dots, escapes of unreserved, reserved,
-/// control and separator bytes, parameters, case. (proxy/tests/request_form_properties.rs has
-/// the same alphabet.)
-fn piece() -> impl Strategy<Value = &'static str> {
-    prop::sample::select(vec![
-        "/",
-        "//",
-        "tour",
-        "TOUR",
-        "a",
-        ".",
-        "..",
-        "%2E",
-        "%2e",
-        "%2E%2E",
-        "%74",
-        "%54",
-        "%41",
-        "%2F",
-        "%5C",
-        "\\",
-        ";",
-        "%3B",
-        ";x",
-        "%25",
-        "%",
-        "%zz",
-        "~",
-        "%7E",
-        "-",
-        "%20",
-        "%C3%A9",
-        "%00",
-        "x",
-        "_anteroom",
-    ])
-}
-
-fn raw_path() -> impl Strategy<Value = String> {
-    prop::collection::vec(piece(), 0..12).prop_map(|pieces| format!("/{}", pieces.concat()))
-}
-
-fn has_encoded_unreserved(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    bytes.iter().enumerate().any(|(index, &byte)| {
-        byte == b'%'
-            && matches!(
-                (bytes.get(index + 1).copied().and_then(hex_value), bytes.get(index + 2).copied().and_then(hex_value)),
-                (Some(high), Some(low)) if unreserved(high * 16 + low)
-            )
-    })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2_000))]
-
-    #[test]
-    fn normalising_is_idempotent_and_leaves_no_ambiguity(raw in raw_path()) {
-        if let Ok(once) = normal_path(&raw) {
-            let twice = normal_path(&once);
-            prop_assert!(matches!(twice, Ok(Cow::Borrowed(_))), "{raw} -> {once} -> {twice:?}");
-            prop_assert!(!once.contains("//"), "{raw} -> {once}");
-            prop_assert!(!once.contains("/./") && !once.contains("/../"), "{raw} -> {once}");
-            prop_assert!(!once.ends_with("/.") && !once.ends_with("/.."), "{raw} -> {once}");
-            prop_assert!(!has_encoded_unreserved(&once), "{raw} -> {once}");
-            prop_assert!(once.starts_with('/'), "{raw} -> {once}");
-        }
-    }
-
-    #[test]
-    fn any_bytes_give_an_answer_not_a_panic(raw in prop::collection::vec(any::<u8>(), 0..64), host in prop::collection::vec(any::<u8>(), 0..16)) {
-        let _ = normalise(RawTarget {
-            target: &raw,
-            host_header: Some(&host),
-            duplicate_host: false,
-            host_required: true,
-        });
-    }
 }
