@@ -694,3 +694,90 @@ async fn read_one_response(stream: &mut TcpStream) -> String {
         }
     }
 }
+
+/// An origin that accepts every WebSocket upgrade and then echoes what it gets.
+async fn echo_tunnel_origin() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind echo origin");
+    let addr = listener.local_addr().expect("echo origin address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let switching = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+                                 Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+                if stream.write_all(switching.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut chunk = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut chunk).await {
+                    if n == 0 || stream.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// An upgraded connection is a tunnel, not a head: it outlives the head limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_tunnel_outlives_the_head_limit() {
+    let origin = echo_tunnel_origin().await;
+    let backend = Backend::memory();
+    let rooms = room_toml("live", origin, &["/live"], "mode = \"passthrough\"");
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
+    stream
+        .write_all(
+            b"GET /live/ws HTTP/1.1\r\nHost: gw.example\r\nUpgrade: websocket\r\n\
+              Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+              Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .expect("upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("101 in time")
+            .expect("read 101");
+        assert_eq!(
+            n,
+            1,
+            "closed before the 101: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    // Frame-like bytes with no blank line, before and after the limit: a stream bound like a
+    // head would be cut once the limit passed after the first of them.
+    for _ in 0..2 {
+        stream
+            .write_all(b"\x81\x04ping")
+            .await
+            .expect("write in tunnel");
+        let mut echo = [0u8; 6];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
+            .await
+            .expect("echo in time")
+            .expect("read echo");
+        assert_eq!(&echo, b"\x81\x04ping");
+        tokio::time::sleep(HEAD_LIMIT + Duration::from_secs(1)).await;
+    }
+}
