@@ -729,13 +729,9 @@ async fn echo_tunnel_origin() -> std::net::SocketAddr {
     addr
 }
 
-/// An upgraded connection is a tunnel, not a head: it outlives the head limit.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upgraded_tunnel_outlives_the_head_limit() {
-    let origin = echo_tunnel_origin().await;
-    let backend = Backend::memory();
-    let rooms = room_toml("live", origin, &["/live"], "mode = \"passthrough\"");
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+/// Upgrade through the gateway and check one echo; `None` if the tunnel closed first — the
+/// known Pingora race with a very fast upstream (cloudflare/pingora#946), not a head limit.
+async fn open_echo_tunnel(gateway: &Gateway) -> Option<TcpStream> {
     let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
     stream
         .write_all(
@@ -748,38 +744,48 @@ async fn an_upgraded_tunnel_outlives_the_head_limit() {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
-            .await
-            .expect("101 in time")
-            .expect("read 101");
-        assert_eq!(
-            n,
-            1,
-            "closed before the 101: {}",
-            String::from_utf8_lossy(&head)
-        );
-        head.push(byte[0]);
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            _ => return None,
+        }
     }
     assert!(
         head.starts_with(b"HTTP/1.1 101"),
         "{}",
         String::from_utf8_lossy(&head)
     );
-    // Frame-like bytes with no blank line, before and after the limit: a stream bound like a
-    // head would be cut once the limit passed after the first of them.
-    for round in 0..2 {
-        if round == 1 {
-            tokio::time::sleep(HEAD_LIMIT + Duration::from_secs(1)).await;
-        }
-        stream
-            .write_all(b"\x81\x04ping")
-            .await
-            .expect("write in tunnel");
-        let mut echo = [0u8; 6];
-        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
-            .await
-            .expect("echo in time")
-            .expect("read echo");
-        assert_eq!(&echo, b"\x81\x04ping");
+    echo(&mut stream).await.then_some(stream)
+}
+
+/// Frame-like bytes with no blank line, echoed back by the origin through the tunnel.
+async fn echo(stream: &mut TcpStream) -> bool {
+    if stream.write_all(b"\x81\x04ping").await.is_err() {
+        return false;
     }
+    let mut echoed = [0u8; 6];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echoed)).await;
+    matches!(read, Ok(Ok(_))) && &echoed == b"\x81\x04ping"
+}
+
+/// An upgraded connection is a tunnel, not a head: it outlives the head limit. (A stream bound
+/// like a head would be cut once the limit passed after the first tunnelled bytes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_tunnel_outlives_the_head_limit() {
+    let origin = echo_tunnel_origin().await;
+    let backend = Backend::memory();
+    let rooms = room_toml("live", origin, &["/live"], "mode = \"passthrough\"");
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+    let mut tunnel = None;
+    for _ in 0..5 {
+        tunnel = open_echo_tunnel(&gateway).await;
+        if tunnel.is_some() {
+            break;
+        }
+    }
+    let mut stream = tunnel.expect("a tunnel that echoes once, within 5 tries");
+    tokio::time::sleep(HEAD_LIMIT + Duration::from_secs(1)).await;
+    assert!(
+        echo(&mut stream).await,
+        "the tunnel was cut after the head limit"
+    );
 }
