@@ -19,7 +19,7 @@ mod syntax;
 mod validate;
 
 pub use booking::*;
-pub use error::ConfigError;
+pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
 pub use secret::EnvLookup;
 
