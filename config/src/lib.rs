@@ -22,6 +22,7 @@ pub use booking::*;
 pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
 pub use secret::EnvLookup;
+pub use validate::{PATH_PUNCTUATION, REDIS_SCHEMES};
 
 #[cfg(test)]
 mod tests;

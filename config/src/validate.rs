@@ -196,6 +196,14 @@ pub fn redis_url(text: &str) -> Result<String, String> {
         .iter()
         .find_map(|scheme| text.strip_prefix(scheme));
     match rest {
+        // fred needs the sentinel's service name; without it `serve` would refuse the URL.
+        Some(_) if text.starts_with("redis-sentinel://") && !text.contains("sentinelServiceName=") => Err(format!(
+            "a redis-sentinel:// URL names the service: redis-sentinel://HOST:PORT/DB?sentinelServiceName=NAME, got {text:?}"
+        )),
+        // fred reads a unix socket URL as `redis+unix://[user:password@host]/absolute/path`.
+        Some(rest) if text.starts_with("redis+unix://") && !rest.contains('/') => Err(format!(
+            "a redis+unix:// URL gives the socket's absolute path: redis+unix:///run/redis/redis.sock, got {text:?}"
+        )),
         Some(rest) if !rest.is_empty() => Ok(text.to_string()),
         _ => Err(format!(
             "expected a URL starting with {}, got {text:?}",
@@ -317,13 +325,15 @@ mod tests {
             "redis://127.0.0.1:6379",
             "rediss://h:6380",
             "redis-cluster://h:7000",
-            "redis-sentinel://h:26379/mymaster",
+            "redis-sentinel://h:26379/0?sentinelServiceName=mymaster",
             "redis+unix:///tmp/redis.sock",
         ] {
             assert!(redis_url(ok).is_ok(), "{ok}");
         }
         assert!(redis_url("http://h").is_err());
         assert!(redis_url("redis://").is_err());
+        assert!(redis_url("redis-sentinel://h:26379/mymaster").is_err());
+        assert!(redis_url("redis+unix://redis.sock").is_err());
         assert!(env_name("ANTEROOM_KEY_K1"));
         assert!(env_name("_x1"));
         assert!(!env_name("1X"));

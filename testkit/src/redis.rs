@@ -1,4 +1,5 @@
-//! A throwaway redis-server per guard: no persistence, its own port and directory.
+//! A throwaway redis-server per guard: no persistence, its own port, directory and unix
+//! socket (`redis.sock` in that directory, for `redis+unix://` clients).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -49,6 +50,16 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The unix socket the server also listens on (owner-only permissions).
+    pub fn socket_path(&self) -> PathBuf {
+        socket_path(&self.dir)
+    }
+
+    /// `redis+unix:///DIR/redis.sock`: the same server over its unix socket.
+    pub fn unix_url(&self) -> String {
+        format!("redis+unix://{}", self.socket_path().display())
     }
 
     /// Process id of the running server, if it is running.
@@ -103,10 +114,17 @@ impl Drop for RedisServer {
     }
 }
 
+fn socket_path(dir: &std::path::Path) -> PathBuf {
+    dir.join("redis.sock")
+}
+
 fn spawn_and_wait(port: u16, dir: &std::path::Path) -> Result<Child, String> {
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
+        .arg("--unixsocket")
+        .arg(socket_path(dir))
+        .args(["--unixsocketperm", "700"])
         .args(["--save", ""])
         .args(["--appendonly", "no"])
         .arg("--dir")
@@ -190,6 +208,16 @@ mod tests {
         let pid = server.pid().expect("running");
         assert!(answers_as(port, pid));
         server.flushall();
+        let socket = server.socket_path();
+        assert_eq!(
+            server.unix_url(),
+            format!("redis+unix://{}", socket.display())
+        );
+        let mut unix = std::os::unix::net::UnixStream::connect(&socket).expect("unix socket");
+        unix.write_all(b"PING\r\n").expect("write");
+        let mut pong = [0u8; 7];
+        unix.read_exact(&mut pong).expect("read");
+        assert_eq!(&pong, b"+PONG\r\n");
 
         server.restart();
         assert_eq!(server.port(), port, "restart keeps the port");
