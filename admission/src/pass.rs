@@ -22,10 +22,6 @@ use crate::error::PassRejection;
 use crate::keyring::{valid_kid, Keyring};
 use crate::visitor::VisitorId;
 
-/// Cookie carrying the pass (set HttpOnly, SameSite=Lax, Secure under TLS).
-pub const PASS_COOKIE: &str = "anteroom_pass";
-/// Header carrying the pass (apps; and gateway → origin).
-pub const PASS_HEADER: &str = "X-Anteroom-Pass";
 /// Longest token `verify_pass` considers; longer ones are `Malformed` without further work.
 pub const MAX_PASS_LEN: usize = 1024;
 
