@@ -191,7 +191,7 @@ fn command(port: u16, request: &[u8], done: impl Fn(&[u8]) -> bool) -> Result<Ve
                 String::from_utf8_lossy(&reply)
             ));
         }
-        reply.extend_from_slice(&buf[..n]);
+        reply.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     Ok(reply)
 }
