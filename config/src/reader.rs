@@ -185,27 +185,13 @@ impl<'a> Field<'a> {
             .as_value()
             .and_then(Value::as_array)
             .ok_or_else(|| self.wrong_type(src, "an array of strings"))?;
-        let items = array
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| {
-                let path = format!("{}[{i}]", self.path);
-                let span = v.span().or_else(|| self.span.clone());
-                match v.as_str() {
-                    Some(s) => Some(Located {
-                        value: s.to_string(),
-                        path,
-                        span,
-                    }),
-                    None => {
-                        src.report(src.error(
-                            &span,
-                            path,
-                            format!("expected a string, got {}", value_type_name(v)),
-                        ));
-                        None
-                    }
-                }
+        let items = self
+            .elements(src, array, "a string", Value::as_str)
+            .into_iter()
+            .map(|(s, path, span)| Located {
+                value: s.to_string(),
+                path,
+                span,
             })
             .collect();
         Ok(StringList {
@@ -227,34 +213,44 @@ impl<'a> Field<'a> {
                     table: t,
                 })
                 .collect()),
-            Item::Value(Value::Array(array)) => Ok(array
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| {
-                    let path = format!("{}[{i}]", self.path);
-                    let span = v.span().or_else(|| self.span.clone());
-                    match v.as_inline_table() {
-                        Some(t) => Some(Section {
-                            path,
-                            span,
-                            table: t,
-                        }),
-                        None => {
-                            src.report(src.error(
-                                &span,
-                                path,
-                                format!("expected a table, got {}", value_type_name(v)),
-                            ));
-                            None
-                        }
-                    }
-                })
+            Item::Value(Value::Array(array)) => Ok(self
+                .elements(src, array, "a table", Value::as_inline_table)
+                .into_iter()
+                .map(|(table, path, span)| Section { path, span, table })
                 .collect()),
             _ => {
                 let key = self.path.rsplit('.').next().unwrap_or(&self.path);
                 Err(self.wrong_type(src, &format!("an array of tables ([[{key}]])")))
             }
         }
+    }
+
+    /// The elements of an inline array that `pick` accepts, each with its path (`key[i]`)
+    /// and span; every other element is reported as not being `expected`.
+    fn elements<T>(
+        &self,
+        src: &Source,
+        array: &'a toml_edit::Array,
+        expected: &str,
+        pick: impl Fn(&'a Value) -> Option<T>,
+    ) -> Vec<(T, String, Span)> {
+        array
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let path = format!("{}[{i}]", self.path);
+                let span = v.span().or_else(|| self.span.clone());
+                let picked = pick(v);
+                if picked.is_none() {
+                    src.report(src.error(
+                        &span,
+                        path.clone(),
+                        format!("expected {expected}, got {}", value_type_name(v)),
+                    ));
+                }
+                picked.map(|x| (x, path, span))
+            })
+            .collect()
     }
 
     pub fn located<T>(&self, value: T) -> Located<T> {
