@@ -28,10 +28,10 @@ fn settings() -> RoomSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_connects_over_a_unix_socket() {
-    let server = tokio::task::spawn_blocking(RedisServer::start)
+    let server = tokio::task::spawn_blocking(RedisServer::start_with_unix_socket)
         .await
         .expect("start redis-server");
-    let url = server.unix_url();
+    let url = server.unix_url().expect("listening on a unix socket");
     assert!(url.starts_with("redis+unix:///"), "{url}");
     let over_socket = RedisStore::connect(&url, RedisOptions::default())
         .await
