@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: an admitted request (pass verify + proxy) through Anteroom against a bare
-# Pingora passthrough to the same origin, in the same run. Budget: Anteroom >= 0.9x bare.
+# Pingora passthrough and nginx as a plain reverse proxy to the same origin, in the same run.
+# Budgets: Anteroom >= 0.9x bare Pingora and >= 0.7x nginx.
 #
 #   bench/admitted.sh            full run: 12 interleaved rounds of 5 s each (~2.5 min + build)
 #   bench/admitted.sh --quick    smoke run: 1 round of 3 s
@@ -10,12 +11,13 @@
 #          --no-wait (do not wait up to 10 min for other work on the machine to calm down)
 # Env:     CARGO_TARGET_DIR (default: <repo>/target)
 #
-# Starts three processes on free loopback ports: bench_origin (tiny keep-alive HTTP/1.1
-# origin), bare_proxy (Pingora passthrough, same ServerConf/threads as the gateway) and
+# Starts four processes on free loopback ports: bench_origin (tiny keep-alive HTTP/1.1
+# origin), bare_proxy (Pingora passthrough, same ServerConf/threads as the gateway), nginx
+# (reverse proxy with an upstream keep-alive pool, one worker per core, no access log) and
 # `anteroom serve` (memory store, one safety-net room with a huge rate and cap). It gets a
 # pass from /_anteroom/status, checks that both proxies answer with the origin's body, then
-# runs wrk against the origin directly once and against bare Pingora and Anteroom in
-# alternating order (bare first in odd rounds, Anteroom first in even rounds). Every
+# runs wrk against the origin directly once and against bare Pingora, nginx and Anteroom in
+# an order that rotates each round. Every
 # request — to all three targets — carries the same X-Anteroom-Pass header.
 # Prints req/s, p50 and p99 for each target (medians over rounds) and the headline ratio:
 # the median over rounds of Anteroom / bare within the round (pairing neighbouring runs
@@ -25,12 +27,13 @@
 # Other work on the machine skews everything: the script waits (up to 10 min) for a quiet
 # machine and reports, per run, the share of the CPU other processes used; on a quiet
 # machine that column reads 0-1 and the ratio repeats within a couple of percent.
-# Exit status: 0 within budget, 3 below budget, 1 on any setup or measurement failure.
+# Exit status: 0 within both budgets, 3 below one, 1 on any setup or measurement failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BUDGET=0.9
+NGINX_BUDGET=0.7
 
 ROUNDS=12
 DURATION=5
@@ -40,7 +43,7 @@ BUILD=1
 KEEP=""
 WAIT_QUIET=1
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -68,13 +71,17 @@ die() { log "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools
 command -v curl >/dev/null || die "curl is required"
-if ! command -v wrk >/dev/null; then
-    log "wrk not found; installing it (apt-get install -y wrk)"
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    $SUDO apt-get install -y wrk >/dev/null 2>&1 \
-        || { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y wrk >/dev/null 2>&1; } \
-        || die "could not install wrk"
-fi
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+install_pkg() { # command, package
+    command -v "$1" >/dev/null && return 0
+    log "$1 not found; installing it (apt-get install -y $2)"
+    $SUDO apt-get install -y "$2" >/dev/null 2>&1 \
+        || { $SUDO apt-get update >/dev/null 2>&1 && $SUDO apt-get install -y "$2" >/dev/null 2>&1; } \
+        || die "could not install $2"
+}
+install_pkg wrk wrk
+PATH="$PATH:/usr/sbin"
+install_pkg nginx nginx-light
 
 # ---------------------------------------------------------------- build
 if [ "$BUILD" = 1 ]; then
@@ -132,6 +139,7 @@ free_port() {
 ORIGIN_PORT=$(free_port) || die "no free port"
 BARE_PORT=$(free_port) || die "no free port"
 GATEWAY_PORT=$(free_port) || die "no free port"
+NGINX_PORT=$(free_port) || die "no free port"
 ADMIN_PORT=$(free_port) || die "no free port"
 METRICS_PORT=$(free_port) || die "no free port"
 ROOM=bench
@@ -163,6 +171,33 @@ session_seconds       = 86400
 abandon_after_seconds = 3600
 EOF
 
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx.conf" <<EOF
+# nginx as a plain reverse proxy: the baseline a platform would otherwise put here.
+worker_processes $(nproc);
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+
 start() { # name, then the command
     local name="$1"; shift
     "$@" >"$WORK/$name.log" 2>&1 &
@@ -183,12 +218,15 @@ wait_http() { # name, url: up to 15 s for any HTTP answer
 start origin "$BIN/examples/bench_origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1
 start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT"
 start anteroom "$BIN/anteroom" serve --config "$WORK/gateway.toml"
+start nginx nginx -c "$WORK/nginx.conf" -p "$WORK/nginx"
 
 ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT$PATH_UNDER_TEST"
 BARE_URL="http://127.0.0.1:$BARE_PORT$PATH_UNDER_TEST"
 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT$PATH_UNDER_TEST"
+NGINX_URL="http://127.0.0.1:$NGINX_PORT$PATH_UNDER_TEST"
 wait_http origin "$ORIGIN_URL"
 wait_http bare "$BARE_URL"
+wait_http nginx "$NGINX_URL"
 wait_http anteroom "http://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM"
 
 # ---------------------------------------------------------------- pass and sanity checks
@@ -211,6 +249,7 @@ check_body() { # name, url
 }
 check_body origin "$ORIGIN_URL"
 check_body bare "$BARE_URL"
+check_body nginx "$NGINX_URL"
 check_body anteroom "$GATEWAY_URL"
 # The verified-pass path issues no cookie; a Set-Cookie would mean a renewal or a re-join.
 if grep -qi '^set-cookie' "$WORK/anteroom.headers"; then
@@ -221,7 +260,7 @@ fi
 curl -s --max-time 5 -o /dev/null -D "$WORK/nopass.headers" "$GATEWAY_URL" || die "request without pass"
 grep -qi '^set-cookie: anteroom_pass=' "$WORK/nopass.headers" \
     || die "Anteroom did not treat $PATH_UNDER_TEST as a protected room path"
-log "checks passed: origin, bare Pingora and Anteroom (with pass) all answer with the origin's body"
+log "checks passed: origin, bare Pingora, nginx and Anteroom (with pass) all answer with the origin's body"
 
 metric() { # metric line prefix -> value (0 if absent)
     curl -s --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics" \
@@ -236,13 +275,15 @@ NCPU=$(nproc)
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 server_ticks() {
     local pid total=0 ticks
-    for pid in "${PIDS[@]}"; do
+    for pid in "${PIDS[@]}" $(nginx_pids | sort -u); do
         ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
         total=$((total + ticks))
     done
     echo "$total"
 }
 TICK_HZ=$(getconf CLK_TCK)
+# nginx runs a master and one worker per core: count them all.
+nginx_pids() { pgrep -f "nginx -c $WORK/nginx.conf" 2>/dev/null; pgrep -f "nginx: worker" 2>/dev/null; }
 # Busy share of the machine (%) over 3 s while our servers are idle.
 idle_check() {
     local before after
@@ -295,7 +336,7 @@ run_wrk() {
 
 WARMUP=$(( DURATION < 3 ? DURATION : 3 ))
 log "warm-up: ${WARMUP} s each (wrk -t$WRK_THREADS -c$CONNECTIONS)"
-for warm in origin:"$ORIGIN_URL" bare:"$BARE_URL" anteroom:"$GATEWAY_URL"; do
+for warm in origin:"$ORIGIN_URL" bare:"$BARE_URL" nginx:"$NGINX_URL" anteroom:"$GATEWAY_URL"; do
     line="$(run_wrk "warmup-${warm%%:*}" "${warm#*:}" "$WARMUP")"
 done
 
@@ -305,9 +346,13 @@ log "origin direct: ${DURATION} s"
 line="$(run_wrk origin "$ORIGIN_URL" "$DURATION")"
 echo "origin 0 $line" >>"$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then order="bare anteroom"; else order="anteroom bare"; fi
+    case $((round % 3)) in
+        1) order="bare nginx anteroom" ;;
+        2) order="anteroom bare nginx" ;;
+        *) order="nginx anteroom bare" ;;
+    esac
     for target in $order; do
-        if [ "$target" = bare ]; then url="$BARE_URL"; else url="$GATEWAY_URL"; fi
+        case "$target" in bare) url="$BARE_URL" ;; nginx) url="$NGINX_URL" ;; *) url="$GATEWAY_URL" ;; esac
         line="$(run_wrk "$target-round$round" "$url" "$DURATION")"
         echo "$target $round $line" >>"$RESULTS"
         log "round $round/$ROUNDS $target: $(awk '{ printf "%.0f req/s, p50 %.3f ms, p99 %.3f ms", $1, $2, $3 }' <<<"$line")"
@@ -325,7 +370,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]
 column_of() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RESULTS" | median; }
 
 declare -A RPS P50 P99
-for target in origin bare anteroom; do
+for target in origin bare nginx anteroom; do
     RPS[$target]=$(column_of "$target" 3)
     P50[$target]=$(column_of "$target" 4)
     P99[$target]=$(column_of "$target" 5)
@@ -334,16 +379,21 @@ RATIO_OF_MEDIANS=$(awk -v a="${RPS[anteroom]}" -v b="${RPS[bare]}" 'BEGIN { prin
 ROUND_RATIOS=$(awk '$1 == "bare" { b[$2] = $3 } $1 == "anteroom" { a[$2] = $3 }
     END { for (r = 1; r in b; r++) printf "%s%.3f", (r > 1 ? ", " : ""), a[r] / b[r] }' "$RESULTS")
 RATIO=$(tr ',' '\n' <<<"$ROUND_RATIOS" | median | awk '{ printf "%.3f", $1 }')
+NGINX_ROUND_RATIOS=$(awk '$1 == "nginx" { b[$2] = $3 } $1 == "anteroom" { a[$2] = $3 }
+    END { for (r = 1; r in b; r++) printf "%s%.3f", (r > 1 ? ", " : ""), a[r] / b[r] }' "$RESULTS")
+NGINX_RATIO=$(tr ',' '\n' <<<"$NGINX_ROUND_RATIOS" | median | awk '{ printf "%.3f", $1 }')
+BARE_VS_NGINX=$(awk -v a="${RPS[bare]}" -v b="${RPS[nginx]}" 'BEGIN { printf "%.3f", a / b }')
 FOREIGN_MAX=10
 BUSY_RUNS=$(awk -v max="$FOREIGN_MAX" '$6 > max { n++ } END { print n + 0 }' "$RESULTS")
 VERDICT=$(awk -v r="$RATIO" -v b="$BUDGET" 'BEGIN { print (r >= b) ? "PASS" : "FAIL" }')
+NGINX_VERDICT=$(awk -v r="$NGINX_RATIO" -v b="$NGINX_BUDGET" 'BEGIN { print (r >= b) ? "PASS" : "FAIL" }')
 
 CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV (with local changes)"; fi
 cat <<EOF
 
-## Admitted request vs bare Pingora — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC
+## Admitted request vs bare Pingora and nginx — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC
 
 - machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr), wrk + proxy + origin on one host
 - commit: $REV
@@ -351,13 +401,15 @@ cat <<EOF
 
 | target | req/s | p50 (ms) | p99 (ms) |
 |---|---:|---:|---:|
-$(for target in origin bare anteroom; do
-    case $target in origin) label="origin direct" ;; bare) label="bare Pingora" ;; anteroom) label="Anteroom, valid pass" ;; esac
+$(for target in origin bare nginx anteroom; do
+    case $target in origin) label="origin direct" ;; bare) label="bare Pingora" ;; nginx) label="nginx reverse proxy" ;; anteroom) label="Anteroom, valid pass" ;; esac
     awk -v l="$label" -v r="${RPS[$target]}" -v p="${P50[$target]}" -v q="${P99[$target]}" \
         'BEGIN { printf "| %s | %.0f | %.3f | %.3f |\n", l, r, p, q }'
 done)
 
 Anteroom / bare Pingora: **$RATIO** (median of per-round ratios: $ROUND_RATIOS; ratio of the medians: $RATIO_OF_MEDIANS) — budget >= $BUDGET: **$VERDICT**
+
+Anteroom / nginx: **$NGINX_RATIO** (per round: $NGINX_ROUND_RATIOS) — budget >= $NGINX_BUDGET: **$NGINX_VERDICT**; bare Pingora / nginx: $BARE_VS_NGINX
 $( [ "$BUSY_RUNS" = 0 ] || echo "
 WARNING: in $BUSY_RUNS run(s) other processes used more than $FOREIGN_MAX% of the machine (last column); rerun on a quiet machine.")
 
@@ -367,4 +419,4 @@ $(cat "$RESULTS")
 \`\`\`
 EOF
 
-[ "$VERDICT" = PASS ] || exit 3
+[ "$VERDICT" = PASS ] && [ "$NGINX_VERDICT" = PASS ] || exit 3

@@ -7,6 +7,12 @@
 //! (d) `Keyring::verify_visitor`. The four run in interleaved batches so background load hits
 //! them alike; each figure is the median batch's ns/op, the ratio the median of per-round
 //! ratios.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

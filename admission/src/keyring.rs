@@ -26,7 +26,8 @@ pub(crate) struct KeyEntry {
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<KeyEntry>,
-    signing: usize,
+    /// A copy of the signing entry of `keys` (a key is cheap to clone).
+    signing: KeyEntry,
 }
 
 /// True for 1-32 characters of `[A-Za-z0-9_-]`.
@@ -75,13 +76,14 @@ impl Keyring {
         }
         let signing = keys
             .iter()
-            .position(|k| k.kid == signing_kid)
+            .find(|k| k.kid == signing_kid)
+            .cloned()
             .ok_or_else(|| AdmissionError::UnknownSigningKey(signing_kid.to_owned()))?;
         Ok(Keyring { keys, signing })
     }
 
     pub fn signing_kid(&self) -> &str {
-        &self.keys[self.signing].kid
+        &self.signing.kid
     }
 
     /// Every kid that verifies, in the order given.
@@ -90,7 +92,7 @@ impl Keyring {
     }
 
     pub(crate) fn signing_entry(&self) -> &KeyEntry {
-        &self.keys[self.signing]
+        &self.signing
     }
 
     /// The verifying key of `kid`. A linear scan: keyrings hold a handful of keys.

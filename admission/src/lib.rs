@@ -3,21 +3,37 @@
 //!   key and verifies with every listed key so keys rotate without logging anyone out;
 //! - signed visitor ids, so no one can forge an id to take someone else's place;
 //! - the admission controller: a pure token bucket bounded by the active-session cap;
-//! - ETA estimates. All pure: no I/O, clocks are passed in.
+//! - ETA estimates. All pure: no I/O, clocks are passed in;
+//! - the pieces every service that sees visitors shares: cookie and header names
+//!   ([`PASS_COOKIE`]...), `Cookie` header parsing, [`constant_time_eq`], the clock read at the
+//!   edges ([`unix_now`]) and, with feature `config`, `Keyring::from_config`.
 //!
 //! The byte-level formats (pass, signed visitor id) are specified in `docs/pass.md`, with test
 //! vectors in `admission/testdata/pass-vectors.json`.
 
 mod bucket;
+mod clock;
+mod compare;
+mod cookies;
 mod error;
 mod eta;
+#[cfg(feature = "config")]
+mod from_config;
 mod keyring;
+mod names;
 mod pass;
 mod visitor;
 
 pub use bucket::{bucket_capacity, Bucket, RateLimits};
+pub use clock::{unix_now, unix_now_ms};
+pub use compare::constant_time_eq;
+pub use cookies::{parse_cookies, CookieJar};
 pub use error::{AdmissionError, PassRejection};
 pub use eta::{estimate_wait, Eta};
 pub use keyring::{generate_secret, Keyring, MAX_KID_LEN, MIN_SECRET_LEN};
-pub use pass::{PassClaims, MAX_PASS_LEN, PASS_COOKIE, PASS_HEADER};
-pub use visitor::{VisitorId, MAX_SIGNED_VISITOR_LEN, VISITOR_COOKIE, VISITOR_HEADER};
+pub use names::{
+    PASS_COOKIE, PASS_HEADER, PASS_HEADER_LOWER, VISITOR_COOKIE, VISITOR_HEADER,
+    VISITOR_HEADER_LOWER,
+};
+pub use pass::{PassClaims, MAX_PASS_LEN};
+pub use visitor::{VisitorId, MAX_SIGNED_VISITOR_LEN};

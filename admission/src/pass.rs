@@ -20,12 +20,8 @@ use serde::Deserialize;
 
 use crate::error::PassRejection;
 use crate::keyring::{valid_kid, Keyring};
-use crate::visitor::VisitorId;
+use crate::visitor::{hex_digit, VisitorId};
 
-/// Cookie carrying the pass (set HttpOnly, SameSite=Lax, Secure under TLS).
-pub const PASS_COOKIE: &str = "anteroom_pass";
-/// Header carrying the pass (apps; and gateway → origin).
-pub const PASS_HEADER: &str = "X-Anteroom-Pass";
 /// Longest token `verify_pass` considers; longer ones are `Malformed` without further work.
 pub const MAX_PASS_LEN: usize = 1024;
 
@@ -97,11 +93,9 @@ fn parse_canonical(json: &[u8]) -> Option<Payload<'_>> {
     let end = rest
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if rest[end] != b'"' {
-        return None;
-    }
-    let room = std::str::from_utf8(&rest[..end]).ok()?;
-    let rest = rest[end + 1..].strip_prefix(b",\"vis\":\"")?;
+    let (room, rest) = rest.split_at_checked(end)?;
+    let room = std::str::from_utf8(room).ok()?;
+    let rest = rest.strip_prefix(b"\"")?.strip_prefix(b",\"vis\":\"")?;
     let (vis, rest) = (rest.get(..32)?, rest.get(32..)?);
     let visitor = VisitorId::from_hex_bytes(vis)?;
     let rest = rest.strip_prefix(b"\",\"iat\":")?;
@@ -119,14 +113,15 @@ fn parse_canonical(json: &[u8]) -> Option<Payload<'_>> {
 /// A JSON integer in 0..2^64 at the start of `text`: digits, no sign, no leading zero.
 fn parse_u64(text: &[u8]) -> Option<(u64, &[u8])> {
     let digits = text.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || (digits > 1 && text[0] == b'0') {
+    if digits == 0 || (digits > 1 && text.first() == Some(&b'0')) {
         return None;
     }
+    let (number, rest) = text.split_at_checked(digits)?;
     let mut value: u64 = 0;
-    for &d in &text[..digits] {
+    for &d in number {
         value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
-    Some((value, &text[digits..]))
+    Some((value, rest))
 }
 
 /// Appends `s` as a JSON string: `"` and `\` are backslash-escaped, U+0000..U+001F become
@@ -138,10 +133,10 @@ fn push_json_string(out: &mut String, s: &str) {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let byte = c as u8;
                 out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 0xf] as char);
+                out.push(char::from(hex_digit(byte >> 4)));
+                out.push(char::from(hex_digit(byte & 0x0f)));
             }
             c => out.push(c),
         }
@@ -243,14 +238,19 @@ impl Keyring {
             _ => return Err(Malformed),
         }
         // "v1." + kid + "." + payload: the token up to (not including) the last dot.
-        let signed = &token[..token.len() - MAC_B64_LEN - 1];
-        hmac::verify(key, signed.as_bytes(), &mac[..32]).map_err(|_| BadSignature)?;
+        let signed = token
+            .len()
+            .checked_sub(MAC_B64_LEN + 1)
+            .and_then(|end| token.get(..end))
+            .ok_or(Malformed)?;
+        let mac = mac.get(..32).ok_or(Malformed)?;
+        hmac::verify(key, signed.as_bytes(), mac).map_err(|_| BadSignature)?;
 
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
         let n = URL_SAFE_NO_PAD
             .decode_slice(payload_b64, &mut buf)
             .map_err(|_| Malformed)?;
-        let raw = parse_payload(&buf[..n]).ok_or(Malformed)?;
+        let raw = buf.get(..n).and_then(parse_payload).ok_or(Malformed)?;
         if raw.iat > raw.exp {
             return Err(Malformed);
         }

@@ -59,45 +59,38 @@ pub fn parse_booking_config_with_env(
     env: EnvLookup,
 ) -> Result<BookingConfig, ConfigError> {
     let src = Source::new(text, file);
+    // A syntax error leaves no document to walk: it is the only error reported.
     let doc = toml_edit::ImDocument::parse(text).map_err(|e| syntax::error(&src, &e))?;
     let root = Section::root(doc.as_table());
-    root.deny_unknown(&src, TOP_KEYS)?;
+    root.deny_unknown(&src, TOP_KEYS);
 
-    let public = match root.section(&src, "listen")? {
+    let listen = schema::optional_section(&src, &root, "listen");
+    if let Some(s) = &listen {
+        s.deny_unknown(&src, &["public"]);
+    }
+    let public = listen
+        .and_then(|s| src.keep(s.string(&src, "public")).flatten())
+        .and_then(|at| schema::check(&src, &at, validate::socket_addr))
+        .unwrap_or_else(|| schema::default_addr(&src, "listen.public", DEFAULT_BOOKING_PUBLIC));
+    let store = schema::store(&src, schema::optional_section(&src, &root, "store"));
+    let database = schema::optional_section(&src, &root, "database");
+    if let Some(s) = &database {
+        s.deny_unknown(&src, &["url"]);
+    }
+    let database_url = database
+        .and_then(|s| src.keep(s.string(&src, "url")).flatten())
+        .and_then(|at| schema::check(&src, &at, database_url))
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    let keys = schema::required_keys(
+        &src,
+        &root,
+        env,
+        "missing required section [keys]: the gateway's keys, to verify passes",
+    );
+    let admin = schema::admin(&src, schema::optional_section(&src, &root, "admin"), env);
+    let holds = match schema::optional_section(&src, &root, "holds") {
         Some(s) => {
-            s.deny_unknown(&src, &["public"])?;
-            match s.string(&src, "public")? {
-                Some(at) => schema::check(&src, &at, validate::socket_addr)?,
-                None => default_public(&src)?,
-            }
-        }
-        None => default_public(&src)?,
-    };
-    let store = schema::store(&src, root.section(&src, "store")?)?;
-    let database_url = match root.section(&src, "database")? {
-        Some(s) => {
-            s.deny_unknown(&src, &["url"])?;
-            match s.string(&src, "url")? {
-                Some(at) => schema::check(&src, &at, database_url)?,
-                None => DEFAULT_DATABASE_URL.to_string(),
-            }
-        }
-        None => DEFAULT_DATABASE_URL.to_string(),
-    };
-    let keys = match root.section(&src, "keys")? {
-        Some(section) => schema::keys(&src, section, env)?,
-        None => {
-            return Err(src.error(
-                &None,
-                "keys",
-                "missing required section [keys]: the gateway's keys, to verify passes",
-            ))
-        }
-    };
-    let admin = schema::admin(&src, root.section(&src, "admin")?, env)?;
-    let holds = match root.section(&src, "holds")? {
-        Some(s) => {
-            s.deny_unknown(&src, &["ttl_seconds", "max_seats_per_visitor"])?;
+            s.deny_unknown(&src, &["ttl_seconds", "max_seats_per_visitor"]);
             HoldsConfig {
                 ttl_seconds: schema::integer(
                     &src,
@@ -106,7 +99,7 @@ pub fn parse_booking_config_with_env(
                     DEFAULT_HOLD_TTL_SECONDS,
                     3600,
                     "seconds",
-                )?,
+                ),
                 max_seats_per_visitor: schema::integer(
                     &src,
                     &s,
@@ -114,7 +107,7 @@ pub fn parse_booking_config_with_env(
                     DEFAULT_MAX_SEATS_PER_VISITOR,
                     100,
                     "seats",
-                )?,
+                ),
             }
         }
         None => HoldsConfig {
@@ -122,7 +115,7 @@ pub fn parse_booking_config_with_env(
             max_seats_per_visitor: DEFAULT_MAX_SEATS_PER_VISITOR,
         },
     };
-    Ok(BookingConfig {
+    src.finish(BookingConfig {
         public,
         store,
         database_url,
@@ -130,10 +123,6 @@ pub fn parse_booking_config_with_env(
         admin,
         holds,
     })
-}
-
-fn default_public(src: &Source) -> Result<SocketAddr, ConfigError> {
-    validate::socket_addr(DEFAULT_BOOKING_PUBLIC).map_err(|m| src.error(&None, "listen.public", m))
 }
 
 fn database_url(url: &str) -> Result<String, String> {

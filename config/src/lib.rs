@@ -1,5 +1,6 @@
 //! Anteroom's configuration: the gateway TOML schema of the public contract, its defaults,
-//! and validation whose every error names the file, line, field and what is allowed.
+//! and validation whose every error names the file, line, field and what is allowed. Every
+//! problem of a file is reported at once (`ConfigError::Several`), not just the first.
 //! Secrets are resolved here (`env:NAME` or a literal of at least 32 bytes) so the rest of
 //! the system only ever sees bytes.
 //!
@@ -19,9 +20,10 @@ mod syntax;
 mod validate;
 
 pub use booking::*;
-pub use error::ConfigError;
+pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
 pub use secret::EnvLookup;
+pub use validate::{PATH_PUNCTUATION, REDIS_SCHEMES};
 
 #[cfg(test)]
 mod tests;

@@ -5,8 +5,8 @@
 
 use toml_edit::{Item, TableLike, Value};
 
+use crate::error::LocatedError;
 use crate::location::{Source, Span};
-use crate::ConfigError;
 
 /// A value that knows where it came from.
 #[derive(Debug, Clone)]
@@ -14,6 +14,12 @@ pub(crate) struct Located<T> {
     pub value: T,
     pub path: String,
     pub span: Span,
+}
+
+/// The string elements of an array, and how many elements it had in all.
+pub(crate) struct StringList {
+    pub items: Vec<Located<String>>,
+    pub given: usize,
 }
 
 /// One `key = value` (or sub-table) of a section.
@@ -49,8 +55,8 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// Every key must be one of `allowed`; the first that is not is reported at its own line.
-    pub fn deny_unknown(&self, src: &Source, allowed: &[&str]) -> Result<(), ConfigError> {
+    /// Every key must be one of `allowed`; each that is not is reported at its own line.
+    pub fn deny_unknown(&self, src: &Source, allowed: &[&str]) {
         for (key, _) in self.table.iter() {
             if !allowed.contains(&key) {
                 let span = self.table.key(key).and_then(|k| k.span());
@@ -59,7 +65,7 @@ impl<'a> Section<'a> {
                 } else {
                     format!("in `{}`", self.path)
                 };
-                return Err(src.error(
+                src.report(src.error(
                     &span,
                     self.child_path(key),
                     format!(
@@ -69,7 +75,6 @@ impl<'a> Section<'a> {
                 ));
             }
         }
-        Ok(())
     }
 
     pub fn get(&self, key: &str) -> Option<Field<'a>> {
@@ -104,7 +109,7 @@ impl<'a> Section<'a> {
             .collect()
     }
 
-    pub fn required(&self, src: &Source, key: &str, what: &str) -> Result<Field<'a>, ConfigError> {
+    pub fn required(&self, src: &Source, key: &str, what: &str) -> Result<Field<'a>, LocatedError> {
         self.get(key).ok_or_else(|| {
             let place = if self.path.is_empty() {
                 String::new()
@@ -119,17 +124,17 @@ impl<'a> Section<'a> {
         })
     }
 
-    pub fn section(&self, src: &Source, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
+    pub fn section(&self, src: &Source, key: &str) -> Result<Option<Section<'a>>, LocatedError> {
         self.get(key).map(|f| f.section(src)).transpose()
     }
 
-    pub fn string(&self, src: &Source, key: &str) -> Result<Option<Located<String>>, ConfigError> {
+    pub fn string(&self, src: &Source, key: &str) -> Result<Option<Located<String>>, LocatedError> {
         self.get(key).map(|f| f.string(src)).transpose()
     }
 }
 
 impl<'a> Field<'a> {
-    fn wrong_type(&self, src: &Source, expected: &str) -> ConfigError {
+    fn wrong_type(&self, src: &Source, expected: &str) -> LocatedError {
         src.error(
             &self.span,
             self.path.clone(),
@@ -137,7 +142,7 @@ impl<'a> Field<'a> {
         )
     }
 
-    pub fn section(&self, src: &Source) -> Result<Section<'a>, ConfigError> {
+    pub fn section(&self, src: &Source) -> Result<Section<'a>, LocatedError> {
         let table = self
             .item
             .as_table_like()
@@ -149,21 +154,21 @@ impl<'a> Field<'a> {
         })
     }
 
-    pub fn string(&self, src: &Source) -> Result<Located<String>, ConfigError> {
+    pub fn string(&self, src: &Source) -> Result<Located<String>, LocatedError> {
         match self.item.as_value().and_then(Value::as_str) {
             Some(s) => Ok(self.located(s.to_string())),
             None => Err(self.wrong_type(src, "a string")),
         }
     }
 
-    pub fn integer(&self, src: &Source) -> Result<Located<i64>, ConfigError> {
+    pub fn integer(&self, src: &Source) -> Result<Located<i64>, LocatedError> {
         match self.item.as_value().and_then(Value::as_integer) {
             Some(n) => Ok(self.located(n)),
             None => Err(self.wrong_type(src, "an integer")),
         }
     }
 
-    pub fn boolean(&self, src: &Source) -> Result<Located<bool>, ConfigError> {
+    pub fn boolean(&self, src: &Source) -> Result<Located<bool>, LocatedError> {
         match self.item.as_value().and_then(Value::as_bool) {
             Some(b) => Ok(self.located(b)),
             None => Err(self.wrong_type(src, "true or false")),
@@ -171,7 +176,7 @@ impl<'a> Field<'a> {
     }
 
     /// A float, or an integer read as one (`admit_per_second = 50`).
-    pub fn number(&self, src: &Source) -> Result<Located<f64>, ConfigError> {
+    pub fn number(&self, src: &Source) -> Result<Located<f64>, LocatedError> {
         match self.item.as_value() {
             Some(Value::Float(f)) => Ok(self.located(*f.value())),
             Some(Value::Integer(n)) => Ok(self.located(*n.value() as f64)),
@@ -180,36 +185,31 @@ impl<'a> Field<'a> {
     }
 
     /// An array of strings; each element carries its own path (`paths[2]`) and span.
-    pub fn strings(&self, src: &Source) -> Result<Vec<Located<String>>, ConfigError> {
+    /// Elements that are not strings are reported and left out.
+    pub fn strings(&self, src: &Source) -> Result<StringList, LocatedError> {
         let array = self
             .item
             .as_value()
             .and_then(Value::as_array)
             .ok_or_else(|| self.wrong_type(src, "an array of strings"))?;
-        array
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let path = format!("{}[{i}]", self.path);
-                let span = v.span().or_else(|| self.span.clone());
-                match v.as_str() {
-                    Some(s) => Ok(Located {
-                        value: s.to_string(),
-                        path,
-                        span,
-                    }),
-                    None => Err(src.error(
-                        &span,
-                        path,
-                        format!("expected a string, got {}", value_type_name(v)),
-                    )),
-                }
+        let items = self
+            .elements(src, array, "a string", Value::as_str)
+            .into_iter()
+            .map(|(s, path, span)| Located {
+                value: s.to_string(),
+                path,
+                span,
             })
-            .collect()
+            .collect();
+        Ok(StringList {
+            items,
+            given: array.len(),
+        })
     }
 
     /// `[[key]]` tables (or an inline array of inline tables), each with path `key[i]`.
-    pub fn tables(&self, src: &Source) -> Result<Vec<Section<'a>>, ConfigError> {
+    /// Elements that are not tables are reported and left out.
+    pub fn tables(&self, src: &Source) -> Result<Vec<Section<'a>>, LocatedError> {
         match self.item {
             Item::ArrayOfTables(array) => Ok(array
                 .iter()
@@ -220,31 +220,44 @@ impl<'a> Field<'a> {
                     table: t,
                 })
                 .collect()),
-            Item::Value(Value::Array(array)) => array
-                .iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let path = format!("{}[{i}]", self.path);
-                    let span = v.span().or_else(|| self.span.clone());
-                    match v.as_inline_table() {
-                        Some(t) => Ok(Section {
-                            path,
-                            span,
-                            table: t,
-                        }),
-                        None => Err(src.error(
-                            &span,
-                            path,
-                            format!("expected a table, got {}", value_type_name(v)),
-                        )),
-                    }
-                })
-                .collect(),
+            Item::Value(Value::Array(array)) => Ok(self
+                .elements(src, array, "a table", Value::as_inline_table)
+                .into_iter()
+                .map(|(table, path, span)| Section { path, span, table })
+                .collect()),
             _ => {
                 let key = self.path.rsplit('.').next().unwrap_or(&self.path);
                 Err(self.wrong_type(src, &format!("an array of tables ([[{key}]])")))
             }
         }
+    }
+
+    /// The elements of an inline array that `pick` accepts, each with its path (`key[i]`)
+    /// and span; every other element is reported as not being `expected`.
+    fn elements<T>(
+        &self,
+        src: &Source,
+        array: &'a toml_edit::Array,
+        expected: &str,
+        pick: impl Fn(&'a Value) -> Option<T>,
+    ) -> Vec<(T, String, Span)> {
+        array
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let path = format!("{}[{i}]", self.path);
+                let span = v.span().or_else(|| self.span.clone());
+                let picked = pick(v);
+                if picked.is_none() {
+                    src.report(src.error(
+                        &span,
+                        path.clone(),
+                        format!("expected {expected}, got {}", value_type_name(v)),
+                    ));
+                }
+                picked.map(|x| (x, path, span))
+            })
+            .collect()
     }
 
     pub fn located<T>(&self, value: T) -> Located<T> {

@@ -1,5 +1,8 @@
 //! The gateway schema: walks the parsed document section by section, applies defaults, and
-//! turns every problem into a located `ConfigError`.
+//! reports every problem, located, to the `Source`. A part that fails is replaced by a
+//! stand-in (its default) so the walk goes on and finds the problems after it; checks that
+//! compare parts (duplicate ids, clashing paths) skip the parts that failed, so one mistake
+//! is reported once.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,7 +11,7 @@ use crate::gateway::{
     AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
     StoreBackend, StoreConfig,
 };
-use crate::location::{Source, Span};
+use crate::location::Source;
 use crate::reader::{Field, Located, Section};
 use crate::secret::{self, EnvLookup};
 use crate::{syntax, validate, ConfigError};
@@ -42,30 +45,27 @@ const ROOM_KEYS: &[&str] = &[
 
 pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayConfig, ConfigError> {
     let src = Source::new(text, file);
+    // A syntax error leaves no document to walk: it is the only error reported.
     let doc = toml_edit::ImDocument::parse(text).map_err(|e| syntax::error(&src, &e))?;
     let root = Section::root(doc.as_table());
-    root.deny_unknown(&src, TOP_KEYS)?;
+    root.deny_unknown(&src, TOP_KEYS);
 
-    let listen = listen(&src, root.section(&src, "listen")?)?;
-    let proxy = proxy(&src, root.section(&src, "proxy")?)?;
-    let store = store(&src, root.section(&src, "store")?)?;
-    let keys = match root.section(&src, "keys")? {
-        Some(section) => keys(&src, section, env)?,
-        None => {
-            return Err(src.error(
-                &None,
-                "keys",
-                "missing required section [keys] (`signing` = the key id that signs passes, \
-                 `secrets` = { id = \"env:NAME\" or a literal of at least 32 bytes })",
-            ))
-        }
-    };
-    let admin = admin(&src, root.section(&src, "admin")?, env)?;
+    let listen = listen(&src, optional_section(&src, &root, "listen"));
+    let proxy = proxy(&src, optional_section(&src, &root, "proxy"));
+    let store = store(&src, optional_section(&src, &root, "store"));
+    let keys = required_keys(
+        &src,
+        &root,
+        env,
+        "missing required section [keys] (`signing` = the key id that signs passes, \
+         `secrets` = { id = \"env:NAME\" or a literal of at least 32 bytes })",
+    );
+    let admin = admin(&src, optional_section(&src, &root, "admin"), env);
     let rooms = match root.get("room") {
-        Some(field) => rooms(&src, &field, proxy.default_origin.as_deref())?,
+        Some(field) => rooms(&src, &field, proxy.default_origin.as_deref()),
         None => Vec::new(),
     };
-    Ok(GatewayConfig {
+    src.finish(GatewayConfig {
         listen,
         proxy,
         store,
@@ -75,209 +75,276 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
     })
 }
 
+/// A section that may be left out; one of the wrong type is reported and read as absent.
+pub(crate) fn optional_section<'a>(
+    src: &Source,
+    parent: &Section<'a>,
+    key: &str,
+) -> Option<Section<'a>> {
+    src.keep(parent.section(src, key)).flatten()
+}
+
+/// `[keys]`, which gateway and booking service both require; `missing` says what it is for.
+pub(crate) fn required_keys(
+    src: &Source,
+    root: &Section,
+    env: EnvLookup,
+    missing: &str,
+) -> KeysConfig {
+    match optional_section(src, root, "keys") {
+        Some(section) => keys(src, section, env),
+        None => {
+            if root.get("keys").is_none() {
+                src.report(src.error(&None, "keys", missing));
+            }
+            KeysConfig {
+                signing: String::new(),
+                secrets: BTreeMap::new(),
+            }
+        }
+    }
+}
+
+/// The checked value, or None once its problem is reported.
 pub(crate) fn check<T>(
     src: &Source,
     at: &Located<String>,
     rule: fn(&str) -> Result<T, String>,
-) -> Result<T, ConfigError> {
-    rule(&at.value).map_err(|m| src.error(&at.span, at.path.clone(), m))
+) -> Option<T> {
+    src.keep(rule(&at.value).map_err(|m| src.error(&at.span, at.path.clone(), m)))
 }
 
-fn listen(src: &Source, section: Option<Section>) -> Result<ListenConfig, ConfigError> {
-    let mut addrs: Vec<(SocketAddr, String, Span)> = Vec::new();
-    if let Some(s) = &section {
-        s.deny_unknown(src, LISTEN_KEYS)?;
+/// An optional string checked by `rule`: Some(None) when absent, None when reported.
+fn optional_checked<T>(
+    src: &Source,
+    s: &Section,
+    key: &str,
+    rule: fn(&str) -> Result<T, String>,
+) -> Option<Option<T>> {
+    match src.keep(s.string(src, key))? {
+        Some(at) => check(src, &at, rule).map(Some),
+        None => Some(None),
     }
-    for (key, default) in [
-        ("public", DEFAULT_PUBLIC),
-        ("admin", DEFAULT_ADMIN),
-        ("metrics", DEFAULT_METRICS),
-    ] {
-        let value = match &section {
-            Some(s) => s.string(src, key)?,
-            None => None,
-        };
-        let (addr, path, span) = match value {
-            Some(at) => (check(src, &at, validate::socket_addr)?, at.path, at.span),
-            None => (
-                validate::socket_addr(default)
-                    .map_err(|m| src.error(&None, format!("listen.{key}"), m))?,
-                format!("listen.{key}"),
-                None,
-            ),
+}
+
+/// A default written in this file: only a change here could make it fail.
+pub(crate) fn default_addr(src: &Source, path: &str, default: &str) -> SocketAddr {
+    validate::socket_addr(default).unwrap_or_else(|m| {
+        src.report(src.error(&None, path, m));
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    })
+}
+
+fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
+    if let Some(s) = &section {
+        s.deny_unknown(src, LISTEN_KEYS);
+    }
+    let mut taken: Vec<(SocketAddr, String)> = Vec::new();
+    let mut read = |key: &str, default: &str| -> SocketAddr {
+        let path = format!("listen.{key}");
+        let given = section
+            .as_ref()
+            .and_then(|s| src.keep(s.string(src, key)).flatten());
+        let (addr, span) = match given {
+            Some(at) => match check(src, &at, validate::socket_addr) {
+                Some(addr) => (addr, at.span),
+                // Reported; a stand-in that clashes with nothing.
+                None => return default_addr(src, &path, default),
+            },
+            None => (default_addr(src, &path, default), None),
         };
         if addr.port() != 0 {
-            if let Some((_, other, _)) = addrs.iter().find(|(a, _, _)| *a == addr) {
-                return Err(src.error(
+            if let Some((_, other)) = taken.iter().find(|(a, _)| *a == addr) {
+                src.report(src.error(
                     &span,
-                    path,
+                    path.clone(),
                     format!(
                         "{addr} is already used by `{other}`; each listener needs its own address"
                     ),
                 ));
             }
         }
-        addrs.push((addr, path, span));
+        taken.push((addr, path));
+        addr
+    };
+    ListenConfig {
+        public: read("public", DEFAULT_PUBLIC),
+        admin: read("admin", DEFAULT_ADMIN),
+        metrics: read("metrics", DEFAULT_METRICS),
     }
-    Ok(ListenConfig {
-        public: addrs[0].0,
-        admin: addrs[1].0,
-        metrics: addrs[2].0,
-    })
 }
 
-fn proxy(src: &Source, section: Option<Section>) -> Result<ProxyConfig, ConfigError> {
+fn proxy(src: &Source, section: Option<Section>) -> ProxyConfig {
     let Some(s) = section else {
-        return Ok(ProxyConfig::default());
+        return ProxyConfig::default();
     };
-    s.deny_unknown(src, PROXY_KEYS)?;
-    let default_origin = match s.string(src, "default_origin")? {
-        Some(at) => Some(check(src, &at, validate::origin)?),
-        None => None,
-    };
-    Ok(ProxyConfig { default_origin })
+    s.deny_unknown(src, PROXY_KEYS);
+    ProxyConfig {
+        default_origin: optional_checked(src, &s, "default_origin", validate::origin).flatten(),
+    }
 }
 
-pub(crate) fn store(src: &Source, section: Option<Section>) -> Result<StoreConfig, ConfigError> {
+pub(crate) fn store(src: &Source, section: Option<Section>) -> StoreConfig {
     let Some(s) = section else {
-        return Ok(StoreConfig {
+        return StoreConfig {
             backend: StoreBackend::Memory,
             url: None,
-        });
+        };
     };
-    s.deny_unknown(src, STORE_KEYS)?;
-    let backend_at = s.string(src, "backend")?;
+    s.deny_unknown(src, STORE_KEYS);
+    let backend_at = src.keep(s.string(src, "backend")).flatten();
     let backend = match &backend_at {
         None => StoreBackend::Memory,
         Some(at) => match at.value.as_str() {
             "memory" => StoreBackend::Memory,
             "redis" => StoreBackend::Redis,
             other => {
-                return Err(src.error(
+                src.report(src.error(
                     &at.span,
                     at.path.clone(),
                     format!("expected one of memory, redis, got {other:?}"),
-                ))
+                ));
+                StoreBackend::Memory
             }
         },
     };
-    let url = match s.string(src, "url")? {
-        Some(at) => Some(check(src, &at, validate::redis_url)?),
-        None if backend == StoreBackend::Redis => {
-            let span = backend_at.map_or_else(|| s.span.clone(), |at| at.span);
-            return Err(src.error(
-                &span,
-                s.child_path("url"),
-                format!(
-                    "required when backend = \"redis\": a URL starting with {}",
-                    validate::REDIS_SCHEMES.join(", ")
-                ),
-            ));
+    let url = match s.get("url") {
+        Some(_) => optional_checked(src, &s, "url", validate::redis_url).flatten(),
+        None => {
+            if backend == StoreBackend::Redis {
+                let span = backend_at.map_or_else(|| s.span.clone(), |at| at.span);
+                src.report(src.error(
+                    &span,
+                    s.child_path("url"),
+                    format!(
+                        "required when backend = \"redis\": a URL starting with {}",
+                        validate::REDIS_SCHEMES.join(", ")
+                    ),
+                ));
+            }
+            None
         }
-        None => None,
     };
-    Ok(StoreConfig { backend, url })
+    StoreConfig { backend, url }
 }
 
-pub(crate) fn keys(src: &Source, s: Section, env: EnvLookup) -> Result<KeysConfig, ConfigError> {
-    s.deny_unknown(src, KEYS_KEYS)?;
-    let signing = s
-        .required(
+pub(crate) fn keys(src: &Source, s: Section, env: EnvLookup) -> KeysConfig {
+    s.deny_unknown(src, KEYS_KEYS);
+    let signing = src.keep(
+        s.required(
             src,
             "signing",
             "the key id of the secret that signs new passes",
-        )?
-        .string(src)?;
-    let secrets_field = s.required(
-        src,
-        "secrets",
-        "a table of key id = \"env:NAME\" or a literal secret of at least 32 bytes",
-    )?;
-    let table = secrets_field.section(src)?;
+        )
+        .and_then(|f| f.string(src)),
+    );
+    let table = src.keep(
+        s.required(
+            src,
+            "secrets",
+            "a table of key id = \"env:NAME\" or a literal secret of at least 32 bytes",
+        )
+        .and_then(|f| f.section(src)),
+    );
     let mut secrets = BTreeMap::new();
-    for (kid, field) in table.entries() {
-        validate::key_id(kid).map_err(|m| src.error(&field.key_span, field.path.clone(), m))?;
-        let raw = field.string(src)?;
-        let secret = secret::resolve(&raw.value, &secret::SIGNING_SECRET, env)
-            .map_err(|m| src.error(&raw.span, raw.path.clone(), m))?;
-        secrets.insert(kid.to_string(), secret);
+    // Every kid listed, resolved or not: the signing key is checked against these.
+    let mut listed: Vec<String> = Vec::new();
+    if let Some(table) = &table {
+        for (kid, field) in table.entries() {
+            listed.push(kid.to_string());
+            let kid_ok = src
+                .keep(
+                    validate::key_id(kid)
+                        .map_err(|m| src.error(&field.key_span, field.path.clone(), m)),
+                )
+                .is_some();
+            let Some(raw) = src.keep(field.string(src)) else {
+                continue;
+            };
+            let secret = src.keep(
+                secret::resolve(&raw.value, &secret::SIGNING_SECRET, env)
+                    .map_err(|m| src.error(&raw.span, raw.path.clone(), m)),
+            );
+            if let (true, Some(secret)) = (kid_ok, secret) {
+                secrets.insert(kid.to_string(), secret);
+            }
+        }
+        if listed.is_empty() {
+            src.report(src.error(
+                &table.span,
+                table.path.clone(),
+                "expected at least one secret, e.g. secrets = { k1 = \"env:ANTEROOM_KEY_K1\" }",
+            ));
+        }
     }
-    if secrets.is_empty() {
-        return Err(src.error(
-            &secrets_field.span,
-            secrets_field.path.clone(),
-            "expected at least one secret, e.g. secrets = { k1 = \"env:ANTEROOM_KEY_K1\" }",
-        ));
-    }
-    if !secrets.contains_key(&signing.value) {
-        let listed: Vec<&str> = secrets.keys().map(String::as_str).collect();
-        return Err(src.error(
-            &signing.span,
-            signing.path.clone(),
-            format!(
-                "expected the id of a secret listed in keys.secrets (one of {}), got {:?}",
-                listed.join(", "),
-                signing.value
-            ),
-        ));
-    }
-    Ok(KeysConfig {
-        signing: signing.value,
-        secrets,
-    })
+    let signing = match signing {
+        Some(signing) => {
+            if table.is_some() && !listed.is_empty() && !listed.contains(&signing.value) {
+                src.report(src.error(
+                    &signing.span,
+                    signing.path.clone(),
+                    format!(
+                        "expected the id of a secret listed in keys.secrets (one of {}), got {:?}",
+                        listed.join(", "),
+                        signing.value
+                    ),
+                ));
+            }
+            signing.value
+        }
+        None => String::new(),
+    };
+    KeysConfig { signing, secrets }
 }
 
-pub(crate) fn admin(
-    src: &Source,
-    section: Option<Section>,
-    env: EnvLookup,
-) -> Result<AdminConfig, ConfigError> {
+pub(crate) fn admin(src: &Source, section: Option<Section>, env: EnvLookup) -> AdminConfig {
     let Some(s) = section else {
-        return Ok(AdminConfig::default());
+        return AdminConfig::default();
     };
-    s.deny_unknown(src, ADMIN_KEYS)?;
-    let token = match s.string(src, "token")? {
-        Some(at) => Some(
+    s.deny_unknown(src, ADMIN_KEYS);
+    let token = src.keep(s.string(src, "token")).flatten().and_then(|at| {
+        src.keep(
             secret::resolve(&at.value, &secret::ADMIN_TOKEN, env)
-                .map_err(|m| src.error(&at.span, at.path.clone(), m))?,
-        ),
-        None => None,
-    };
-    Ok(AdminConfig { token })
+                .map_err(|m| src.error(&at.span, at.path.clone(), m)),
+        )
+    });
+    AdminConfig { token }
 }
 
-/// A room with the locations needed by the checks across rooms.
+/// A room with the locations needed by the checks across rooms; `id` and `paths` hold only
+/// what passed its own checks.
 struct Placed {
     room: RoomConfig,
     path: String,
-    id: Located<String>,
+    /// The line of its id (or of its header when the id is missing), for messages.
+    line: usize,
+    id: Option<Located<String>>,
     paths: Vec<Located<String>>,
 }
 
-fn rooms(
-    src: &Source,
-    field: &Field,
-    default_origin: Option<&str>,
-) -> Result<Vec<RoomConfig>, ConfigError> {
+fn rooms(src: &Source, field: &Field, default_origin: Option<&str>) -> Vec<RoomConfig> {
     let mut placed: Vec<Placed> = Vec::new();
-    for section in field.tables(src)? {
-        let room = room(src, &section, default_origin)?;
-        if let Some(earlier) = placed.iter().find(|p| p.room.id == room.room.id) {
-            return Err(src.error(
-                &room.id.span,
-                room.id.path.clone(),
-                format!(
-                    "room id {:?} is already used by {} (line {}); room ids must be unique",
-                    room.room.id,
-                    earlier.path,
-                    src.line_of(&earlier.id.span)
-                ),
-            ));
+    for section in src.keep(field.tables(src)).unwrap_or_default() {
+        let room = room(src, &section, default_origin);
+        if let Some(id) = &room.id {
+            let earlier = placed
+                .iter()
+                .find(|p| p.id.as_ref().is_some_and(|e| e.value == id.value));
+            if let Some(earlier) = earlier {
+                src.report(src.error(
+                    &id.span,
+                    id.path.clone(),
+                    format!(
+                        "room id {:?} is already used by {} (line {}); room ids must be unique",
+                        id.value, earlier.path, earlier.line
+                    ),
+                ));
+            }
         }
         for prefix in &room.paths {
             for earlier in &placed {
-                if let Some(clash) = claim_clash(&earlier.room, &room.room, &prefix.value) {
-                    return Err(src.error(
+                if let Some(clash) = claim_clash(earlier, &room.room, &prefix.value) {
+                    src.report(src.error(
                         &prefix.span,
                         prefix.path.clone(),
                         format!(
@@ -286,7 +353,7 @@ fn rooms(
                             prefix.value,
                             earlier.room.id,
                             earlier.path,
-                            src.line_of(&earlier.id.span)
+                            earlier.line
                         ),
                     ));
                 }
@@ -294,16 +361,17 @@ fn rooms(
         }
         placed.push(room);
     }
-    Ok(placed.into_iter().map(|p| p.room).collect())
+    placed.into_iter().map(|p| p.room).collect()
 }
 
 /// Whether `earlier` already claims `prefix` for a host `later` also serves; describes the
 /// host in common. Any-host rooms only clash with any-host rooms: a room naming a host is
 /// more specific and takes precedence for that host.
-fn claim_clash(earlier: &RoomConfig, later: &RoomConfig, prefix: &str) -> Option<String> {
-    if !earlier.paths.iter().any(|p| p == prefix) {
+fn claim_clash(earlier: &Placed, later: &RoomConfig, prefix: &str) -> Option<String> {
+    if !earlier.paths.iter().any(|p| p.value == prefix) {
         return None;
     }
+    let earlier = &earlier.room;
     if earlier.hosts.is_empty() && later.hosts.is_empty() {
         return Some("any host".to_string());
     }
@@ -314,84 +382,110 @@ fn claim_clash(earlier: &RoomConfig, later: &RoomConfig, prefix: &str) -> Option
         .map(|h| format!("host {h:?}"))
 }
 
-fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Placed, ConfigError> {
-    s.deny_unknown(src, ROOM_KEYS)?;
-    let id = s
-        .required(src, "id", "1-64 characters from A-Z a-z 0-9 _ -")?
-        .string(src)?;
-    check(src, &id, validate::room_id)?;
+fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
+    s.deny_unknown(src, ROOM_KEYS);
+    let id = src
+        .keep(
+            s.required(src, "id", "1-64 characters from A-Z a-z 0-9 _ -")
+                .and_then(|f| f.string(src)),
+        )
+        .filter(|id| check(src, id, validate::room_id).is_some());
 
-    let origin = match (s.string(src, "origin")?, default_origin) {
-        (Some(at), _) => check(src, &at, validate::origin)?,
+    let origin = match (src.keep(s.string(src, "origin")).flatten(), default_origin) {
+        (Some(at), _) => check(src, &at, validate::origin).unwrap_or_default(),
         (None, Some(default)) => default.to_string(),
         (None, None) => {
-            return Err(src.error(
-                &s.span,
-                s.child_path("origin"),
-                "missing: set the room's `origin` (host:port) or a `proxy.default_origin`",
-            ))
+            if s.get("origin").is_none() {
+                src.report(src.error(
+                    &s.span,
+                    s.child_path("origin"),
+                    "missing: set the room's `origin` (host:port) or a `proxy.default_origin`",
+                ));
+            }
+            String::new()
         }
     };
 
     let mut hosts: Vec<String> = Vec::new();
     if let Some(field) = s.get("hosts") {
-        for at in field.strings(src)? {
-            let host = check(src, &at, validate::host)?;
+        for at in src
+            .keep(field.strings(src))
+            .map_or_else(Vec::new, |l| l.items)
+        {
+            let Some(host) = check(src, &at, validate::host) else {
+                continue;
+            };
             if hosts.contains(&host) {
-                return Err(src.error(
+                src.report(src.error(
                     &at.span,
                     at.path.clone(),
                     format!("host {host:?} is listed twice"),
                 ));
+            } else {
+                hosts.push(host);
             }
-            hosts.push(host);
         }
     }
 
-    let paths_field = s.required(
-        src,
-        "paths",
-        "a non-empty list of path prefixes, each starting with '/'",
-    )?;
-    let path_list = paths_field.strings(src)?;
-    if path_list.is_empty() {
-        return Err(src.error(
-            &paths_field.span,
-            paths_field.path.clone(),
-            "expected at least one path prefix starting with '/', e.g. [\"/tour-2027\"] (\"/\" protects the whole site)",
-        ));
-    }
-    let mut paths: Vec<String> = Vec::new();
-    for at in &path_list {
-        let path = check(src, at, validate::path_prefix)?;
-        if paths.contains(&path) {
-            return Err(src.error(
-                &at.span,
-                at.path.clone(),
-                format!("path prefix {path:?} is listed twice"),
+    let mut paths: Vec<Located<String>> = Vec::new();
+    let listed = src.keep(
+        s.required(
+            src,
+            "paths",
+            "a non-empty list of path prefixes, each starting with '/'",
+        )
+        .and_then(|f| {
+            f.strings(src)
+                .map(|list| (f.span.clone(), f.path.clone(), list))
+        }),
+    );
+    if let Some((span, path, list)) = listed {
+        if list.given == 0 {
+            src.report(src.error(
+                &span,
+                path,
+                "expected at least one path prefix starting with '/', e.g. [\"/tour-2027\"] (\"/\" protects the whole site)",
             ));
         }
-        paths.push(path);
+        for at in list.items {
+            let Some(prefix) = check(src, &at, validate::path_prefix) else {
+                continue;
+            };
+            if paths.iter().any(|p| p.value == prefix) {
+                src.report(src.error(
+                    &at.span,
+                    at.path.clone(),
+                    format!("path prefix {prefix:?} is listed twice"),
+                ));
+            } else {
+                paths.push(Located {
+                    value: prefix,
+                    ..at
+                });
+            }
+        }
     }
 
-    let mode = match s.string(src, "mode")? {
+    let mode = match src.keep(s.string(src, "mode")).flatten() {
         None => RoomMode::default(),
-        Some(at) => RoomMode::parse(&at.value).ok_or_else(|| {
-            src.error(
+        Some(at) => RoomMode::parse(&at.value).unwrap_or_else(|| {
+            src.report(src.error(
                 &at.span,
                 at.path.clone(),
                 format!("expected one of {}, got {:?}", RoomMode::ALLOWED, at.value),
-            )
-        })?,
+            ));
+            RoomMode::default()
+        }),
     };
 
     let admit_per_second = match s.get("admit_per_second") {
         None => DEFAULT_ADMIT_PER_SECOND,
-        Some(f) => {
-            let at = f.number(src)?;
-            validate::admit_per_second(at.value)
-                .map_err(|m| src.error(&at.span, at.path.clone(), m))?
-        }
+        Some(f) => src
+            .keep(f.number(src).and_then(|at| {
+                validate::admit_per_second(at.value)
+                    .map_err(|m| src.error(&at.span, at.path.clone(), m))
+            }))
+            .unwrap_or(DEFAULT_ADMIT_PER_SECOND),
     };
     let max_active = integer(
         src,
@@ -400,7 +494,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
         DEFAULT_MAX_ACTIVE,
         i64::MAX,
         "active visitors",
-    )?;
+    );
     let session_seconds = integer(
         src,
         s,
@@ -408,7 +502,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
         DEFAULT_SESSION_SECONDS,
         validate::MAX_SECONDS,
         "seconds a pass lasts, at most 7 days",
-    )?;
+    );
     let abandon_after_seconds = integer(
         src,
         s,
@@ -416,19 +510,19 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
         DEFAULT_ABANDON_AFTER_SECONDS,
         validate::MAX_SECONDS,
         "seconds without a status check before a place is freed, at most 7 days",
-    )?;
+    );
 
-    let paths_case_insensitive = match s.get("paths_case_insensitive") {
-        None => false,
-        Some(f) => f.boolean(src)?.value,
-    };
+    let paths_case_insensitive = s
+        .get("paths_case_insensitive")
+        .and_then(|f| src.keep(f.boolean(src)))
+        .is_some_and(|at| at.value);
 
-    Ok(Placed {
+    Placed {
         room: RoomConfig {
-            id: id.value.clone(),
+            id: id.as_ref().map(|id| id.value.clone()).unwrap_or_default(),
             origin,
             hosts,
-            paths,
+            paths: paths.iter().map(|p| p.value.clone()).collect(),
             mode,
             admit_per_second,
             max_active,
@@ -437,11 +531,16 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Result<Place
             paths_case_insensitive,
         },
         path: s.path.clone(),
+        line: src.line_of(
+            &id.as_ref()
+                .map_or_else(|| s.span.clone(), |id| id.span.clone()),
+        ),
         id,
-        paths: path_list,
-    })
+        paths,
+    }
 }
 
+/// An integer in `1..=max`, or `default` when absent (or after reporting it).
 pub(crate) fn integer(
     src: &Source,
     s: &Section,
@@ -449,13 +548,13 @@ pub(crate) fn integer(
     default: u64,
     max: i64,
     unit: &str,
-) -> Result<u64, ConfigError> {
-    match s.get(key) {
-        None => Ok(default),
-        Some(f) => {
-            let at = f.integer(src)?;
-            validate::int_range(at.value, 1, max, unit)
-                .map_err(|m| src.error(&at.span, at.path.clone(), m))
-        }
-    }
+) -> u64 {
+    let Some(f) = s.get(key) else {
+        return default;
+    };
+    src.keep(f.integer(src).and_then(|at| {
+        validate::int_range(at.value, 1, max, unit)
+            .map_err(|m| src.error(&at.span, at.path.clone(), m))
+    }))
+    .unwrap_or(default)
 }

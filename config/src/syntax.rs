@@ -4,10 +4,10 @@
 //! recovered from the text: the last `[table]` / `[[table]]` header above the error line and
 //! the key on that line (`room[1].mode` for `mode = fast` under the second `[[room]]`).
 
+use crate::error::LocatedError;
 use crate::location::Source;
-use crate::ConfigError;
 
-pub(crate) fn error(src: &Source, err: &toml_edit::TomlError) -> ConfigError {
+pub(crate) fn error(src: &Source, err: &toml_edit::TomlError) -> LocatedError {
     let message = err
         .message()
         .lines()
@@ -76,7 +76,7 @@ fn field_at_line(text: &str, line: usize) -> String {
 fn header(line: &str, open: &str, close: &str) -> Option<String> {
     let inner = line.strip_prefix(open)?;
     let end = inner.find(close)?;
-    let name = inner[..end].trim();
+    let name = inner.get(..end)?.trim();
     if name.is_empty() || name.starts_with('[') {
         return None;
     }

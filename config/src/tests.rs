@@ -484,7 +484,7 @@ fn short_literal_secret_says_its_length_not_its_value() {
 
 #[test]
 fn key_ids_and_signing_key_are_checked() {
-    let text = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ \"k 1\" = \"{SECRET_A}\" }}\n");
+    let text = format!("[keys]\nsigning = \"k 1\"\nsecrets = {{ \"k 1\" = \"{SECRET_A}\" }}\n");
     let (line, _, field, message, _) = fail(&text);
     assert_eq!((line, field.as_str()), (3, "keys.secrets.k 1"));
     assert!(message.contains("1-32 characters"), "{message}");
@@ -815,4 +815,31 @@ fn paths_case_insensitive_is_read_and_checked() {
     .unwrap_err()
     .to_string();
     assert!(error.contains("paths_case_insensitive"), "{error}");
+}
+
+#[test]
+fn path_prefixes_that_would_inject_cookie_attributes_or_dodge_normalisation_are_refused() {
+    // The pass cookie is scoped `Path=<prefix>`: a `;` would add attributes of the config
+    // author's (or an attacker's) choosing; the others never match a normalised path.
+    for (prefix, says) in [
+        ("/shop;Domain=evil.example", "Path attribute"),
+        ("/shop,x", "Path attribute"),
+        ("/shop x", "no spaces"),
+        ("/shop\\u0001", "no spaces or control"),
+        ("/caf\u{e9}", "ASCII only"),
+        ("/%74our", "decoded"),
+        ("//tour", "merges slashes"),
+        ("/x/../tour", "removes them"),
+        ("/./tour", "removes them"),
+        ("tour", "starting with '/'"),
+    ] {
+        let text = with_rooms(&format!(
+            "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/ok\",\n  \"{prefix}\"]\n"
+        ));
+        let (line, column, field, message, _) = fail(&text);
+        assert_eq!(line, line_of(&text, "  \""), "{prefix}");
+        assert_eq!(column, 3, "{prefix}");
+        assert_eq!(field, "room[0].paths[1]", "{prefix}");
+        assert!(message.contains(says), "{prefix}: {message}");
+    }
 }

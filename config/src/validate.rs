@@ -114,7 +114,15 @@ fn host_part(host: &str, allow_upper: bool) -> Option<()> {
     host.split('.').all(label_ok).then_some(())
 }
 
-/// A path prefix a room protects.
+/// Characters a room path prefix may hold besides ASCII letters and digits: the RFC 3986
+/// path characters less `%` (the gateway matches decoded paths, so an encoded prefix would
+/// never match), `;` and `,` (the prefix is written into the pass cookie's `Path=` attribute,
+/// where `;` would start an attribute of the attacker's choosing).
+pub const PATH_PUNCTUATION: &str = "/-._~!$&'()*+=:@";
+
+/// A path prefix a room protects, in the normalised form the gateway matches against:
+/// starts with `/`, only letters, digits and [`PATH_PUNCTUATION`], no `//`, no `.` or `..`
+/// segment.
 pub fn path_prefix(text: &str) -> Result<String, String> {
     let allowed = "expected a path prefix starting with '/' such as \"/tour-2027\"";
     if text.is_empty() {
@@ -123,31 +131,33 @@ pub fn path_prefix(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err(format!("{allowed}, got {text:?}"));
     }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{allowed}, without spaces, got {text:?}"));
-    }
-    if text.contains('?') || text.contains('#') {
-        return Err(format!(
-            "{allowed}, without a query or fragment, got {text:?}"
-        ));
-    }
-    // Requests are matched on their decoded, normalised path: a prefix must be in that form
-    // itself, or no request could ever match it (and an escape here would be ambiguous).
     if let Some(bad) = text
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/')))
+        .find(|&c| !c.is_ascii_alphanumeric() && !PATH_PUNCTUATION.contains(c))
     {
+        let why = match bad {
+            ';' | ',' => "it would end up in the pass cookie's Path attribute",
+            '%' => "write the decoded character: the gateway matches decoded paths",
+            '?' | '#' => "a prefix has no query or fragment",
+            c if c.is_whitespace() || c.is_control() => "no spaces or control characters",
+            c if !c.is_ascii() => "ASCII only: write the path as the gateway sees it decoded",
+            _ => "not a path character",
+        };
         return Err(format!(
-            "{allowed}, made of letters, digits, '-', '.', '_', '~' and '/' only, got {bad:?} in {text:?}"
+            "{allowed}, made of letters, digits and {PATH_PUNCTUATION}; {bad:?} is not allowed ({why}), got {text:?}"
         ));
     }
-    if text.contains("//")
-        || text
-            .split('/')
-            .any(|segment| segment == "." || segment == "..")
+    if text.contains("//") {
+        return Err(format!(
+            "{allowed}, without an empty segment (\"//\"): the gateway merges slashes, got {text:?}"
+        ));
+    }
+    if text
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
     {
         return Err(format!(
-            "{allowed}, without empty, '.' or '..' segments (requests are matched after those are resolved), got {text:?}"
+            "{allowed}, without \".\" or \"..\" segments: the gateway removes them, got {text:?}"
         ));
     }
     Ok(text.to_string())
@@ -186,6 +196,14 @@ pub fn redis_url(text: &str) -> Result<String, String> {
         .iter()
         .find_map(|scheme| text.strip_prefix(scheme));
     match rest {
+        // fred needs the sentinel's service name; without it `serve` would refuse the URL.
+        Some(_) if text.starts_with("redis-sentinel://") && !text.contains("sentinelServiceName=") => Err(format!(
+            "a redis-sentinel:// URL names the service: redis-sentinel://HOST:PORT/DB?sentinelServiceName=NAME, got {text:?}"
+        )),
+        // fred reads a unix socket URL as `redis+unix://[user:password@host]/absolute/path`.
+        Some(rest) if text.starts_with("redis+unix://") && !rest.contains('/') => Err(format!(
+            "a redis+unix:// URL gives the socket's absolute path: redis+unix:///run/redis/redis.sock, got {text:?}"
+        )),
         Some(rest) if !rest.is_empty() => Ok(text.to_string()),
         _ => Err(format!(
             "expected a URL starting with {}, got {text:?}",
@@ -273,12 +291,29 @@ mod tests {
         assert!(path_prefix("").is_err());
         assert!(path_prefix("/a b").is_err());
         assert!(path_prefix("/a?b=1").is_err());
-        assert!(path_prefix("/api/").is_ok());
-        assert!(path_prefix("/%74our").is_err());
-        assert!(path_prefix("/a;b").is_err());
-        assert!(path_prefix("/a//b").is_err());
-        assert!(path_prefix("/a/../b").is_err());
-        assert!(path_prefix("/a/./b").is_err());
+        assert!(path_prefix("/tour-2027/").is_ok());
+        assert!(path_prefix("/a.b/c_d~e/@x:y+z=1!$&'()*").is_ok());
+        for bad in [
+            "/shop;Domain=evil.example",
+            "/a,b",
+            "/a\tb",
+            "/a\u{7f}",
+            "/caf\u{e9}",
+            "/%74our",
+            "//tour",
+            "/tour//x",
+            "/./tour",
+            "/x/../tour",
+            "/tour/.",
+            "/tour/..",
+            "/a\\b",
+            "/a\"b",
+            "/a#b",
+        ] {
+            assert!(path_prefix(bad).is_err(), "{bad:?}");
+        }
+        let e = path_prefix("/shop;Domain=x").unwrap_err();
+        assert!(e.contains("';'") && e.contains("Path attribute"), "{e}");
         assert!(room_id("tour_2027-A").is_ok());
         assert!(room_id("").is_err());
         assert!(room_id(&"a".repeat(65)).is_err());
@@ -290,13 +325,15 @@ mod tests {
             "redis://127.0.0.1:6379",
             "rediss://h:6380",
             "redis-cluster://h:7000",
-            "redis-sentinel://h:26379/mymaster",
+            "redis-sentinel://h:26379/0?sentinelServiceName=mymaster",
             "redis+unix:///tmp/redis.sock",
         ] {
             assert!(redis_url(ok).is_ok(), "{ok}");
         }
         assert!(redis_url("http://h").is_err());
         assert!(redis_url("redis://").is_err());
+        assert!(redis_url("redis-sentinel://h:26379/mymaster").is_err());
+        assert!(redis_url("redis+unix://redis.sock").is_err());
         assert!(env_name("ANTEROOM_KEY_K1"));
         assert!(env_name("_x1"));
         assert!(!env_name("1X"));

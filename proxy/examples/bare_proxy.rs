@@ -29,6 +29,12 @@ struct Args {
     /// The origin every request goes to (`IP:port`).
     #[arg(long, default_value = "127.0.0.1:3000")]
     origin: SocketAddr,
+    /// Worker threads (default: available parallelism).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// One single-threaded runtime per thread instead of one work-stealing runtime.
+    #[arg(long)]
+    no_steal: bool,
 }
 
 struct Passthrough {
@@ -53,6 +59,7 @@ fn main() {
     let conf = ServerConf {
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
+        work_stealing: !args.no_steal,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -65,11 +72,11 @@ fn main() {
         },
     );
     proxy.add_tcp(&args.listen.to_string());
-    proxy.threads = Some(
+    proxy.threads = Some(args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|threads| threads.get())
-            .unwrap_or(2),
-    );
+            .unwrap_or(2)
+    }));
     server.add_service(proxy);
 
     log::info!(

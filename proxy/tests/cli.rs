@@ -71,3 +71,27 @@ fn keygen_prints_a_secret_the_config_accepts() {
     let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
     assert!(ok, "{err}");
 }
+
+#[test]
+fn check_reports_every_error_in_the_file_at_once() {
+    let bad = VALID
+        .replace(
+            "paths = [\"/tour\"]",
+            "paths = [\"/tour;Domain=evil\"]\nmode = \"fast\"",
+        )
+        .replace("[keys]", "[listen]\npublic = \"nowhere\"\n\n[keys]");
+    let path = write_config("several.toml", &bad);
+    let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    let located: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with(&format!("{}:", path.display())))
+        .collect();
+    assert!(located.len() >= 3, "expected three located errors:\n{err}");
+    for field in ["listen.public", "room[0].paths", "room[0].mode"] {
+        assert!(
+            located.iter().any(|line| line.contains(field)),
+            "{field} missing:\n{err}"
+        );
+    }
+}

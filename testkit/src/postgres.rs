@@ -346,7 +346,10 @@ fn stop_child(child: &mut Child) {
 fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
+    lines
+        .get(lines.len().saturating_sub(20)..)
+        .map(|tail| tail.join("\n"))
+        .unwrap_or_default()
 }
 
 /// One statement over the simple query protocol as the trust-authenticated superuser.
@@ -381,7 +384,8 @@ fn simple_query(port: u16, database: &str, sql: &str) -> Result<Vec<Vec<Option<S
             b'R' => {
                 let code = body
                     .get(..4)
-                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes);
                 if code != Some(0) {
                     return Err(format!(
                         "authentication method {code:?} requested; trust expected"
@@ -453,8 +457,11 @@ fn parse_data_row(body: &[u8]) -> Result<Vec<Option<String>>, String> {
     let mut at = 2;
     let mut row = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let len_bytes = body.get(at..at + 4).ok_or_else(bad)?;
-        let len = i32::from_be_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]);
+        let len_bytes = body
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .ok_or_else(bad)?;
+        let len = i32::from_be_bytes(len_bytes);
         at += 4;
         if len < 0 {
             row.push(None);

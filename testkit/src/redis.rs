@@ -1,4 +1,5 @@
-//! A throwaway redis-server per guard: no persistence, its own port and directory.
+//! A throwaway redis-server per guard: no persistence, its own port and directory, and on
+//! request a unix socket too (`redis.sock` in that directory, for `redis+unix://` clients).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -17,22 +18,34 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// Also listening on `dir/redis.sock`.
+    unix_socket: bool,
 }
 
 impl RedisServer {
     /// Start a redis-server on a free port and wait until it answers PING.
     /// Panics with a clear message if redis-server is not installed or will not start.
     pub fn start() -> RedisServer {
+        RedisServer::start_listening(false)
+    }
+
+    /// Like [`RedisServer::start`], listening on a unix socket as well (see `unix_url`).
+    pub fn start_with_unix_socket() -> RedisServer {
+        RedisServer::start_listening(true)
+    }
+
+    fn start_listening(unix_socket: bool) -> RedisServer {
         let dir = unique_temp_dir("anteroom-redis");
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port, &dir) {
+            match spawn_and_wait(port, &dir, unix_socket) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
+                        unix_socket,
                     }
                 }
                 Err(e) => last_error = e,
@@ -49,6 +62,18 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The unix socket the server also listens on (owner-only permissions), when started
+    /// with [`RedisServer::start_with_unix_socket`].
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        self.unix_socket.then(|| socket_path(&self.dir))
+    }
+
+    /// `redis+unix:///DIR/redis.sock`: the same server over its unix socket, when it has one.
+    pub fn unix_url(&self) -> Option<String> {
+        self.socket_path()
+            .map(|path| format!("redis+unix://{}", path.display()))
     }
 
     /// Process id of the running server, if it is running.
@@ -71,7 +96,7 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             // The old socket may linger for a moment; retry until the port binds again.
-            match spawn_and_wait(self.port, &self.dir) {
+            match spawn_and_wait(self.port, &self.dir, self.unix_socket) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -103,8 +128,19 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_and_wait(port: u16, dir: &std::path::Path) -> Result<Child, String> {
-    let mut child = Command::new("redis-server")
+fn socket_path(dir: &std::path::Path) -> PathBuf {
+    dir.join("redis.sock")
+}
+
+fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result<Child, String> {
+    let mut command = Command::new("redis-server");
+    if unix_socket {
+        command
+            .arg("--unixsocket")
+            .arg(socket_path(dir))
+            .args(["--unixsocketperm", "700"]);
+    }
+    let mut child = command
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
@@ -173,7 +209,7 @@ fn command(port: u16, request: &[u8], done: impl Fn(&[u8]) -> bool) -> Result<Ve
                 String::from_utf8_lossy(&reply)
             ));
         }
-        reply.extend_from_slice(&buf[..n]);
+        reply.extend_from_slice(buf.get(..n).unwrap_or_default());
     }
     Ok(reply)
 }
@@ -190,6 +226,7 @@ mod tests {
         let pid = server.pid().expect("running");
         assert!(answers_as(port, pid));
         server.flushall();
+        assert_eq!(server.unix_url(), None, "no unix socket unless asked for");
 
         server.restart();
         assert_eq!(server.port(), port, "restart keeps the port");
@@ -205,6 +242,26 @@ mod tests {
             command(port, b"PING\r\n", |r| r.ends_with(b"\r\n")).is_err(),
             "server gone after drop"
         );
+    }
+
+    #[test]
+    fn a_unix_socket_on_request_survives_a_restart() {
+        let mut server = RedisServer::start_with_unix_socket();
+        let socket = server.socket_path().expect("asked for a socket");
+        assert_eq!(
+            server.unix_url(),
+            Some(format!("redis+unix://{}", socket.display()))
+        );
+        let ping = |socket: &std::path::Path| {
+            let mut unix = std::os::unix::net::UnixStream::connect(socket).expect("unix socket");
+            unix.write_all(b"PING\r\n").expect("write");
+            let mut pong = [0u8; 7];
+            unix.read_exact(&mut pong).expect("read");
+            pong
+        };
+        assert_eq!(&ping(&socket), b"+PONG\r\n");
+        server.restart();
+        assert_eq!(&ping(&socket), b"+PONG\r\n", "same socket after restart");
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! response_filter: add the cookies the gateway issued (pass, visitor id) and count the
-//! origin's answer.
+//! response_filter: add what the gateway issued (pass and visitor id, as cookies for
+//! browsers and headers for apps) and count the origin's answer.
 
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
 use super::RequestCtx;
-use crate::core::Gateway;
+use crate::core::{Gateway, PASS_HEADER, VISITOR_HEADER};
 
 pub fn run(
     gateway: &Gateway,
@@ -15,8 +15,19 @@ pub fn run(
     let Some(plan) = ctx.plan.as_mut() else {
         return Ok(());
     };
+    let personal = !plan.set_cookies.is_empty();
     for cookie in plan.set_cookies.drain(..) {
         upstream_response.append_header("set-cookie", cookie)?;
+    }
+    if let Some(pass) = plan.issued_pass.take() {
+        upstream_response.insert_header(PASS_HEADER, pass)?;
+    }
+    if let Some(visitor) = plan.new_visitor_token.take() {
+        upstream_response.insert_header(VISITOR_HEADER, visitor)?;
+    }
+    if personal {
+        // This response now carries one visitor's credentials: no shared cache may keep it.
+        upstream_response.insert_header("cache-control", "private, no-store")?;
     }
     let room = plan
         .room

@@ -53,6 +53,8 @@ pub(super) struct Placed {
     pub cookies: Vec<String>,
     /// Set when the visitor was admitted on this very request.
     pub issued_pass: Option<String>,
+    /// The signed visitor id, when it is new to the client (fresh or re-signed).
+    pub new_visitor_token: Option<String>,
 }
 
 impl Gateway {
@@ -122,12 +124,7 @@ impl Gateway {
         match self.router.route(facts.route_host(), &facts.path) {
             Some(index) => protected::handle(self, index, facts).await,
             None => match &self.default_origin {
-                Some(origin) => Outcome::Proxy(ProxyPlan {
-                    origin: *origin,
-                    room: None,
-                    forward_pass: None,
-                    set_cookies: Vec::new(),
-                }),
+                Some(origin) => Outcome::Proxy(ProxyPlan::to(*origin, None)),
                 None => Outcome::Reply(Reply::error(
                     404,
                     "not_found",
@@ -182,24 +179,52 @@ impl Gateway {
         None
     }
 
-    /// The visitor's verified id, or a fresh one with the cookie that carries it.
+    /// The visitor's verified id, or a fresh one, with the cookie to set: a fresh id's, or a
+    /// known id's re-signed with the current key when a retiring key signed it — so removing
+    /// the old key later logs nobody out of the line.
     pub(super) fn visitor(&self, facts: &RequestFacts) -> (VisitorId, Option<String>) {
-        if let Some(id) = facts
-            .visitor_token
-            .as_deref()
-            .and_then(|token| self.keyring.verify_visitor(token))
-        {
-            return (id, None);
+        if let Some(token) = facts.visitor_token.as_deref() {
+            if let Some(id) = self.keyring.verify_visitor(token) {
+                let cookie = (!self.signed_by_signing_key(token))
+                    .then(|| self.visitor_cookie(&self.keyring.sign_visitor(id), facts));
+                return (id, cookie);
+            }
         }
         let id = VisitorId::random();
-        let cookie = set_cookie(
+        let cookie = self.visitor_cookie(&self.keyring.sign_visitor(id), facts);
+        (id, Some(cookie))
+    }
+
+    /// For a visitor who holds a valid pass: the visitor id re-signed with the current key,
+    /// when the id the request carries is this visitor's and a retiring key signed it.
+    pub(super) fn resign_visitor(
+        &self,
+        visitor: VisitorId,
+        facts: &RequestFacts,
+    ) -> Option<(String, String)> {
+        let token = facts.visitor_token.as_deref()?;
+        if self.signed_by_signing_key(token) || self.keyring.verify_visitor(token) != Some(visitor)
+        {
+            return None;
+        }
+        let signed = self.keyring.sign_visitor(visitor);
+        let cookie = self.visitor_cookie(&signed, facts);
+        Some((signed, cookie))
+    }
+
+    /// Signed ids and passes name their key second: `<hex>.<kid>.<mac>`, `v1.<kid>.…`.
+    pub(super) fn signed_by_signing_key(&self, token: &str) -> bool {
+        token.split('.').nth(1) == Some(self.keyring.signing_kid())
+    }
+
+    fn visitor_cookie(&self, signed: &str, facts: &RequestFacts) -> String {
+        set_cookie(
             VISITOR_COOKIE,
-            &self.keyring.sign_visitor(id),
+            signed,
             "/",
             VISITOR_COOKIE_SECONDS,
             facts.tls,
-        );
-        (id, Some(cookie))
+        )
     }
 
     /// Sign a pass valid until the session's end, and the cookies that carry it to every
@@ -240,6 +265,7 @@ impl Gateway {
         let room = entry.config.id.as_str();
         let (visitor, visitor_cookie) = self.visitor(facts);
         let signed_visitor = self.keyring.sign_visitor(visitor);
+        let new_visitor_token = visitor_cookie.is_some().then(|| signed_visitor.clone());
         let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
         let placement = match live.settings.mode {
             anteroom_config::RoomMode::Closed => Placement::Closed,
@@ -269,6 +295,7 @@ impl Gateway {
             status,
             cookies,
             issued_pass,
+            new_visitor_token,
         })
     }
 }

@@ -17,33 +17,35 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
 
     if let Some((token, claims)) = gateway.valid_pass(index, &live, facts, now) {
         let mut plan = ProxyPlan {
-            origin: entry.origin,
-            room: Some(index),
             forward_pass: Some(token.to_string()),
-            set_cookies: Vec::new(),
+            ..ProxyPlan::to(entry.origin, Some(index))
         };
-        if claims.needs_renewal(now, live.settings.session_seconds) {
+        // A pass signed by a retiring key is renewed at once, so dropping that key after
+        // a session ends nobody's visit.
+        if claims.needs_renewal(now, live.settings.session_seconds)
+            || !gateway.signed_by_signing_key(token)
+        {
             renew(gateway, index, &claims.visitor, facts, &mut plan).await;
+        }
+        if let Some((signed, cookie)) = gateway.resign_visitor(claims.visitor, facts) {
+            plan.set_cookies.push(cookie);
+            plan.new_visitor_token = Some(signed);
         }
         return Outcome::Proxy(plan);
     }
 
     if live.settings.mode == RoomMode::Passthrough {
-        return Outcome::Proxy(ProxyPlan {
-            origin: entry.origin,
-            room: Some(index),
-            forward_pass: None,
-            set_cookies: Vec::new(),
-        });
+        return Outcome::Proxy(ProxyPlan::to(entry.origin, Some(index)));
     }
 
     match gateway.place(index, facts).await {
         Ok(placed) => match placed.issued_pass {
             Some(pass) => Outcome::Proxy(ProxyPlan {
-                origin: entry.origin,
-                room: Some(index),
-                forward_pass: Some(pass),
+                forward_pass: Some(pass.clone()),
                 set_cookies: placed.cookies,
+                issued_pass: Some(pass),
+                new_visitor_token: placed.new_visitor_token,
+                ..ProxyPlan::to(entry.origin, Some(index))
             }),
             None => Outcome::Reply(queue_reply(&placed.status, facts).with_cookies(placed.cookies)),
         },
@@ -66,7 +68,8 @@ async fn renew(
     let room = gateway.rooms[index].config.id.as_str();
     if let Ok(Some(expires_at_ms)) = gateway.timed("renew", store.renew(room, *visitor)).await {
         let (token, cookies) = gateway.issue_pass(index, *visitor, expires_at_ms, facts);
-        plan.forward_pass = Some(token);
+        plan.forward_pass = Some(token.clone());
+        plan.issued_pass = Some(token);
         plan.set_cookies.extend(cookies);
     }
 }

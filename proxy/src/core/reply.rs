@@ -14,6 +14,27 @@ pub struct ProxyPlan {
     pub forward_pass: Option<String>,
     /// `Set-Cookie` values to add to the origin's response.
     pub set_cookies: Vec<String>,
+    /// A pass issued or renewed on this request, handed to the client in the response's
+    /// `X-Anteroom-Pass` header too: apps don't read cookies.
+    pub issued_pass: Option<String>,
+    /// A signed visitor id new to the client (fresh, or re-signed because a retiring key
+    /// signed the old one), for the response's `X-Anteroom-Visitor` header (apps; browsers
+    /// get the cookie).
+    pub new_visitor_token: Option<String>,
+}
+
+impl ProxyPlan {
+    /// Proxy to `origin` with nothing added.
+    pub fn to(origin: SocketAddr, room: Option<usize>) -> ProxyPlan {
+        ProxyPlan {
+            origin,
+            room,
+            forward_pass: None,
+            set_cookies: Vec::new(),
+            issued_pass: None,
+            new_visitor_token: None,
+        }
+    }
 }
 
 /// A complete answer from the gateway itself.

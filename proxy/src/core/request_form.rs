@@ -3,8 +3,10 @@
 //!
 //! Origins (nginx, most frameworks) decode, merge and resolve a path before they serve it, so a
 //! gateway that matched rooms on the raw bytes could be walked around with `/%74our`, `//tour`
-//! or `/x/../tour`. Here a path is decoded where decoding is unambiguous (unreserved characters,
-//! RFC 3986 §2.3), slashes are merged and dot-segments removed (§5.2.4); what the origin would
+//! or `/x/../tour`. Here a path is decoded where decoding keeps its meaning (unreserved
+//! characters, RFC 3986 §2.3, and the sub-delimiters, `:` and `@` a path segment may hold
+//! literally — every character a room prefix may contain), slashes are merged and dot-segments
+//! removed (§5.2.4); what the origin would
 //! read differently from one origin to the next (an encoded `/`, a `\`, an encoded dot-segment,
 //! `..` above the root, control bytes) is refused. The gateway then forwards exactly the form
 //! it matched. See docs/adr/0003-request-normalisation.md.
@@ -273,8 +275,8 @@ fn port(text: &str) -> Result<&str, FormError> {
     Ok(text)
 }
 
-/// The normal form of an origin-form path: unreserved characters decoded, other escapes in
-/// upper-case hex, no empty, `.` or `..` segments (a trailing `/` is kept).
+/// The normal form of an origin-form path: unreserved characters, sub-delimiters (but `;` and
+/// `,`), `:` and `@` decoded, other escapes in upper-case hex, no empty, `.` or `..` segments (a trailing `/` is kept).
 pub fn normal_path(raw: &str) -> Result<Cow<'_, str>, FormError> {
     if is_normal(raw) {
         return Ok(Cow::Borrowed(raw));
@@ -378,12 +380,15 @@ fn dotted_or_empty(segment: Option<&[u8]>) -> bool {
     matches!(segment, None | Some(b"" | b"." | b".."))
 }
 
-fn unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+/// Characters decoded from `%XX`: unreserved ones and those a path segment holds literally with
+/// the same meaning (`;` and `,` excepted: servlet containers read `;` as parameters). Room
+/// prefixes are written with these characters only (config `validate::PATH_PUNCTUATION`).
+pub fn decoded_in_paths(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~!$&'()*+=:@".contains(&byte)
 }
 
-/// Decode `%XX` of unreserved characters, upper-case the hex of the others; refuse what has
-/// no single reading.
+/// Decode `%XX` of the characters paths hold literally, upper-case the hex of the others;
+/// refuse what has no single reading.
 fn decode_segment(segment: &str) -> Result<Cow<'_, str>, FormError> {
     if segment.contains('\\') {
         return Err(FormError::Backslash);
@@ -411,7 +416,7 @@ fn decode_segment(segment: &str) -> Result<Cow<'_, str>, FormError> {
         match decoded {
             b'/' | b'\\' => return Err(FormError::EncodedSeparator),
             0..=0x1f | 0x7f => return Err(FormError::ControlByte),
-            byte if unreserved(byte) => out.push(char::from(byte)),
+            byte if decoded_in_paths(byte) => out.push(char::from(byte)),
             byte => {
                 out.push('%');
                 out.push(hex_digit(byte >> 4));

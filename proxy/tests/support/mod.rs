@@ -33,7 +33,7 @@ impl Backend {
         Backend::Redis(RedisServer::start())
     }
 
-    fn toml(&self) -> String {
+    pub fn toml(&self) -> String {
         match self {
             Backend::Memory => "[store]\nbackend = \"memory\"\n".to_string(),
             Backend::Redis(server) => {
@@ -69,13 +69,24 @@ impl Gateway {
     }
 
     pub async fn start_with_store_toml(store_toml: &str, rooms: &str, extra: &str) -> Gateway {
+        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
+        Gateway::start_with_keys(store_toml, rooms, extra, &keys).await
+    }
+
+    /// A gateway with its own `[keys]` section (key rotation).
+    pub async fn start_with_keys(
+        store_toml: &str,
+        rooms: &str,
+        extra: &str,
+        keys: &str,
+    ) -> Gateway {
         let dir = unique_temp_dir("anteroom-gw");
         let public: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config = format!(
             "[listen]\npublic = \"{public}\"\nadmin = \"{admin}\"\nmetrics = \"{metrics}\"\n\n{extra}\n{store_toml}\n\
-             [keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n\n\
+             {keys}\n\
              [admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{rooms}"
         );
         let config_path = dir.join("gateway.toml");

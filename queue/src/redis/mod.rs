@@ -8,6 +8,7 @@ mod scripts;
 use std::time::Duration;
 
 use anteroom_admission::VisitorId;
+use anteroom_config::REDIS_SCHEMES;
 use async_trait::async_trait;
 use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
 use fred::types::scripts::Script;
@@ -20,13 +21,6 @@ use crate::store::{
 };
 
 pub use scripts::JOIN_LUA;
-
-const SCHEMES: [&str; 4] = [
-    "redis://",
-    "rediss://",
-    "redis-cluster://",
-    "redis-sentinel://",
-];
 
 /// How the store talks to Redis.
 #[derive(Debug, Clone)]
@@ -58,9 +52,11 @@ impl Default for RedisOptions {
 /// error is clearer than a service that hangs. Shared with the booking service's holds.
 pub async fn connect_pool(url: &str, options: &RedisOptions) -> Result<Pool, StoreError> {
     // fred reads any scheme as plain Redis; a typo should fail here, not connect somewhere.
-    if !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+    // The schemes are the config's, so what `anteroom check` accepts is what connects.
+    if !REDIS_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
         return Err(StoreError::Invalid(format!(
-            "redis url `{url}`: use redis://, rediss://, redis-cluster:// or redis-sentinel://"
+            "redis url `{url}`: use {}",
+            REDIS_SCHEMES.join(", ")
         )));
     }
     let config = Config::from_url(url)
@@ -99,7 +95,7 @@ pub struct RedisStore {
 impl RedisStore {
     /// Connect (failing at once if Redis cannot be reached now: a startup error is clearer
     /// than a gateway that hangs), load the scripts, and keep reconnecting after that.
-    /// `url`: redis://, rediss://, redis-cluster://, redis-sentinel://.
+    /// `url`: redis://, rediss://, redis-cluster://, redis-sentinel://, redis+unix:///PATH.
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisStore, StoreError> {
         let pool = connect_pool(url, &options).await?;
         let store = RedisStore {

@@ -38,7 +38,8 @@ fn the_bypass_forms_of_the_issue_become_the_room_path() {
         ("/tour/x/..", "/tour/"),
         ("/%5Fanteroom/status", "/_anteroom/status"),
         ("/a%2d%7e", "/a-~"),
-        ("/a%3b%c3%a9", "/a%3B%C3%A9"),
+        ("/a%3b%2c%c3%a9%3f%25", "/a%3B%2C%C3%A9%3F%25"),
+        ("/a%3a%40%21%24%26%27%28%29%2a%2b%3d", "/a:@!$&'()*+="),
         ("/tour;jsessionid=1", "/tour;jsessionid=1"),
     ] {
         assert_eq!(path(raw).as_deref(), Ok(normal), "{raw}");
