@@ -24,13 +24,7 @@ use crate::store_connect;
 
 /// Build the keyring the config names.
 pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
-    let secrets = config
-        .keys
-        .secrets
-        .iter()
-        .map(|(kid, secret)| (kid.clone(), secret.0.clone()))
-        .collect();
-    Keyring::new(&config.keys.signing, secrets).map_err(|error| format!("keys: {error}"))
+    Keyring::from_config(&config.keys).map_err(|error| format!("keys: {error}"))
 }
 
 /// A Pingora server with every gateway service added, ready to run.

@@ -3,8 +3,9 @@
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
+pub use anteroom_admission::{unix_now, unix_now_ms};
 use anteroom_admission::{Keyring, PassClaims, VisitorId};
 use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
@@ -314,13 +315,6 @@ pub fn configured_settings(room: &RoomConfig) -> RoomSettings {
     }
 }
 
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
-}
-
 /// Origins are resolved once at start: the proxy path never waits on DNS (and Pingora's
 /// peer constructor must not be handed a name it cannot resolve).
 pub fn resolve_origin(origin: &str) -> Result<SocketAddr, String> {
@@ -329,11 +323,4 @@ pub fn resolve_origin(origin: &str) -> Result<SocketAddr, String> {
         .map_err(|error| format!("cannot resolve `{origin}`: {error}"))?
         .next()
         .ok_or_else(|| format!("`{origin}` resolves to no address"))
-}
-
-pub fn unix_now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_millis() as u64)
-        .unwrap_or(0)
 }

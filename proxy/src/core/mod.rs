@@ -12,7 +12,7 @@ pub mod request_form;
 mod router;
 mod status;
 
-pub use cookies::{parse_cookies, CookieJar};
+pub use anteroom_admission::{parse_cookies, CookieJar};
 pub use gateway::{Gateway, StoreSlot};
 pub use live::LiveRoom;
 pub use reply::{Outcome, ProxyPlan, Reply};
@@ -56,7 +56,8 @@ impl RequestFacts {
 
 /// Paths under this prefix are the gateway's own endpoints.
 pub const ENDPOINT_PREFIX: &str = "/_anteroom/";
-pub const PASS_COOKIE: &str = "anteroom_pass";
-pub const VISITOR_COOKIE: &str = "anteroom_vid";
-pub const PASS_HEADER: &str = "x-anteroom-pass";
-pub const VISITOR_HEADER: &str = "x-anteroom-visitor";
+// The names live with the pass format; the gateway spells headers in lower case.
+pub use anteroom_admission::{
+    PASS_COOKIE, PASS_HEADER_LOWER as PASS_HEADER, VISITOR_COOKIE,
+    VISITOR_HEADER_LOWER as VISITOR_HEADER,
+};

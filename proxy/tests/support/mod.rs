@@ -376,9 +376,4 @@ pub fn mint_pass_with(
     })
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
+pub use anteroom_admission::unix_now;
