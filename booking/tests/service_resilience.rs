@@ -251,3 +251,63 @@ async fn a_postgres_restart_gives_503_then_retries_succeed() {
     }
     assert_eq!(api.ledger.sold("pg").await.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_gives_503_then_sells_nothing_twice() {
+    let mut api = with_redis_and_postgres(300).await;
+    api.create_seated_event("crash", 3).await;
+    let first = VisitorId::random();
+    let (_, hold) = api.hold("crash", first, &["S0"]).await;
+    let (status, _) = api
+        .confirm(first, hold["hold_id"].as_str().unwrap(), "before")
+        .await;
+    assert_eq!(status, 201);
+
+    // Redis crashes (its data is gone): holds cannot be taken, and say so.
+    api.redis.as_mut().unwrap().stop();
+    let second = VisitorId::random();
+    let (status, headers, body) = api
+        .post(
+            "/v1/events/crash/holds",
+            second,
+            json!({"seats": ["S0"]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(body["error"], "unavailable");
+
+    api.redis.as_mut().unwrap().restart();
+    // Once Redis answers again, S0 (sold before the crash) may be held by the forgetful
+    // store, but it cannot be sold twice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hold = loop {
+        let (status, body) = api.hold("crash", second, &["S0"]).await;
+        if status == 201 {
+            break body;
+        }
+        assert_eq!(status, 503, "only 503 while reconnecting: {body}");
+        assert!(Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (status, body) = api
+        .confirm(second, hold["hold_id"].as_str().unwrap(), "after")
+        .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("seat_taken")));
+    assert_eq!(api.ledger.booked_seats("crash").await.unwrap(), ["S0"]);
+    let rows = api
+        .postgres
+        .as_ref()
+        .unwrap()
+        .query("SELECT count(*) FROM booking_seats WHERE event = 'crash'")
+        .unwrap();
+    assert_eq!(rows[0][0].as_deref(), Some("1"), "one booking row for S0");
+    // The other seats sell normally after the restart.
+    let (status, hold) = api.hold("crash", second, &["S1"]).await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, _) = api
+        .confirm(second, hold["hold_id"].as_str().unwrap(), "after-2")
+        .await;
+    assert_eq!(status, 201);
+}

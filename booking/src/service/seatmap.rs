@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -17,6 +19,7 @@ use tokio::sync::{broadcast, Notify};
 
 use super::errors::ApiError;
 use super::events::seat_states;
+use super::input::{path_id, upgrade};
 use super::{auth, BookingService};
 use crate::{EventSpec, Inventory};
 
@@ -111,19 +114,22 @@ async fn poll(service: Arc<BookingService>, event: Arc<EventSpec>, feed: Feed) {
 
 pub async fn watch(
     State(service): State<Arc<BookingService>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    socket: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
+    let id = path_id(path)?;
     let event = service.event(&id).await?;
-    auth::holder(&service, &headers, event.room.as_deref())?;
+    auth::holder_in(&passes, &event)?;
+    let socket = upgrade(socket)?;
     if !matches!(event.inventory, Inventory::Seats(_)) {
         return Err(ApiError::bad_request(
             "general-admission events have no seat map; poll GET /seats",
         ));
     }
     // Small buffers: thousands of viewers each hold one socket.
-    Ok(upgrade
+    Ok(socket
         .read_buffer_size(4096)
         .write_buffer_size(0)
         .on_upgrade(move |socket| view(service, event, socket)))
@@ -131,9 +137,11 @@ pub async fn watch(
 
 async fn view(service: Arc<BookingService>, event: Arc<EventSpec>, mut socket: WebSocket) {
     let mut snapshots = service.feeds.subscribe(&service, &event);
-    let Ok(mut sent) = seat_states(&service, &event).await else {
+    // What this viewer was last sent: shared with the feed's snapshots, never copied.
+    let Ok(first) = seat_states(&service, &event).await else {
         return;
     };
+    let mut sent: Snapshot = Arc::new(first);
     if socket
         .send(Message::Text(map_message(&sent).into()))
         .await
@@ -145,7 +153,7 @@ async fn view(service: Arc<BookingService>, event: Arc<EventSpec>, mut socket: W
         tokio::select! {
             snapshot = snapshots.recv() => match snapshot {
                 Ok(snapshot) => {
-                    for ((seat, state), (_, before)) in snapshot.iter().zip(&sent) {
+                    for ((seat, state), (_, before)) in snapshot.iter().zip(sent.iter()) {
                         if state != before {
                             let change = json!({ "type": "change", "seat": seat, "state": state });
                             if socket.send(Message::Text(change.to_string().into())).await.is_err() {
@@ -153,7 +161,7 @@ async fn view(service: Arc<BookingService>, event: Arc<EventSpec>, mut socket: W
                             }
                         }
                     }
-                    sent = snapshot.as_ref().clone();
+                    sent = snapshot;
                 }
                 // Snapshots are whole maps: the next one catches a lagging viewer up.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
