@@ -78,6 +78,16 @@ pub async fn confirm(
             if let Some(booking) = service.ledger.find_by_idempotency_key(&key, holder).await? {
                 return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
             }
+            // One hold, one booking: a hold already confirmed (under any key) answers with
+            // its booking, so a second key is told what the first one bought.
+            if let Some(booking) = service
+                .ledger
+                .booking_of_hold(&request.hold_id)
+                .await?
+                .filter(|booking| booking.holder == holder)
+            {
+                return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
+            }
             return Err(ApiError::hold_expired());
         }
     };

@@ -80,20 +80,20 @@ fn number(value: &Value) -> Result<u64, HoldError> {
 /// Read the `{'ok', expires, fence}` / refusal replies of the two hold scripts.
 fn granted(reply: Vec<Value>, hold: Hold) -> Result<Hold, HoldError> {
     let kind = reply.first().map(text).unwrap_or_default();
-    match kind.as_str() {
-        "ok" if reply.len() == 3 => Ok(Hold {
-            expires_at_ms: number(&reply[1])?,
-            fencing_token: number(&reply[2])?,
+    match (kind.as_str(), reply.as_slice()) {
+        ("ok", [_, expires, fence]) => Ok(Hold {
+            expires_at_ms: number(expires)?,
+            fencing_token: number(fence)?,
             ..hold
         }),
-        "taken" => Err(HoldError::SeatTaken(reply[1..].iter().map(text).collect())),
-        "cap" => Err(HoldError::TooManySeats {
+        ("taken", [_, seats @ ..]) => Err(HoldError::SeatTaken(seats.iter().map(text).collect())),
+        ("cap", _) => Err(HoldError::TooManySeats {
             limit: reply.get(1).map(number).transpose()?.unwrap_or(0),
         }),
-        "left" => Err(HoldError::NotEnoughLeft {
+        ("left", _) => Err(HoldError::NotEnoughLeft {
             available: reply.get(1).map(number).transpose()?.unwrap_or(0),
         }),
-        "unknown" => Err(HoldError::Invalid(format!(
+        ("unknown", _) => Err(HoldError::Invalid(format!(
             "event `{}` has no general-admission capacity",
             hold.event
         ))),
@@ -189,13 +189,13 @@ impl HoldStore for RedisHolds {
         let reply: Vec<Value> = self
             .eval(&self.scripts.get, event, vec![hold_id.to_string()])
             .await?;
-        if reply.len() != 5 {
-            return Ok(None);
-        }
-        let Some(holder) = VisitorId::from_hex(&text(&reply[0])) else {
+        let [holder, seats_csv, quantity, expires, fence] = reply.as_slice() else {
             return Ok(None);
         };
-        let seats_csv = text(&reply[1]);
+        let Some(holder) = VisitorId::from_hex(&text(holder)) else {
+            return Ok(None);
+        };
+        let seats_csv = text(seats_csv);
         Ok(Some(Hold {
             hold_id: hold_id.to_string(),
             event: event.to_string(),
@@ -205,9 +205,9 @@ impl HoldStore for RedisHolds {
                 .filter(|seat| !seat.is_empty())
                 .map(str::to_string)
                 .collect(),
-            quantity: number(&reply[2])?,
-            expires_at_ms: number(&reply[3])?,
-            fencing_token: number(&reply[4])?,
+            quantity: number(quantity)?,
+            expires_at_ms: number(expires)?,
+            fencing_token: number(fence)?,
         }))
     }
 
