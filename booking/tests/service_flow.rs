@@ -152,26 +152,34 @@ async fn creating_events() {
     assert_eq!(status, 200, "identical: already there");
     assert_eq!(body["seats"], json!(["A1", "A2"]));
     for (spec, status, code) in [
-        (json!({"id": "ev", "seats": ["A1"]}), 409, "event_exists"),
         (
-            json!({"id": "bad id!", "capacity": 3}),
+            json!({"id": "ev", "seats": ["A1"], "room": "tour"}),
+            409,
+            "event_exists",
+        ),
+        (
+            json!({"id": "bad id!", "capacity": 3, "room": "tour"}),
             422,
             "invalid_request",
         ),
         (
-            json!({"id": "x", "seats": ["A1"], "capacity": 3}),
+            json!({"id": "x", "seats": ["A1"], "capacity": 3, "room": "tour"}),
             400,
             "invalid_request",
         ),
-        (json!({"id": "x"}), 400, "invalid_request"),
-        (json!({"id": "x", "capacity": 0}), 400, "invalid_request"),
+        (json!({"id": "x", "room": "tour"}), 400, "invalid_request"),
         (
-            json!({"id": "x", "seats": ["A1", "A1"]}),
+            json!({"id": "x", "capacity": 0, "room": "tour"}),
             400,
             "invalid_request",
         ),
         (
-            json!({"id": "x", "seats": ["no spaces"]}),
+            json!({"id": "x", "seats": ["A1", "A1"], "room": "tour"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"id": "x", "seats": ["no spaces"], "room": "tour"}),
             422,
             "invalid_request",
         ),
@@ -197,15 +205,29 @@ async fn creating_events() {
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    // An event without a room takes an admitted visitor of any room.
+    // Every event names its room: without one, a pass of any room could book it.
+    for spec in [
+        json!({"id": "open", "seats": ["A1"]}),
+        json!({"id": "open", "capacity": 5, "room": " "}),
+    ] {
+        let (status, body) = api.create_event(spec.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("room_required")),
+            "{spec}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains("room"), "{body}");
+    }
     assert_eq!(
-        api.create_event(json!({"id": "open", "seats": ["A1"]}))
+        api.get("/v1/events/open/seats", Some(VisitorId::random()))
             .await
             .0,
-        201
+        404,
+        "nothing was created"
     );
+    // A pass of another room is no pass for the event.
     let response = client()
-        .get(api.url("/v1/events/open/seats"))
+        .get(api.url("/v1/events/ev/seats"))
         .header(
             "x-anteroom-pass",
             pass_for(VisitorId::random(), "elsewhere"),
@@ -213,7 +235,7 @@ async fn creating_events() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,7 +180,7 @@ async fn bad_input_gets_a_clear_json_4xx() {
     let response = client()
         .post(api.url("/v1/events"))
         .bearer_auth(ADMIN)
-        .json(&json!({"id": "bad", "capacity": 3}))
+        .json(&json!({"id": "bad", "capacity": 3, "room": ROOM}))
         .send()
         .await
         .unwrap();

@@ -117,7 +117,7 @@ async fn after_a_flush_a_restarted_service_refuses_sold_seats_at_hold_time() {
     api.create_seated_event("relearn", 3).await;
     buy(&api, "relearn", &["S0", "S1"], "k").await;
     let (status, body) = api
-        .create_event(json!({"id": "relearn-ga", "capacity": 4}))
+        .create_event(json!({"id": "relearn-ga", "capacity": 4, "room": ROOM}))
         .await;
     assert_eq!(status, 201, "{body}");
 

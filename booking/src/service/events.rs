@@ -53,6 +53,18 @@ pub async fn create(
             "id: 1-64 characters of [A-Za-z0-9_-]",
         ));
     }
+    // Without a room, a pass admitted to any room could book: every event names the one
+    // room whose admitted visitors may book it.
+    let room = new
+        .room
+        .filter(|room| !room.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "room_required",
+                "room: name the gateway room whose admitted visitors may book this event",
+            )
+        })?;
     let inventory = match (new.seats, new.capacity) {
         (Some(seats), None) => {
             if seats.len() > MAX_EVENT_SEATS {
@@ -80,7 +92,7 @@ pub async fn create(
     };
     let spec = EventSpec {
         id: new.id,
-        room: new.room,
+        room: Some(room),
         inventory,
     };
     let created = service.ledger.create_event(&spec).await?;
