@@ -13,6 +13,7 @@ mod service_support;
 use std::sync::Arc;
 
 use anteroom_admission::VisitorId;
+use anteroom_booking::service::watch_hold_store;
 use anteroom_config::RoomMode;
 use anteroom_queue::{MemoryStore, QueueStore, RoomSettings};
 use serde_json::json;
@@ -161,4 +162,162 @@ async fn after_a_flush_a_restarted_service_refuses_sold_seats_at_hold_time() {
         ["booked", "booked", "free"]
     );
     assert_eq!(api.ledger.sold("relearn").await.unwrap(), 2);
+}
+
+/// Poll `check` until it holds; false if `within` passes first.
+async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_while_running_is_detected_and_the_ledger_taught_again() {
+    let api = with_redis_postgres_and_rooms(300).await;
+    let rooms = api.rooms.clone().unwrap();
+    rooms.init_room(ROOM, &room_settings()).await.unwrap();
+    let watcher = watch_hold_store(&api.service, std::time::Duration::from_millis(100));
+    api.create_seated_event("flush-seats", 2).await;
+    buy(&api, "flush-seats", &["S0"], "seat-key").await;
+    let (status, body) = api
+        .create_event(json!({"id": "flush-ga", "capacity": 5, "room": ROOM}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let fan = VisitorId::random();
+    let (status, _, hold) = api
+        .post(
+            "/v1/events/flush-ga/holds",
+            fan,
+            json!({"quantity": 3}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, booking) = api
+        .confirm(fan, hold["hold_id"].as_str().unwrap(), "ga-key")
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    let (status, _, hold) = api
+        .post(
+            "/v1/events/flush-ga/holds",
+            fan,
+            json!({"quantity": 2}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, booking) = api
+        .confirm(fan, hold["hold_id"].as_str().unwrap(), "ga-key-2")
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    assert!(sold_out(&api, ROOM).await, "every GA place sold");
+
+    // Everything in Redis goes: holds, booked seats, GA counters, the gateway's rooms.
+    api.redis.as_ref().unwrap().flushall();
+    // The watcher notices (the sentinel is gone) and re-teaches the hold store...
+    let holds = api.holds.clone();
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || {
+            let holds = holds.clone();
+            async move { holds.intact().await.unwrap_or(false) }
+        })
+        .await,
+        "the flush was never noticed"
+    );
+    // ...GA from what was sold: nothing left, not the whole capacity again.
+    assert_eq!(api.holds.available("flush-ga").await.unwrap(), 0);
+    let (status, _, body) = api
+        .post(
+            "/v1/events/flush-ga/holds",
+            VisitorId::random(),
+            json!({"quantity": 1}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]),
+        (409, &json!("not_enough_left")),
+        "{body}"
+    );
+    // ...seated: the sold seat is refused at hold time, the free one is not.
+    let (status, body) = api.hold("flush-seats", VisitorId::random(), &["S0"]).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (409, &json!("seat_taken")),
+        "{body}"
+    );
+    let (status, body) = api.hold("flush-seats", VisitorId::random(), &["S1"]).await;
+    assert_eq!(status, 201, "{body}");
+
+    // The gateway re-seeds its room after the flush (without the mark): the booking
+    // service marks it sold out again from the ledger.
+    rooms.init_room(ROOM, &room_settings()).await.unwrap();
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || async {
+            sold_out(&api, ROOM).await
+        })
+        .await,
+        "sold_out was not re-asserted after the flush"
+    );
+    watcher.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn places_held_until_they_expire_are_not_sold_out() {
+    let api = with_redis_postgres_and_rooms(1).await;
+    let rooms = api.rooms.clone().unwrap();
+    rooms.init_room(ROOM, &room_settings()).await.unwrap();
+    let (status, body) = api
+        .create_event(json!({"id": "expiring", "capacity": 2, "room": ROOM}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _, hold) = api
+        .post(
+            "/v1/events/expiring/holds",
+            VisitorId::random(),
+            json!({"quantity": 2}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    assert_eq!(api.holds.available("expiring").await.unwrap(), 0);
+    assert!(!sold_out(&api, ROOM).await, "held is not sold");
+    // The holds lapse unconfirmed: the places come back and the line stays open.
+    let holds = api.holds.clone();
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || {
+            let holds = holds.clone();
+            async move { holds.available("expiring").await.ok() == Some(2) }
+        })
+        .await
+    );
+    api.service.check_hold_store().await;
+    assert!(!sold_out(&api, ROOM).await, "expired holds sold nothing");
+    // The sale then ends right: the last places confirmed mark the room.
+    let fan = VisitorId::random();
+    let (status, _, hold) = api
+        .post(
+            "/v1/events/expiring/holds",
+            fan,
+            json!({"quantity": 2}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, booking) = api
+        .confirm(fan, hold["hold_id"].as_str().unwrap(), "last")
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    assert!(sold_out(&api, ROOM).await);
 }

@@ -43,6 +43,10 @@ impl BackgroundService for BookingHost {
             log::error!("booking reconcile: {error}");
             return;
         }
+        let _watch = anteroom_booking::service::watch_hold_store(
+            &self.service,
+            anteroom_booking::service::FLUSH_CHECK_EVERY,
+        );
         let listener = match tokio::net::TcpListener::bind(self.addr).await {
             Ok(listener) => listener,
             Err(error) => {

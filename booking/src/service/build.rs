@@ -22,7 +22,8 @@ pub async fn build(config: &BookingConfig) -> Result<Arc<BookingService>, Bookin
 /// marked (`rooms`; when None and the hold store is Redis, the gateway's `RedisStore` at the
 /// same URL). Then [`BookingService::reconcile`]: the hold store re-learns the ledger's
 /// bookings and sold-out rooms are marked, so a restart after a Redis flush sells nothing
-/// twice and hides nothing that is sold out.
+/// twice and hides nothing that is sold out; and [`super::watch_hold_store`] does the same
+/// whenever the hold store is flushed while the service runs (needs a tokio runtime).
 pub async fn build_with_rooms(
     config: &BookingConfig,
     rooms: Option<Arc<dyn QueueStore>>,
@@ -59,5 +60,6 @@ pub async fn build_with_rooms(
         rooms,
     ));
     service.reconcile().await?;
+    super::watch_hold_store(&service, super::FLUSH_CHECK_EVERY);
     Ok(service)
 }

@@ -32,6 +32,7 @@ use crate::EventSpec;
 
 pub use build::{build, build_with_rooms};
 pub use errors::ApiError;
+pub use reconcile::{watch_hold_store, FLUSH_CHECK_EVERY};
 pub use shop::shop_router;
 
 /// Largest request body read.
@@ -64,6 +65,8 @@ pub struct BookingService {
     /// One ledger read per missing event, however many requests ask at once (a sale opens
     /// with thousands of requests for the same event).
     loading: tokio::sync::Mutex<()>,
+    /// Sold-out events whose room could not be marked yet (retried by the watcher).
+    pending_sold_out: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl BookingService {
@@ -85,6 +88,7 @@ impl BookingService {
             events: RwLock::new(HashMap::new()),
             feeds: seatmap::Feeds::default(),
             loading: tokio::sync::Mutex::new(()),
+            pending_sold_out: std::sync::Mutex::default(),
         }
     }
 
