@@ -18,7 +18,7 @@ use anteroom_config::RoomMode;
 use anteroom_queue::{MemoryStore, QueueStore, RoomSettings};
 use serde_json::json;
 use service_support::{
-    embedded_with_rooms, serve_service, service, with_redis_and_postgres,
+    embedded_with_rooms, eventually, serve_service, service, with_redis_and_postgres,
     with_redis_postgres_and_rooms, Api, ROOM,
 };
 
@@ -164,24 +164,6 @@ async fn after_a_flush_a_restarted_service_refuses_sold_seats_at_hold_time() {
     assert_eq!(api.ledger.sold("relearn").await.unwrap(), 2);
 }
 
-/// Poll `check` until it holds; false if `within` passes first.
-async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flush_while_running_is_detected_and_the_ledger_taught_again() {
     let api = with_redis_postgres_and_rooms(300).await;
@@ -194,33 +176,8 @@ async fn a_flush_while_running_is_detected_and_the_ledger_taught_again() {
         .create_event(json!({"id": "flush-ga", "capacity": 5, "room": ROOM}))
         .await;
     assert_eq!(status, 201, "{body}");
-    let fan = VisitorId::random();
-    let (status, _, hold) = api
-        .post(
-            "/v1/events/flush-ga/holds",
-            fan,
-            json!({"quantity": 3}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 201, "{hold}");
-    let (status, booking) = api
-        .confirm(fan, hold["hold_id"].as_str().unwrap(), "ga-key")
-        .await;
-    assert_eq!(status, 201, "{booking}");
-    let (status, _, hold) = api
-        .post(
-            "/v1/events/flush-ga/holds",
-            fan,
-            json!({"quantity": 2}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 201, "{hold}");
-    let (status, booking) = api
-        .confirm(fan, hold["hold_id"].as_str().unwrap(), "ga-key-2")
-        .await;
-    assert_eq!(status, 201, "{booking}");
+    api.buy_quantity("flush-ga", 3, "ga-key").await;
+    api.buy_quantity("flush-ga", 2, "ga-key-2").await;
     assert!(sold_out(&api, ROOM).await, "every GA place sold");
 
     // Everything in Redis goes: holds, booked seats, GA counters, the gateway's rooms.
@@ -237,14 +194,7 @@ async fn a_flush_while_running_is_detected_and_the_ledger_taught_again() {
     );
     // ...GA from what was sold: nothing left, not the whole capacity again.
     assert_eq!(api.holds.available("flush-ga").await.unwrap(), 0);
-    let (status, _, body) = api
-        .post(
-            "/v1/events/flush-ga/holds",
-            VisitorId::random(),
-            json!({"quantity": 1}),
-            None,
-        )
-        .await;
+    let (status, body) = api.hold_quantity("flush-ga", VisitorId::random(), 1).await;
     assert_eq!(
         (status, &body["error"]),
         (409, &json!("not_enough_left")),
@@ -282,14 +232,7 @@ async fn places_held_until_they_expire_are_not_sold_out() {
         .create_event(json!({"id": "expiring", "capacity": 2, "room": ROOM}))
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _, hold) = api
-        .post(
-            "/v1/events/expiring/holds",
-            VisitorId::random(),
-            json!({"quantity": 2}),
-            None,
-        )
-        .await;
+    let (status, hold) = api.hold_quantity("expiring", VisitorId::random(), 2).await;
     assert_eq!(status, 201, "{hold}");
     assert_eq!(api.holds.available("expiring").await.unwrap(), 0);
     assert!(!sold_out(&api, ROOM).await, "held is not sold");
@@ -305,19 +248,6 @@ async fn places_held_until_they_expire_are_not_sold_out() {
     api.service.check_hold_store().await;
     assert!(!sold_out(&api, ROOM).await, "expired holds sold nothing");
     // The sale then ends right: the last places confirmed mark the room.
-    let fan = VisitorId::random();
-    let (status, _, hold) = api
-        .post(
-            "/v1/events/expiring/holds",
-            fan,
-            json!({"quantity": 2}),
-            None,
-        )
-        .await;
-    assert_eq!(status, 201, "{hold}");
-    let (status, booking) = api
-        .confirm(fan, hold["hold_id"].as_str().unwrap(), "last")
-        .await;
-    assert_eq!(status, 201, "{booking}");
+    api.buy_quantity("expiring", 2, "last").await;
     assert!(sold_out(&api, ROOM).await);
 }

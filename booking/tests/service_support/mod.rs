@@ -297,6 +297,37 @@ impl Api {
         (status, body)
     }
 
+    /// Hold `quantity` general-admission places; returns (status, JSON body).
+    pub async fn hold_quantity(
+        &self,
+        event: &str,
+        visitor: VisitorId,
+        quantity: u64,
+    ) -> (u16, Value) {
+        let (status, _, body) = self
+            .post(
+                &format!("/v1/events/{event}/holds"),
+                visitor,
+                json!({ "quantity": quantity }),
+                None,
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Hold and confirm `quantity` general-admission places for a new fan; asserts both
+    /// succeed and returns the booking.
+    pub async fn buy_quantity(&self, event: &str, quantity: u64, key: &str) -> Value {
+        let fan = VisitorId::random();
+        let (status, hold) = self.hold_quantity(event, fan, quantity).await;
+        assert_eq!(status, 201, "{hold}");
+        let (status, booking) = self
+            .confirm(fan, hold["hold_id"].as_str().unwrap(), key)
+            .await;
+        assert_eq!(status, 201, "{booking}");
+        booking
+    }
+
     pub async fn confirm(&self, visitor: VisitorId, hold_id: &str, key: &str) -> (u16, Value) {
         let (status, _, body) = self
             .post(
@@ -329,5 +360,23 @@ impl Api {
                 )
             })
             .collect()
+    }
+}
+
+/// Poll `check` until it holds; false if `within` passes first.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
