@@ -14,6 +14,12 @@
 //!   migrations); pgbench adds one `nextval` round trip to number its rows.
 //! - pgbench "rows only": just the four INSERTs (key, fence, booking, seat) in one
 //!   transaction: the floor for writing the same rows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::Write;
 use std::process::Command;

@@ -1,4 +1,10 @@
 //! The hold-store suite on `MemoryHolds` (single node, the embedded default).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod holds_conformance;
 

@@ -1,5 +1,11 @@
 //! The hold-store suite on `RedisHolds` against a real redis-server, plus what only Redis
 //! can do to you: a flush and a restart mid-run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod holds_conformance;
 

@@ -1,5 +1,11 @@
 //! The ledger conformance suite against `SqliteLedger` on a database file (the product
 //! default), plus what only SQLite needs: two ledgers (two processes) on one file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[macro_use]
 mod ledger_conformance;

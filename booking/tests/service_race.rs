@@ -1,6 +1,12 @@
 //! The booking API's acceptance races, over real HTTP: 2,000 fans for 50 seats, then one
 //! confirmed booking per seat in the database; ten taps of the same Idempotency-Key.
 //! Run on Redis + PostgreSQL, and on the embedded memory + SQLite.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod service_support;
 
@@ -116,6 +122,65 @@ async fn ten_taps_of_one_key_make_one_booking(api: Api) {
         );
     }
     assert_eq!(api.ledger.sold("tap").await.unwrap(), 2);
+}
+
+/// One general-admission hold, ten taps each with its own Idempotency-Key (a client that
+/// makes a new key per tap): one booking, every tap answered with it, the places sold once.
+async fn ten_keys_on_one_ga_hold_make_one_booking(api: Api) {
+    let (status, body) = api
+        .create_event(
+            serde_json::json!({"id": "ga-keys", "capacity": 10, "room": service_support::ROOM}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let fan = VisitorId::random();
+    let (status, _, hold) = api
+        .post(
+            "/v1/events/ga-keys/holds",
+            fan,
+            serde_json::json!({"quantity": 3}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{hold}");
+    let hold_id = hold["hold_id"].as_str().unwrap().to_string();
+    let api = std::sync::Arc::new(api);
+    let taps: Vec<_> = (0..10)
+        .map(|i| {
+            let (api, hold_id) = (api.clone(), hold_id.clone());
+            tokio::spawn(async move { api.confirm(fan, &hold_id, &format!("tap-{i}")).await })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for tap in taps {
+        let (status, body) = tap.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        ids.insert(body["booking_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "every key answered with the one booking");
+    // A new key later, with the hold long consumed: still that booking.
+    let (status, later) = api.confirm(fan, &hold_id, "tap-later").await;
+    assert_eq!(status, 201, "{later}");
+    assert!(ids.contains(later["booking_id"].as_str().unwrap()));
+    assert_eq!(api.ledger.sold("ga-keys").await.unwrap(), 3, "sold once");
+    if let Some(postgres) = &api.postgres {
+        let rows = postgres
+            .query(&format!(
+                "SELECT count(*) FROM bookings WHERE hold_id = '{hold_id}'"
+            ))
+            .unwrap();
+        assert_eq!(rows[0][0].as_deref(), Some("1"), "one row in PostgreSQL");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_postgres_ten_keys_one_ga_hold_one_booking() {
+    ten_keys_on_one_ga_hold_make_one_booking(with_redis_and_postgres(300).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_ten_keys_one_ga_hold_one_booking() {
+    ten_keys_on_one_ga_hold_make_one_booking(embedded(300).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,11 @@
 //! The booking API when things go wrong: expired holds, bad passes, bad input, a Redis
 //! flush (the database wins) and a PostgreSQL restart (503, then retries succeed).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod service_support;
 
@@ -174,7 +180,7 @@ async fn bad_input_gets_a_clear_json_4xx() {
     let response = client()
         .post(api.url("/v1/events"))
         .bearer_auth(ADMIN)
-        .json(&json!({"id": "bad", "capacity": 3}))
+        .json(&json!({"id": "bad", "capacity": 3, "room": ROOM}))
         .send()
         .await
         .unwrap();
@@ -250,4 +256,204 @@ async fn a_postgres_restart_gives_503_then_retries_succeed() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(api.ledger.sold("pg").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_gives_503_then_sells_nothing_twice() {
+    let mut api = with_redis_and_postgres(300).await;
+    api.create_seated_event("crash", 3).await;
+    let first = VisitorId::random();
+    let (_, hold) = api.hold("crash", first, &["S0"]).await;
+    let (status, _) = api
+        .confirm(first, hold["hold_id"].as_str().unwrap(), "before")
+        .await;
+    assert_eq!(status, 201);
+
+    // Redis crashes (its data is gone): holds cannot be taken, and say so.
+    api.redis.as_mut().unwrap().stop();
+    let second = VisitorId::random();
+    let (status, headers, body) = api
+        .post(
+            "/v1/events/crash/holds",
+            second,
+            json!({"seats": ["S0"]}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(body["error"], "unavailable");
+
+    api.redis.as_mut().unwrap().restart();
+    // Once Redis answers again, S0 (sold before the crash) may be held by the forgetful
+    // store, but it cannot be sold twice.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let hold = loop {
+        let (status, body) = api.hold("crash", second, &["S0"]).await;
+        if status == 201 {
+            break body;
+        }
+        assert_eq!(status, 503, "only 503 while reconnecting: {body}");
+        assert!(Instant::now() < deadline, "never reconnected");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (status, body) = api
+        .confirm(second, hold["hold_id"].as_str().unwrap(), "after")
+        .await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("seat_taken")));
+    assert_eq!(api.ledger.booked_seats("crash").await.unwrap(), ["S0"]);
+    let rows = api
+        .postgres
+        .as_ref()
+        .unwrap()
+        .query("SELECT count(*) FROM booking_seats WHERE event = 'crash'")
+        .unwrap();
+    assert_eq!(rows[0][0].as_deref(), Some("1"), "one booking row for S0");
+    // The other seats sell normally after the restart.
+    let (status, hold) = api.hold("crash", second, &["S1"]).await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, _) = api
+        .confirm(second, hold["hold_id"].as_str().unwrap(), "after-2")
+        .await;
+    assert_eq!(status, 201);
+}
+
+/// What one confirming client ended with: retried with its own key while the answer was 503.
+async fn confirm_until_answered(
+    api: &service_support::Api,
+    fan: VisitorId,
+    hold_id: &str,
+    key: &str,
+    unavailable: &std::sync::atomic::AtomicUsize,
+) -> (u16, serde_json::Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = api.confirm(fan, hold_id, key).await;
+        if status != 503 {
+            return (status, body);
+        }
+        unavailable.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(Instant::now() < deadline, "never recovered: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_mid_race_still_sells_each_seat_and_hold_once() {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mut api = with_redis_and_postgres(300).await;
+    let seats = api.create_seated_event("pg-race", 12).await;
+    let (status, body) = api
+        .create_event(json!({"id": "pg-ga", "capacity": 15, "room": ROOM}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut postgres = api.postgres.take().unwrap();
+    let api = Arc::new(api);
+    let unavailable = Arc::new(AtomicUsize::new(0));
+
+    // 60 fans over ~3 s: each holds (a seat, two fans per seat, or 1 GA place) and
+    // confirms its hold twice at once under two keys (a double tap with a fresh key).
+    let fans: Vec<_> = (0..60)
+        .map(|i| {
+            let (api, unavailable) = (api.clone(), unavailable.clone());
+            let seat = seats[i % 12].clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50 * i as u64)).await;
+                let fan = VisitorId::random();
+                let (status, hold) = if i % 2 == 0 {
+                    api.hold("pg-race", fan, &[&seat]).await
+                } else {
+                    let (status, _, hold) = api
+                        .post("/v1/events/pg-ga/holds", fan, json!({"quantity": 1}), None)
+                        .await;
+                    (status, hold)
+                };
+                if status != 201 {
+                    return None;
+                }
+                let hold_id = hold["hold_id"].as_str().unwrap().to_string();
+                let keys = [format!("a-{i}"), format!("b-{i}")];
+                let (first, second) = tokio::join!(
+                    confirm_until_answered(&api, fan, &hold_id, &keys[0], &unavailable),
+                    confirm_until_answered(&api, fan, &hold_id, &keys[1], &unavailable),
+                );
+                Some((fan, hold_id, keys, [first, second]))
+            })
+        })
+        .collect();
+    // PostgreSQL goes down and comes back in the middle of it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let postgres = tokio::task::spawn_blocking(move || {
+        postgres.restart();
+        postgres
+    })
+    .await
+    .unwrap();
+
+    let mut outcomes = Vec::new();
+    for fan in fans {
+        if let Some(outcome) = fan.await.unwrap() {
+            outcomes.push(outcome);
+        }
+    }
+    assert!(
+        unavailable.load(Ordering::Relaxed) > 0,
+        "the restart never hit a confirmation: the test proved nothing"
+    );
+    // Every client got an answer; both keys of one hold name the same booking, and asking
+    // again with the same key answers the same.
+    let mut bookings_per_hold: HashMap<String, String> = HashMap::new();
+    for (fan, hold_id, keys, answers) in &outcomes {
+        for (key, (status, body)) in keys.iter().zip(answers) {
+            assert_eq!(*status, 201, "{hold_id} {key}: {body}");
+            let booking = body["booking_id"].as_str().unwrap().to_string();
+            let first = bookings_per_hold
+                .entry(hold_id.clone())
+                .or_insert_with(|| booking.clone());
+            assert_eq!(*first, booking, "one hold, one booking");
+            let (status, again) = api.confirm(*fan, hold_id, key).await;
+            assert_eq!(
+                (status, &again),
+                (201, body),
+                "the same key, the same answer"
+            );
+        }
+    }
+    // Counted in PostgreSQL itself.
+    let scalar = |sql: &str| -> String {
+        postgres.query(sql).unwrap()[0][0]
+            .clone()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        scalar(
+            "SELECT count(*) FROM (SELECT hold_id FROM bookings GROUP BY hold_id \
+             HAVING count(*) > 1) AS twice"
+        ),
+        "0",
+        "a hold booked twice"
+    );
+    assert_eq!(
+        scalar(
+            "SELECT count(*) FROM (SELECT seat FROM booking_seats WHERE event = 'pg-race' \
+             AND status = 'confirmed' GROUP BY seat HAVING count(*) > 1) AS twice"
+        ),
+        "0",
+        "a seat booked twice"
+    );
+    assert_eq!(
+        scalar("SELECT count(*) FROM bookings")
+            .parse::<usize>()
+            .unwrap(),
+        bookings_per_hold.len(),
+        "one row per confirmed hold, no more"
+    );
+    assert_eq!(
+        scalar("SELECT sold::text FROM ga_inventory WHERE event = 'pg-ga'"),
+        scalar("SELECT coalesce(sum(quantity), 0)::text FROM bookings WHERE event = 'pg-ga'"),
+        "GA sold counts each booking once"
+    );
 }

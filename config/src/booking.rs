@@ -205,4 +205,45 @@ mod tests {
         .to_string();
         assert!(error.contains(":5:") && error.contains("ttl"), "{error}");
     }
+
+    #[test]
+    fn bounds_sections_and_required_keys_are_checked() {
+        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
+        let error = parse(&format!("{keys}[holds]\nmax_seats_per_visitor = 101\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(":5:") && error.contains("holds.max_seats_per_visitor"),
+            "{error}"
+        );
+        let error = parse(&format!("{keys}[holds]\nttl_seconds = 3601\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("holds.ttl_seconds"), "{error}");
+        let error = parse(&format!("{keys}[room]\nid = \"x\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(":4:") && error.contains("room"), "{error}");
+        let error = parse("[holds]\nttl_seconds = 5\n").unwrap_err().to_string();
+        assert!(error.contains("keys"), "{error}");
+        let error = parse(&format!("{keys}[store]\nbackend = \"redis\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("store.url"), "{error}");
+        let config = parse(&format!("{keys}[database]\nurl = \"sqlite://data/b.db\"\n")).unwrap();
+        assert_eq!(config.database_url, "sqlite://data/b.db");
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../examples/booking.toml");
+        let config = parse_booking_config_with_env(text, "booking.toml", &|name| match name {
+            "ANTEROOM_KEY_K1" => Ok(SECRET.into()),
+            "ANTEROOM_ADMIN_TOKEN" => Ok(SECRET.into()),
+            _ => Err(std::env::VarError::NotPresent),
+        })
+        .unwrap();
+        assert_eq!(config.holds.ttl_seconds, 300);
+        assert!(config.database_url.starts_with("postgres://"));
+    }
 }

@@ -37,6 +37,16 @@ impl BackgroundService for BookingHost {
                 log::error!("demo event {}: {error}", event.id);
             }
         }
+        // The hold store may have outlived or lost what the ledger knows (a Redis flush,
+        // a restart): teach it the ledger's bookings and mark sold-out rooms before serving.
+        if let Err(error) = self.service.reconcile().await {
+            log::error!("booking reconcile: {error}");
+            return;
+        }
+        let _watch = anteroom_booking::service::watch_hold_store(
+            &self.service,
+            anteroom_booking::service::FLUSH_CHECK_EVERY,
+        );
         let listener = match tokio::net::TcpListener::bind(self.addr).await {
             Ok(listener) => listener,
             Err(error) => {

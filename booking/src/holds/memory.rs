@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use anteroom_admission::VisitorId;
 use anteroom_queue::{Clock, SystemClock};
 
-use super::{validate_event, validate_seats, HoldError, HoldStore};
+use super::{check_capacity, validate_event, validate_seats, HoldError, HoldStore};
 use crate::{new_id, Hold};
 
 #[derive(Default)]
@@ -95,6 +95,8 @@ impl EventHolds {
 pub struct MemoryHolds {
     events: Mutex<HashMap<String, EventHolds>>,
     clock: Arc<dyn Clock>,
+    /// Never lost while the process lives (a memory store is not flushed under it).
+    intact: std::sync::atomic::AtomicBool,
 }
 
 impl Default for MemoryHolds {
@@ -114,6 +116,7 @@ impl MemoryHolds {
         MemoryHolds {
             events: Mutex::new(HashMap::new()),
             clock,
+            intact: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -166,19 +169,28 @@ fn no_capacity(event: &str) -> HoldError {
 
 #[async_trait]
 impl HoldStore for MemoryHolds {
-    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError> {
-        if capacity == 0 {
-            return Err(HoldError::Invalid("capacity must be at least 1".into()));
-        }
+    async fn seed_capacity(&self, event: &str, capacity: u64, sold: u64) -> Result<(), HoldError> {
+        check_capacity(capacity, sold)?;
         self.with_event(event, |state, _| match state.capacity {
             Some(existing) if existing != capacity => Err(HoldError::Invalid(format!(
                 "event `{event}` already has capacity {existing}"
             ))),
-            _ => {
+            Some(_) => Ok(()),
+            None => {
                 state.capacity = Some(capacity);
+                state.consumed_quantity = sold;
                 Ok(())
             }
         })
+    }
+
+    async fn intact(&self) -> Result<bool, HoldError> {
+        Ok(self.intact.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    async fn mark_intact(&self) -> Result<(), HoldError> {
+        self.intact.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 
     async fn hold_seats(

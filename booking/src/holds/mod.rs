@@ -1,15 +1,17 @@
 //! Seat holds: `HoldStore` and its two implementations, one conformance suite for both.
 //!
-//! Redis model (hash tag per event so Cluster keeps an event on one shard):
-//! `bk:{EVENT}:seat:<seat>` = hold id, `SET NX PX ttl` semantics (all-or-nothing for
-//! multi-seat holds in one Lua script); `bk:{EVENT}:hold:<id>` = the hold record, same TTL;
-//! `bk:{EVENT}:holder:<visitor>` = zset of the holder's holds scored by expiry, pruned on
-//! every call (the cap per visitor counts live holds only, so it cannot leak when holds
-//! expire); `bk:{EVENT}:booked` = set of seats known booked; `bk:{EVENT}:fence` = fencing
-//! counter; `bk:{EVENT}:live` = zset of every hold scored by expiry; GA: `bk:{EVENT}:ga`
-//! capacity/held/consumed + `bk:{EVENT}:qty` (quantities of live GA holds), expired GA holds
-//! reclaimed lazily inside every script (no cleanup job needed for correctness);
-//! `bk:{EVENT}:consumed` = ids of consumed holds (consume is idempotent).
+//! Redis model (hash tag per event so Cluster keeps an event on one shard; every key a
+//! script touches is declared in its KEYS, see `redis/lua/common.lua`):
+//! `bk:{EVENT}:hold:<id>` = the hold record, TTL = the hold's; `bk:{EVENT}:holder:<visitor>`
+//! = zset of the holder's holds scored by expiry, pruned on every call (the cap per visitor
+//! counts live holds only); `bk:{EVENT}:live` = zset of every hold scored by expiry;
+//! `bk:{EVENT}:seats` = hash seat -> hold id (the seat is held while that hold is live:
+//! all-or-nothing for multi-seat holds in one script); `bk:{EVENT}:hseats` = hash hold id ->
+//! its seats; `bk:{EVENT}:booked` = set of seats known booked; `bk:{EVENT}:fence` = fencing
+//! counter; GA: `bk:{EVENT}:ga` capacity/held/consumed + `bk:{EVENT}:qty` (quantities of
+//! live GA holds); expired holds reclaimed lazily inside every script (no cleanup job
+//! needed for correctness); `bk:{EVENT}:consumed` = ids of consumed holds (consume is
+//! idempotent). `bk:intact` = the sentinel a flush removes (see `HoldStore::intact`).
 
 mod memory;
 mod redis;
@@ -88,10 +90,38 @@ pub enum HoldError {
     Invalid(String),
 }
 
+/// A capacity the stores can record: at least 1, and no more sold than there is.
+pub(crate) fn check_capacity(capacity: u64, sold: u64) -> Result<(), HoldError> {
+    if capacity == 0 {
+        return Err(HoldError::Invalid("capacity must be at least 1".into()));
+    }
+    if sold > capacity {
+        return Err(HoldError::Invalid(format!(
+            "{sold} sold is more than the capacity {capacity}"
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait HoldStore: Send + Sync + 'static {
-    /// GA: record the capacity of an event (no-op if already recorded with the same value).
-    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError>;
+    /// GA: record the capacity of a new event (no-op if already recorded with the same
+    /// value; `Invalid` if recorded with another).
+    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError> {
+        self.seed_capacity(event, capacity, 0).await
+    }
+
+    /// GA: record the capacity with `sold` places already consumed (the ledger's count,
+    /// after the store lost the event: a flush). An event already recorded is left as it
+    /// is (its own count is at least as fresh), with the same `Invalid` on another capacity.
+    async fn seed_capacity(&self, event: &str, capacity: u64, sold: u64) -> Result<(), HoldError>;
+
+    /// Whether the store still has what it was taught since [`HoldStore::mark_intact`]: a
+    /// sentinel that a flush (or a restart without persistence) takes with everything else.
+    async fn intact(&self) -> Result<bool, HoldError>;
+
+    /// Set the sentinel, after the store was taught the ledger's state (reconcile).
+    async fn mark_intact(&self) -> Result<(), HoldError>;
 
     /// Hold every named seat for `holder`, or none (one atomic step). Seats are deduplicated
     /// and sorted. Fails with SeatTaken listing every unavailable seat (held by anyone, the

@@ -17,8 +17,10 @@
 //!
 //! A confirmation runs, in one transaction: the idempotency-key row (first, so a concurrent
 //! twin waits on it and then answers with the winner's booking), the event lookup
-//! (UnknownEvent), the seats' membership (Invalid), the fences (StaleFence), the booking rows
-//! (SeatsAlreadyBooked on the unique index) or the GA counter (SoldOut on the CHECK).
+//! (UnknownEvent), the hold's booking if it already has one (UNIQUE on bookings.hold_id: one
+//! hold, one booking — a second key answers with that booking and is recorded for it), the
+//! seats' membership (Invalid), the fences (StaleFence), the booking rows (SeatsAlreadyBooked
+//! on the unique index) or the GA counter (SoldOut on the CHECK).
 
 use anteroom_admission::VisitorId;
 use async_trait::async_trait;
@@ -111,10 +113,14 @@ pub trait Ledger: Send + Sync + 'static {
     /// Confirm a hold in ONE transaction: idempotency key row, fencing check, booking row(s)
     /// (or GA sold += quantity). The same (key, holder) again — also concurrently, ten at
     /// once — returns the same booking; the same key with another hold →
-    /// IdempotencyKeyReused. Constraint violations map to SeatsAlreadyBooked / SoldOut.
+    /// IdempotencyKeyReused. Another key for a hold already confirmed → that hold's booking
+    /// (one hold, one booking, enforced by a unique index). Constraint violations map to SeatsAlreadyBooked / SoldOut.
     async fn confirm(&self, idempotency_key: &str, hold: &Hold) -> Result<Booking, LedgerError>;
 
     async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError>;
+
+    /// The booking a hold became, if it was confirmed (at most one: UNIQUE on hold_id).
+    async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError>;
 
     /// Seats with a confirmed booking.
     async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError>;

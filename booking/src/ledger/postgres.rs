@@ -25,11 +25,18 @@ use super::{Ledger, LedgerError};
 use crate::{new_id, Booking, EventSpec, Hold, Inventory};
 
 /// (version, name, SQL), applied in order, each recorded in schema_migrations.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "one_booking_per_hold",
+        include_str!("../../migrations/postgres/0002_one_booking_per_hold.sql"),
+    ),
+];
 
 /// Any constant: serialises concurrent `migrate()` calls (several instances starting).
 const MIGRATION_LOCK: i64 = 0x616e_7465_726f_6f6d; // "anteroom"
@@ -188,10 +195,63 @@ impl PostgresLedger {
             None => return Err(LedgerError::UnknownEvent.into()),
         };
 
+        if kind != KIND_SEATS && kind != KIND_GA {
+            return Err(LedgerError::Unavailable(format!("unknown event kind {kind:?}")).into());
+        }
+        if kind == KIND_SEATS && req.seats.is_empty() {
+            return Err(invalid("a seated event is booked by seat, not by quantity").into());
+        }
+        if kind == KIND_GA && !req.seats.is_empty() {
+            return Err(
+                invalid("a general-admission event is booked by quantity, not by seat").into(),
+            );
+        }
+
+        // 3. One hold, one booking: the booking row first, under the unique index on
+        // hold_id. A concurrent confirmation of the same hold under another key waits here
+        // for us; if the hold already has a booking, that booking is the answer and this
+        // key is recorded for it (before the fences, which would call the hold's own token
+        // stale).
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO bookings (booking_id, event, holder, hold_id, quantity, status, \
+                 fencing_token, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (hold_id) DO NOTHING RETURNING 1",
+            )
+            .await
+            .map_err(Failure::db)?;
+        let fresh = tx
+            .query_opt(
+                &stmt,
+                &[
+                    &booking_id,
+                    &req.event,
+                    &holder,
+                    &req.hold_id,
+                    &req.quantity,
+                    &STATUS_CONFIRMED,
+                    &req.token,
+                    &now,
+                ],
+            )
+            .await
+            .map_err(Failure::db)?;
+        if fresh.is_none() {
+            let existing = booking_of_hold(&*tx, &req.hold_id)
+                .await?
+                .filter(|booking| booking.holder == req.holder)
+                .ok_or(LedgerError::StaleFence)?;
+            tx.execute(
+                "UPDATE idempotency_keys SET booking_id = $3 WHERE key = $1 AND holder = $2",
+                &[&req.key, &holder, &existing.booking_id],
+            )
+            .await
+            .map_err(Failure::db)?;
+            tx.commit().await.map_err(Failure::db)?;
+            return Ok(existing);
+        }
+
         if kind == KIND_SEATS {
-            if req.seats.is_empty() {
-                return Err(invalid("a seated event is booked by seat, not by quantity").into());
-            }
             let missing = missing_seats(&req.seats, &known);
             if !missing.is_empty() {
                 return Err(
@@ -218,32 +278,19 @@ impl PostgresLedger {
                 return Err(LedgerError::StaleFence.into());
             }
 
-            // 4. The booking and its seats in one statement; the partial unique index on
-            // confirmed (event, seat) refuses a seat that is already booked.
+            // 4. The booking's seats; the partial unique index on confirmed (event, seat)
+            // refuses a seat that is already booked.
             let stmt = tx
                 .prepare_cached(
-                    "WITH b AS (INSERT INTO bookings (booking_id, event, holder, hold_id, \
-                     quantity, status, fencing_token, created_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING booking_id) \
-                     INSERT INTO booking_seats (booking_id, event, seat, status) \
-                     SELECT b.booking_id, $2, s, $6 FROM b, unnest($9::text[]) AS s",
+                    "INSERT INTO booking_seats (booking_id, event, seat, status) \
+                     SELECT $1, $2, s, $3 FROM unnest($4::text[]) AS s",
                 )
                 .await
                 .map_err(Failure::db)?;
             let inserted = tx
                 .execute(
                     &stmt,
-                    &[
-                        &booking_id,
-                        &req.event,
-                        &holder,
-                        &req.hold_id,
-                        &req.quantity,
-                        &STATUS_CONFIRMED,
-                        &req.token,
-                        &now,
-                        &req.seats,
-                    ],
+                    &[&booking_id, &req.event, &STATUS_CONFIRMED, &req.seats],
                 )
                 .await;
             match inserted {
@@ -259,41 +306,13 @@ impl PostgresLedger {
                 }
                 Err(e) => return Err(Failure::db(e)),
             }
-        } else if kind == KIND_GA {
-            if !req.seats.is_empty() {
-                return Err(invalid(
-                    "a general-admission event is booked by quantity, not by seat",
-                )
-                .into());
-            }
-            // sold += quantity (the CHECK refuses to pass the capacity) and the booking row,
-            // in one statement.
+        } else {
+            // sold += quantity: the CHECK refuses to pass the capacity.
             let stmt = tx
-                .prepare_cached(
-                    "WITH sold AS (UPDATE ga_inventory SET sold = sold + $5 WHERE event = $2 \
-                     RETURNING event) \
-                     INSERT INTO bookings (booking_id, event, holder, hold_id, quantity, status, \
-                     fencing_token, created_at_ms) \
-                     SELECT $1, sold.event, $3, $4, $5, $6, $7, $8 FROM sold",
-                )
+                .prepare_cached("UPDATE ga_inventory SET sold = sold + $2 WHERE event = $1")
                 .await
                 .map_err(Failure::db)?;
-            let inserted = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &booking_id,
-                        &req.event,
-                        &holder,
-                        &req.hold_id,
-                        &req.quantity,
-                        &STATUS_CONFIRMED,
-                        &req.token,
-                        &now,
-                    ],
-                )
-                .await;
-            match inserted {
+            match tx.execute(&stmt, &[&req.event, &req.quantity]).await {
                 Ok(1) => {}
                 Ok(_) => {
                     return Err(LedgerError::Unavailable(format!(
@@ -307,8 +326,6 @@ impl PostgresLedger {
                 }
                 Err(e) => return Err(Failure::db(e)),
             }
-        } else {
-            return Err(LedgerError::Unavailable(format!("unknown event kind {kind:?}")).into());
         }
         tx.commit().await.map_err(Failure::db)?;
         Ok(req.booking(booking_id, now))
@@ -435,6 +452,23 @@ async fn load_booking<C: GenericClient>(
         status: row.get(3),
         created_at_ms: created_at_ms.max(0) as u64,
     }))
+}
+
+async fn booking_of_hold<C: GenericClient>(
+    client: &C,
+    hold_id: &str,
+) -> Result<Option<Booking>, LedgerError> {
+    let row = client
+        .query_opt(
+            "SELECT booking_id FROM bookings WHERE hold_id = $1",
+            &[&hold_id],
+        )
+        .await
+        .map_err(unavailable)?;
+    match row {
+        Some(row) => load_booking(client, &row.get::<_, String>(0)).await,
+        None => Ok(None),
+    }
 }
 
 async fn load_event<C: GenericClient>(
@@ -686,6 +720,14 @@ impl Ledger for PostgresLedger {
         run(self.timeout, async {
             let client = self.client().await?;
             load_booking(&**client, booking_id).await
+        })
+        .await
+    }
+
+    async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError> {
+        run(self.timeout, async {
+            let client = self.client().await?;
+            booking_of_hold(&**client, hold_id).await
         })
         .await
     }

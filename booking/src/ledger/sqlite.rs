@@ -26,11 +26,18 @@ use super::{Ledger, LedgerError};
 use crate::{new_id, Booking, EventSpec, Hold, Inventory};
 
 /// (version, name, SQL), applied in order, each recorded in schema_migrations.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "one_booking_per_hold",
+        include_str!("../../migrations/sqlite/0002_one_booking_per_hold.sql"),
+    ),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -148,6 +155,22 @@ fn confirm_in(conn: &mut Connection, req: &ConfirmRequest) -> Result<Booking, Le
 
     // 2. The event and what it sells.
     let kind = event_kind(&tx, &req.event)?.ok_or(LedgerError::UnknownEvent)?;
+
+    // 3. One hold, one booking: a hold already confirmed under another key answers with that
+    // booking, and this key now names it too (checked before the fences, which would call
+    // the hold's own token stale). The unique index on bookings.hold_id is the guard.
+    if let Some(existing) = booking_id_of_hold(&tx, &req.hold_id)? {
+        let booking = load_booking(&tx, &existing)?
+            .filter(|booking| booking.holder == req.holder)
+            .ok_or(LedgerError::StaleFence)?;
+        tx.prepare_cached(
+            "UPDATE idempotency_keys SET booking_id = ?3 WHERE key = ?1 AND holder = ?2",
+        )
+        .and_then(|mut s| s.execute(params![req.key, holder, existing]))
+        .map_err(sqlite_err)?;
+        tx.commit().map_err(sqlite_err)?;
+        return Ok(booking);
+    }
     if kind == KIND_SEATS {
         if req.seats.is_empty() {
             return Err(invalid("a seated event is booked by seat, not by quantity"));
@@ -304,6 +327,12 @@ fn key_row(
             .optional()
     })
     .map_err(sqlite_err)
+}
+
+fn booking_id_of_hold(conn: &Connection, hold_id: &str) -> Result<Option<String>, LedgerError> {
+    conn.prepare_cached("SELECT booking_id FROM bookings WHERE hold_id = ?1")
+        .and_then(|mut s| s.query_row(params![hold_id], |r| r.get(0)).optional())
+        .map_err(sqlite_err)
 }
 
 fn load_booking(conn: &Connection, booking_id: &str) -> Result<Option<Booking>, LedgerError> {
@@ -519,6 +548,15 @@ impl Ledger for SqliteLedger {
     async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError> {
         let booking_id = booking_id.to_string();
         self.call(move |conn| load_booking(conn, &booking_id)).await
+    }
+
+    async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError> {
+        let hold_id = hold_id.to_string();
+        self.call(move |conn| match booking_id_of_hold(conn, &hold_id)? {
+            Some(booking_id) => load_booking(conn, &booking_id),
+            None => Ok(None),
+        })
+        .await
     }
 
     async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError> {

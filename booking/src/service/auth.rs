@@ -1,18 +1,28 @@
 //! Who is calling: the visitor named by a valid pass (the holder), or the operator with the
 //! admin token.
+//!
+//! Passes are checked in two steps so that a caller without any valid pass gets `401` before
+//! anything is looked up (no probing which events or bookings exist): first every presented
+//! pass is verified for any room ([`passes`]), then, once the event is known, one of them
+//! must name the event's room ([`holder_in`]).
 
 use axum::http::HeaderMap;
 
-use anteroom_admission::{VisitorId, PASS_COOKIE};
+use anteroom_admission::{PassClaims, VisitorId, PASS_COOKIE};
+
+use super::errors::ApiError;
+use super::BookingService;
+use crate::EventSpec;
 
 /// Lowercase: header maps look names up as given.
 const PASS_HEADER: &str = "x-anteroom-pass";
 
-use super::errors::ApiError;
-use super::BookingService;
-
-/// At most this many pass candidates are checked per request.
+/// At most this many pass candidates are checked per request (a bounded amount of HMAC work
+/// whatever a client sends).
 const MAX_CANDIDATES: usize = 4;
+
+/// The valid passes a request carries (at least one, else 401).
+pub struct Passes(Vec<PassClaims>);
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -45,22 +55,27 @@ fn candidates(headers: &HeaderMap) -> Vec<&str> {
     found
 }
 
-/// The holder: the visitor of the first valid pass for `room` (any room when None).
-pub fn holder(
-    service: &BookingService,
-    headers: &HeaderMap,
-    room: Option<&str>,
-) -> Result<VisitorId, ApiError> {
+/// Every valid (signed, unexpired) pass of the request, whatever its room; 401 if none.
+pub fn passes(service: &BookingService, headers: &HeaderMap) -> Result<Passes, ApiError> {
     let now = now();
-    candidates(headers)
+    let valid: Vec<PassClaims> = candidates(headers)
         .into_iter()
-        .find_map(|token| {
-            match room {
-                Some(room) => service.keyring.verify_pass(token, room, now),
-                None => service.keyring.verify_pass_any_room(token, now),
-            }
-            .ok()
-        })
+        .filter_map(|token| service.keyring.verify_pass_any_room(token, now).ok())
+        .collect();
+    if valid.is_empty() {
+        Err(ApiError::unauthorized())
+    } else {
+        Ok(Passes(valid))
+    }
+}
+
+/// The holder for `event`: the visitor of the first pass scoped to the event's room (any of
+/// them when the event names no room). A pass of another room is no pass here: 401.
+pub fn holder_in(passes: &Passes, event: &EventSpec) -> Result<VisitorId, ApiError> {
+    passes
+        .0
+        .iter()
+        .find(|claims| event.room.as_deref().is_none_or(|room| claims.room == room))
         .map(|claims| claims.visitor)
         .ok_or_else(ApiError::unauthorized)
 }
@@ -80,6 +95,8 @@ pub fn operator(service: &BookingService, headers: &HeaderMap) -> Result<(), Api
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("")
         .as_bytes();
+    // Every byte of the expected token is compared whatever the input, so the time taken
+    // does not tell how much of a guess was right.
     let mut difference = presented.len() ^ expected.len();
     for (index, byte) in expected.iter().enumerate() {
         difference |= usize::from(byte ^ presented.get(index).copied().unwrap_or(0));
@@ -92,5 +109,56 @@ pub fn operator(service: &BookingService, headers: &HeaderMap) -> Result<(), Api
             "unauthorized",
             "send Authorization: Bearer <admin token>",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Inventory;
+
+    fn claims(room: &str, byte: u8) -> PassClaims {
+        PassClaims {
+            room: room.into(),
+            visitor: VisitorId([byte; 16]),
+            issued_at: 0,
+            expires_at: u64::MAX,
+        }
+    }
+
+    fn event(room: Option<&str>) -> EventSpec {
+        EventSpec {
+            id: "e".into(),
+            room: room.map(str::to_string),
+            inventory: Inventory::Capacity(1),
+        }
+    }
+
+    #[test]
+    fn the_pass_must_name_the_events_room() {
+        let passes = Passes(vec![claims("a", 1), claims("b", 2)]);
+        assert_eq!(
+            holder_in(&passes, &event(Some("b"))).unwrap(),
+            VisitorId([2; 16])
+        );
+        assert_eq!(
+            holder_in(&passes, &event(None)).unwrap(),
+            VisitorId([1; 16])
+        );
+        let refused = holder_in(&passes, &event(Some("c"))).unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn header_and_cookie_candidates_are_bounded() {
+        let mut headers = HeaderMap::new();
+        headers.append(PASS_HEADER, " h1 ".parse().unwrap());
+        headers.append(
+            "cookie",
+            "x=1; anteroom_pass=c1; anteroom_pass=c2; anteroom_pass=c3; anteroom_pass=c4"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(candidates(&headers), vec!["h1", "c1", "c2", "c3"]);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,12 +13,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use anteroom_queue::SettingsPatch;
-
 use super::errors::ApiError;
-use super::{auth, json_body, BookingService};
+use super::input::{json_body, path_id};
+use super::{auth, sold_out, BookingService};
 use crate::ledger::LedgerError;
-use crate::{event_of_hold, Booking, EventSpec, Inventory};
+use crate::{event_of_hold, Booking};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +25,7 @@ pub struct ConfirmRequest {
     hold_id: String,
 }
 
-const MAX_KEY_LEN: usize = 255;
+use crate::ledger::MAX_IDEMPOTENCY_KEY_LEN as MAX_KEY_LEN;
 
 fn booking_json(booking: &Booking) -> Value {
     json!({
@@ -43,6 +42,7 @@ pub async fn confirm(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
     let key = headers
         .get("idempotency-key")
         .and_then(|value| value.to_str().ok())
@@ -52,8 +52,14 @@ pub async fn confirm(
         .to_string();
     let request: ConfirmRequest = json_body(body)?;
     let event_id = event_of_hold(&request.hold_id).ok_or_else(ApiError::hold_expired)?;
-    let event = service.event(event_id).await?;
-    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    let event = service.event(event_id).await.map_err(|error| {
+        if error.status == StatusCode::NOT_FOUND {
+            ApiError::hold_expired()
+        } else {
+            error
+        }
+    })?;
+    let holder = auth::holder_in(&passes, &event)?;
 
     // The same key again (a double tap, a retry): the same answer, whatever became of the hold.
     if let Some(booking) = service.ledger.find_by_idempotency_key(&key, holder).await? {
@@ -72,15 +78,26 @@ pub async fn confirm(
             if let Some(booking) = service.ledger.find_by_idempotency_key(&key, holder).await? {
                 return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
             }
+            // One hold, one booking: a hold already confirmed (under any key) answers with
+            // its booking, so a second key is told what the first one bought.
+            if let Some(booking) = service
+                .ledger
+                .booking_of_hold(&request.hold_id)
+                .await?
+                .filter(|booking| booking.holder == holder)
+            {
+                return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
+            }
             return Err(ApiError::hold_expired());
         }
     };
     let booking = match service.ledger.confirm(&key, &hold).await {
         Ok(booking) => booking,
         Err(LedgerError::SeatsAlreadyBooked(seats)) => {
-            // The hold store did not know (a flush, a restart): teach it again.
-            if let Err(error) = service.holds.mark_booked(event_id, &seats).await {
-                log::warn!("could not re-mark booked seats: {error}");
+            // The hold store did not know (a flush, a restart): teach it every booked seat
+            // of the event again, not only these.
+            if let Err(error) = service.relearn(&event).await {
+                log::warn!("could not re-mark booked seats of {event_id}: {error}");
             }
             return Err(LedgerError::SeatsAlreadyBooked(seats).into());
         }
@@ -94,46 +111,25 @@ pub async fn confirm(
         );
     }
     service.feeds.poke(event_id);
-    signal_sold_out(&service, &event).await;
+    sold_out::signal(&service, &event).await;
     Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response())
-}
-
-/// When nothing is left, tell the gateway's line at once instead of letting it wait.
-async fn signal_sold_out(service: &BookingService, event: &EventSpec) {
-    let (Some(room), Some(rooms)) = (&event.room, &service.rooms) else {
-        return;
-    };
-    let total = match &event.inventory {
-        Inventory::Seats(seats) => seats.len() as u64,
-        Inventory::Capacity(capacity) => *capacity,
-    };
-    match service.ledger.sold(&event.id).await {
-        Ok(sold) if sold >= total => {
-            let patch = SettingsPatch {
-                sold_out: Some(true),
-                ..SettingsPatch::default()
-            };
-            if let Err(error) = rooms.update_settings(room, &patch).await {
-                log::warn!(
-                    "event {} sold out but room {room} not marked: {error}",
-                    event.id
-                );
-            }
-        }
-        Ok(_) => {}
-        Err(error) => log::warn!("sold-out check for {} failed: {error}", event.id),
-    }
 }
 
 pub async fn show(
     State(service): State<Arc<BookingService>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
+    let id = path_id(path)?;
     let not_found = || ApiError::not_found("unknown_booking", "no booking of yours has this id");
+    // Booking ids are 32 lowercase hex: anything else is unknown without a database read.
+    if id.len() != 32 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(not_found());
+    }
     let booking = service.ledger.booking(&id).await?.ok_or_else(not_found)?;
     let event = service.event(&booking.event).await?;
-    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    let holder = auth::holder_in(&passes, &event)?;
     if booking.holder != holder {
         return Err(not_found());
     }

@@ -146,3 +146,22 @@ impl From<LedgerError> for ApiError {
         }
     }
 }
+
+impl From<super::BookingError> for ApiError {
+    fn from(error: super::BookingError) -> ApiError {
+        use super::BookingError;
+        match error {
+            BookingError::Holds(error) => error.into(),
+            BookingError::Ledger(error) => error.into(),
+            BookingError::Queue(error) => ApiError::unavailable("queue store", error),
+            BookingError::Keys(error) => {
+                log::error!("keys: {error}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the service is misconfigured",
+                )
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::{auth, json_body, BookingService};
-use crate::holds::validate_seats;
+use super::input::{json_body, path_id};
+use super::{auth, BookingService};
+use crate::holds::{validate_seats, HoldError};
 use crate::{EventSpec, Inventory};
 
 /// Most seats one event may list.
@@ -52,6 +53,18 @@ pub async fn create(
             "id: 1-64 characters of [A-Za-z0-9_-]",
         ));
     }
+    // Without a room, a pass admitted to any room could book: every event names the one
+    // room whose admitted visitors may book it.
+    let room = new
+        .room
+        .filter(|room| !room.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "room_required",
+                "room: name the gateway room whose admitted visitors may book this event",
+            )
+        })?;
     let inventory = match (new.seats, new.capacity) {
         (Some(seats), None) => {
             if seats.len() > MAX_EVENT_SEATS {
@@ -79,7 +92,7 @@ pub async fn create(
     };
     let spec = EventSpec {
         id: new.id,
-        room: new.room,
+        room: Some(room),
         inventory,
     };
     let created = service.ledger.create_event(&spec).await?;
@@ -143,11 +156,13 @@ pub async fn seat_states(
 /// The seat map; general admission: capacity, available, sold.
 pub async fn seat_map(
     State(service): State<Arc<BookingService>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
+    let id = path_id(path)?;
     let event = service.event(&id).await?;
-    auth::holder(&service, &headers, event.room.as_deref())?;
+    auth::holder_in(&passes, &event)?;
     match &event.inventory {
         Inventory::Seats(_) => {
             let map: Vec<Value> = seat_states(&service, &event)
@@ -159,7 +174,14 @@ pub async fn seat_map(
         }
         Inventory::Capacity(capacity) => {
             let sold = service.ledger.sold(&id).await?;
-            let available = service.holds.available(&id).await?;
+            let available = match service.holds.available(&id).await {
+                // The hold store lost the capacity (flushed): record it again.
+                Err(HoldError::Invalid(_)) => {
+                    service.relearn(&event).await?;
+                    service.holds.available(&id).await?
+                }
+                other => other?,
+            };
             Ok(Json(json!({
                 "capacity": capacity,
                 "available": available.min(capacity.saturating_sub(sold)),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::errors::ApiError;
-use super::{auth, json_body, BookingService};
+use super::input::{json_body, path_id};
+use super::{auth, BookingService};
+use crate::holds::HoldError;
 use crate::{event_of_hold, Hold, Inventory};
 
 #[derive(Deserialize)]
@@ -38,12 +40,14 @@ pub fn hold_json(hold: &Hold) -> serde_json::Value {
 
 pub async fn create(
     State(service): State<Arc<BookingService>>,
-    Path(id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
+    let id = path_id(path)?;
     let event = service.event(&id).await?;
-    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    let holder = auth::holder_in(&passes, &event)?;
     let request: HoldRequest = json_body(body)?;
     let ttl_ms = service.limits.ttl_seconds * 1000;
     let max = service.limits.max_seats_per_visitor;
@@ -72,10 +76,19 @@ pub async fn create(
                 .await?
         }
         (Inventory::Capacity(_), None, Some(quantity)) if quantity >= 1 => {
-            service
-                .holds
-                .hold_quantity(&id, quantity, holder, ttl_ms, max)
-                .await?
+            let hold = || {
+                service
+                    .holds
+                    .hold_quantity(&id, quantity, holder, ttl_ms, max)
+            };
+            match hold().await {
+                // The hold store lost the capacity (flushed): record it again, then retry.
+                Err(HoldError::Invalid(_)) => {
+                    service.relearn(&event).await?;
+                    hold().await?
+                }
+                other => other?,
+            }
         }
         (Inventory::Seats(_), _, _) => {
             return Err(ApiError::bad_request(
@@ -94,20 +107,26 @@ pub async fn create(
 
 pub async fn release(
     State(service): State<Arc<BookingService>>,
-    Path(hold_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let event_id = event_of_hold(&hold_id)
-        .ok_or_else(|| ApiError::not_found("unknown_hold", "no such hold"))?;
-    let event = service.event(event_id).await?;
-    let holder = auth::holder(&service, &headers, event.room.as_deref())?;
+    let passes = auth::passes(&service, &headers)?;
+    let hold_id = path_id(path)?;
+    let unknown = || ApiError::not_found("unknown_hold", "no live hold of yours has this id");
+    let event_id = event_of_hold(&hold_id).ok_or_else(unknown)?;
+    // A hold id naming an event that does not exist is an unknown hold, not an unknown event.
+    let event = service.event(event_id).await.map_err(|error| {
+        if error.status == StatusCode::NOT_FOUND {
+            unknown()
+        } else {
+            error
+        }
+    })?;
+    let holder = auth::holder_in(&passes, &event)?;
     if service.holds.release(event_id, &hold_id, holder).await? {
         service.feeds.poke(event_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(
-            "unknown_hold",
-            "no live hold of yours has this id",
-        ))
+        Err(unknown())
     }
 }

@@ -3,11 +3,15 @@
 
 mod auth;
 mod bookings;
+mod build;
 mod errors;
 mod events;
 mod holds;
+mod input;
+mod reconcile;
 mod seatmap;
 mod shop;
+mod sold_out;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,14 +23,16 @@ use axum::Router;
 use thiserror::Error;
 
 use anteroom_admission::{AdmissionError, Keyring};
-use anteroom_config::{BookingConfig, HoldsConfig, StoreBackend};
-use anteroom_queue::{QueueStore, RedisOptions};
+use anteroom_config::HoldsConfig;
+use anteroom_queue::QueueStore;
 
-use crate::holds::{HoldStore, MemoryHolds, RedisHolds};
-use crate::ledger::{self, Ledger, LedgerError};
+use crate::holds::{validate_event, HoldStore};
+use crate::ledger::{Ledger, LedgerError};
 use crate::EventSpec;
 
+pub use build::{build, build_with_rooms};
 pub use errors::ApiError;
+pub use reconcile::{watch_hold_store, FLUSH_CHECK_EVERY};
 pub use shop::shop_router;
 
 /// Largest request body read.
@@ -59,6 +65,8 @@ pub struct BookingService {
     /// One ledger read per missing event, however many requests ask at once (a sale opens
     /// with thousands of requests for the same event).
     loading: tokio::sync::Mutex<()>,
+    /// Sold-out events whose room could not be marked yet (retried by the watcher).
+    pending_sold_out: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl BookingService {
@@ -80,11 +88,15 @@ impl BookingService {
             events: RwLock::new(HashMap::new()),
             feeds: seatmap::Feeds::default(),
             loading: tokio::sync::Mutex::new(()),
+            pending_sold_out: std::sync::Mutex::default(),
         }
     }
 
     /// The event, from the cache or the ledger.
     pub async fn event(&self, id: &str) -> Result<Arc<EventSpec>, ApiError> {
+        let unknown = || ApiError::not_found("unknown_event", format!("no event `{id}`"));
+        // An id no event can have never reaches the ledger (nor the one-at-a-time load).
+        validate_event(id).map_err(|_| unknown())?;
         if let Some(event) = self.cached_event(id) {
             return Ok(event);
         }
@@ -92,11 +104,7 @@ impl BookingService {
         if let Some(event) = self.cached_event(id) {
             return Ok(event);
         }
-        let event = self
-            .ledger
-            .event(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("unknown_event", format!("no event `{id}`")))?;
+        let event = self.ledger.event(id).await?.ok_or_else(unknown)?;
         Ok(self.remember(event))
     }
 
@@ -112,37 +120,6 @@ impl BookingService {
         }
         event
     }
-}
-
-/// Build the service a config describes: hold store, ledger (migrated), keys; with a Redis
-/// store, also the gateway's queue store for the sold-out signal.
-pub async fn build(config: &BookingConfig) -> Result<Arc<BookingService>, BookingError> {
-    let secrets = config
-        .keys
-        .secrets
-        .iter()
-        .map(|(kid, secret)| (kid.clone(), secret.0.clone()))
-        .collect();
-    let keyring = Keyring::new(&config.keys.signing, secrets)?;
-    let (holds, rooms): (Arc<dyn HoldStore>, Option<Arc<dyn QueueStore>>) =
-        match (config.store.backend, config.store.url.as_deref()) {
-            (StoreBackend::Redis, Some(url)) => (
-                Arc::new(RedisHolds::connect(url, RedisOptions::default()).await?),
-                Some(Arc::new(
-                    anteroom_queue::RedisStore::connect(url, RedisOptions::default()).await?,
-                )),
-            ),
-            _ => (Arc::new(MemoryHolds::new()), None),
-        };
-    let ledger = ledger::open_url(&config.database_url).await?;
-    Ok(Arc::new(BookingService::new(
-        holds,
-        ledger,
-        keyring,
-        config.admin.token.as_ref().map(|token| token.0.clone()),
-        config.holds,
-        rooms,
-    )))
 }
 
 pub fn router(service: Arc<BookingService>) -> Router {
@@ -177,29 +154,4 @@ pub async fn serve(
     axum::serve(listener, router(service))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Parse a JSON body ourselves so every refusal is a JSON error.
-pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                "body_too_large",
-                format!("at most {MAX_BODY} bytes"),
-            )
-        } else {
-            ApiError::bad_request(rejection.body_text())
-        }
-    })?;
-    serde_json::from_slice(&body).map_err(|error| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("request body: {error}"),
-        )
-    })
 }

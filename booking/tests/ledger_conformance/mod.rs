@@ -44,6 +44,7 @@ macro_rules! ledger_conformance_tests {
             ga_never_oversold_under_concurrent_confirms,
             one_confirmed_booking_per_seat_under_contention,
             unknown_event_and_foreign_seats_are_refused,
+            one_hold_one_booking_whatever_the_keys,
         );
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
@@ -117,7 +118,7 @@ pub async fn migrate_twice_is_a_noop(f: &Fixture) {
     // The fixture migrated once already.
     assert_eq!(
         f.db.scalar("SELECT count(*) FROM schema_migrations").await,
-        1
+        2
     );
     assert!(f.ledger.create_event(&seated("m1", &["A1"])).await.unwrap());
     let h = hold("m1", VisitorId::random(), &["A1"], 1);
@@ -128,7 +129,7 @@ pub async fn migrate_twice_is_a_noop(f: &Fixture) {
 
     assert_eq!(
         f.db.scalar("SELECT count(*) FROM schema_migrations").await,
-        1,
+        2,
         "no migration applied twice"
     );
     assert_eq!(
@@ -767,4 +768,88 @@ pub async fn unknown_event_and_foreign_seats_are_refused(f: &Fixture) {
     assert_eq!(f.db.scalar("SELECT count(*) FROM seat_fences").await, 0);
     assert_eq!(f.ledger.sold("known").await.unwrap(), 0);
     assert_eq!(f.ledger.sold("known-ga").await.unwrap(), 0);
+}
+
+/// One hold, one booking: confirming the same hold under other Idempotency-Keys (one after
+/// the other, or ten at once) answers with the one booking, records each key for it, and
+/// sells the places once — for general admission, which has no per-seat index, too.
+pub async fn one_hold_one_booking_whatever_the_keys(f: &Fixture) {
+    f.ledger.create_event(&ga("once", 20)).await.unwrap();
+    f.ledger
+        .create_event(&seated("once-seated", &["A1", "A2"]))
+        .await
+        .unwrap();
+    let holder = VisitorId::random();
+
+    let first = ga_hold("once", holder, 3, 1);
+    let booking = f.ledger.confirm("key-a", &first).await.unwrap();
+    let again = f.ledger.confirm("key-b", &first).await.unwrap();
+    assert_eq!(again, booking, "another key: the same booking");
+    assert_eq!(
+        f.ledger
+            .find_by_idempotency_key("key-b", holder)
+            .await
+            .unwrap(),
+        Some(booking.clone()),
+        "the second key is recorded for the booking"
+    );
+    assert_eq!(
+        f.ledger.booking_of_hold(&first.hold_id).await.unwrap(),
+        Some(booking.clone())
+    );
+    assert_eq!(f.ledger.sold("once").await.unwrap(), 3, "sold once");
+
+    let second = ga_hold("once", holder, 4, 2);
+    let racers: Vec<_> = (0..10)
+        .map(|i| {
+            let ledger = f.ledger.clone();
+            let hold = second.clone();
+            tokio::spawn(async move { ledger.confirm(&format!("race-{i}"), &hold).await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for racer in racers {
+        ids.insert(racer.await.unwrap().unwrap().booking_id);
+    }
+    assert_eq!(ids.len(), 1, "ten keys at once: one booking");
+    assert_eq!(f.ledger.sold("once").await.unwrap(), 7, "3 + 4, each once");
+    assert_eq!(
+        f.db.scalar(&format!(
+            "SELECT count(*) FROM bookings WHERE hold_id = '{}'",
+            second.hold_id
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        f.db.scalar("SELECT count(*) FROM bookings WHERE event = 'once'")
+            .await,
+        2
+    );
+
+    let seated_hold = hold("once-seated", holder, &["A1"], 5);
+    let booking = f.ledger.confirm("seat-a", &seated_hold).await.unwrap();
+    assert_eq!(
+        f.ledger.confirm("seat-b", &seated_hold).await.unwrap(),
+        booking,
+        "a seated hold too: its own token is not stale to itself"
+    );
+    assert_eq!(
+        f.db.scalar("SELECT count(*) FROM booking_seats WHERE event = 'once-seated'")
+            .await,
+        1
+    );
+    assert_eq!(
+        f.ledger
+            .confirm(
+                "other-holder",
+                &Hold {
+                    holder: VisitorId::random(),
+                    ..seated_hold.clone()
+                }
+            )
+            .await,
+        Err(LedgerError::StaleFence),
+        "a hold id confirmed by someone else is not theirs"
+    );
 }

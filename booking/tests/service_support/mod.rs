@@ -11,7 +11,7 @@ use anteroom_booking::holds::{HoldStore, MemoryHolds, RedisHolds};
 use anteroom_booking::ledger::{Ledger, PostgresLedger, PostgresOptions, SqliteLedger};
 use anteroom_booking::service::{serve, BookingService};
 use anteroom_config::HoldsConfig;
-use anteroom_queue::RedisOptions;
+use anteroom_queue::{QueueStore, RedisOptions};
 use anteroom_testkit::{PostgresServer, RedisServer};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -22,7 +22,11 @@ pub const ROOM: &str = "tour";
 
 pub struct Api {
     pub base: String,
+    pub service: Arc<BookingService>,
+    pub holds: Arc<dyn HoldStore>,
     pub ledger: Arc<dyn Ledger>,
+    /// The gateway's queue store the service marks sold-out rooms in, if any.
+    pub rooms: Option<Arc<dyn QueueStore>>,
     pub redis: Option<RedisServer>,
     pub postgres: Option<PostgresServer>,
     stop: Option<oneshot::Sender<()>>,
@@ -63,36 +67,65 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn start(
+/// A service over these stores, as `build` makes it (reconciled with the ledger).
+pub async fn service(
     holds: Arc<dyn HoldStore>,
     ledger: Arc<dyn Ledger>,
     ttl_seconds: u64,
-    redis: Option<RedisServer>,
-    postgres: Option<PostgresServer>,
-) -> Api {
+    rooms: Option<Arc<dyn QueueStore>>,
+) -> Arc<BookingService> {
     let service = Arc::new(BookingService::new(
         holds,
-        ledger.clone(),
+        ledger,
         keyring(),
         Some(ADMIN.as_bytes().to_vec()),
         HoldsConfig {
             ttl_seconds,
             max_seats_per_visitor: 6,
         },
-        None,
+        rooms,
     ));
+    service.reconcile().await.expect("reconcile at start");
+    service
+}
+
+async fn start(
+    holds: Arc<dyn HoldStore>,
+    ledger: Arc<dyn Ledger>,
+    ttl_seconds: u64,
+    redis: Option<RedisServer>,
+    postgres: Option<PostgresServer>,
+    rooms: Option<Arc<dyn QueueStore>>,
+) -> Api {
+    let service = service(holds.clone(), ledger.clone(), ttl_seconds, rooms.clone()).await;
+    serve_service(service, holds, ledger, rooms, redis, postgres).await
+}
+
+/// Serve `service` on a fresh loopback port.
+pub async fn serve_service(
+    service: Arc<BookingService>,
+    holds: Arc<dyn HoldStore>,
+    ledger: Arc<dyn Ledger>,
+    rooms: Option<Arc<dyn QueueStore>>,
+    redis: Option<RedisServer>,
+    postgres: Option<PostgresServer>,
+) -> Api {
+    let served = service.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = serve(listener, service, async {
+        let _ = serve(listener, served, async {
             let _ = stopped.await;
         })
         .await;
     });
     Api {
         base,
+        service,
+        holds,
         ledger,
+        rooms,
         redis,
         postgres,
         stop: Some(stop),
@@ -102,6 +135,15 @@ async fn start(
 
 /// Redis holds + PostgreSQL ledger, both real servers started here.
 pub async fn with_redis_and_postgres(ttl_seconds: u64) -> Api {
+    redis_and_postgres(ttl_seconds, false).await
+}
+
+/// Also the gateway's queue store on the same Redis (`RedisStore`), for the sold-out signal.
+pub async fn with_redis_postgres_and_rooms(ttl_seconds: u64) -> Api {
+    redis_and_postgres(ttl_seconds, true).await
+}
+
+async fn redis_and_postgres(ttl_seconds: u64, with_rooms: bool) -> Api {
     let redis = RedisServer::start();
     let postgres = PostgresServer::start();
     let holds = RedisHolds::connect(
@@ -126,18 +168,33 @@ pub async fn with_redis_and_postgres(ttl_seconds: u64) -> Api {
     .await
     .unwrap();
     ledger.migrate().await.unwrap();
+    let rooms: Option<Arc<dyn QueueStore>> = if with_rooms {
+        Some(Arc::new(
+            anteroom_queue::RedisStore::connect(&redis.url(), RedisOptions::default())
+                .await
+                .unwrap(),
+        ))
+    } else {
+        None
+    };
     start(
         Arc::new(holds),
         Arc::new(ledger),
         ttl_seconds,
         Some(redis),
         Some(postgres),
+        rooms,
     )
     .await
 }
 
 /// The embedded default: memory holds + SQLite.
 pub async fn embedded(ttl_seconds: u64) -> Api {
+    embedded_with_rooms(ttl_seconds, None).await
+}
+
+/// The embedded default with the gateway's store handed in (as `anteroom demo` does).
+pub async fn embedded_with_rooms(ttl_seconds: u64, rooms: Option<Arc<dyn QueueStore>>) -> Api {
     let ledger = SqliteLedger::open_in_memory().unwrap();
     ledger.migrate().await.unwrap();
     start(
@@ -146,6 +203,7 @@ pub async fn embedded(ttl_seconds: u64) -> Api {
         ttl_seconds,
         None,
         None,
+        rooms,
     )
     .await
 }
@@ -153,6 +211,42 @@ pub async fn embedded(ttl_seconds: u64) -> Api {
 impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// POST /v1/events with the admin token; returns (status, JSON body).
+    pub async fn create_event(&self, spec: Value) -> (u16, Value) {
+        let response = client()
+            .post(self.url("/v1/events"))
+            .bearer_auth(ADMIN)
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET as `visitor` (None: no pass); returns (status, JSON body).
+    pub async fn get(&self, path: &str, visitor: Option<VisitorId>) -> (u16, Value) {
+        let mut request = client().get(self.url(path));
+        if let Some(visitor) = visitor {
+            request = request.header("x-anteroom-pass", pass_for(visitor, ROOM));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// DELETE as `visitor`; returns the status.
+    pub async fn delete(&self, path: &str, visitor: VisitorId) -> u16 {
+        client()
+            .delete(self.url(path))
+            .header("x-anteroom-pass", pass_for(visitor, ROOM))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
     }
 
     pub async fn create_seated_event(&self, id: &str, seats: usize) -> Vec<String> {
@@ -203,6 +297,37 @@ impl Api {
         (status, body)
     }
 
+    /// Hold `quantity` general-admission places; returns (status, JSON body).
+    pub async fn hold_quantity(
+        &self,
+        event: &str,
+        visitor: VisitorId,
+        quantity: u64,
+    ) -> (u16, Value) {
+        let (status, _, body) = self
+            .post(
+                &format!("/v1/events/{event}/holds"),
+                visitor,
+                json!({ "quantity": quantity }),
+                None,
+            )
+            .await;
+        (status, body)
+    }
+
+    /// Hold and confirm `quantity` general-admission places for a new fan; asserts both
+    /// succeed and returns the booking.
+    pub async fn buy_quantity(&self, event: &str, quantity: u64, key: &str) -> Value {
+        let fan = VisitorId::random();
+        let (status, hold) = self.hold_quantity(event, fan, quantity).await;
+        assert_eq!(status, 201, "{hold}");
+        let (status, booking) = self
+            .confirm(fan, hold["hold_id"].as_str().unwrap(), key)
+            .await;
+        assert_eq!(status, 201, "{booking}");
+        booking
+    }
+
     pub async fn confirm(&self, visitor: VisitorId, hold_id: &str, key: &str) -> (u16, Value) {
         let (status, _, body) = self
             .post(
@@ -235,5 +360,23 @@ impl Api {
                 )
             })
             .collect()
+    }
+}
+
+/// Poll `check` until it holds; false if `within` passes first.
+pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

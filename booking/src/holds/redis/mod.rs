@@ -4,14 +4,14 @@
 mod scripts;
 
 use async_trait::async_trait;
-use fred::prelude::Pool;
+use fred::prelude::{KeysInterface, Pool};
 use fred::types::scripts::Script;
 use fred::types::{FromValue, Value};
 
 use anteroom_admission::VisitorId;
 use anteroom_queue::{connect_pool, RedisOptions, StoreError};
 
-use super::{validate_event, validate_seats, HoldError, HoldStore};
+use super::{check_capacity, validate_event, validate_seats, HoldError, HoldStore};
 use crate::{new_id, Hold};
 
 pub struct RedisHolds {
@@ -41,24 +41,51 @@ impl RedisHolds {
         &self,
         script: &Script,
         event: &str,
+        scope: Scope<'_>,
         args: Vec<String>,
     ) -> Result<R, HoldError> {
         validate_event(event)?;
-        let prefix = prefix(event);
-        let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(prefix.clone());
-        all.extend(args);
         // evalsha_with_reload: a restarted Redis has lost its script cache.
         script
-            .evalsha_with_reload(self.pool.next(), vec![format!("{prefix}fence")], all)
+            .evalsha_with_reload(self.pool.next(), keys(event, scope), args)
             .await
             .map_err(|e| HoldError::Unavailable(e.to_string()))
     }
 }
 
-fn prefix(event: &str) -> String {
-    format!("bk:{{{event}}}:")
+/// What a script is about beyond the event: which of the per-hold keys it declares.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Event,
+    Hold(&'a str),
+    HoldOf(&'a str, VisitorId),
 }
+
+/// The event's fixed keys, in the order `common.lua` names them.
+const EVENT_KEYS: [&str; 8] = [
+    "fence", "live", "booked", "ga", "qty", "consumed", "seats", "hseats",
+];
+
+/// Every key a script may touch, all under the event's hash tag (one Cluster slot).
+fn keys(event: &str, scope: Scope<'_>) -> Vec<String> {
+    let prefix = format!("bk:{{{event}}}:");
+    let mut keys: Vec<String> = EVENT_KEYS
+        .iter()
+        .map(|name| format!("{prefix}{name}"))
+        .collect();
+    match scope {
+        Scope::Event => {}
+        Scope::Hold(id) => keys.push(format!("{prefix}hold:{id}")),
+        Scope::HoldOf(id, holder) => {
+            keys.push(format!("{prefix}hold:{id}"));
+            keys.push(format!("{prefix}holder:{}", holder.to_hex()));
+        }
+    }
+    keys
+}
+
+/// The sentinel [`HoldStore::intact`] looks for (its own key: a plain command, any slot).
+const INTACT_KEY: &str = "bk:intact";
 
 fn store_error(error: StoreError) -> HoldError {
     match error {
@@ -80,20 +107,20 @@ fn number(value: &Value) -> Result<u64, HoldError> {
 /// Read the `{'ok', expires, fence}` / refusal replies of the two hold scripts.
 fn granted(reply: Vec<Value>, hold: Hold) -> Result<Hold, HoldError> {
     let kind = reply.first().map(text).unwrap_or_default();
-    match kind.as_str() {
-        "ok" if reply.len() == 3 => Ok(Hold {
-            expires_at_ms: number(&reply[1])?,
-            fencing_token: number(&reply[2])?,
+    match (kind.as_str(), reply.as_slice()) {
+        ("ok", [_, expires, fence]) => Ok(Hold {
+            expires_at_ms: number(expires)?,
+            fencing_token: number(fence)?,
             ..hold
         }),
-        "taken" => Err(HoldError::SeatTaken(reply[1..].iter().map(text).collect())),
-        "cap" => Err(HoldError::TooManySeats {
+        ("taken", [_, seats @ ..]) => Err(HoldError::SeatTaken(seats.iter().map(text).collect())),
+        ("cap", _) => Err(HoldError::TooManySeats {
             limit: reply.get(1).map(number).transpose()?.unwrap_or(0),
         }),
-        "left" => Err(HoldError::NotEnoughLeft {
+        ("left", _) => Err(HoldError::NotEnoughLeft {
             available: reply.get(1).map(number).transpose()?.unwrap_or(0),
         }),
-        "unknown" => Err(HoldError::Invalid(format!(
+        ("unknown", _) => Err(HoldError::Invalid(format!(
             "event `{}` has no general-admission capacity",
             hold.event
         ))),
@@ -105,15 +132,14 @@ fn granted(reply: Vec<Value>, hold: Hold) -> Result<Hold, HoldError> {
 
 #[async_trait]
 impl HoldStore for RedisHolds {
-    async fn init_capacity(&self, event: &str, capacity: u64) -> Result<(), HoldError> {
-        if capacity == 0 {
-            return Err(HoldError::Invalid("capacity must be at least 1".into()));
-        }
+    async fn seed_capacity(&self, event: &str, capacity: u64, sold: u64) -> Result<(), HoldError> {
+        check_capacity(capacity, sold)?;
         let recorded: i64 = self
             .eval(
                 &self.scripts.init_capacity,
                 event,
-                vec![capacity.to_string()],
+                Scope::Event,
+                vec![capacity.to_string(), sold.to_string()],
             )
             .await?;
         if recorded < 0 {
@@ -122,6 +148,26 @@ impl HoldStore for RedisHolds {
                 -recorded
             )));
         }
+        Ok(())
+    }
+
+    async fn intact(&self) -> Result<bool, HoldError> {
+        let present: i64 = self
+            .pool
+            .next()
+            .exists(INTACT_KEY)
+            .await
+            .map_err(|e| HoldError::Unavailable(e.to_string()))?;
+        Ok(present == 1)
+    }
+
+    async fn mark_intact(&self) -> Result<(), HoldError> {
+        let _: Value = self
+            .pool
+            .next()
+            .set(INTACT_KEY, "1", None, None, false)
+            .await
+            .map_err(|e| HoldError::Unavailable(e.to_string()))?;
         Ok(())
     }
 
@@ -150,7 +196,10 @@ impl HoldStore for RedisHolds {
             hold.hold_id.clone(),
         ];
         args.extend(hold.seats.iter().cloned());
-        let reply: Vec<Value> = self.eval(&self.scripts.hold_seats, event, args).await?;
+        let scope = Scope::HoldOf(&hold.hold_id, holder);
+        let reply: Vec<Value> = self
+            .eval(&self.scripts.hold_seats, event, scope, args)
+            .await?;
         granted(reply, hold)
     }
 
@@ -181,21 +230,24 @@ impl HoldStore for RedisHolds {
             hold.hold_id.clone(),
             quantity.to_string(),
         ];
-        let reply: Vec<Value> = self.eval(&self.scripts.hold_quantity, event, args).await?;
+        let scope = Scope::HoldOf(&hold.hold_id, holder);
+        let reply: Vec<Value> = self
+            .eval(&self.scripts.hold_quantity, event, scope, args)
+            .await?;
         granted(reply, hold)
     }
 
     async fn get(&self, event: &str, hold_id: &str) -> Result<Option<Hold>, HoldError> {
         let reply: Vec<Value> = self
-            .eval(&self.scripts.get, event, vec![hold_id.to_string()])
+            .eval(&self.scripts.get, event, Scope::Hold(hold_id), vec![])
             .await?;
-        if reply.len() != 5 {
-            return Ok(None);
-        }
-        let Some(holder) = VisitorId::from_hex(&text(&reply[0])) else {
+        let [holder, seats_csv, quantity, expires, fence] = reply.as_slice() else {
             return Ok(None);
         };
-        let seats_csv = text(&reply[1]);
+        let Some(holder) = VisitorId::from_hex(&text(holder)) else {
+            return Ok(None);
+        };
+        let seats_csv = text(seats_csv);
         Ok(Some(Hold {
             hold_id: hold_id.to_string(),
             event: event.to_string(),
@@ -205,9 +257,9 @@ impl HoldStore for RedisHolds {
                 .filter(|seat| !seat.is_empty())
                 .map(str::to_string)
                 .collect(),
-            quantity: number(&reply[2])?,
-            expires_at_ms: number(&reply[3])?,
-            fencing_token: number(&reply[4])?,
+            quantity: number(quantity)?,
+            expires_at_ms: number(expires)?,
+            fencing_token: number(fence)?,
         }))
     }
 
@@ -221,6 +273,7 @@ impl HoldStore for RedisHolds {
             .eval(
                 &self.scripts.release,
                 event,
+                Scope::HoldOf(hold_id, holder),
                 vec![hold_id.to_string(), holder.to_hex()],
             )
             .await?;
@@ -228,13 +281,12 @@ impl HoldStore for RedisHolds {
     }
 
     async fn consume(&self, hold: &Hold) -> Result<(), HoldError> {
-        let mut args = vec![
-            hold.hold_id.clone(),
-            hold.holder.to_hex(),
-            hold.quantity.to_string(),
-        ];
+        let mut args = vec![hold.hold_id.clone(), hold.quantity.to_string()];
         args.extend(hold.seats.iter().cloned());
-        let _: i64 = self.eval(&self.scripts.consume, &hold.event, args).await?;
+        let scope = Scope::HoldOf(&hold.hold_id, hold.holder);
+        let _: i64 = self
+            .eval(&self.scripts.consume, &hold.event, scope, args)
+            .await?;
         Ok(())
     }
 
@@ -243,18 +295,24 @@ impl HoldStore for RedisHolds {
             return Ok(());
         }
         let seats = validate_seats(seats)?;
-        let _: i64 = self.eval(&self.scripts.mark_booked, event, seats).await?;
+        let _: i64 = self
+            .eval(&self.scripts.mark_booked, event, Scope::Event, seats)
+            .await?;
         Ok(())
     }
 
     async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError> {
-        let mut seats: Vec<String> = self.eval(&self.scripts.held_seats, event, vec![]).await?;
+        let mut seats: Vec<String> = self
+            .eval(&self.scripts.held_seats, event, Scope::Event, vec![])
+            .await?;
         seats.sort();
         Ok(seats)
     }
 
     async fn available(&self, event: &str) -> Result<u64, HoldError> {
-        let available: i64 = self.eval(&self.scripts.available, event, vec![]).await?;
+        let available: i64 = self
+            .eval(&self.scripts.available, event, Scope::Event, vec![])
+            .await?;
         u64::try_from(available).map_err(|_| {
             HoldError::Invalid(format!("event `{event}` has no general-admission capacity"))
         })

@@ -53,3 +53,37 @@ impl Scripts {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every script reaches keys only through `kcall`, which refuses undeclared keys; the
+    /// only direct `redis.call`s are that one and `TIME` (no key).
+    #[test]
+    fn keys_are_reached_only_through_the_declared_key_guard() {
+        let sources = [
+            include_str!("lua/common.lua"),
+            include_str!("lua/init_capacity.lua"),
+            include_str!("lua/hold_seats.lua"),
+            include_str!("lua/hold_quantity.lua"),
+            include_str!("lua/get.lua"),
+            include_str!("lua/release.lua"),
+            include_str!("lua/consume.lua"),
+            include_str!("lua/mark_booked.lua"),
+            include_str!("lua/held_seats.lua"),
+            include_str!("lua/available.lua"),
+        ];
+        let direct: Vec<&str> = sources
+            .iter()
+            .flat_map(|source| source.lines())
+            .filter(|line| line.contains("redis.call(") || line.contains("redis.pcall("))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            direct,
+            vec![
+                "return redis.call(command, key, ...)",
+                "local t = redis.call('TIME')"
+            ]
+        );
+    }
+}

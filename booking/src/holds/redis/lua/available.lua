@@ -1,6 +1,6 @@
--- ARGV: prefix -> GA places neither held nor consumed | -1 unknown event
+-- KEYS: the 8 event keys. ARGV: none -> GA places neither held nor consumed | -1 unknown
 reclaim()
-local ga = redis.call('HMGET', K_GA, 'capacity', 'held', 'consumed')
+local ga = kcall('HMGET', K_GA, 'capacity', 'held', 'consumed')
 if not ga[1] then
   return -1
 end

@@ -1,5 +1,5 @@
--- ARGV: prefix, hold_id -> {holder, seats, quantity, expires, fence} | {}
-local h = redis.call('HMGET', hold_key(ARGV[2]), 'holder', 'seats', 'quantity', 'expires', 'fence')
+-- KEYS: event keys, hold. ARGV: none -> {holder, seats, quantity, expires, fence} | {}
+local h = kcall('HMGET', K_HOLD, 'holder', 'seats', 'quantity', 'expires', 'fence')
 if not h[1] or tonumber(h[4]) <= NOW then
   return {}
 end

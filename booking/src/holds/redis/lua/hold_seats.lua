@@ -1,12 +1,13 @@
--- ARGV: prefix, holder, ttl_ms, max_per_holder, hold_id, seat...
+-- KEYS: event keys, hold, holder. ARGV: holder, ttl_ms, max_per_holder, hold_id, seat...
 -- -> {'ok', expires, fence} | {'taken', seat...} | {'cap', max}
-local holder, ttl, max, id = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local holder, ttl, max, id = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 reclaim()
 local seats, taken = {}, {}
-for i = 6, #ARGV do
+for i = 5, #ARGV do
   local seat = ARGV[i]
   seats[#seats + 1] = seat
-  if redis.call('SISMEMBER', K_BOOKED, seat) == 1 or redis.call('EXISTS', seat_key(seat)) == 1 then
+  local by = kcall('HGET', K_SEATS, seat)
+  if kcall('SISMEMBER', K_BOOKED, seat) == 1 or (by and live(by)) then
     taken[#taken + 1] = seat
   end
 end
@@ -14,10 +15,12 @@ if #taken > 0 then
   table.insert(taken, 1, 'taken')
   return taken
 end
-if holder_held(holder) + #seats > max then
+if holder_held() + #seats > max then
   return {'cap', int(max)}
 end
 for _, seat in ipairs(seats) do
-  redis.call('SET', seat_key(seat), id, 'PX', ttl)
+  kcall('HSET', K_SEATS, seat, id)
 end
-return record_hold(id, holder, table.concat(seats, ','), #seats, ttl)
+local csv = table.concat(seats, ',')
+kcall('HSET', K_HSEATS, id, csv)
+return record_hold(id, holder, csv, #seats, ttl)
