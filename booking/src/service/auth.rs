@@ -8,14 +8,13 @@
 
 use axum::http::HeaderMap;
 
-use anteroom_admission::{PassClaims, VisitorId, PASS_COOKIE};
+use anteroom_admission::{
+    parse_cookies, unix_now, PassClaims, VisitorId, PASS_COOKIE, PASS_HEADER_LOWER,
+};
 
 use super::errors::ApiError;
 use super::BookingService;
 use crate::EventSpec;
-
-/// Lowercase: header maps look names up as given.
-const PASS_HEADER: &str = "x-anteroom-pass";
 
 /// At most this many pass candidates are checked per request (a bounded amount of HMAC work
 /// whatever a client sends).
@@ -24,43 +23,30 @@ const MAX_CANDIDATES: usize = 4;
 /// The valid passes a request carries (at least one, else 401).
 pub struct Passes(Vec<PassClaims>);
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
-}
-
-fn candidates(headers: &HeaderMap) -> Vec<&str> {
-    let mut found: Vec<&str> = headers
-        .get_all(PASS_HEADER)
+fn candidates(headers: &HeaderMap) -> Vec<String> {
+    let mut found: Vec<String> = headers
+        .get_all(PASS_HEADER_LOWER)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .map(str::trim)
+        .map(|value| value.trim().to_string())
         .collect();
-    for cookie in headers
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-    {
-        for pair in cookie.split(';') {
-            if let Some((name, value)) = pair.trim().split_once('=') {
-                if name == PASS_COOKIE && !value.is_empty() {
-                    found.push(value);
-                }
-            }
-        }
-    }
+    let jar = parse_cookies(
+        headers
+            .get_all("cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    );
+    found.extend(jar.all(PASS_COOKIE).map(str::to_string));
     found.truncate(MAX_CANDIDATES);
     found
 }
 
 /// Every valid (signed, unexpired) pass of the request, whatever its room; 401 if none.
 pub fn passes(service: &BookingService, headers: &HeaderMap) -> Result<Passes, ApiError> {
-    let now = now();
+    let now = unix_now();
     let valid: Vec<PassClaims> = candidates(headers)
         .into_iter()
-        .filter_map(|token| service.keyring.verify_pass_any_room(token, now).ok())
+        .filter_map(|token| service.keyring.verify_pass_any_room(&token, now).ok())
         .collect();
     if valid.is_empty() {
         Err(ApiError::unauthorized())
@@ -152,7 +138,7 @@ mod tests {
     #[test]
     fn header_and_cookie_candidates_are_bounded() {
         let mut headers = HeaderMap::new();
-        headers.append(PASS_HEADER, " h1 ".parse().unwrap());
+        headers.append(PASS_HEADER_LOWER, " h1 ".parse().unwrap());
         headers.append(
             "cookie",
             "x=1; anteroom_pass=c1; anteroom_pass=c2; anteroom_pass=c3; anteroom_pass=c4"

@@ -28,13 +28,7 @@ pub async fn build_with_rooms(
     config: &BookingConfig,
     rooms: Option<Arc<dyn QueueStore>>,
 ) -> Result<Arc<BookingService>, BookingError> {
-    let secrets = config
-        .keys
-        .secrets
-        .iter()
-        .map(|(kid, secret)| (kid.clone(), secret.0.clone()))
-        .collect();
-    let keyring = Keyring::new(&config.keys.signing, secrets)?;
+    let keyring = Keyring::from_config(&config.keys)?;
     let (holds, rooms): (Arc<dyn HoldStore>, Option<Arc<dyn QueueStore>>) =
         match (config.store.backend, config.store.url.as_deref()) {
             (StoreBackend::Redis, Some(url)) => {
