@@ -1,4 +1,6 @@
-//! A throwaway redis-server per guard: no persistence, its own port and directory.
+//! A throwaway redis-server per guard: its own port and directory, no persistence unless
+//! asked for (`start_with_aof`: an append-only file fsynced on every write, so a kill loses
+//! nothing and a restart reloads it).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -17,22 +19,35 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    aof: bool,
 }
 
 impl RedisServer {
     /// Start a redis-server on a free port and wait until it answers PING.
     /// Panics with a clear message if redis-server is not installed or will not start.
     pub fn start() -> RedisServer {
+        RedisServer::start_in_mode(false)
+    }
+
+    /// Start one with AOF on (`appendonly yes`, `appendfsync always`) in its own directory:
+    /// `stop` then `restart` brings every key back from the file, as a production Redis
+    /// with AOF would after a crash.
+    pub fn start_with_aof() -> RedisServer {
+        RedisServer::start_in_mode(true)
+    }
+
+    fn start_in_mode(aof: bool) -> RedisServer {
         let dir = unique_temp_dir("anteroom-redis");
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port, &dir) {
+            match spawn_and_wait(port, &dir, aof) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
+                        aof,
                     }
                 }
                 Err(e) => last_error = e,
@@ -56,7 +71,7 @@ impl RedisServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Kill the server (its data is lost, as in a crash).
+    /// Kill the server, as in a crash (its data is lost unless AOF is on).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -71,7 +86,7 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             // The old socket may linger for a moment; retry until the port binds again.
-            match spawn_and_wait(self.port, &self.dir) {
+            match spawn_and_wait(self.port, &self.dir, self.aof) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -103,12 +118,17 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_and_wait(port: u16, dir: &std::path::Path) -> Result<Child, String> {
+fn spawn_and_wait(port: u16, dir: &std::path::Path, aof: bool) -> Result<Child, String> {
+    let persistence: &[&str] = if aof {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     let mut child = Command::new("redis-server")
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
-        .args(["--appendonly", "no"])
+        .args(persistence)
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())
@@ -205,6 +225,27 @@ mod tests {
             command(port, b"PING\r\n", |r| r.ends_with(b"\r\n")).is_err(),
             "server gone after drop"
         );
+    }
+
+    #[test]
+    fn aof_keeps_keys_across_a_crash() {
+        let mut server = RedisServer::start_with_aof();
+        let set = command(server.port(), b"SET kept 1\r\n", |r| r.ends_with(b"\r\n"))
+            .expect("SET");
+        assert!(set.starts_with(b"+OK"));
+        server.stop();
+        server.restart();
+        let got = command(server.port(), b"GET kept\r\n", |r| r.ends_with(b"1\r\n"))
+            .expect("the key survives a kill and restart");
+        assert!(got.starts_with(b"$1"));
+        drop(server);
+
+        let mut plain = RedisServer::start();
+        command(plain.port(), b"SET lost 1\r\n", |r| r.ends_with(b"\r\n")).expect("SET");
+        plain.restart();
+        let gone = command(plain.port(), b"GET lost\r\n", |r| r.ends_with(b"\r\n"))
+            .expect("GET");
+        assert!(gone.starts_with(b"$-1"), "without AOF the key is gone");
     }
 
     #[test]
