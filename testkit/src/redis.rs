@@ -230,8 +230,7 @@ mod tests {
     #[test]
     fn aof_keeps_keys_across_a_crash() {
         let mut server = RedisServer::start_with_aof();
-        let set = command(server.port(), b"SET kept 1\r\n", |r| r.ends_with(b"\r\n"))
-            .expect("SET");
+        let set = command(server.port(), b"SET kept 1\r\n", |r| r.ends_with(b"\r\n")).expect("SET");
         assert!(set.starts_with(b"+OK"));
         server.stop();
         server.restart();
@@ -243,8 +242,7 @@ mod tests {
         let mut plain = RedisServer::start();
         command(plain.port(), b"SET lost 1\r\n", |r| r.ends_with(b"\r\n")).expect("SET");
         plain.restart();
-        let gone = command(plain.port(), b"GET lost\r\n", |r| r.ends_with(b"\r\n"))
-            .expect("GET");
+        let gone = command(plain.port(), b"GET lost\r\n", |r| r.ends_with(b"\r\n")).expect("GET");
         assert!(gone.starts_with(b"$-1"), "without AOF the key is gone");
     }
 
