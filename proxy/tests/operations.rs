@@ -77,13 +77,7 @@ async fn joins_count_new_places_and_admissions_count_every_admission() {
     assert_eq!((joins().await, admitted().await), (2.0, 1.0));
 
     // The first leaves; a tick admits the second: counted too.
-    let left = first
-        .request(
-            reqwest::Method::POST,
-            &gateway.url("/_anteroom/leave?room=tour"),
-            true,
-        )
-        .await;
+    let left = first.leave(&gateway, "tour").await;
     assert_eq!(left.status, 200);
     second
         .wait_admitted(&gateway, "tour", Duration::from_secs(5))

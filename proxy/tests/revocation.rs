@@ -94,13 +94,7 @@ async fn leaving_revokes_the_pass() {
     let pass = fan.pass.clone().unwrap();
     assert_eq!(fan.get(&gateway.url("/tour/cart")).await.status, 200);
 
-    let left = fan
-        .request(
-            reqwest::Method::POST,
-            &gateway.url("/_anteroom/leave?room=tour"),
-            true,
-        )
-        .await;
+    let left = fan.leave(&gateway, "tour").await;
     assert_eq!(left.status, 200);
     assert_eq!(left.json()["left"], true);
     assert_eq!(fan.pass, None, "the pass cookie is dropped");

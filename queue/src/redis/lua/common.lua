@@ -67,6 +67,20 @@ local function drop_visitor(visitor, now)
   return had or live, live
 end
 
+-- Write settings stamped with digest ARGV[1]: the field/value pairs ARGV[first..last], and
+-- the message ARGV[3] when ARGV[2] is '1' (init_room and restore_room share this layout).
+local function seed_settings(first, last, with_message)
+  local fields = {'digest', ARGV[1]}
+  for i = first, last do
+    fields[#fields + 1] = ARGV[i]
+  end
+  if with_message and ARGV[2] == '1' then
+    fields[#fields + 1] = 'message'
+    fields[#fields + 1] = ARGV[3]
+  end
+  redis.call('HSET', K_SETTINGS, unpack(fields))
+end
+
 local function load_settings()
   local v = redis.call('HMGET', K_SETTINGS, 'mode', 'admit_per_second', 'max_active',
     'session_seconds', 'abandon_after_seconds', 'paused', 'sold_out')
