@@ -2,6 +2,7 @@
 //! one) so several gateways in one process never mix their counts. Labels stay bounded:
 //! room ids come from config, reasons and verdicts from fixed enums, statuses are codes.
 
+use anteroom_queue::{Joined, Placement};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -54,12 +55,12 @@ impl Metrics {
         );
         let joins_total = counter(
             "anteroom_joins_total",
-            "Queue joins handled by this instance.",
+            "Visitors who took a new place in the room through this instance (polls of a place already held are not joins).",
             &["room"],
         );
         let admitted_total = counter(
             "anteroom_admitted_total",
-            "Visitors admitted by this instance (ticks and straight-through).",
+            "Visitors admitted by this instance: by its admission ticks and straight through on joining.",
             &["room"],
         );
         let admit_per_second = GaugeVec::new(
@@ -124,6 +125,19 @@ impl Metrics {
             store_seconds,
             bot_verdicts_total,
             store_errors_total,
+        }
+    }
+
+    /// Joins count visitors who took a new place (not polls of a place already held);
+    /// admissions count every visitor this instance let in, and a new place that is already
+    /// a session is a straight-through admission (the ticker counts the rest).
+    pub fn count_join(&self, room: &str, joined: &Joined) {
+        if !joined.new_place {
+            return;
+        }
+        self.joins_total.with_label_values(&[room]).inc();
+        if matches!(joined.placement, Placement::Admitted { .. }) {
+            self.admitted_total.with_label_values(&[room]).inc();
         }
     }
 

@@ -18,6 +18,7 @@ use crate::adapter::GatewayProxy;
 use crate::core::Gateway;
 use crate::metrics::Metrics;
 use crate::services::admin::AdminApi;
+use crate::services::health::StoreHealth;
 use crate::services::metrics_endpoint::MetricsEndpoint;
 use crate::services::store_owner::StoreOwner;
 use crate::store_connect;
@@ -48,6 +49,7 @@ pub fn build_with_store(
     let server_conf = server.configuration.clone();
 
     let slot = Arc::new(OnceLock::new());
+    let health = Arc::new(StoreHealth::new());
     let metrics = Arc::new(Metrics::new());
     let gateway = Arc::new(Gateway::new(
         config,
@@ -62,6 +64,7 @@ pub fn build_with_store(
             gateway: gateway.clone(),
             slot,
             factory,
+            health: health.clone(),
         },
     );
     let owner_handle = server.add_service(owner);
@@ -84,6 +87,7 @@ pub fn build_with_store(
         HttpServer::new_app(AdminApi {
             gateway: gateway.clone(),
             token: config.admin.token.as_ref().map(|token| token.0.clone()),
+            health: health.clone(),
         }),
     );
     admin.add_tcp(&config.listen.admin.to_string());
@@ -93,6 +97,7 @@ pub fn build_with_store(
         "metrics".to_string(),
         HttpServer::new_app(MetricsEndpoint {
             gateway: gateway.clone(),
+            health,
         }),
     );
     metrics_endpoint.add_tcp(&config.listen.metrics.to_string());

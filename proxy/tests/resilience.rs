@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Resilience: when Redis goes away, admitted visitors keep shopping (passes are verified
 //! locally), newcomers get a clear 503 with Retry-After (the cap fails closed), and the
 //! gateway recovers by itself when Redis returns — even one that lost every key.
@@ -6,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{room_toml, Gateway, Origin, Visitor};
+use support::{client, room_toml, Gateway, Origin, Visitor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_closed_for_newcomers_and_open_for_the_admitted() {
@@ -70,4 +76,119 @@ async fn a_redis_outage_fails_closed_for_newcomers_and_open_for_the_admitted() {
         seen_by_origin, 5,
         "1 + 3 admitted requests + 1 after recovery"
     );
+}
+
+/// Status code and JSON body of a health endpoint.
+async fn probe(url: String) -> (u16, serde_json::Value) {
+    match client().get(url).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.json().await.unwrap_or_default())
+        }
+        Err(error) => panic!("health endpoint unreachable: {error}"),
+    }
+}
+
+/// Poll every health endpoint until all answer `status`, or panic at the deadline.
+async fn health_becomes(gateway: &Gateway, status: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let answers = [
+            probe(format!("http://{}/healthz", gateway.metrics)).await,
+            probe(gateway.admin_url("/healthz")).await,
+            probe(gateway.admin_url("/readyz")).await,
+        ];
+        if answers.iter().all(|(code, _)| *code == status) {
+            let connected = status == 200;
+            for (_, body) in &answers {
+                assert_eq!(body["store_connected"], connected, "{body}");
+            }
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health did not turn {status} within {within:?}: {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Redis (AOF on) down for longer than the abandon window, then back from its file: every
+/// waiting visitor keeps the place and the order, and the health endpoints told the truth
+/// meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_longer_than_the_abandon_window_keeps_the_line() {
+    const VISITORS: usize = 10;
+    const ABANDON_SECONDS: u64 = 5;
+    let mut redis = anteroom_testkit::RedisServer::start_with_aof();
+    let origin = Origin::start().await;
+    let rooms = room_toml(
+        "tour",
+        origin.addr,
+        &["/tour"],
+        &format!(
+            "mode = \"queue-all\"\nadmit_per_second = 100.0\nmax_active = 100\n\
+             abandon_after_seconds = {ABANDON_SECONDS}"
+        ),
+    );
+    let store = format!("[store]\nbackend = \"redis\"\nurl = \"{}\"\n", redis.url());
+    let gateway = Gateway::start_with_store_toml(&store, &rooms, "").await;
+    health_becomes(&gateway, 200, Duration::from_secs(5)).await;
+    gateway
+        .admin_patch("tour", serde_json::json!({"paused": true}))
+        .await;
+    let mut line = Vec::new();
+    for index in 0..VISITORS {
+        let mut visitor = Visitor::new();
+        let answer = visitor.get_json(&gateway.url("/tour")).await;
+        assert_eq!(answer.status, 429, "{}", answer.body);
+        assert_eq!(answer.json()["position"], index + 1);
+        line.push(visitor);
+    }
+
+    redis.stop();
+    let stopped = Instant::now();
+    health_becomes(&gateway, 503, Duration::from_secs(8)).await;
+    // Down for longer than the abandon window: nobody could poll meanwhile.
+    let outage = Duration::from_secs(ABANDON_SECONDS + 2);
+    tokio::time::sleep(outage.saturating_sub(stopped.elapsed())).await;
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.restart();
+        redis
+    })
+    .await
+    .unwrap();
+    assert!(stopped.elapsed() > Duration::from_secs(ABANDON_SECONDS));
+
+    // The line is back from the AOF, whole and in order, and nobody was admitted.
+    let status_url = gateway.url("/_anteroom/status?room=tour");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = line[0].get_json(&status_url).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not recover: {} {}",
+            answer.status,
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (index, visitor) in line.iter_mut().enumerate() {
+        let status = visitor.get_json(&status_url).await.json();
+        assert_eq!(status["state"], "paused", "{status}");
+        assert_eq!(status["position"], index + 1, "visitor {index}: {status}");
+        assert_eq!(status["waiting"], VISITORS, "{status}");
+    }
+    // Still there after more ticks than one: the outage did not count toward abandonment.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (index, visitor) in line.iter_mut().enumerate() {
+        let status = visitor.get_json(&status_url).await.json();
+        assert_eq!(status["position"], index + 1, "visitor {index}: {status}");
+    }
+    health_becomes(&gateway, 200, Duration::from_secs(10)).await;
+    assert!(origin.seen().is_empty());
+    drop(redis);
 }

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! Join throughput: `RedisStore::join` against `redis-benchmark` running the very same
 //! EVALSHA on the same redis-server, in one run. Budget: the store reaches >= 0.7x of the
 //! un-pipelined run (one round trip per join, as a gateway request makes). The pipelined

@@ -4,15 +4,24 @@
 
 use anteroom_admission::VisitorId;
 
-/// The keys of one room, in the order every script receives them as `KEYS[1..8]`.
+/// The keys of one room, in the order every script receives them as `KEYS[1..9]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomKeys {
-    keys: [String; 8],
+    keys: [String; 9],
 }
 
-/// Names of the keys, in `KEYS` order.
-pub const KEY_SUFFIXES: [&str; 8] = [
-    "queue", "seq", "active", "seen", "settings", "bucket", "stats", "revoked",
+/// Names of the keys, in `KEYS` order. `revocations` is a stream (the revocation log),
+/// `clock` the room's abandonment clock (ADR 0004).
+pub const KEY_SUFFIXES: [&str; 9] = [
+    "queue",
+    "seq",
+    "active",
+    "seen",
+    "settings",
+    "bucket",
+    "stats",
+    "revocations",
+    "clock",
 ];
 
 impl RoomKeys {
@@ -22,8 +31,8 @@ impl RoomKeys {
         }
     }
 
-    /// `[queue, seq, active, seen, settings, bucket, stats, revoked]`
-    pub fn all(&self) -> &[String; 8] {
+    /// `[queue, seq, active, seen, settings, bucket, stats, revocations, clock]`
+    pub fn all(&self) -> &[String; 9] {
         &self.keys
     }
 
@@ -38,8 +47,11 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub fn visitor_member(visitor: VisitorId) -> String {
     let mut text = String::with_capacity(32);
     for byte in visitor.0 {
-        text.push(HEX[usize::from(byte >> 4)] as char);
-        text.push(HEX[usize::from(byte & 0x0f)] as char);
+        for nibble in [byte >> 4, byte & 0x0f] {
+            text.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
     text
 }
@@ -57,7 +69,8 @@ pub fn parse_visitor_member(text: &str) -> Option<VisitorId> {
     };
     let mut bytes = [0u8; 16];
     for (out, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-        *out = (digit(pair[0])? << 4) | digit(pair[1])?;
+        let [high, low] = pair else { return None };
+        *out = (digit(*high)? << 4) | digit(*low)?;
     }
     Some(VisitorId(bytes))
 }
@@ -70,7 +83,8 @@ mod tests {
     fn keys_share_the_room_hash_tag() {
         let keys = RoomKeys::new("tour-2027");
         assert_eq!(keys.all()[0], "ar:{tour-2027}:queue");
-        assert_eq!(keys.all()[7], "ar:{tour-2027}:revoked");
+        assert_eq!(keys.all()[7], "ar:{tour-2027}:revocations");
+        assert_eq!(keys.all()[8], "ar:{tour-2027}:clock");
         assert!(keys.all().iter().all(|k| k.starts_with("ar:{tour-2027}:")));
     }
 

@@ -70,6 +70,20 @@ pub(crate) fn apply_patch(settings: &mut RoomSettings, patch: &SettingsPatch) {
     }
 }
 
+/// A config edit: the configured knobs replace the live ones; the runtime flags (`paused`,
+/// `sold_out`, `message`), set by operators and the booking service, stay.
+pub(crate) fn apply_configured(live: &mut RoomSettings, configured: &RoomSettings) {
+    live.mode = configured.mode;
+    live.admit_per_second = configured.admit_per_second;
+    live.max_active = configured.max_active;
+    live.session_seconds = configured.session_seconds;
+    live.abandon_after_seconds = configured.abandon_after_seconds;
+}
+
+/// Names of the fields a config edit replaces (see `apply_configured`).
+pub(crate) const CONFIGURED_FIELDS: [&str; 5] =
+    [F_MODE, F_RATE, F_MAX_ACTIVE, F_SESSION, F_ABANDON];
+
 /// A stable digest of configured settings: every field, exactly (the rate by its bits).
 /// Stable across builds and hosts, because instances of different versions compare it in
 /// Redis (std's hasher promises neither).
@@ -136,7 +150,10 @@ pub(crate) fn from_hash(flat: Vec<String>) -> Result<RoomSettings, StoreError> {
         ));
     }
     let map: HashMap<&str, &str> = pairs
-        .map(|pair| (pair[0].as_str(), pair[1].as_str()))
+        .filter_map(|pair| match pair {
+            [field, value] => Some((field.as_str(), value.as_str())),
+            _ => None,
+        })
         .collect();
     let get = |field: &str| {
         map.get(field)

@@ -57,6 +57,64 @@ pub enum Placement {
     SoldOut,
 }
 
+/// What `join` found or did: where the visitor stands, and whether this call took a new
+/// place (a new place admitted at once is a straight-through admission).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    pub placement: Placement,
+    /// True when this join created the visitor's place or session; false when it found one.
+    pub new_place: bool,
+}
+
+/// One revocation: every pass of `visitor` for the room that expires at or before
+/// `passes_expiring_by_ms` (unix ms, store clock) is refused. Pass expiries come from the
+/// store's session expiries, so the comparison stays in the store's clock: any pass issued
+/// before the revocation expires by then, and a session begun after it ends later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Revocation {
+    pub visitor: VisitorId,
+    pub passes_expiring_by_ms: u64,
+}
+
+/// One page of the revocation log, oldest first, from a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RevocationPage {
+    pub revocations: Vec<Revocation>,
+    /// Where the next call continues (pass it back); unchanged when nothing was new.
+    pub cursor: String,
+    /// True when the page was full: call again at once for the rest.
+    pub more: bool,
+}
+
+/// What `leave` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    /// The visitor had a place or a live session.
+    pub had_place: bool,
+    /// Recorded when the visitor had a live session: that session's passes stop working.
+    pub revocation: Option<Revocation>,
+}
+
+/// What `revoke` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revoked {
+    pub had_place: bool,
+    pub revocation: Revocation,
+}
+
+/// Revocation pages hold at most this many entries.
+pub const REVOCATION_PAGE: usize = 1000;
+
+/// A revocation stays in the store's log this long after no pass it refuses can be valid
+/// any more by the store's clock: gateways whose clocks lag the store's by less than this
+/// still fetch it in time.
+pub const REVOCATION_GRACE_MS: u64 = 60_000;
+
+/// The abandonment clock of a room advances by the time between admission ticks, but by at
+/// most this much per tick: while no tick can run (the store unreachable for this room, or
+/// no gateway running) it stands still, so an outage never counts toward abandonment.
+pub const ABANDON_CLOCK_MAX_STEP_MS: u64 = 500;
+
 /// What one admission tick did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TickOutcome {
@@ -81,8 +139,10 @@ pub struct RoomStats {
 #[async_trait]
 pub trait QueueStore: Send + Sync + 'static {
     /// Register a room with its configured settings. If the configured settings differ from
-    /// those last seeded (a config edit), they replace the live ones; otherwise live runtime
-    /// changes (admin PATCH) are kept. Returns the live settings.
+    /// those last seeded (a config edit), the configured knobs (mode, rate, cap, session,
+    /// abandonment) replace the live ones while the runtime flags (`paused`, `sold_out`,
+    /// `message`) are kept; otherwise every live runtime change (admin PATCH) is kept.
+    /// Returns the live settings.
     async fn init_room(
         &self,
         room: &str,
@@ -97,26 +157,51 @@ pub trait QueueStore: Send + Sync + 'static {
         patch: &SettingsPatch,
     ) -> Result<RoomSettings, StoreError>;
 
+    /// After the store lost the room (a flush, a restart without persistence): seed it with
+    /// `live`, the settings this instance last saw (so runtime flags such as `paused` and
+    /// `sold_out` survive), stamped as seeded from `configured`. A room that exists is left
+    /// as it is (another instance restored it first). Returns the live settings and whether
+    /// this call restored the room.
+    async fn restore_room(
+        &self,
+        room: &str,
+        configured: &RoomSettings,
+        live: &RoomSettings,
+    ) -> Result<(RoomSettings, bool), StoreError>;
+
     /// Take (or find) this visitor's place; idempotent per visitor. One atomic round trip.
     /// safety-net with an empty line, a token and room under the cap → Admitted at once.
     /// Marks the visitor seen (abandonment clock).
-    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError>;
+    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Joined, StoreError>;
 
     /// Where the visitor stands, without joining. Marks a queued visitor seen.
     async fn status(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError>;
 
-    /// Give up the place or the active session. True if there was one.
-    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError>;
+    /// Give up the place or the active session; a live session's passes are revoked.
+    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<Left, StoreError>;
 
     /// Sliding renewal: extend an active session by session_seconds from now.
     /// None if the visitor has no active session (expired or revoked).
     async fn renew(&self, room: &str, visitor: VisitorId) -> Result<Option<u64>, StoreError>;
 
-    /// End the visitor's place and session; remembered so passes issued before now are refused.
-    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError>;
+    /// End the visitor's place and session and revoke every pass issued for it so far.
+    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<Revoked, StoreError>;
 
-    /// Revocations still in force: (visitor, revoked_at_ms). Gateways poll this.
-    async fn revocations(&self, room: &str) -> Result<Vec<(VisitorId, u64)>, StoreError>;
+    /// The revocation log after `cursor` ("" = from the oldest kept), at most
+    /// `REVOCATION_PAGE` entries. Gateways follow it incrementally so none is ever missed.
+    async fn revocations_since(
+        &self,
+        room: &str,
+        cursor: &str,
+    ) -> Result<RevocationPage, StoreError>;
+
+    /// Put revocations back after the store lost them (a flush), so every instance refuses
+    /// those passes again. Entries no longer in force are skipped.
+    async fn restore_revocations(
+        &self,
+        room: &str,
+        revocations: &[Revocation],
+    ) -> Result<(), StoreError>;
 
     /// One admission step: expire sessions, free abandoned places, refill the room's token
     /// bucket from the store clock and admit min(tokens, cap room, waiting) from the head.
@@ -124,4 +209,7 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError>;
 
     async fn stats(&self, room: &str) -> Result<RoomStats, StoreError>;
+
+    /// One round trip to the store: answers while it is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
 }

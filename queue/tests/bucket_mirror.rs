@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The Lua token bucket (redis/lua/common.lua) against anteroom_admission::Bucket, step for
 //! step on the same inputs: both stores must admit exactly alike. The script under test is
 //! the shared prelude with the clock passed in, so the comparison is exact, not timed.

@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The conformance suite against `MemoryStore` (both "instances" share one store).
 
 #[macro_use]
@@ -9,7 +15,8 @@ use anteroom_queue::MemoryStore;
 use conformance::Env;
 
 async fn memory() -> Env {
-    let store = Arc::new(MemoryStore::new());
+    let store =
+        Arc::new(MemoryStore::new().with_revocation_grace(conformance::TEST_REVOCATION_GRACE));
     Env {
         store: store.clone(),
         other: store,

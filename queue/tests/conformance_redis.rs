@@ -1,3 +1,9 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 //! The conformance suite against `RedisStore` on a real redis-server (one per test, started
 //! by the testkit), with two stores standing for two gateway instances.
 
@@ -14,10 +20,14 @@ async fn redis() -> Env {
     let server = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .expect("start redis-server");
-    let store = RedisStore::connect(&server.url(), RedisOptions::default())
+    let options = RedisOptions {
+        revocation_grace: conformance::TEST_REVOCATION_GRACE,
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(&server.url(), options.clone())
         .await
         .expect("connect");
-    let other = RedisStore::connect(&server.url(), RedisOptions::default())
+    let other = RedisStore::connect(&server.url(), options)
         .await
         .expect("connect second instance");
     Env {
@@ -55,7 +65,10 @@ async fn a_redis_restart_is_survived() {
         .await
         .expect("init");
     assert!(matches!(
-        store.join("restart", VisitorId([1; 16])).await,
+        store
+            .join("restart", VisitorId([1; 16]))
+            .await
+            .map(|j| j.placement),
         Ok(Placement::Waiting { .. })
     ));
 
@@ -93,7 +106,8 @@ async fn a_redis_restart_is_survived() {
         store
             .join("restart", VisitorId([2; 16]))
             .await
-            .expect("join after restart"),
+            .expect("join after restart")
+            .placement,
         Placement::Waiting {
             position: 1,
             waiting: 1

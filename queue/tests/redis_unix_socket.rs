@@ -10,7 +10,9 @@
 
 use anteroom_admission::VisitorId;
 use anteroom_config::{RoomMode, REDIS_SCHEMES};
-use anteroom_queue::{Placement, QueueStore, RedisOptions, RedisStore, RoomSettings, StoreError};
+use anteroom_queue::{
+    Joined, Placement, QueueStore, RedisOptions, RedisStore, RoomSettings, StoreError,
+};
 use anteroom_testkit::RedisServer;
 
 fn settings() -> RoomSettings {
@@ -43,7 +45,10 @@ async fn the_store_connects_over_a_unix_socket() {
     let visitor = VisitorId([9; 16]);
     assert!(matches!(
         over_socket.join("unix", visitor).await,
-        Ok(Placement::Waiting { .. })
+        Ok(Joined {
+            placement: Placement::Waiting { .. },
+            new_place: true
+        })
     ));
 
     // The same server over TCP sees the place taken through the socket.

@@ -1,5 +1,7 @@
-//! A throwaway redis-server per guard: no persistence, its own port and directory, and on
-//! request a unix socket too (`redis.sock` in that directory, for `redis+unix://` clients).
+//! A throwaway redis-server per guard: its own port and directory; on request a unix socket
+//! too (`redis.sock` in that directory, for `redis+unix://` clients); no persistence unless
+//! asked for (`start_with_aof`: an append-only file fsynced on every write, so a kill loses
+//! nothing and a restart reloads it).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -18,34 +20,55 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    options: Options,
+}
+
+/// How a server is started (kept for restarts).
+#[derive(Debug, Clone, Copy, Default)]
+struct Options {
     /// Also listening on `dir/redis.sock`.
     unix_socket: bool,
+    /// Append-only file on, fsynced on every write.
+    aof: bool,
 }
 
 impl RedisServer {
     /// Start a redis-server on a free port and wait until it answers PING.
     /// Panics with a clear message if redis-server is not installed or will not start.
     pub fn start() -> RedisServer {
-        RedisServer::start_listening(false)
+        RedisServer::start_with(Options::default())
     }
 
     /// Like [`RedisServer::start`], listening on a unix socket as well (see `unix_url`).
     pub fn start_with_unix_socket() -> RedisServer {
-        RedisServer::start_listening(true)
+        RedisServer::start_with(Options {
+            unix_socket: true,
+            ..Options::default()
+        })
     }
 
-    fn start_listening(unix_socket: bool) -> RedisServer {
+    /// Start one with AOF on (`appendonly yes`, `appendfsync always`) in its own directory:
+    /// `stop` then `restart` brings every key back from the file, as a production Redis
+    /// with AOF would after a crash.
+    pub fn start_with_aof() -> RedisServer {
+        RedisServer::start_with(Options {
+            aof: true,
+            ..Options::default()
+        })
+    }
+
+    fn start_with(options: Options) -> RedisServer {
         let dir = unique_temp_dir("anteroom-redis");
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port, &dir, unix_socket) {
+            match spawn_and_wait(port, &dir, options) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
-                        unix_socket,
+                        options,
                     }
                 }
                 Err(e) => last_error = e,
@@ -67,7 +90,7 @@ impl RedisServer {
     /// The unix socket the server also listens on (owner-only permissions), when started
     /// with [`RedisServer::start_with_unix_socket`].
     pub fn socket_path(&self) -> Option<PathBuf> {
-        self.unix_socket.then(|| socket_path(&self.dir))
+        self.options.unix_socket.then(|| socket_path(&self.dir))
     }
 
     /// `redis+unix:///DIR/redis.sock`: the same server over its unix socket, when it has one.
@@ -81,7 +104,7 @@ impl RedisServer {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Kill the server (its data is lost, as in a crash).
+    /// Kill the server, as in a crash (its data is lost unless AOF is on).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -96,7 +119,7 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             // The old socket may linger for a moment; retry until the port binds again.
-            match spawn_and_wait(self.port, &self.dir, self.unix_socket) {
+            match spawn_and_wait(self.port, &self.dir, self.options) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -132,9 +155,14 @@ fn socket_path(dir: &std::path::Path) -> PathBuf {
     dir.join("redis.sock")
 }
 
-fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result<Child, String> {
+fn spawn_and_wait(port: u16, dir: &std::path::Path, options: Options) -> Result<Child, String> {
+    let persistence: &[&str] = if options.aof {
+        &["--appendonly", "yes", "--appendfsync", "always"]
+    } else {
+        &["--appendonly", "no"]
+    };
     let mut command = Command::new("redis-server");
-    if unix_socket {
+    if options.unix_socket {
         command
             .arg("--unixsocket")
             .arg(socket_path(dir))
@@ -144,7 +172,7 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
-        .args(["--appendonly", "no"])
+        .args(persistence)
         .arg("--dir")
         .arg(dir)
         .stdin(Stdio::null())
@@ -262,6 +290,25 @@ mod tests {
         assert_eq!(&ping(&socket), b"+PONG\r\n");
         server.restart();
         assert_eq!(&ping(&socket), b"+PONG\r\n", "same socket after restart");
+    }
+
+    #[test]
+    fn aof_keeps_keys_across_a_crash() {
+        let mut server = RedisServer::start_with_aof();
+        let set = command(server.port(), b"SET kept 1\r\n", |r| r.ends_with(b"\r\n")).expect("SET");
+        assert!(set.starts_with(b"+OK"));
+        server.stop();
+        server.restart();
+        let got = command(server.port(), b"GET kept\r\n", |r| r.ends_with(b"1\r\n"))
+            .expect("the key survives a kill and restart");
+        assert!(got.starts_with(b"$1"));
+        drop(server);
+
+        let mut plain = RedisServer::start();
+        command(plain.port(), b"SET lost 1\r\n", |r| r.ends_with(b"\r\n")).expect("SET");
+        plain.restart();
+        let gone = command(plain.port(), b"GET lost\r\n", |r| r.ends_with(b"\r\n")).expect("GET");
+        assert!(gone.starts_with(b"$-1"), "without AOF the key is gone");
     }
 
     #[test]

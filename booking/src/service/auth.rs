@@ -9,7 +9,8 @@
 use axum::http::HeaderMap;
 
 use anteroom_admission::{
-    parse_cookies, unix_now, PassClaims, VisitorId, PASS_COOKIE, PASS_HEADER_LOWER,
+    constant_time_eq, parse_cookies, unix_now, PassClaims, VisitorId, PASS_COOKIE,
+    PASS_HEADER_LOWER,
 };
 
 use super::errors::ApiError;
@@ -81,13 +82,7 @@ pub fn operator(service: &BookingService, headers: &HeaderMap) -> Result<(), Api
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("")
         .as_bytes();
-    // Every byte of the expected token is compared whatever the input, so the time taken
-    // does not tell how much of a guess was right.
-    let mut difference = presented.len() ^ expected.len();
-    for (index, byte) in expected.iter().enumerate() {
-        difference |= usize::from(byte ^ presented.get(index).copied().unwrap_or(0));
-    }
-    if difference == 0 {
+    if constant_time_eq(presented, expected) {
         Ok(())
     } else {
         Err(ApiError::new(

@@ -93,7 +93,8 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
     }
 }
 
-/// Give the place (or the active session) up, and drop the pass cookie.
+/// Give the place (or the active session) up: the session's passes are revoked and the
+/// pass cookie dropped.
 async fn leave(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
     let entry = &gateway.rooms[index];
     let Some(visitor) = facts
@@ -117,7 +118,11 @@ async fn leave(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
         .timed("leave", store.leave(&entry.config.id, visitor))
         .await
     {
-        Ok(had_place) => {
+        Ok(left) => {
+            // The session's passes stop working here at once, elsewhere within a refresh.
+            if let Some(revocation) = left.revocation {
+                gateway.update_live(index, |live| live.add_revocations([revocation]));
+            }
             let clear: Vec<String> = entry
                 .config
                 .paths
@@ -126,7 +131,7 @@ async fn leave(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
                 .collect();
             Reply::json(
                 200,
-                &serde_json::json!({ "room": entry.config.id, "left": had_place }),
+                &serde_json::json!({ "room": entry.config.id, "left": left.had_place }),
             )
             .with_cookies(clear)
         }

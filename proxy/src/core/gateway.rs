@@ -117,6 +117,25 @@ impl Gateway {
         }
     }
 
+    /// Change what this instance knows of a room in one step (no change made meanwhile by
+    /// another thread is lost).
+    pub fn update_live(&self, index: usize, change: impl FnOnce(&mut LiveRoom)) {
+        let Some(entry) = self.rooms.get(index) else {
+            return;
+        };
+        let mut guard = entry
+            .live
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut live = (**guard).clone();
+        change(&mut live);
+        self.metrics
+            .admit_per_second
+            .with_label_values(&[entry.config.id.as_str()])
+            .set(live.settings.admit_per_second);
+        *guard = Arc::new(live);
+    }
+
     /// Decide what happens to one request.
     pub async fn handle(&self, facts: &RequestFacts) -> Outcome {
         if facts.path.starts_with(ENDPOINT_PREFIX) {
@@ -168,7 +187,7 @@ impl Gateway {
         let room = self.rooms[index].config.id.as_str();
         for token in &facts.pass_tokens {
             let rejection = match self.keyring.verify_pass(token, room, now) {
-                Ok(claims) if live.is_revoked(&claims.visitor, claims.issued_at) => "revoked",
+                Ok(claims) if live.is_revoked(&claims.visitor, claims.expires_at) => "revoked",
                 Ok(claims) => return Some((token.as_str(), claims)),
                 Err(rejection) => rejection.reason(),
             };
@@ -274,8 +293,9 @@ impl Gateway {
                 let store = self
                     .store()
                     .ok_or_else(|| StoreError::Unavailable("store not connected yet".into()))?;
-                self.metrics.joins_total.with_label_values(&[room]).inc();
-                self.timed("join", store.join(room, visitor)).await?
+                let joined = self.timed("join", store.join(room, visitor)).await?;
+                self.metrics.count_join(room, &joined);
+                joined.placement
             }
         };
         let mut issued_pass = None;

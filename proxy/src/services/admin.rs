@@ -9,22 +9,39 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::{json, Value};
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{constant_time_eq, VisitorId};
 use anteroom_config::RoomMode;
-use anteroom_queue::{RoomSettings, SettingsPatch};
+use anteroom_queue::{RoomSettings, SettingsPatch, StoreError};
 
+use super::health::StoreHealth;
 use super::{error_response, json_response, read_body, MAX_ADMIN_BODY};
-use crate::core::{Gateway, LiveRoom};
+use crate::core::Gateway;
 
 pub struct AdminApi {
     pub gateway: Arc<Gateway>,
     /// None: no token configured, every request is refused.
     pub token: Option<Vec<u8>>,
+    pub health: Arc<StoreHealth>,
 }
 
 #[async_trait]
 impl ServeHttp for AdminApi {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        // Probes carry no token and learn nothing secret.
+        match (
+            session.req_header().method.as_str(),
+            session.req_header().uri.path(),
+        ) {
+            ("GET" | "HEAD", "/healthz") => {
+                let (status, body) = self.health.healthz();
+                return json_response(status, &body);
+            }
+            ("GET" | "HEAD", "/readyz") => {
+                let (status, body) = self.health.readyz(self.gateway.keyring.kids().count());
+                return json_response(status, &body);
+            }
+            _ => {}
+        }
         if let Some(refusal) = self.refusal(session) {
             return refusal;
         }
@@ -142,18 +159,14 @@ impl AdminApi {
                 self.apply_locally(index, settings);
                 json_response(200, &self.describe(index).await)
             }
-            Err(error) => error_response(503, "store_unavailable", &error.to_string()),
+            Err(error) => store_error_response(&error),
         }
     }
 
     /// This instance applies its own change at once; the others within a refresh.
     fn apply_locally(&self, index: usize, settings: RoomSettings) {
-        let current = self.gateway.rooms[index].live();
-        let mut live = LiveRoom::new(settings);
-        live.revoked = current.revoked.clone();
-        live.waiting = current.waiting;
-        live.active = current.active;
-        self.gateway.set_live(index, live);
+        self.gateway
+            .update_live(index, |live| live.settings = settings);
     }
 
     async fn revoke(&self, id: &str, body: &Value) -> Response<Vec<u8>> {
@@ -180,19 +193,31 @@ impl AdminApi {
             .timed("revoke", store.revoke(id, visitor))
             .await
         {
-            Ok(had) => {
-                let current = self.gateway.rooms[index].live();
-                let mut live = (*current).clone();
-                live.revoked
-                    .insert(visitor, crate::core::gateway::unix_now_ms());
-                self.gateway.set_live(index, live);
+            Ok(revoked) => {
+                // This instance refuses the pass at once; the others within a refresh.
+                self.gateway.update_live(index, |live| {
+                    live.add_revocations([revoked.revocation]);
+                });
                 json_response(
                     200,
-                    &json!({ "room": id, "visitor": visitor.to_hex(), "had_place": had }),
+                    &json!({
+                        "room": id,
+                        "visitor": visitor.to_hex(),
+                        "had_place": revoked.had_place,
+                    }),
                 )
             }
-            Err(error) => error_response(503, "store_unavailable", &error.to_string()),
+            Err(error) => store_error_response(&error),
         }
+    }
+}
+
+/// A store refusal of the request is the client's error (400); anything else is the
+/// store's (503, retry).
+fn store_error_response(error: &StoreError) -> Response<Vec<u8>> {
+    match error {
+        StoreError::Invalid(detail) => error_response(400, "invalid_patch", detail),
+        _ => error_response(503, "store_unavailable", &error.to_string()),
     }
 }
 
@@ -220,10 +245,14 @@ pub fn parse_patch(body: &Value) -> Result<SettingsPatch, String> {
     for (key, value) in object {
         match key.as_str() {
             "admit_per_second" => {
+                // 0 is refused rather than read as "pause": pausing has its own switch
+                // (`paused`), which keeps the rate for when the room resumes.
                 let rate = value
                     .as_f64()
-                    .filter(|rate| rate.is_finite() && *rate >= 0.0 && *rate <= 1_000_000.0)
-                    .ok_or("admit_per_second: a number from 0 to 1000000")?;
+                    .filter(|rate| rate.is_finite() && *rate > 0.0 && *rate <= 1_000_000.0)
+                    .ok_or(
+                        "admit_per_second: a number above 0 and at most 1000000 (to stop admitting, send {\"paused\": true})",
+                    )?;
                 patch.admit_per_second = Some(rate);
             }
             "max_active" => {
@@ -259,16 +288,6 @@ pub fn parse_patch(body: &Value) -> Result<SettingsPatch, String> {
     Ok(patch)
 }
 
-/// Compare secrets without an early exit on the first differing byte.
-pub fn constant_time_eq(presented: &[u8], expected: &[u8]) -> bool {
-    let mut difference = presented.len() ^ expected.len();
-    for (index, byte) in expected.iter().enumerate() {
-        let other = presented.get(index).copied().unwrap_or(0);
-        difference |= usize::from(byte ^ other);
-    }
-    difference == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +307,11 @@ mod tests {
             .unwrap_err()
             .contains("queue-all"));
         assert!(parse_patch(&json!({"max_active": 0})).is_err());
+        for rate in [json!(0), json!(0.0), json!(-1), json!(1e7), json!("5")] {
+            let refused = parse_patch(&json!({ "admit_per_second": rate })).unwrap_err();
+            assert!(refused.contains("above 0"), "{refused}");
+        }
+        assert!(parse_patch(&json!({"admit_per_second": 0.01})).is_ok());
     }
 
     #[test]

@@ -7,10 +7,12 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use super::health::StoreHealth;
 use crate::core::Gateway;
 
 pub struct MetricsEndpoint {
     pub gateway: Arc<Gateway>,
+    pub health: Arc<StoreHealth>,
 }
 
 #[async_trait]
@@ -28,11 +30,8 @@ impl ServeHttp for MetricsEndpoint {
                     .unwrap_or_else(|_| Response::new(Vec::new()))
             }
             "/healthz" => {
-                let ready = self.gateway.store().is_some();
-                super::json_response(
-                    if ready { 200 } else { 503 },
-                    &serde_json::json!({ "store_connected": ready }),
-                )
+                let (status, body) = self.health.healthz();
+                super::json_response(status, &body)
             }
             _ => super::error_response(404, "not_found", "try /metrics or /healthz"),
         }

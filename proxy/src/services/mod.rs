@@ -2,6 +2,7 @@
 //! rooms, ticks admission, refreshes live settings), the admin API and the metrics endpoint.
 
 pub mod admin;
+pub mod health;
 pub mod metrics_endpoint;
 pub mod store_owner;
 

@@ -2,7 +2,6 @@
 //! configured settings, then ticks admission and refreshes what this instance knows of each
 //! room. Every instance ticks; the store's bucket keeps the rate global (ADR 0001).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +12,9 @@ use pingora::services::ServiceReadyNotifier;
 
 use anteroom_queue::{QueueStore, StoreError};
 
-use crate::core::gateway::configured_settings;
-use crate::core::{Gateway, LiveRoom, StoreSlot};
+use super::health::StoreHealth;
+use crate::core::gateway::{configured_settings, unix_now_ms};
+use crate::core::{Gateway, StoreSlot};
 use crate::store_connect::StoreFactory;
 
 /// How often admission runs. Short enough that every stream sees a tick within a second.
@@ -22,11 +22,14 @@ pub const TICK: Duration = Duration::from_millis(100);
 /// How often live settings, revocations and figures are re-read: an operator's change
 /// reaches every instance within a second.
 pub const REFRESH_EVERY_TICKS: u32 = 5;
+/// Most revocation pages one refresh reads per room; the rest follow at the next refresh.
+const MAX_REVOCATION_PAGES: usize = 50;
 
 pub struct StoreOwner {
     pub gateway: Arc<Gateway>,
     pub slot: StoreSlot,
     pub factory: StoreFactory,
+    pub health: Arc<StoreHealth>,
 }
 
 #[async_trait]
@@ -40,6 +43,8 @@ impl BackgroundService for StoreOwner {
             return;
         };
         let _ = self.slot.set(store.clone());
+        self.health.store_answered();
+        self.health.rooms_seeded();
         self.refresh(store.as_ref()).await;
         ready.notify_ready();
         log::info!("store connected; admission ticking every {:?}", TICK);
@@ -84,7 +89,7 @@ impl StoreOwner {
         }
     }
 
-    async fn seed(&self, store: &dyn QueueStore) -> Result<(), anteroom_queue::StoreError> {
+    async fn seed(&self, store: &dyn QueueStore) -> Result<(), StoreError> {
         for room in &self.gateway.rooms {
             store
                 .init_room(&room.config.id, &configured_settings(&room.config))
@@ -93,24 +98,28 @@ impl StoreOwner {
         Ok(())
     }
 
+    /// One admission step for every room. The store counts as reachable when every call
+    /// of the round got an answer from it.
     async fn tick(&self, store: &dyn QueueStore) {
         let gateway = &self.gateway;
-        for room in &gateway.rooms {
+        let mut answered = true;
+        if gateway.rooms.is_empty() {
+            answered = gateway.timed("ping", store.ping()).await.is_ok();
+        }
+        for (index, room) in gateway.rooms.iter().enumerate() {
             let id = room.config.id.as_str();
             let outcome = match gateway.timed("admit_tick", store.admit_tick(id)).await {
                 Ok(outcome) => outcome,
-                // The store forgot the room (a Redis restart without persistence, a flush):
-                // seed it again so the line can rebuild instead of failing forever.
+                // The store forgot the room (a flush, a Redis restart without persistence).
                 Err(StoreError::Invalid(_)) => {
-                    if let Err(error) = store
-                        .init_room(id, &configured_settings(&room.config))
-                        .await
-                    {
-                        log::warn!("re-seeding room {id} failed: {error}");
-                    }
+                    self.restore(store, index).await;
                     continue;
                 }
-                Err(_) => continue,
+                Err(StoreError::Protocol(_)) => continue,
+                Err(StoreError::Unavailable(_)) => {
+                    answered = false;
+                    continue;
+                }
             };
             gateway
                 .metrics
@@ -121,9 +130,37 @@ impl StoreOwner {
                 .metrics
                 .set_room_figures(id, outcome.waiting, outcome.active);
         }
+        if answered {
+            self.health.store_answered();
+        }
     }
 
-    /// Re-read each room's settings, revocations and figures into this instance.
+    /// Seed a room the store lost with what this instance last saw of it — its live
+    /// settings (runtime flags such as `paused` and `sold_out` included, not the config's)
+    /// and the revocations still in force — so the line rebuilds without reopening a sold-out
+    /// sale or forgetting who was revoked.
+    async fn restore(&self, store: &dyn QueueStore, index: usize) {
+        let Some(room) = self.gateway.rooms.get(index) else {
+            return;
+        };
+        let id = room.config.id.as_str();
+        let live = room.live();
+        let configured = configured_settings(&room.config);
+        match store.restore_room(id, &configured, &live.settings).await {
+            Ok((_, false)) => {}
+            Ok((_, true)) => {
+                log::warn!("room {id} was missing from the store: restored its live settings");
+                if let Err(error) = store.restore_revocations(id, &live.revocations()).await {
+                    log::warn!("restoring revocations of room {id} failed: {error}");
+                }
+            }
+            Err(error) => log::warn!("restoring room {id} failed: {error}"),
+        }
+    }
+
+    /// Re-read each room's settings, new revocations and figures into this instance. The
+    /// store is read first and what it said applied in one step, so a revocation this
+    /// instance recorded meanwhile (admin revoke, leave) is never overwritten.
     pub async fn refresh(&self, store: &dyn QueueStore) {
         let gateway = &self.gateway;
         for (index, room) in gateway.rooms.iter().enumerate() {
@@ -131,22 +168,37 @@ impl StoreOwner {
             let Ok(settings) = gateway.timed("settings", store.settings(id)).await else {
                 continue;
             };
-            let revoked: HashMap<_, _> = gateway
-                .timed("revocations", store.revocations(id))
-                .await
-                .map(|list| list.into_iter().collect())
-                .unwrap_or_else(|_| room.live().revoked.clone());
+            let mut cursor = room.live().revocation_cursor.clone();
+            let mut revocations = Vec::new();
+            for _ in 0..MAX_REVOCATION_PAGES {
+                let Ok(page) = gateway
+                    .timed("revocations", store.revocations_since(id, &cursor))
+                    .await
+                else {
+                    break;
+                };
+                revocations.extend(page.revocations);
+                cursor = page.cursor;
+                if !page.more {
+                    break;
+                }
+            }
             let stats = gateway.timed("stats", store.stats(id)).await.ok();
-            let mut live = LiveRoom::new(settings);
-            live.revoked = revoked;
             if let Some(stats) = stats {
-                live.waiting = stats.waiting;
-                live.active = stats.active;
                 gateway
                     .metrics
                     .set_room_figures(id, stats.waiting, stats.active);
             }
-            gateway.set_live(index, live);
+            gateway.update_live(index, |live| {
+                live.settings = settings;
+                live.add_revocations(revocations);
+                live.revocation_cursor = cursor;
+                live.prune_revocations(unix_now_ms());
+                if let Some(stats) = stats {
+                    live.waiting = stats.waiting;
+                    live.active = stats.active;
+                }
+            });
         }
     }
 }

@@ -325,6 +325,12 @@ impl Visitor {
         self.request(reqwest::Method::GET, url, true).await
     }
 
+    /// `POST /_anteroom/leave` as this visitor (JSON).
+    pub async fn leave(&mut self, gateway: &Gateway, room: &str) -> Answer {
+        let url = gateway.url(&format!("/_anteroom/leave?room={room}"));
+        self.request(reqwest::Method::POST, &url, true).await
+    }
+
     /// Poll the status endpoint until admitted (returns the last status) or the deadline.
     pub async fn wait_admitted(
         &mut self,

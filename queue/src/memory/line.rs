@@ -89,8 +89,8 @@ impl Line {
     }
 
     fn add(&mut self, mut i: usize, delta: i32) {
-        while i < self.tree.len() {
-            self.tree[i] = self.tree[i].wrapping_add_signed(delta);
+        while let Some(count) = self.tree.get_mut(i) {
+            *count = count.wrapping_add_signed(delta);
             i += i & i.wrapping_neg();
         }
     }
@@ -98,7 +98,7 @@ impl Line {
     fn prefix(&self, mut i: usize) -> u64 {
         let mut sum = 0u64;
         while i > 0 {
-            sum += u64::from(self.tree[i]);
+            sum += u64::from(self.tree.get(i).copied().unwrap_or(0));
             i -= i & i.wrapping_neg();
         }
         sum
@@ -115,13 +115,16 @@ impl Line {
         let capacity = (2 * span).next_power_of_two().max(MIN_CAPACITY);
         let mut tree = vec![0u32; capacity + 1];
         for seq in self.by_seq.keys() {
-            tree[(seq - self.base) as usize + 1] = 1;
+            if let Some(slot) = tree.get_mut((seq - self.base) as usize + 1) {
+                *slot = 1;
+            }
         }
         // Linear-time Fenwick construction: push each node's sum to its parent.
         for i in 1..=capacity {
             let parent = i + (i & i.wrapping_neg());
-            if parent <= capacity {
-                tree[parent] += tree[i];
+            let own = tree.get(i).copied().unwrap_or(0);
+            if let Some(slot) = tree.get_mut(parent) {
+                *slot += own;
             }
         }
         self.tree = tree;

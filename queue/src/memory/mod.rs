@@ -12,15 +12,17 @@ use anteroom_admission::VisitorId;
 use async_trait::async_trait;
 
 use crate::clock::{Clock, SystemClock};
-use crate::settings::{settings_digest, validate_patch, validate_settings};
+use crate::settings::{apply_configured, settings_digest, validate_patch, validate_settings};
 use crate::store::{
-    Placement, QueueStore, RoomSettings, RoomStats, SettingsPatch, StoreError, TickOutcome,
+    Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked, RoomSettings,
+    RoomStats, SettingsPatch, StoreError, TickOutcome, REVOCATION_GRACE_MS,
 };
 use room::Room;
 
 pub struct MemoryStore {
     clock: Arc<dyn Clock>,
     rooms: RwLock<HashMap<String, Arc<Mutex<Room>>>>,
+    revocation_grace_ms: u64,
 }
 
 impl Default for MemoryStore {
@@ -40,7 +42,19 @@ impl MemoryStore {
         MemoryStore {
             clock,
             rooms: RwLock::new(HashMap::new()),
+            revocation_grace_ms: REVOCATION_GRACE_MS,
         }
+    }
+
+    /// How long a revocation is kept after no pass it refuses can be valid any more
+    /// (`REVOCATION_GRACE_MS` by default; tests of purging shorten it).
+    pub fn with_revocation_grace(mut self, grace: std::time::Duration) -> MemoryStore {
+        self.revocation_grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    fn rooms_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Mutex<Room>>>> {
+        self.rooms.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn room(&self, room: &str) -> Result<Arc<Mutex<Room>>, StoreError> {
@@ -80,7 +94,7 @@ impl QueueStore for MemoryStore {
         validate_settings(configured)?;
         let digest = settings_digest(configured);
         let existing = {
-            let mut rooms = self.rooms.write().unwrap_or_else(|e| e.into_inner());
+            let mut rooms = self.rooms_mut();
             match rooms.get(room) {
                 Some(existing) => existing.clone(),
                 None => {
@@ -93,10 +107,26 @@ impl QueueStore for MemoryStore {
         };
         let mut guard = lock(&existing);
         if guard.digest != digest {
-            guard.settings = configured.clone();
+            apply_configured(&mut guard.settings, configured);
             guard.digest = digest;
         }
         Ok(guard.settings.clone())
+    }
+
+    async fn restore_room(
+        &self,
+        room: &str,
+        configured: &RoomSettings,
+        live: &RoomSettings,
+    ) -> Result<(RoomSettings, bool), StoreError> {
+        validate_settings(live)?;
+        let mut rooms = self.rooms_mut();
+        if let Some(existing) = rooms.get(room) {
+            return Ok((lock(existing).settings.clone(), false));
+        }
+        let restored = Room::new(live.clone(), settings_digest(configured));
+        rooms.insert(room.to_string(), Arc::new(Mutex::new(restored)));
+        Ok((live.clone(), true))
     }
 
     async fn settings(&self, room: &str) -> Result<RoomSettings, StoreError> {
@@ -115,7 +145,7 @@ impl QueueStore for MemoryStore {
         })
     }
 
-    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
+    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Joined, StoreError> {
         self.with_room(room, |r, now| r.join(visitor, now))
     }
 
@@ -123,7 +153,7 @@ impl QueueStore for MemoryStore {
         self.with_room(room, |r, now| r.status(visitor, now))
     }
 
-    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
+    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<Left, StoreError> {
         self.with_room(room, |r, now| r.leave(visitor, now))
     }
 
@@ -131,12 +161,29 @@ impl QueueStore for MemoryStore {
         self.with_room(room, |r, now| r.renew(visitor, now))
     }
 
-    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
-        self.with_room(room, |r, now| r.revoke(visitor, now))
+    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<Revoked, StoreError> {
+        let grace = self.revocation_grace_ms;
+        self.with_room(room, |r, now| r.revoke(visitor, now, grace))
     }
 
-    async fn revocations(&self, room: &str) -> Result<Vec<(VisitorId, u64)>, StoreError> {
-        self.with_room(room, |r, now| r.revocations(now))
+    async fn revocations_since(
+        &self,
+        room: &str,
+        cursor: &str,
+    ) -> Result<RevocationPage, StoreError> {
+        let grace = self.revocation_grace_ms;
+        self.with_room(room, |r, now| r.revocations_since(cursor, now, grace))
+    }
+
+    async fn restore_revocations(
+        &self,
+        room: &str,
+        revocations: &[Revocation],
+    ) -> Result<(), StoreError> {
+        let grace = self.revocation_grace_ms;
+        self.with_room(room, |r, now| {
+            r.restore_revocations(revocations, now, grace)
+        })
     }
 
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError> {
@@ -146,6 +193,10 @@ impl QueueStore for MemoryStore {
     async fn stats(&self, room: &str) -> Result<RoomStats, StoreError> {
         self.with_room(room, |r, now| r.stats(now))
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -153,6 +204,7 @@ mod tests {
     //! Exact timing on a manual clock; the shared behaviour is in tests/conformance.
     use super::*;
     use crate::clock::ManualClock;
+    use crate::store::{ABANDON_CLOCK_MAX_STEP_MS, REVOCATION_PAGE};
     use anteroom_config::RoomMode;
 
     const T0: u64 = 1_700_000_000_000;
@@ -201,13 +253,25 @@ mod tests {
         assert_eq!(store.stats("r").await.expect("stats").admitted_total, 550);
     }
 
+    /// Ticks every 100 ms for `ms` (the gateways' rhythm): the abandonment clock follows.
+    async fn tick_through(store: &MemoryStore, clock: &ManualClock, ms: u64) -> u64 {
+        let mut abandoned = 0;
+        for _ in 0..ms / 100 {
+            clock.advance(100);
+            abandoned += store.admit_tick("r").await.expect("tick").abandoned;
+        }
+        abandoned
+    }
+
     #[tokio::test]
     async fn abandonment_and_expiry_happen_exactly_on_time() {
         let mut settings = room(RoomMode::QueueAll, 1000.0, 1);
         settings.paused = true;
         let (store, clock) = store(settings).await;
+        store.admit_tick("r").await.expect("first tick");
         store.join("r", v(1)).await.expect("join");
-        clock.advance(1999);
+        assert_eq!(tick_through(&store, &clock, 1900).await, 0);
+        clock.advance(99);
         assert_eq!(store.admit_tick("r").await.expect("tick").abandoned, 0);
         clock.advance(1);
         assert_eq!(store.admit_tick("r").await.expect("tick").abandoned, 1);
@@ -243,14 +307,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn time_without_ticks_does_not_count_toward_abandonment() {
+        let mut settings = room(RoomMode::QueueAll, 1000.0, 10);
+        settings.paused = true;
+        let (store, clock) = store(settings).await;
+        store.admit_tick("r").await.expect("first tick");
+        store.join("r", v(1)).await.expect("join");
+        store.join("r", v(2)).await.expect("join");
+        // An hour with no tick (the store unreachable): the first tick after it moves the
+        // abandonment clock by one step only.
+        clock.advance(3_600_000);
+        let tick = store.admit_tick("r").await.expect("tick after outage");
+        assert_eq!((tick.abandoned, tick.waiting), (0, 2));
+        // The visitors poll again within the window and keep their places, in order.
+        assert_eq!(tick_through(&store, &clock, 500).await, 0);
+        store.status("r", v(1)).await.expect("poll");
+        assert_eq!(
+            tick_through(&store, &clock, 1500).await,
+            1,
+            "v2 never came back"
+        );
+        assert_eq!(
+            store.status("r", v(1)).await.expect("status"),
+            Placement::Waiting {
+                position: 1,
+                waiting: 1
+            }
+        );
+    }
+
+    #[tokio::test]
     async fn tick_work_is_bounded() {
         let mut settings = room(RoomMode::QueueAll, 100_000.0, u64::MAX);
         settings.paused = true;
         let (store, clock) = store(settings).await;
+        store.admit_tick("r").await.expect("first tick");
         for n in 0..2500 {
             store.join("r", v(n)).await.expect("join");
         }
-        clock.advance(2000);
+        for _ in 0..3 {
+            clock.advance(ABANDON_CLOCK_MAX_STEP_MS);
+            assert_eq!(store.admit_tick("r").await.expect("tick").abandoned, 0);
+        }
+        clock.advance(ABANDON_CLOCK_MAX_STEP_MS);
         let abandoned: Vec<u64> = {
             let mut out = Vec::new();
             for _ in 0..3 {
@@ -259,5 +358,31 @@ mod tests {
             out
         };
         assert_eq!(abandoned, vec![1000, 1000, 500]);
+    }
+
+    #[tokio::test]
+    async fn revocations_are_paged_and_purged_on_time() {
+        let (store, clock) = store(room(RoomMode::QueueAll, 10.0, 10)).await;
+        for n in 0..(REVOCATION_PAGE as u64 + 1) {
+            store.revoke("r", v(n)).await.expect("revoke");
+        }
+        let first = store.revocations_since("r", "").await.expect("page 1");
+        assert_eq!(first.revocations.len(), REVOCATION_PAGE);
+        assert!(first.more);
+        let second = store
+            .revocations_since("r", &first.cursor)
+            .await
+            .expect("page 2");
+        assert_eq!(second.revocations.len(), 1);
+        assert!(!second.more);
+        assert_eq!(second.revocations[0].visitor, v(REVOCATION_PAGE as u64));
+        assert_eq!(second.revocations[0].passes_expiring_by_ms, T0 + 60_000);
+        // Kept until the passes it refuses have expired, plus the grace for lagging clocks.
+        clock.set(T0 + 60_000 + REVOCATION_GRACE_MS - 1);
+        let kept = store.revocations_since("r", "").await.expect("kept");
+        assert_eq!(kept.revocations.len(), REVOCATION_PAGE);
+        clock.set(T0 + 60_000 + REVOCATION_GRACE_MS);
+        let purged = store.revocations_since("r", "").await.expect("purged");
+        assert!(purged.revocations.is_empty());
     }
 }

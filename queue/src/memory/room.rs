@@ -1,15 +1,34 @@
 //! One room's state and its operations — the same steps, in the same order, as the Lua
 //! scripts in `redis/lua/` (keep the two in step; the conformance suite checks them).
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 
 use anteroom_admission::{Bucket, RateLimits, VisitorId};
 use anteroom_config::RoomMode;
 
 use super::line::Line;
 use super::timed::TimedSet;
-use crate::store::{Placement, RoomSettings, RoomStats, TickOutcome};
+use crate::store::{
+    Joined, Left, Placement, Revocation, RevocationPage, Revoked, RoomSettings, RoomStats,
+    TickOutcome, ABANDON_CLOCK_MAX_STEP_MS, REVOCATION_PAGE,
+};
 use crate::MAX_WORK_PER_TICK;
+
+/// The room's abandonment clock (ADR 0004): `room_ms` advances with admission ticks by the
+/// store time elapsed since the last one (`wall_ms`), at most `ABANDON_CLOCK_MAX_STEP_MS`
+/// per tick.
+#[derive(Debug, Clone, Copy)]
+struct AbandonClock {
+    room_ms: u64,
+    wall_ms: u64,
+}
+
+/// One entry of the revocation log; `seq` is its cursor.
+#[derive(Debug, Clone, Copy)]
+struct LoggedRevocation {
+    seq: u64,
+    revocation: Revocation,
+}
 
 #[derive(Debug)]
 pub(crate) struct Room {
@@ -19,14 +38,17 @@ pub(crate) struct Room {
     line: Line,
     /// visitor → session expiry (ms)
     active: TimedSet,
-    /// queued visitor → last seen (ms)
+    /// queued visitor → last seen (abandonment-clock ms)
     seen: TimedSet,
+    /// None until the first tick.
+    abandon_clock: Option<AbandonClock>,
     /// Created full on first use, like the Redis bucket hash.
     bucket: Option<Bucket>,
     admitted_total: u64,
     joins_total: u64,
-    /// visitor → revoked at (ms)
-    revoked: HashMap<VisitorId, u64>,
+    /// Revocations in the order they were made.
+    revocations: VecDeque<LoggedRevocation>,
+    next_revocation_seq: u64,
 }
 
 impl Room {
@@ -37,11 +59,36 @@ impl Room {
             line: Line::default(),
             active: TimedSet::default(),
             seen: TimedSet::default(),
+            abandon_clock: None,
             bucket: None,
             admitted_total: 0,
             joins_total: 0,
-            revoked: HashMap::new(),
+            revocations: VecDeque::new(),
+            next_revocation_seq: 1,
         }
+    }
+
+    /// The abandonment clock's reading now: the last tick's reading plus the time since,
+    /// capped as a tick would cap it (so a visitor seen now is never ahead of the next tick).
+    fn room_now(&self, now: u64) -> u64 {
+        match self.abandon_clock {
+            None => now,
+            Some(clock) => {
+                clock.room_ms
+                    + now
+                        .saturating_sub(clock.wall_ms)
+                        .min(ABANDON_CLOCK_MAX_STEP_MS)
+            }
+        }
+    }
+
+    fn advance_abandon_clock(&mut self, now: u64) -> u64 {
+        let room_ms = self.room_now(now);
+        self.abandon_clock = Some(AbandonClock {
+            room_ms,
+            wall_ms: now,
+        });
+        room_ms
     }
 
     fn session_ms(&self) -> u64 {
@@ -72,24 +119,28 @@ impl Room {
         })
     }
 
-    pub fn join(&mut self, visitor: VisitorId, now: u64) -> Placement {
+    pub fn join(&mut self, visitor: VisitorId, now: u64) -> Joined {
+        let found = |placement| Joined {
+            placement,
+            new_place: false,
+        };
         if self.settings.mode == RoomMode::Closed {
-            return Placement::Closed;
+            return found(Placement::Closed);
         }
         if self.settings.sold_out {
-            return Placement::SoldOut;
+            return found(Placement::SoldOut);
         }
         if let Some(expires) = self.active.get(&visitor) {
             if expires > now {
-                return Placement::Admitted {
+                return found(Placement::Admitted {
                     expires_at_ms: expires,
-                };
+                });
             }
             self.active.remove(&visitor);
         }
         if let Some(placement) = self.waiting(&visitor) {
-            self.seen.insert(visitor, now);
-            return placement;
+            self.seen.insert(visitor, self.room_now(now));
+            return found(placement);
         }
         let straight_in = match self.settings.mode {
             RoomMode::Passthrough => true,
@@ -104,13 +155,19 @@ impl Room {
             let expires_at_ms = now + self.session_ms();
             self.active.insert(visitor, expires_at_ms);
             self.admitted_total += 1;
-            return Placement::Admitted { expires_at_ms };
+            return Joined {
+                placement: Placement::Admitted { expires_at_ms },
+                new_place: true,
+            };
         }
         let position = self.line.push(visitor);
-        self.seen.insert(visitor, now);
-        Placement::Waiting {
-            position,
-            waiting: self.line.len(),
+        self.seen.insert(visitor, self.room_now(now));
+        Joined {
+            placement: Placement::Waiting {
+                position,
+                waiting: self.line.len(),
+            },
+            new_place: true,
         }
     }
 
@@ -123,7 +180,7 @@ impl Room {
         }
         if let Some(placement) = self.waiting(&visitor) {
             // Polling is what keeps a place: the abandonment clock restarts.
-            self.seen.insert(visitor, now);
+            self.seen.insert(visitor, self.room_now(now));
             return if self.settings.sold_out {
                 Placement::SoldOut
             } else {
@@ -137,18 +194,24 @@ impl Room {
         }
     }
 
-    /// Remove the place and the session; true if either was held.
-    fn drop_visitor(&mut self, visitor: &VisitorId, now: u64) -> bool {
-        let mut had = self.line.remove(visitor);
-        if let Some(expires) = self.active.remove(visitor) {
-            had |= expires > now;
-        }
+    /// Remove the place and the session: (had a place or a live session, had a live session).
+    fn drop_visitor(&mut self, visitor: &VisitorId, now: u64) -> (bool, bool) {
+        let queued = self.line.remove(visitor);
+        let live_session = self
+            .active
+            .remove(visitor)
+            .is_some_and(|expires| expires > now);
         self.seen.remove(visitor);
-        had
+        (queued || live_session, live_session)
     }
 
-    pub fn leave(&mut self, visitor: VisitorId, now: u64) -> bool {
-        self.drop_visitor(&visitor, now)
+    pub fn leave(&mut self, visitor: VisitorId, now: u64) -> Left {
+        let (had_place, live_session) = self.drop_visitor(&visitor, now);
+        let revocation = live_session.then(|| self.record_revocation(visitor, now));
+        Left {
+            had_place,
+            revocation,
+        }
     }
 
     pub fn renew(&mut self, visitor: VisitorId, now: u64) -> Option<u64> {
@@ -162,31 +225,78 @@ impl Room {
         Some(expires)
     }
 
-    fn prune_revoked(&mut self, now: u64) {
-        let horizon = now.saturating_sub(self.session_ms());
-        self.revoked.retain(|_, at| *at > horizon);
+    /// Every pass issued so far expires by now + session (each came from a session that
+    /// ended by then); a session begun later ends later.
+    fn record_revocation(&mut self, visitor: VisitorId, now: u64) -> Revocation {
+        let revocation = Revocation {
+            visitor,
+            passes_expiring_by_ms: now + self.session_ms(),
+        };
+        self.log_revocation(revocation);
+        revocation
     }
 
-    pub fn revoke(&mut self, visitor: VisitorId, now: u64) -> bool {
-        let had = self.drop_visitor(&visitor, now);
-        self.revoked.insert(visitor, now);
-        self.prune_revoked(now);
-        had
+    fn log_revocation(&mut self, revocation: Revocation) {
+        let seq = self.next_revocation_seq;
+        self.next_revocation_seq += 1;
+        self.revocations
+            .push_back(LoggedRevocation { seq, revocation });
     }
 
-    pub fn revocations(&mut self, now: u64) -> Vec<(VisitorId, u64)> {
-        self.prune_revoked(now);
-        let mut list: Vec<(VisitorId, u64)> =
-            self.revoked.iter().map(|(v, at)| (*v, *at)).collect();
-        list.sort_by_key(|(v, at)| (*at, *v));
-        list
+    /// Forget revocations that refuse nothing any more, oldest first.
+    fn prune_revocations(&mut self, now: u64, grace_ms: u64) {
+        while self.revocations.front().is_some_and(|entry| {
+            entry
+                .revocation
+                .passes_expiring_by_ms
+                .saturating_add(grace_ms)
+                <= now
+        }) {
+            self.revocations.pop_front();
+        }
+    }
+
+    pub fn revoke(&mut self, visitor: VisitorId, now: u64, grace_ms: u64) -> Revoked {
+        let (had_place, _) = self.drop_visitor(&visitor, now);
+        let revocation = self.record_revocation(visitor, now);
+        self.prune_revocations(now, grace_ms);
+        Revoked {
+            had_place,
+            revocation,
+        }
+    }
+
+    /// The log after `cursor` (a sequence number; "" or anything unreadable = the start).
+    pub fn revocations_since(&mut self, cursor: &str, now: u64, grace_ms: u64) -> RevocationPage {
+        self.prune_revocations(now, grace_ms);
+        let after: u64 = cursor.parse().unwrap_or(0);
+        let mut fresh = self.revocations.iter().filter(|entry| entry.seq > after);
+        let page: Vec<LoggedRevocation> = fresh.by_ref().take(REVOCATION_PAGE).copied().collect();
+        let more = fresh.next().is_some();
+        RevocationPage {
+            cursor: page
+                .last()
+                .map_or_else(|| cursor.to_string(), |entry| entry.seq.to_string()),
+            revocations: page.iter().map(|entry| entry.revocation).collect(),
+            more,
+        }
+    }
+
+    pub fn restore_revocations(&mut self, revocations: &[Revocation], now: u64, grace_ms: u64) {
+        for revocation in revocations {
+            if revocation.passes_expiring_by_ms.saturating_add(grace_ms) > now {
+                self.log_revocation(*revocation);
+            }
+        }
     }
 
     pub fn admit_tick(&mut self, now: u64) -> TickOutcome {
         let limit = MAX_WORK_PER_TICK as usize;
         self.active.take_due(now, limit);
 
-        let horizon = now.saturating_sub(self.settings.abandon_after_seconds.saturating_mul(1000));
+        let room_now = self.advance_abandon_clock(now);
+        let horizon =
+            room_now.saturating_sub(self.settings.abandon_after_seconds.saturating_mul(1000));
         let mut abandoned = 0;
         for visitor in self.seen.take_due(horizon, limit) {
             abandoned += u64::from(self.line.remove(&visitor));

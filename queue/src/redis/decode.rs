@@ -2,7 +2,10 @@
 
 use fred::error::{Error, ErrorKind};
 
-use crate::store::{Placement, StoreError};
+use anteroom_admission::VisitorId;
+
+use crate::keys::parse_visitor_member;
+use crate::store::{Joined, Left, Placement, Revocation, RevocationPage, StoreError};
 
 /// Marker the scripts put in an error reply when the room has no settings.
 const NO_ROOM: &str = "ANTEROOM_NO_ROOM";
@@ -53,6 +56,67 @@ pub(crate) fn placement(reply: &[i64]) -> Result<Placement, StoreError> {
     }
 }
 
+/// join's reply: a placement followed by the new-place flag.
+pub(crate) fn joined(reply: &[i64]) -> Result<Joined, StoreError> {
+    let Some((new, placed)) = reply.split_last() else {
+        return Err(StoreError::Protocol("empty join reply".into()));
+    };
+    Ok(Joined {
+        placement: placement(placed)?,
+        new_place: *new == 1,
+    })
+}
+
+fn revocation(visitor: VisitorId, cutoff: i64) -> Result<Revocation, StoreError> {
+    Ok(Revocation {
+        visitor,
+        passes_expiring_by_ms: unsigned(cutoff, "revocation cutoff")?,
+    })
+}
+
+/// leave's reply: `{had, 0} | {had, 1, cutoff}`.
+pub(crate) fn left(reply: &[i64], visitor: VisitorId) -> Result<Left, StoreError> {
+    match reply {
+        [had, 0] => Ok(Left {
+            had_place: *had == 1,
+            revocation: None,
+        }),
+        [had, 1, cutoff] => Ok(Left {
+            had_place: *had == 1,
+            revocation: Some(revocation(visitor, *cutoff)?),
+        }),
+        other => Err(StoreError::Protocol(format!(
+            "unexpected leave reply {other:?}"
+        ))),
+    }
+}
+
+/// The revocation log page: `{cursor, more, visitor, cutoff, ...}`.
+pub(crate) fn revocation_page(reply: &[String]) -> Result<RevocationPage, StoreError> {
+    let [cursor, more, entries @ ..] = reply else {
+        return Err(StoreError::Protocol("short revocations reply".into()));
+    };
+    let pairs = entries.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return Err(StoreError::Protocol("odd revocations reply".into()));
+    }
+    let mut revocations = Vec::with_capacity(entries.len() / 2);
+    for pair in pairs {
+        let [member, cutoff] = pair else { continue };
+        let visitor = parse_visitor_member(member)
+            .ok_or_else(|| StoreError::Protocol(format!("bad revoked member `{member}`")))?;
+        let cutoff: i64 = cutoff
+            .parse()
+            .map_err(|_| StoreError::Protocol(format!("bad revocation cutoff `{cutoff}`")))?;
+        revocations.push(revocation(visitor, cutoff)?);
+    }
+    Ok(RevocationPage {
+        revocations,
+        cursor: cursor.clone(),
+        more: more == "1",
+    })
+}
+
 /// A fixed-length array of non-negative integers.
 pub(crate) fn counts<const N: usize>(reply: &[i64], what: &str) -> Result<[u64; N], StoreError> {
     if reply.len() != N {
@@ -90,6 +154,43 @@ mod tests {
         assert!(placement(&[1, 3]).is_err());
         assert!(placement(&[2, -1]).is_err());
         assert!(placement(&[]).is_err());
+    }
+
+    #[test]
+    fn join_and_leave_replies_decode() {
+        let joined = joined(&[1, 2, 5, 1]).expect("joined");
+        assert_eq!(
+            joined.placement,
+            Placement::Waiting {
+                position: 2,
+                waiting: 5
+            }
+        );
+        assert!(joined.new_place);
+        assert!(!super::joined(&[2, 99, 0]).expect("found").new_place);
+        assert!(super::joined(&[]).is_err());
+        let v = VisitorId([7; 16]);
+        assert_eq!(left(&[1, 0], v).expect("left").revocation, None);
+        let revoked = left(&[1, 1, 500], v).expect("left");
+        assert_eq!(
+            revoked.revocation.map(|r| r.passes_expiring_by_ms),
+            Some(500)
+        );
+        assert!(left(&[1, 1], v).is_err());
+    }
+
+    #[test]
+    fn revocation_pages_decode() {
+        let member = "ab".repeat(16);
+        let reply: Vec<String> = ["9-1", "1", member.as_str(), "1700000000000"]
+            .map(String::from)
+            .to_vec();
+        let page = revocation_page(&reply).expect("page");
+        assert_eq!(page.cursor, "9-1");
+        assert!(page.more);
+        assert_eq!(page.revocations.len(), 1);
+        assert!(revocation_page(&reply[..3]).is_err());
+        assert!(revocation_page(&["x".to_string()]).is_err());
     }
 
     #[test]

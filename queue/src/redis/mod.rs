@@ -14,10 +14,13 @@ use fred::prelude::{Builder, ClientLike, Config, Pool, ReconnectPolicy};
 use fred::types::scripts::Script;
 use fred::types::FromValue;
 
-use crate::keys::{parse_visitor_member, visitor_member, RoomKeys};
-use crate::settings::{self, flag, settings_digest, to_fields, validate_patch, validate_settings};
+use crate::keys::{visitor_member, RoomKeys};
+use crate::settings::{
+    self, flag, settings_digest, to_fields, validate_patch, validate_settings, CONFIGURED_FIELDS,
+};
 use crate::store::{
-    Placement, QueueStore, RoomSettings, RoomStats, SettingsPatch, StoreError, TickOutcome,
+    Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked, RoomSettings,
+    RoomStats, SettingsPatch, StoreError, TickOutcome, REVOCATION_GRACE_MS, REVOCATION_PAGE,
 };
 
 pub use scripts::JOIN_LUA;
@@ -34,6 +37,9 @@ pub struct RedisOptions {
     pub connect_timeout: Duration,
     /// Reconnection backs off exponentially from 100 ms up to this, forever.
     pub reconnect_max_delay: Duration,
+    /// How long a revocation stays in the log after no pass it refuses can be valid by the
+    /// store's clock (`REVOCATION_GRACE_MS`; tests of purging shorten it).
+    pub revocation_grace: Duration,
 }
 
 impl Default for RedisOptions {
@@ -43,6 +49,7 @@ impl Default for RedisOptions {
             command_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
             reconnect_max_delay: Duration::from_secs(2),
+            revocation_grace: Duration::from_millis(REVOCATION_GRACE_MS),
         }
     }
 }
@@ -90,6 +97,31 @@ pub async fn connect_pool(url: &str, options: &RedisOptions) -> Result<Pool, Sto
 pub struct RedisStore {
     pool: Pool,
     scripts: scripts::Scripts,
+    revocation_grace_ms: String,
+}
+
+/// Most revocations one restore call sends (the rest follow in further calls).
+const RESTORE_CHUNK: usize = 500;
+
+/// `digest, has_message, message` then the settings as field/value pairs without `message`,
+/// the configured fields first: the argument layout of init_room and restore_room.
+fn settings_args(digest: String, settings: &RoomSettings) -> (Vec<String>, usize) {
+    let mut args = vec![
+        digest,
+        flag(settings.message.is_some()).to_string(),
+        settings.message.clone().unwrap_or_default(),
+    ];
+    let fields = to_fields(settings);
+    let (configured, flags): (Vec<_>, Vec<_>) = fields
+        .into_iter()
+        .filter(|(field, _)| *field != settings::F_MESSAGE)
+        .partition(|(field, _)| CONFIGURED_FIELDS.contains(field));
+    let n_configured = configured.len();
+    for (field, value) in configured.into_iter().chain(flags) {
+        args.push(field.to_string());
+        args.push(value);
+    }
+    (args, n_configured)
 }
 
 impl RedisStore {
@@ -101,6 +133,7 @@ impl RedisStore {
         let store = RedisStore {
             pool,
             scripts: scripts::Scripts::new(),
+            revocation_grace_ms: options.revocation_grace.as_millis().to_string(),
         };
         for script in store.scripts.all() {
             script
@@ -136,18 +169,6 @@ impl RedisStore {
             .await
             .map_err(|e| decode::store_error(room, e))
     }
-
-    async fn placement(
-        &self,
-        script: &Script,
-        room: &str,
-        visitor: VisitorId,
-    ) -> Result<Placement, StoreError> {
-        let reply: Vec<i64> = self
-            .eval(script, room, vec![visitor_member(visitor)])
-            .await?;
-        decode::placement(&reply)
-    }
 }
 
 #[async_trait]
@@ -158,19 +179,26 @@ impl QueueStore for RedisStore {
         configured: &RoomSettings,
     ) -> Result<RoomSettings, StoreError> {
         validate_settings(configured)?;
-        let mut args = vec![
-            settings_digest(configured),
-            flag(configured.message.is_some()).to_string(),
-            configured.message.clone().unwrap_or_default(),
-        ];
-        for (field, value) in to_fields(configured) {
-            if field != settings::F_MESSAGE {
-                args.push(field.to_string());
-                args.push(value);
-            }
-        }
+        let (mut args, n_configured) = settings_args(settings_digest(configured), configured);
+        args.insert(3, n_configured.to_string());
         let flat: Vec<String> = self.eval(&self.scripts.init_room, room, args).await?;
         settings::from_hash(flat)
+    }
+
+    async fn restore_room(
+        &self,
+        room: &str,
+        configured: &RoomSettings,
+        live: &RoomSettings,
+    ) -> Result<(RoomSettings, bool), StoreError> {
+        validate_settings(live)?;
+        let (args, _) = settings_args(settings_digest(configured), live);
+        let mut flat: Vec<String> = self.eval(&self.scripts.restore_room, room, args).await?;
+        if flat.is_empty() {
+            return Err(StoreError::Protocol("empty restore_room reply".into()));
+        }
+        let restored = flat.remove(0) == "1";
+        Ok((settings::from_hash(flat)?, restored))
     }
 
     async fn settings(&self, room: &str) -> Result<RoomSettings, StoreError> {
@@ -216,19 +244,25 @@ impl QueueStore for RedisStore {
         settings::from_hash(flat)
     }
 
-    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
-        self.placement(&self.scripts.join, room, visitor).await
+    async fn join(&self, room: &str, visitor: VisitorId) -> Result<Joined, StoreError> {
+        let reply: Vec<i64> = self
+            .eval(&self.scripts.join, room, vec![visitor_member(visitor)])
+            .await?;
+        decode::joined(&reply)
     }
 
     async fn status(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
-        self.placement(&self.scripts.status, room, visitor).await
+        let reply: Vec<i64> = self
+            .eval(&self.scripts.status, room, vec![visitor_member(visitor)])
+            .await?;
+        decode::placement(&reply)
     }
 
-    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
-        let had: i64 = self
+    async fn leave(&self, room: &str, visitor: VisitorId) -> Result<Left, StoreError> {
+        let reply: Vec<i64> = self
             .eval(&self.scripts.leave, room, vec![visitor_member(visitor)])
             .await?;
-        Ok(had != 0)
+        decode::left(&reply, visitor)
     }
 
     async fn renew(&self, room: &str, visitor: VisitorId) -> Result<Option<u64>, StoreError> {
@@ -244,28 +278,50 @@ impl QueueStore for RedisStore {
         }
     }
 
-    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<bool, StoreError> {
-        let had: i64 = self
-            .eval(&self.scripts.revoke, room, vec![visitor_member(visitor)])
-            .await?;
-        Ok(had != 0)
+    async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<Revoked, StoreError> {
+        let args = vec![visitor_member(visitor), self.revocation_grace_ms.clone()];
+        let reply: Vec<i64> = self.eval(&self.scripts.revoke, room, args).await?;
+        let [had, cutoff] = decode::counts::<2>(&reply, "revoke")?;
+        Ok(Revoked {
+            had_place: had == 1,
+            revocation: Revocation {
+                visitor,
+                passes_expiring_by_ms: cutoff,
+            },
+        })
     }
 
-    async fn revocations(&self, room: &str) -> Result<Vec<(VisitorId, u64)>, StoreError> {
-        let flat: Vec<String> = self
-            .eval(&self.scripts.revocations, room, Vec::new())
-            .await?;
-        let mut out = Vec::with_capacity(flat.len() / 2);
-        for pair in flat.chunks_exact(2) {
-            let visitor = parse_visitor_member(&pair[0])
-                .ok_or_else(|| StoreError::Protocol(format!("bad revoked member `{}`", pair[0])))?;
-            // Scores come back as text and may carry an exponent (`1.7e+12`).
-            let at: f64 = pair[1]
-                .parse()
-                .map_err(|_| StoreError::Protocol(format!("bad revoked score `{}`", pair[1])))?;
-            out.push((visitor, at as u64));
+    async fn revocations_since(
+        &self,
+        room: &str,
+        cursor: &str,
+    ) -> Result<RevocationPage, StoreError> {
+        let args = vec![
+            cursor.to_string(),
+            self.revocation_grace_ms.clone(),
+            REVOCATION_PAGE.to_string(),
+        ];
+        let reply: Vec<String> = self.eval(&self.scripts.revocations, room, args).await?;
+        decode::revocation_page(&reply)
+    }
+
+    async fn restore_revocations(
+        &self,
+        room: &str,
+        revocations: &[Revocation],
+    ) -> Result<(), StoreError> {
+        for chunk in revocations.chunks(RESTORE_CHUNK) {
+            let mut args = Vec::with_capacity(1 + 2 * chunk.len());
+            args.push(self.revocation_grace_ms.clone());
+            for revocation in chunk {
+                args.push(visitor_member(revocation.visitor));
+                args.push(revocation.passes_expiring_by_ms.to_string());
+            }
+            let _logged: i64 = self
+                .eval(&self.scripts.restore_revocations, room, args)
+                .await?;
         }
-        Ok(out)
+        Ok(())
     }
 
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError> {
@@ -290,5 +346,15 @@ impl QueueStore for RedisStore {
             admitted_total,
             joins_total,
         })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _pong: String = self
+            .pool
+            .next()
+            .ping(None)
+            .await
+            .map_err(|e| decode::store_error("", e))?;
+        Ok(())
     }
 }

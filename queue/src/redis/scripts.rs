@@ -16,6 +16,8 @@ const LEAVE_LUA: &str = script!("lua/leave.lua");
 const RENEW_LUA: &str = script!("lua/renew.lua");
 const REVOKE_LUA: &str = script!("lua/revoke.lua");
 const REVOCATIONS_LUA: &str = script!("lua/revocations.lua");
+const RESTORE_REVOCATIONS_LUA: &str = script!("lua/restore_revocations.lua");
+const RESTORE_ROOM_LUA: &str = script!("lua/restore_room.lua");
 const ADMIT_TICK_LUA: &str = script!("lua/admit_tick.lua");
 const STATS_LUA: &str = script!("lua/stats.lua");
 const INIT_ROOM_LUA: &str = script!("lua/init_room.lua");
@@ -29,6 +31,8 @@ pub(crate) struct Scripts {
     pub renew: Script,
     pub revoke: Script,
     pub revocations: Script,
+    pub restore_revocations: Script,
+    pub restore_room: Script,
     pub admit_tick: Script,
     pub stats: Script,
     pub init_room: Script,
@@ -45,6 +49,8 @@ impl Scripts {
             renew: Script::from_lua(RENEW_LUA),
             revoke: Script::from_lua(REVOKE_LUA),
             revocations: Script::from_lua(REVOCATIONS_LUA),
+            restore_revocations: Script::from_lua(RESTORE_REVOCATIONS_LUA),
+            restore_room: Script::from_lua(RESTORE_ROOM_LUA),
             admit_tick: Script::from_lua(ADMIT_TICK_LUA),
             stats: Script::from_lua(STATS_LUA),
             init_room: Script::from_lua(INIT_ROOM_LUA),
@@ -53,7 +59,7 @@ impl Scripts {
         }
     }
 
-    pub fn all(&self) -> [&Script; 11] {
+    pub fn all(&self) -> [&Script; 13] {
         [
             &self.join,
             &self.status,
@@ -61,11 +67,28 @@ impl Scripts {
             &self.renew,
             &self.revoke,
             &self.revocations,
+            &self.restore_revocations,
+            &self.restore_room,
             &self.admit_tick,
             &self.stats,
             &self.init_room,
             &self.update_settings,
             &self.settings,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::ABANDON_CLOCK_MAX_STEP_MS;
+    use crate::MAX_WORK_PER_TICK;
+
+    #[test]
+    fn scripts_share_the_rust_constants() {
+        let prelude = include_str!("lua/common.lua");
+        assert!(prelude.contains(&format!("local MAX_WORK = {MAX_WORK_PER_TICK}\n")));
+        assert!(prelude.contains(&format!(
+            "local CLOCK_MAX_STEP = {ABANDON_CLOCK_MAX_STEP_MS}\n"
+        )));
     }
 }

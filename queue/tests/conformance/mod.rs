@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anteroom_admission::VisitorId;
 use anteroom_config::RoomMode;
-use anteroom_queue::{Placement, QueueStore, RoomSettings, SettingsPatch, StoreError};
+use anteroom_queue::{Placement, QueueStore, Revocation, RoomSettings, SettingsPatch, StoreError};
+
+/// How long both stores keep a spent revocation in these tests (60 s in production).
+pub const TEST_REVOCATION_GRACE: Duration = Duration::from_millis(500);
 
 /// One backend, seen by two gateway instances.
 pub struct Env {
@@ -49,8 +52,13 @@ macro_rules! conformance_suite {
             sessions_expire_and_free_the_cap,
             expired_visitor_who_joins_again_goes_to_the_tail,
             abandoned_places_are_freed_but_polling_keeps_them,
+            time_without_ticks_does_not_count_toward_abandonment,
             renew_extends_an_active_session,
             revoke_ends_place_and_session_and_is_listed,
+            leave_revokes_the_passes_of_a_live_session,
+            revocations_are_followed_by_cursor_and_none_is_dropped,
+            restored_revocations_are_listed_again,
+            restore_room_seeds_what_an_instance_last_saw,
             stats_count_joins_and_admissions,
         );
     };
@@ -101,7 +109,7 @@ async fn init(env: &Env, room: &str, s: RoomSettings) {
 }
 
 async fn join(env: &Env, room: &str, n: u64) -> Placement {
-    env.store.join(room, vid(n)).await.expect("join")
+    env.store.join(room, vid(n)).await.expect("join").placement
 }
 
 async fn status(env: &Env, room: &str, n: u64) -> Placement {
@@ -196,6 +204,7 @@ pub async fn init_room_seeds_and_returns_settings(env: &Env) {
     s.message = Some("Doors open at 10:00 — ünïcode too".into());
     init(env, "seed", s.clone()).await;
     assert_eq!(env.store.settings("seed").await.expect("settings"), s);
+    env.store.ping().await.expect("the store answers");
     assert_eq!(
         env.other.settings("seed").await.expect("settings"),
         s,
@@ -209,6 +218,7 @@ pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env)
     let patch = SettingsPatch {
         admit_per_second: Some(7.0),
         paused: Some(true),
+        sold_out: Some(true),
         message: Some(Some("back soon".into())),
         ..SettingsPatch::default()
     };
@@ -224,20 +234,27 @@ pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env)
         .await
         .expect("init again");
     assert_eq!(live.admit_per_second, 7.0);
-    assert!(live.paused);
+    assert!(live.paused && live.sold_out);
     assert_eq!(live.message.as_deref(), Some("back soon"));
 
-    // An edited configuration replaces the live settings.
-    let edited = settings(RoomMode::QueueAll, 9.0, 100);
+    // An edited configuration replaces the configured knobs; the runtime flags (paused,
+    // sold out, the message) are the operators' and the booking service's: they stay.
+    let mut edited = settings(RoomMode::SafetyNet, 9.0, 50);
+    edited.session_seconds = 300;
+    edited.abandon_after_seconds = 60;
     let live = env
         .store
         .init_room("digest", &edited)
         .await
         .expect("init edited");
-    assert_eq!(live, edited);
+    let mut expected = edited.clone();
+    expected.paused = true;
+    expected.sold_out = true;
+    expected.message = Some("back soon".into());
+    assert_eq!(live, expected);
     assert_eq!(
         env.other.settings("digest").await.expect("settings"),
-        edited
+        expected
     );
 
     // Back to the first configuration: it differs from the last seeded, so it replaces too.
@@ -246,7 +263,42 @@ pub async fn init_room_keeps_runtime_changes_until_the_config_changes(env: &Env)
         .init_room("digest", &configured)
         .await
         .expect("init original");
-    assert_eq!(live, configured);
+    let mut expected = configured.clone();
+    expected.paused = true;
+    expected.sold_out = true;
+    expected.message = Some("back soon".into());
+    assert_eq!(live, expected);
+}
+
+pub async fn restore_room_seeds_what_an_instance_last_saw(env: &Env) {
+    let configured = settings(RoomMode::QueueAll, 10.0, 100);
+    let mut last_seen = configured.clone();
+    last_seen.admit_per_second = 4.0;
+    last_seen.paused = true;
+    last_seen.sold_out = true;
+    last_seen.message = Some("sold out, sorry".into());
+    let (live, restored) = env
+        .store
+        .restore_room("restore", &configured, &last_seen)
+        .await
+        .expect("restore");
+    assert!(restored);
+    assert_eq!(live, last_seen);
+    // Another instance restoring a moment later finds it there and changes nothing.
+    let (live, restored) = env
+        .other
+        .restore_room("restore", &configured, &configured)
+        .await
+        .expect("restore again");
+    assert!(!restored);
+    assert_eq!(live, last_seen);
+    // Stamped as seeded from the configuration: a gateway starting with it keeps them.
+    let live = env
+        .other
+        .init_room("restore", &configured)
+        .await
+        .expect("init");
+    assert_eq!(live, last_seen);
 }
 
 pub async fn update_settings_applies_a_patch(env: &Env) {
@@ -322,11 +374,14 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
 
 pub async fn join_is_idempotent(env: &Env) {
     init(env, "idem", settings(RoomMode::QueueAll, 100.0, 100)).await;
-    assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
-    assert_eq!(join(env, "idem", 1).await, waiting(1, 1));
+    let first = env.store.join("idem", vid(1)).await.expect("join");
+    assert_eq!((first.placement, first.new_place), (waiting(1, 1), true));
+    let again = env.store.join("idem", vid(1)).await.expect("join again");
+    assert_eq!((again.placement, again.new_place), (waiting(1, 1), false));
+    let elsewhere = env.other.join("idem", vid(1)).await.expect("join");
     assert_eq!(
-        env.other.join("idem", vid(1)).await.expect("join"),
-        waiting(1, 1)
+        (elsewhere.placement, elsewhere.new_place),
+        (waiting(1, 1), false)
     );
     assert_eq!(join(env, "idem", 2).await, waiting(2, 2));
     assert_eq!(join(env, "idem", 1).await, waiting(1, 2));
@@ -350,10 +405,13 @@ pub async fn concurrent_joins_of_one_visitor_take_one_place(env: &Env) {
             async move { store.join("same", vid(99)).await },
         ));
     }
+    let mut new_places = 0;
     for task in tasks {
-        let placement = task.await.expect("task").expect("join");
-        assert_eq!(placement, waiting(4, 4));
+        let joined = task.await.expect("task").expect("join");
+        assert_eq!(joined.placement, waiting(4, 4));
+        new_places += u32::from(joined.new_place);
     }
+    assert_eq!(new_places, 1, "exactly one join took the place");
     let stats = env.store.stats("same").await.expect("stats");
     assert_eq!((stats.waiting, stats.joins_total), (4, 4));
     assert_eq!(status(env, "same", 99).await, waiting(4, 4));
@@ -383,7 +441,10 @@ pub async fn concurrent_joins_get_distinct_positions(env: &Env) {
             let mut placed = Vec::new();
             for i in 0..10 {
                 let n = t * 10 + i;
-                placed.push((n, store.join("crowd", vid(n)).await.expect("join")));
+                placed.push((
+                    n,
+                    store.join("crowd", vid(n)).await.expect("join").placement,
+                ));
             }
             placed
         }));
@@ -414,17 +475,27 @@ pub async fn leave_frees_the_place_and_moves_the_line_up(env: &Env) {
     for n in 1..=5 {
         join(env, "leave", n).await;
     }
-    assert!(env.store.leave("leave", vid(2)).await.expect("leave"));
+    let left = env.store.leave("leave", vid(2)).await.expect("leave");
+    assert!(left.had_place);
+    assert_eq!(left.revocation, None, "a queued visitor holds no pass");
     assert_eq!(status(env, "leave", 1).await, waiting(1, 4));
     assert_eq!(status(env, "leave", 3).await, waiting(2, 4));
     assert_eq!(status(env, "leave", 5).await, waiting(4, 4));
     assert_eq!(status(env, "leave", 2).await, Placement::Absent);
-    assert!(!env.other.leave("leave", vid(2)).await.expect("leave twice"));
-    assert!(!env
-        .store
-        .leave("leave", vid(77))
-        .await
-        .expect("leave stranger"));
+    assert!(
+        !env.other
+            .leave("leave", vid(2))
+            .await
+            .expect("leave twice")
+            .had_place
+    );
+    assert!(
+        !env.store
+            .leave("leave", vid(77))
+            .await
+            .expect("leave stranger")
+            .had_place
+    );
     // Coming back means the back of the line.
     assert_eq!(join(env, "leave", 2).await, waiting(5, 5));
     assert_eq!(env.store.stats("leave").await.expect("stats").waiting, 5);
@@ -493,7 +564,13 @@ pub async fn admit_tick_admits_from_the_head_within_the_cap(env: &Env) {
         "never above max_active"
     );
 
-    assert!(env.store.leave("head", vid(0)).await.expect("leave"));
+    assert!(
+        env.store
+            .leave("head", vid(0))
+            .await
+            .expect("leave")
+            .had_place
+    );
     let tick = env.store.admit_tick("head").await.expect("tick");
     assert_eq!((tick.admitted, tick.waiting, tick.active), (1, 14, 5));
     assert!(matches!(
@@ -587,7 +664,7 @@ pub async fn safety_net_admits_at_once_while_the_line_is_empty(env: &Env) {
     let before = now_ms();
     admitted_for(join(env, "net", 1).await, before, 600);
     admitted_for(
-        env.other.join("net", vid(2)).await.expect("join"),
+        env.other.join("net", vid(2)).await.expect("join").placement,
         before,
         600,
     );
@@ -610,7 +687,13 @@ pub async fn safety_net_admits_at_once_while_the_line_is_empty(env: &Env) {
         (2, 2, 2, 4)
     );
     // A place frees up, but someone is waiting: a newcomer queues behind them.
-    assert!(env.store.leave("net", vid(1)).await.expect("leave"));
+    assert!(
+        env.store
+            .leave("net", vid(1))
+            .await
+            .expect("leave")
+            .had_place
+    );
     assert_eq!(join(env, "net", 5).await, waiting(3, 3));
     let tick = env.store.admit_tick("net").await.expect("tick");
     assert_eq!(tick.admitted, 1);
@@ -706,7 +789,13 @@ pub async fn sold_out_tells_the_queue_and_admits_nobody(env: &Env) {
     assert_eq!(status(env, "sold", 2).await, Placement::SoldOut);
     assert_eq!(join(env, "sold", 3).await, Placement::SoldOut);
     assert_eq!(status(env, "sold", 4).await, Placement::SoldOut);
-    assert!(env.store.leave("sold", vid(1)).await.expect("leave"));
+    assert!(
+        env.store
+            .leave("sold", vid(1))
+            .await
+            .expect("leave")
+            .had_place
+    );
     let tick = env.store.admit_tick("sold").await.expect("tick");
     assert_eq!(
         (tick.admitted, tick.waiting),
@@ -860,6 +949,58 @@ pub async fn abandoned_places_are_freed_but_polling_keeps_them(env: &Env) {
     assert_eq!(status(env, "abandon", 4).await, Placement::Absent);
 }
 
+pub async fn time_without_ticks_does_not_count_toward_abandonment(env: &Env) {
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 100);
+    s.abandon_after_seconds = 1;
+    s.paused = true;
+    init(env, "outage", s).await;
+    env.store.admit_tick("outage").await.expect("tick");
+    for n in 1..=3 {
+        join(env, "outage", n).await;
+    }
+    // The store unreachable for 2.5 s, more than twice the abandon window: no tick can run
+    // and nobody can poll. Only time spent ticking counts toward abandonment (ADR 0004).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let tick = env
+        .other
+        .admit_tick("outage")
+        .await
+        .expect("first tick after");
+    assert_eq!(
+        (tick.abandoned, tick.waiting),
+        (0, 3),
+        "the outage emptied the line"
+    );
+    assert_eq!(status(env, "outage", 1).await, waiting(1, 3));
+    assert_eq!(status(env, "outage", 2).await, waiting(2, 3));
+    assert_eq!(status(env, "outage", 3).await, waiting(3, 3));
+
+    // Once ticks run again the clock does too: whoever stops polling is let go.
+    let resumed = Instant::now();
+    let store = env.store.clone();
+    let let_go = eventually(Duration::from_secs(4), || {
+        let store = store.clone();
+        async move {
+            for n in [1, 2] {
+                store.status("outage", vid(n)).await.expect("poll");
+            }
+            let tick = store.admit_tick("outage").await.expect("tick");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            tick.waiting == 2
+        }
+    })
+    .await;
+    assert!(let_go, "the visitor who stopped polling kept the place");
+    assert!(
+        resumed.elapsed() >= Duration::from_millis(800),
+        "let go after {:?}, before the abandon window",
+        resumed.elapsed()
+    );
+    assert_eq!(status(env, "outage", 1).await, waiting(1, 2));
+    assert_eq!(status(env, "outage", 2).await, waiting(2, 2));
+    assert_eq!(status(env, "outage", 3).await, Placement::Absent);
+}
+
 pub async fn renew_extends_an_active_session(env: &Env) {
     init(env, "renew", settings(RoomMode::SafetyNet, 1000.0, 1)).await;
     let before = now_ms();
@@ -899,58 +1040,190 @@ pub async fn revoke_ends_place_and_session_and_is_listed(env: &Env) {
     let mut s = settings(RoomMode::SafetyNet, 1000.0, 1);
     s.session_seconds = 1;
     init(env, "revoke", s).await;
-    assert!(matches!(
-        join(env, "revoke", 1).await,
-        Placement::Admitted { .. }
-    ));
+    let Placement::Admitted { expires_at_ms } = join(env, "revoke", 1).await else {
+        panic!("the first visitor goes straight in");
+    };
     join(env, "revoke", 2).await;
     join(env, "revoke", 3).await;
     let before = now_ms();
-    assert!(env
-        .store
-        .revoke("revoke", vid(1))
-        .await
-        .expect("revoke admitted"));
-    assert!(env
-        .other
-        .revoke("revoke", vid(2))
-        .await
-        .expect("revoke queued"));
-    assert!(!env
-        .store
-        .revoke("revoke", vid(9))
-        .await
-        .expect("revoke stranger"));
+    let admitted = env.store.revoke("revoke", vid(1)).await.expect("revoke");
+    assert!(admitted.had_place);
+    assert!(
+        admitted.revocation.passes_expiring_by_ms >= expires_at_ms,
+        "the pass of the ended session (expiring {expires_at_ms}) must be refused"
+    );
+    assert!(
+        env.other
+            .revoke("revoke", vid(2))
+            .await
+            .expect("revoke")
+            .had_place
+    );
+    assert!(
+        !env.store
+            .revoke("revoke", vid(9))
+            .await
+            .expect("revoke")
+            .had_place
+    );
     let after = now_ms();
     assert_eq!(status(env, "revoke", 1).await, Placement::Absent);
     assert_eq!(status(env, "revoke", 2).await, Placement::Absent);
     assert_eq!(status(env, "revoke", 3).await, waiting(1, 1));
     assert_eq!(env.store.stats("revoke").await.expect("stats").active, 0);
 
-    let listed = env.other.revocations("revoke").await.expect("revocations");
-    let visitors: BTreeSet<VisitorId> = listed.iter().map(|(v, _)| *v).collect();
-    assert_eq!(visitors, [vid(1), vid(2), vid(9)].into_iter().collect());
-    for (_, at) in &listed {
+    let listed = env
+        .other
+        .revocations_since("revoke", "")
+        .await
+        .expect("revocations");
+    assert!(!listed.more);
+    let visitors: Vec<VisitorId> = listed.revocations.iter().map(|r| r.visitor).collect();
+    assert_eq!(
+        visitors,
+        vec![vid(1), vid(2), vid(9)],
+        "in revocation order"
+    );
+    for revocation in &listed.revocations {
+        // Every pass issued so far expires by then: its session ends by now + session.
+        let cutoff = revocation.passes_expiring_by_ms;
         assert!(
-            *at >= before && *at <= after,
-            "revoked at {at}, not in [{before}, {after}]"
+            cutoff >= before + 1000 && cutoff <= after + 1000,
+            "cutoff {cutoff} is not session_seconds after [{before}, {after}]"
         );
     }
-    // Remembered for session_seconds (1 s here), then forgotten.
+    // Kept until no pass it refuses can be valid, plus the grace; then purged.
     let store = env.store.clone();
-    let forgotten = eventually(Duration::from_secs(3), || {
+    let forgotten = eventually(Duration::from_secs(4), || {
         let store = store.clone();
         async move {
             store
-                .revocations("revoke")
+                .revocations_since("revoke", "")
                 .await
                 .expect("revocations")
+                .revocations
                 .is_empty()
         }
     })
     .await;
-    assert!(forgotten, "revocations outlived session_seconds");
-    assert!(before + 950 <= now_ms(), "revocations forgotten too early");
+    assert!(forgotten, "revocations were never purged");
+    let grace = TEST_REVOCATION_GRACE.as_millis() as u64;
+    assert!(
+        before + 1000 + grace - 50 <= now_ms(),
+        "revocations purged before their passes expired"
+    );
+}
+
+pub async fn leave_revokes_the_passes_of_a_live_session(env: &Env) {
+    init(env, "leave-pass", settings(RoomMode::SafetyNet, 1000.0, 10)).await;
+    let Placement::Admitted { expires_at_ms } = join(env, "leave-pass", 1).await else {
+        panic!("straight in");
+    };
+    let left = env.other.leave("leave-pass", vid(1)).await.expect("leave");
+    assert!(left.had_place);
+    let revocation = left
+        .revocation
+        .expect("a live session's passes are revoked");
+    assert_eq!(revocation.visitor, vid(1));
+    assert!(revocation.passes_expiring_by_ms >= expires_at_ms);
+    let listed = env
+        .store
+        .revocations_since("leave-pass", "")
+        .await
+        .expect("revocations");
+    assert_eq!(listed.revocations, vec![revocation]);
+    assert_eq!(status(env, "leave-pass", 1).await, Placement::Absent);
+}
+
+pub async fn revocations_are_followed_by_cursor_and_none_is_dropped(env: &Env) {
+    init(env, "many", settings(RoomMode::QueueAll, 10.0, 10)).await;
+    const TOTAL: u64 = 10_001;
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let store = if t % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            for n in (t..TOTAL).step_by(8) {
+                store.revoke("many", vid(n)).await.expect("revoke");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let mut cursor = String::new();
+    let mut seen = BTreeSet::new();
+    let mut pages = 0;
+    loop {
+        let page = env
+            .store
+            .revocations_since("many", &cursor)
+            .await
+            .expect("page");
+        assert!(page.revocations.len() <= anteroom_queue::REVOCATION_PAGE);
+        pages += 1;
+        for revocation in &page.revocations {
+            assert!(seen.insert(revocation.visitor), "listed twice");
+        }
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+        assert!(pages < 100, "paging never ends");
+    }
+    assert_eq!(
+        seen.len() as u64,
+        TOTAL,
+        "every revocation, newest included"
+    );
+    assert!(seen.contains(&vid(TOTAL - 1)) && seen.contains(&vid(0)));
+
+    // Following on from the cursor: only what is new.
+    let quiet = env
+        .other
+        .revocations_since("many", &cursor)
+        .await
+        .expect("nothing new");
+    assert!(quiet.revocations.is_empty());
+    assert_eq!(quiet.cursor, cursor);
+    env.other.revoke("many", vid(TOTAL)).await.expect("revoke");
+    let next = env
+        .store
+        .revocations_since("many", &cursor)
+        .await
+        .expect("the new one");
+    let visitors: Vec<VisitorId> = next.revocations.iter().map(|r| r.visitor).collect();
+    assert_eq!(visitors, vec![vid(TOTAL)]);
+}
+
+pub async fn restored_revocations_are_listed_again(env: &Env) {
+    init(env, "restore-rev", settings(RoomMode::QueueAll, 10.0, 10)).await;
+    let now = now_ms();
+    let in_force = Revocation {
+        visitor: vid(1),
+        passes_expiring_by_ms: now + 60_000,
+    };
+    let spent = Revocation {
+        visitor: vid(2),
+        passes_expiring_by_ms: now - 600_000,
+    };
+    env.store
+        .restore_revocations("restore-rev", &[in_force, spent])
+        .await
+        .expect("restore");
+    let listed = env
+        .other
+        .revocations_since("restore-rev", "")
+        .await
+        .expect("revocations");
+    assert_eq!(
+        listed.revocations,
+        vec![in_force],
+        "spent entries are skipped"
+    );
 }
 
 pub async fn stats_count_joins_and_admissions(env: &Env) {

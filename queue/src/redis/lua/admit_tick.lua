@@ -8,7 +8,10 @@ local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', K_ACTIVE, '-inf', now, 'LIMIT', 0, MAX_WORK)
 zrem_all(K_ACTIVE, expired)
 
-local stale = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', now - s.abandon_ms, 'LIMIT', 0, MAX_WORK)
+-- Abandonment is measured on the room's abandonment clock (ADR 0004), not wall time.
+local room_clock = advance_room_clock(now)
+local stale = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', room_clock - s.abandon_ms, 'LIMIT', 0,
+  MAX_WORK)
 local abandoned = zrem_all(K_QUEUE, stale)
 zrem_all(K_SEEN, stale)
 

@@ -1,9 +1,12 @@
 -- Shared by every Anteroom queue script (prepended to each). KEYS, in order:
 -- 1 queue (zset visitor -> sequence), 2 seq (counter), 3 active (zset visitor -> expires_at_ms),
 -- 4 seen (zset visitor -> last seen ms, queued visitors only), 5 settings (hash),
--- 6 bucket (hash tokens, updated_ms), 7 stats (hash), 8 revoked (zset visitor -> revoked_at_ms).
+-- 6 bucket (hash tokens, updated_ms), 7 stats (hash), 8 revocations (stream of v=visitor,
+-- c=passes_expiring_by_ms), 9 clock (hash room_ms, wall_ms: the abandonment clock, ADR 0004).
+-- "seen" scores are abandonment-clock readings, not wall time.
 local K_QUEUE, K_SEQ, K_ACTIVE, K_SEEN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_SETTINGS, K_BUCKET, K_STATS, K_REVOKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local K_CLOCK = KEYS[9]
 
 -- Most members one call touches: ZREM/ZADD take them as arguments and Lua 5.1's unpack
 -- stops at a few thousand; the Rust side's MAX_WORK_PER_TICK is the same number.
@@ -13,6 +16,69 @@ local MAX_WORK = 1000
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- ABANDON_CLOCK_MAX_STEP_MS on the Rust side: the most one tick advances the abandonment
+-- clock, so time while no tick could run (the store unreachable) does not count.
+local CLOCK_MAX_STEP = 500
+
+-- The abandonment clock's reading now: the last tick's reading plus the time since, capped
+-- as a tick caps it (a visitor seen now is never ahead of the next tick's reading).
+local function room_now(now)
+  local c = redis.call('HMGET', K_CLOCK, 'room_ms', 'wall_ms')
+  local room, wall = tonumber(c[1]), tonumber(c[2])
+  if not (room and wall) then
+    return now
+  end
+  return room + math.min(math.max(0, now - wall), CLOCK_MAX_STEP)
+end
+
+local function advance_room_clock(now)
+  local room = room_now(now)
+  redis.call('HSET', K_CLOCK, 'room_ms', string.format('%d', room), 'wall_ms',
+    string.format('%d', now))
+  return room
+end
+
+-- Revocations: a pass of the visitor that expires by `cutoff` (store clock) is refused.
+-- Every pass so far came from a session that ends by now + session; a later one ends later.
+local function log_revocation(visitor, cutoff)
+  redis.call('XADD', K_REVOKED, '*', 'v', visitor, 'c', string.format('%d', cutoff))
+end
+
+-- Drop log entries made more than session + grace ago: they refuse no valid pass any more.
+local function trim_revocations(now, session_ms, grace_ms)
+  local min_ms = now - session_ms - grace_ms
+  if min_ms > 0 then
+    redis.call('XTRIM', K_REVOKED, 'MINID', string.format('%d', min_ms))
+  end
+end
+
+-- Remove the visitor's place and session: had a place or a live session, had a live session.
+local function drop_visitor(visitor, now)
+  local had = redis.call('ZREM', K_QUEUE, visitor) == 1
+  local live = false
+  local expires = redis.call('ZSCORE', K_ACTIVE, visitor)
+  if expires then
+    redis.call('ZREM', K_ACTIVE, visitor)
+    live = tonumber(expires) > now
+  end
+  redis.call('ZREM', K_SEEN, visitor)
+  return had or live, live
+end
+
+-- Write settings stamped with digest ARGV[1]: the field/value pairs ARGV[first..last], and
+-- the message ARGV[3] when ARGV[2] is '1' (init_room and restore_room share this layout).
+local function seed_settings(first, last, with_message)
+  local fields = {'digest', ARGV[1]}
+  for i = first, last do
+    fields[#fields + 1] = ARGV[i]
+  end
+  if with_message and ARGV[2] == '1' then
+    fields[#fields + 1] = 'message'
+    fields[#fields + 1] = ARGV[3]
+  end
+  redis.call('HSET', K_SETTINGS, unpack(fields))
 end
 
 local function load_settings()

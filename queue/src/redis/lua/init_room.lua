@@ -1,16 +1,12 @@
--- init_room(digest, has_message, message, field, value, ...) -> HGETALL settings
--- The configured settings replace the live ones only when they differ from those seeded last
--- (a config edit); otherwise runtime changes made since (admin PATCH) are kept.
-if redis.call('HGET', K_SETTINGS, 'digest') ~= ARGV[1] then
-  local fields = {'digest', ARGV[1]}
-  for i = 4, #ARGV do
-    fields[#fields + 1] = ARGV[i]
-  end
-  redis.call('HSET', K_SETTINGS, unpack(fields))
-  if ARGV[2] == '1' then
-    redis.call('HSET', K_SETTINGS, 'message', ARGV[3])
-  else
-    redis.call('HDEL', K_SETTINGS, 'message')
-  end
+-- init_room(digest, has_message, message, n_configured, field, value (n_configured pairs),
+--           flag_field, flag_value, ...) -> HGETALL settings
+-- A new room is seeded whole. An existing one whose configured settings differ from those
+-- seeded last (a config edit) takes the configured fields only: the runtime flags (paused,
+-- sold_out, message) stay. Otherwise runtime changes made since (admin PATCH) are kept.
+local fresh = redis.call('EXISTS', K_SETTINGS) == 0
+if fresh then
+  seed_settings(5, #ARGV, true)
+elseif redis.call('HGET', K_SETTINGS, 'digest') ~= ARGV[1] then
+  seed_settings(5, 4 + 2 * tonumber(ARGV[4]), false)
 end
 return redis.call('HGETALL', K_SETTINGS)

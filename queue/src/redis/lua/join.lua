@@ -1,14 +1,15 @@
--- join(visitor) -> {1, position, waiting} | {2, expires_at_ms} | {4} closed | {5} sold out
+-- join(visitor) -> {1, position, waiting, new} | {2, expires_at_ms, new} | {4, 0} closed |
+-- {5, 0} sold out; new = 1 when this call took the place (or admitted straight through)
 local visitor = ARGV[1]
 local s = load_settings()
 if not s then
   return no_room()
 end
 if s.mode == 'closed' then
-  return {4}
+  return {4, 0}
 end
 if s.sold_out then
-  return {5}
+  return {5, 0}
 end
 local now = now_ms()
 
@@ -16,15 +17,15 @@ local expires = redis.call('ZSCORE', K_ACTIVE, visitor)
 if expires then
   expires = tonumber(expires)
   if expires > now then
-    return {2, expires}
+    return {2, expires, 0}
   end
   redis.call('ZREM', K_ACTIVE, visitor)
 end
 
 local rank = redis.call('ZRANK', K_QUEUE, visitor)
 if rank then
-  redis.call('ZADD', K_SEEN, now, visitor)
-  return {1, rank + 1, redis.call('ZCARD', K_QUEUE)}
+  redis.call('ZADD', K_SEEN, room_now(now), visitor)
+  return {1, rank + 1, redis.call('ZCARD', K_QUEUE), 0}
 end
 
 local waiting = redis.call('ZCARD', K_QUEUE)
@@ -41,9 +42,9 @@ if straight_in then
   expires = now + s.session_ms
   redis.call('ZADD', K_ACTIVE, expires, visitor)
   redis.call('HINCRBY', K_STATS, 'admitted_total', 1)
-  return {2, expires}
+  return {2, expires, 1}
 end
 
 redis.call('ZADD', K_QUEUE, redis.call('INCR', K_SEQ), visitor)
-redis.call('ZADD', K_SEEN, now, visitor)
-return {1, waiting + 1, waiting + 1}
+redis.call('ZADD', K_SEEN, room_now(now), visitor)
+return {1, waiting + 1, waiting + 1, 1}

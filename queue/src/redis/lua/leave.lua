@@ -1,16 +1,16 @@
--- leave(visitor) -> 1 if the visitor had a place or an active session, else 0
+-- leave(visitor) -> {had_place, 0} | {had_place, 1, passes_expiring_by_ms}: a live session's
+-- passes are revoked (logged like an admin revocation).
 local visitor = ARGV[1]
-if redis.call('EXISTS', K_SETTINGS) == 0 then
+local s = load_settings()
+if not s then
   return no_room()
 end
 local now = now_ms()
-local had = redis.call('ZREM', K_QUEUE, visitor)
-local expires = redis.call('ZSCORE', K_ACTIVE, visitor)
-if expires then
-  redis.call('ZREM', K_ACTIVE, visitor)
-  if tonumber(expires) > now then
-    had = 1
-  end
+local had, live = drop_visitor(visitor, now)
+local reply = {had and 1 or 0, 0}
+if live then
+  local cutoff = now + s.session_ms
+  log_revocation(visitor, cutoff)
+  reply = {reply[1], 1, cutoff}
 end
-redis.call('ZREM', K_SEEN, visitor)
-return had
+return reply

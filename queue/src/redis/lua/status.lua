@@ -17,7 +17,7 @@ end
 local rank = redis.call('ZRANK', K_QUEUE, visitor)
 if rank then
   -- Polling is what keeps a place: the abandonment clock restarts.
-  redis.call('ZADD', K_SEEN, now, visitor)
+  redis.call('ZADD', K_SEEN, room_now(now), visitor)
   if s.sold_out then
     return {5}
   end
