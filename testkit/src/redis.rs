@@ -20,6 +20,8 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Also listening on `dir/redis.sock`.
     unix_socket: bool,
+    /// Listening with TLS only (no plain port), its certificates in `dir`.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -34,18 +36,32 @@ impl RedisServer {
         RedisServer::start_listening(true)
     }
 
+    /// A TLS-only server (`--port 0 --tls-port PORT`, clients not asked for certificates)
+    /// whose certificate for 127.0.0.1 is signed by a throwaway CA (see `ca_path`).
+    pub fn start_tls() -> RedisServer {
+        RedisServer::start_with(false, true)
+    }
+
     fn start_listening(unix_socket: bool) -> RedisServer {
+        RedisServer::start_with(unix_socket, false)
+    }
+
+    fn start_with(unix_socket: bool, tls: bool) -> RedisServer {
         let dir = unique_temp_dir("anteroom-redis");
+        if tls {
+            crate::tls_certs::write_ca_and_server_cert(&dir);
+        }
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port, &dir, unix_socket) {
+            match spawn_and_wait(port, &dir, unix_socket, tls) {
                 Ok(child) => {
                     return RedisServer {
                         child: Some(child),
                         port,
                         dir,
                         unix_socket,
+                        tls,
                     }
                 }
                 Err(e) => last_error = e,
@@ -62,6 +78,16 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:PORT`, for a server started with [`RedisServer::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// PEM of the CA that signed a TLS server's certificate.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.tls.then(|| crate::tls_certs::ca_path(&self.dir))
     }
 
     /// The unix socket the server also listens on (owner-only permissions), when started
@@ -96,7 +122,7 @@ impl RedisServer {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             // The old socket may linger for a moment; retry until the port binds again.
-            match spawn_and_wait(self.port, &self.dir, self.unix_socket) {
+            match spawn_and_wait(self.port, &self.dir, self.unix_socket, self.tls) {
                 Ok(child) => {
                     self.child = Some(child);
                     return;
@@ -132,8 +158,21 @@ fn socket_path(dir: &std::path::Path) -> PathBuf {
     dir.join("redis.sock")
 }
 
-fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result<Child, String> {
+fn spawn_and_wait(
+    port: u16,
+    dir: &std::path::Path,
+    unix_socket: bool,
+    tls: bool,
+) -> Result<Child, String> {
     let mut command = Command::new("redis-server");
+    if tls {
+        command
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(crate::tls_certs::redis_server_args(dir))
+            .args(["--tls-auth-clients", "no"]);
+    } else {
+        command.args(["--port", &port.to_string()]);
+    }
     if unix_socket {
         command
             .arg("--unixsocket")
@@ -141,7 +180,6 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result
             .args(["--unixsocketperm", "700"]);
     }
     let mut child = command
-        .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
         .args(["--appendonly", "no"])
@@ -162,7 +200,13 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, unix_socket: bool) -> Result
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("redis-server on port {port} exited: {status}"));
         }
-        if answers_as(port, child.id()) {
+        // PING would need a TLS client; a TLS server of ours accepting is ready enough.
+        let ready = if tls {
+            accepts(port)
+        } else {
+            answers_as(port, child.id())
+        };
+        if ready {
             return Ok(child);
         }
         if Instant::now() >= deadline {
@@ -188,6 +232,11 @@ fn answers_as(port: u16, pid: u32) -> bool {
         r.windows(marker.len()).any(|w| w == marker.as_bytes())
     });
     info.is_ok()
+}
+
+fn accepts(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
 /// Send a raw command and read until `done` says the reply is complete.
