@@ -126,12 +126,18 @@ pub async fn build(config: &BookingConfig) -> Result<Arc<BookingService>, Bookin
     let keyring = Keyring::new(&config.keys.signing, secrets)?;
     let (holds, rooms): (Arc<dyn HoldStore>, Option<Arc<dyn QueueStore>>) =
         match (config.store.backend, config.store.url.as_deref()) {
-            (StoreBackend::Redis, Some(url)) => (
-                Arc::new(RedisHolds::connect(url, RedisOptions::default()).await?),
-                Some(Arc::new(
-                    anteroom_queue::RedisStore::connect(url, RedisOptions::default()).await?,
-                )),
-            ),
+            (StoreBackend::Redis, Some(url)) => {
+                let options = RedisOptions {
+                    tls_ca: config.store.tls_ca.clone(),
+                    ..RedisOptions::default()
+                };
+                (
+                    Arc::new(RedisHolds::connect(url, options.clone()).await?),
+                    Some(Arc::new(
+                        anteroom_queue::RedisStore::connect(url, options).await?,
+                    )),
+                )
+            }
             _ => (Arc::new(MemoryHolds::new()), None),
         };
     let ledger = ledger::open_url(&config.database_url).await?;
