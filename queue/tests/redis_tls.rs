@@ -8,6 +8,10 @@
     clippy::indexing_slicing
 )]
 
+// Only its room settings; the suite itself runs in conformance_redis.rs.
+#[allow(dead_code, unused_macros)]
+mod conformance;
+
 use std::time::Duration;
 
 use anteroom_admission::VisitorId;
@@ -16,16 +20,7 @@ use anteroom_queue::{Placement, QueueStore, RedisOptions, RedisStore, RoomSettin
 use anteroom_testkit::RedisServer;
 
 fn settings() -> RoomSettings {
-    RoomSettings {
-        mode: RoomMode::QueueAll,
-        admit_per_second: 1.0,
-        max_active: 10,
-        session_seconds: 600,
-        abandon_after_seconds: 120,
-        paused: false,
-        sold_out: false,
-        message: None,
-    }
+    conformance::settings(RoomMode::QueueAll, 1.0, 10)
 }
 
 fn quick(tls_ca: Option<std::path::PathBuf>) -> RedisOptions {
