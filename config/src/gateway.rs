@@ -47,6 +47,8 @@ pub struct StoreConfig {
     pub backend: StoreBackend,
     /// redis:// rediss:// redis-cluster:// ; required when backend = redis
     pub url: Option<String>,
+    /// PEM CA bundle that verifies a rediss:// server instead of the system roots
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 /// A resolved secret. Debug never prints the bytes.

@@ -27,7 +27,7 @@ pub(crate) const DEFAULT_ABANDON_AFTER_SECONDS: u64 = 120;
 const TOP_KEYS: &[&str] = &["listen", "proxy", "store", "keys", "admin", "room"];
 const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics"];
 const PROXY_KEYS: &[&str] = &["default_origin"];
-const STORE_KEYS: &[&str] = &["backend", "url"];
+const STORE_KEYS: &[&str] = &["backend", "url", "tls_ca"];
 const KEYS_KEYS: &[&str] = &["signing", "secrets"];
 const ADMIN_KEYS: &[&str] = &["token"];
 const ROOM_KEYS: &[&str] = &[
@@ -189,6 +189,7 @@ pub(crate) fn store(src: &Source, section: Option<Section>) -> StoreConfig {
         return StoreConfig {
             backend: StoreBackend::Memory,
             url: None,
+            tls_ca: None,
         };
     };
     s.deny_unknown(src, STORE_KEYS);
@@ -225,7 +226,21 @@ pub(crate) fn store(src: &Source, section: Option<Section>) -> StoreConfig {
             None
         }
     };
-    StoreConfig { backend, url }
+    let tls_ca = optional_checked(src, &s, "tls_ca", validate::ca_file).flatten();
+    if tls_ca.is_some() && url.as_deref().is_some_and(|u| !u.starts_with("rediss://")) {
+        if let Some(Some(at)) = src.keep(s.string(src, "tls_ca")) {
+            src.report(src.error(
+                &at.span,
+                at.path,
+                "only used with a rediss:// url (TLS); plain redis:// would ignore it".to_string(),
+            ));
+        }
+    }
+    StoreConfig {
+        backend,
+        url,
+        tls_ca,
+    }
 }
 
 pub(crate) fn keys(src: &Source, s: Section, env: EnvLookup) -> KeysConfig {

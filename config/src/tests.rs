@@ -119,6 +119,7 @@ admit_per_second = 3
         store: StoreConfig {
             backend: StoreBackend::Redis,
             url: Some("rediss://cache.internal:6380".into()),
+            tls_ca: None,
         },
         keys: KeysConfig {
             signing: "k2".into(),
@@ -842,4 +843,38 @@ fn path_prefixes_that_would_inject_cookie_attributes_or_dodge_normalisation_are_
         assert_eq!(field, "room[0].paths[1]", "{prefix}");
         assert!(message.contains(says), "{prefix}: {message}");
     }
+}
+
+#[test]
+fn store_tls_ca_must_be_a_file_and_needs_rediss() {
+    let ca = std::env::temp_dir().join(format!("anteroom-config-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, "not checked here: the store reads the PEM").unwrap();
+    let ca_text = ca.display().to_string();
+
+    let cfg = parse(&format!(
+        "{KEYS}[store]\nbackend = \"redis\"\nurl = \"rediss://h:6380\"\ntls_ca = \"{ca_text}\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.store.tls_ca.as_deref(), Some(ca.as_path()));
+
+    let text = format!(
+        "{KEYS}[store]\nbackend = \"redis\"\nurl = \"redis://h:6379\"\ntls_ca = \"{ca_text}\"\n"
+    );
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "tls_ca"), "store.tls_ca")
+    );
+    assert!(message.contains("rediss://"), "{message}");
+
+    let text = format!(
+        "{KEYS}[store]\nbackend = \"redis\"\nurl = \"rediss://h:6380\"\ntls_ca = \"/nonexistent/ca.pem\"\n"
+    );
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "tls_ca"), "store.tls_ca")
+    );
+    assert!(message.contains("/nonexistent/ca.pem"), "{message}");
+    let _ = std::fs::remove_file(&ca);
 }

@@ -190,6 +190,16 @@ pub fn key_id(text: &str) -> Result<String, String> {
     }
 }
 
+/// `store.tls_ca`: an existing file (read as PEM when the store connects).
+pub fn ca_file(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => Ok(path),
+        Ok(_) => Err(format!("{text:?} is not a file (expected a PEM CA bundle)")),
+        Err(e) => Err(format!("cannot read CA file {text:?}: {e}")),
+    }
+}
+
 /// A Redis URL for `store.url`.
 pub fn redis_url(text: &str) -> Result<String, String> {
     let rest = REDIS_SCHEMES

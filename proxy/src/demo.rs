@@ -36,6 +36,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
         store: StoreConfig {
             backend: StoreBackend::Memory,
             url: None,
+            tls_ca: None,
         },
         keys: KeysConfig {
             signing: "demo".into(),

@@ -28,10 +28,15 @@ pub fn factory(config: &StoreConfig) -> StoreFactory {
         }
         StoreBackend::Redis => {
             let url = config.url.clone().unwrap_or_default();
+            let tls_ca = config.tls_ca.clone();
             Arc::new(move || {
                 let url = url.clone();
+                let options = RedisOptions {
+                    tls_ca: tls_ca.clone(),
+                    ..RedisOptions::default()
+                };
                 Box::pin(async move {
-                    let store = RedisStore::connect(&url, RedisOptions::default())
+                    let store = RedisStore::connect(&url, options)
                         .await
                         .map_err(|error| error.to_string())?;
                     Ok(Arc::new(store) as Arc<dyn QueueStore>)

@@ -9,6 +9,7 @@
 
 mod postgres;
 mod redis;
+mod tls_certs;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;

@@ -30,6 +30,8 @@ struct Options {
     unix_socket: bool,
     /// Append-only file on, fsynced on every write.
     aof: bool,
+    /// Listening with TLS only (no plain port), its certificates in `dir`.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -57,8 +59,20 @@ impl RedisServer {
         })
     }
 
+    /// A TLS-only server (`--port 0 --tls-port PORT`, clients not asked for certificates)
+    /// whose certificate for 127.0.0.1 is signed by a throwaway CA (see `ca_path`).
+    pub fn start_tls() -> RedisServer {
+        RedisServer::start_with(Options {
+            tls: true,
+            ..Options::default()
+        })
+    }
+
     fn start_with(options: Options) -> RedisServer {
         let dir = unique_temp_dir("anteroom-redis");
+        if options.tls {
+            crate::tls_certs::write_ca_and_server_cert(&dir);
+        }
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
@@ -85,6 +99,18 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `rediss://127.0.0.1:PORT`, for a server started with [`RedisServer::start_tls`].
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.port)
+    }
+
+    /// PEM of the CA that signed a TLS server's certificate.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.options
+            .tls
+            .then(|| crate::tls_certs::ca_path(&self.dir))
     }
 
     /// The unix socket the server also listens on (owner-only permissions), when started
@@ -162,6 +188,14 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, options: Options) -> Result<
         &["--appendonly", "no"]
     };
     let mut command = Command::new("redis-server");
+    if options.tls {
+        command
+            .args(["--port", "0", "--tls-port", &port.to_string()])
+            .args(crate::tls_certs::redis_server_args(dir))
+            .args(["--tls-auth-clients", "no"]);
+    } else {
+        command.args(["--port", &port.to_string()]);
+    }
     if options.unix_socket {
         command
             .arg("--unixsocket")
@@ -169,7 +203,6 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, options: Options) -> Result<
             .args(["--unixsocketperm", "700"]);
     }
     let mut child = command
-        .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", ""])
         .args(persistence)
@@ -190,7 +223,13 @@ fn spawn_and_wait(port: u16, dir: &std::path::Path, options: Options) -> Result<
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("redis-server on port {port} exited: {status}"));
         }
-        if answers_as(port, child.id()) {
+        // PING would need a TLS client; a TLS server of ours accepting is ready enough.
+        let ready = if options.tls {
+            accepts(port)
+        } else {
+            answers_as(port, child.id())
+        };
+        if ready {
             return Ok(child);
         }
         if Instant::now() >= deadline {
@@ -216,6 +255,11 @@ fn answers_as(port: u16, pid: u32) -> bool {
         r.windows(marker.len()).any(|w| w == marker.as_bytes())
     });
     info.is_ok()
+}
+
+fn accepts(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
 }
 
 /// Send a raw command and read until `done` says the reply is complete.

@@ -32,12 +32,14 @@ pub async fn build_with_rooms(
     let (holds, rooms): (Arc<dyn HoldStore>, Option<Arc<dyn QueueStore>>) =
         match (config.store.backend, config.store.url.as_deref()) {
             (StoreBackend::Redis, Some(url)) => {
-                let holds = Arc::new(RedisHolds::connect(url, RedisOptions::default()).await?);
+                let options = RedisOptions {
+                    tls_ca: config.store.tls_ca.clone(),
+                    ..RedisOptions::default()
+                };
+                let holds = Arc::new(RedisHolds::connect(url, options.clone()).await?);
                 let rooms = match rooms {
                     Some(rooms) => rooms,
-                    None => Arc::new(
-                        anteroom_queue::RedisStore::connect(url, RedisOptions::default()).await?,
-                    ),
+                    None => Arc::new(anteroom_queue::RedisStore::connect(url, options).await?),
                 };
                 (holds, Some(rooms))
             }

@@ -4,7 +4,9 @@
 
 mod decode;
 mod scripts;
+mod tls;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anteroom_admission::VisitorId;
@@ -40,6 +42,8 @@ pub struct RedisOptions {
     /// How long a revocation stays in the log after no pass it refuses can be valid by the
     /// store's clock (`REVOCATION_GRACE_MS`; tests of purging shorten it).
     pub revocation_grace: Duration,
+    /// PEM CA bundle that verifies a `rediss://` server instead of the system roots.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for RedisOptions {
@@ -50,6 +54,7 @@ impl Default for RedisOptions {
             connect_timeout: Duration::from_secs(5),
             reconnect_max_delay: Duration::from_secs(2),
             revocation_grace: Duration::from_millis(REVOCATION_GRACE_MS),
+            tls_ca: None,
         }
     }
 }
@@ -66,8 +71,9 @@ pub async fn connect_pool(url: &str, options: &RedisOptions) -> Result<Pool, Sto
             REDIS_SCHEMES.join(", ")
         )));
     }
-    let config = Config::from_url(url)
+    let mut config = Config::from_url(url)
         .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
+    tls::apply(url, options.tls_ca.as_deref(), &mut config)?;
     let max_delay = u32::try_from(options.reconnect_max_delay.as_millis()).unwrap_or(u32::MAX);
     let command_timeout = options.command_timeout;
     let connect_timeout = options.connect_timeout;
