@@ -59,49 +59,12 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 ORIGIN_PORT=$(port); BARE_PORT=$(port); NGINX_PORT=$(port); GATEWAY_PORT=$(port)
 ADMIN_PORT=$(port); METRICS_PORT=$(port)
 
-cat >"$WORK/gateway.toml" <<EOF
-[listen]
-public  = "127.0.0.1:$GATEWAY_PORT"
-admin   = "127.0.0.1:$ADMIN_PORT"
-metrics = "127.0.0.1:$METRICS_PORT"
-threads = $WORKERS
-[store]
-backend = "memory"
-[keys]
-signing = "k1"
-secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
-[[room]]
-id                    = "bench"
-origin                = "127.0.0.1:$ORIGIN_PORT"
-paths                 = ["/bench"]
-mode                  = "safety-net"
-admit_per_second      = 1000000.0
-max_active            = 1000000
-session_seconds       = 86400
-abandon_after_seconds = 3600
-EOF
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx.conf" <<EOF
-master_process off;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
-    }
-}
-EOF
+ROOM=bench
+# shellcheck source=bench/configs.sh
+. "$ROOT/bench/configs.sh"
+write_gateway_config
+# nginx in one process (all its work under one PID): master_process off runs one worker.
+write_nginx_config off
 
 WRAP=()
 [ "$CALLGRIND" = 0 ] || WRAP=(valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.%p" --dump-instr=no --collect-jumps=no)
