@@ -7,13 +7,15 @@
 #   bench/admitted.sh --quick    smoke run: 1 round of 3 s
 #
 # Options: --rounds N  --duration SECONDS  --connections N  --threads N  --no-build
+#          --workers N (proxy workers, the same for all three: nginx worker_processes, bare
+#          Pingora --threads, Anteroom [listen] threads; default 1 — see docs/benchmarks.md)
 #          --keep DIR (keep logs, config and raw wrk output in DIR)
 #          --no-wait (do not wait up to 10 min for other work on the machine to calm down)
 # Env:     CARGO_TARGET_DIR (default: <repo>/target)
 #
 # Starts four processes on free loopback ports: bench_origin (tiny keep-alive HTTP/1.1
 # origin), bare_proxy (Pingora passthrough, same ServerConf/threads as the gateway), nginx
-# (reverse proxy with an upstream keep-alive pool, one worker per core, no access log) and
+# (reverse proxy with an upstream keep-alive pool, --workers workers, no access log) and
 # `anteroom serve` (memory store, one safety-net room with a huge rate and cap). It gets a
 # pass from /_anteroom/status, checks that both proxies answer with the origin's body, then
 # runs wrk against the origin directly once and against bare Pingora, nginx and Anteroom in
@@ -39,6 +41,7 @@ ROUNDS=12
 DURATION=5
 CONNECTIONS=32
 WRK_THREADS=1
+WORKERS=1
 BUILD=1
 KEEP=""
 WAIT_QUIET=1
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift 2 ;;
         --connections) CONNECTIONS="$2"; shift 2 ;;
         --threads) WRK_THREADS="$2"; shift 2 ;;
+        --workers) WORKERS="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep) KEEP="$2"; shift 2 ;;
         --no-wait) WAIT_QUIET=0; shift ;;
@@ -59,7 +63,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option: $1 (try --help)" >&2; exit 1 ;;
     esac
 done
-for value in "$ROUNDS" "$DURATION" "$CONNECTIONS" "$WRK_THREADS"; do
+for value in "$ROUNDS" "$DURATION" "$CONNECTIONS" "$WRK_THREADS" "$WORKERS"; do
     case "$value" in ''|*[!0-9]*) echo "not a positive integer: '$value'" >&2; exit 1 ;; esac
     [ "$value" -ge 1 ] || { echo "must be >= 1: $value" >&2; exit 1 ;}
 done
@@ -145,58 +149,10 @@ METRICS_PORT=$(free_port) || die "no free port"
 ROOM=bench
 PATH_UNDER_TEST="/bench/item"
 
-cat >"$WORK/gateway.toml" <<EOF
-[listen]
-public  = "127.0.0.1:$GATEWAY_PORT"
-admin   = "127.0.0.1:$ADMIN_PORT"
-metrics = "127.0.0.1:$METRICS_PORT"
-
-[store]
-backend = "memory"
-
-[keys]
-signing = "k1"
-secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
-
-# A room that admits everyone on first sight and whose pass does not need renewal during
-# the run: every benchmark request is a verified pass proxied to the origin.
-[[room]]
-id                    = "$ROOM"
-origin                = "127.0.0.1:$ORIGIN_PORT"
-paths                 = ["/bench"]
-mode                  = "safety-net"
-admit_per_second      = 1000000.0
-max_active            = 1000000
-session_seconds       = 86400
-abandon_after_seconds = 3600
-EOF
-
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx.conf" <<EOF
-# nginx as a plain reverse proxy: the baseline a platform would otherwise put here.
-worker_processes $(nproc);
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-daemon off;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
-    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-EOF
+# shellcheck source=bench/configs.sh
+. "$ROOT/bench/configs.sh"
+write_gateway_config
+write_nginx_config on
 
 start() { # name, then the command
     local name="$1"; shift
@@ -216,7 +172,7 @@ wait_http() { # name, url: up to 15 s for any HTTP answer
 }
 
 start origin "$BIN/examples/bench_origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1
-start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT"
+start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT" --threads "$WORKERS"
 start anteroom "$BIN/anteroom" serve --config "$WORK/gateway.toml"
 start nginx nginx -c "$WORK/nginx.conf" -p "$WORK/nginx"
 
@@ -282,7 +238,7 @@ server_ticks() {
     echo "$total"
 }
 TICK_HZ=$(getconf CLK_TCK)
-# nginx runs a master and one worker per core: count them all.
+# nginx runs a master and --workers workers: count them all.
 nginx_pids() { pgrep -f "nginx -c $WORK/nginx.conf" 2>/dev/null; pgrep -f "nginx: worker" 2>/dev/null; }
 # Busy share of the machine (%) over 3 s while our servers are idle.
 idle_check() {
@@ -397,6 +353,7 @@ cat <<EOF
 
 - machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr), wrk + proxy + origin on one host
 - commit: $REV
+- proxies: $WORKERS worker(s) each (nginx worker_processes, bare Pingora --threads, Anteroom [listen] threads)
 - load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'X-Anteroom-Pass: <pass>'\`, $ROUNDS round(s), bare/Anteroom order alternating; figures are medians over rounds
 
 | target | req/s | p50 (ms) | p99 (ms) |

@@ -27,6 +27,8 @@ pub struct ListenConfig {
     pub admin: SocketAddr,
     /// default 127.0.0.1:9090
     pub metrics: SocketAddr,
+    /// Worker threads of the public listener; None = one per core.
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

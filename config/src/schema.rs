@@ -25,7 +25,9 @@ pub(crate) const DEFAULT_SESSION_SECONDS: u64 = 600;
 pub(crate) const DEFAULT_ABANDON_AFTER_SECONDS: u64 = 120;
 
 const TOP_KEYS: &[&str] = &["listen", "proxy", "store", "keys", "admin", "room"];
-const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics"];
+/// More worker threads than this is a typo, not a machine.
+const MAX_THREADS: i64 = 1024;
+const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads"];
 const PROXY_KEYS: &[&str] = &["default_origin"];
 const STORE_KEYS: &[&str] = &["backend", "url", "tls_ca"];
 const KEYS_KEYS: &[&str] = &["signing", "secrets"];
@@ -171,6 +173,10 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
         public: read("public", DEFAULT_PUBLIC),
         admin: read("admin", DEFAULT_ADMIN),
         metrics: read("metrics", DEFAULT_METRICS),
+        threads: section
+            .as_ref()
+            .filter(|s| s.get("threads").is_some())
+            .map(|s| integer(src, s, "threads", 1, MAX_THREADS, "threads") as usize),
     }
 }
 

@@ -112,6 +112,7 @@ admit_per_second = 3
             public: addr("0.0.0.0:80"),
             admin: addr("127.0.0.1:9180"),
             metrics: addr("[::1]:9190"),
+            threads: None,
         },
         proxy: ProxyConfig {
             default_origin: Some("shop.internal:3000".into()),
@@ -877,4 +878,14 @@ fn store_tls_ca_must_be_a_file_and_needs_rediss() {
     );
     assert!(message.contains("/nonexistent/ca.pem"), "{message}");
     let _ = std::fs::remove_file(&ca);
+}
+
+#[test]
+fn listen_threads_is_a_positive_count_or_one_per_core() {
+    let cfg = parse(&format!("[listen]\nthreads = 1\n{}", with_rooms(""))).unwrap();
+    assert_eq!(cfg.listen.threads, Some(1));
+    assert_eq!(parse(&with_rooms("")).unwrap().listen.threads, None);
+    let text = format!("[listen]\nthreads = 0\n{}", with_rooms(""));
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (2, "listen.threads"));
 }

@@ -2,8 +2,9 @@
 //! compares Anteroom with (`bench/admitted.sh`).
 //!
 //! It runs Pingora exactly as the gateway does (`proxy/src/server.rs`): the same
-//! `ServerConf` (grace period 1 s, shutdown timeout 5 s), one proxy service with
-//! `threads = available_parallelism`, the same plain-HTTP `HttpPeer` with Pingora's
+//! `ServerConf` (grace period 1 s, shutdown timeout 5 s, work stealing only with more than
+//! one thread), one proxy service with the same thread count (`--threads`, default one per
+//! core like the gateway's `[listen] threads`), the same plain-HTTP `HttpPeer` with Pingora's
 //! upstream connection pool, the same logger. It has no request logic at all: every
 //! request goes to `--origin` as it came.
 //!
@@ -29,10 +30,11 @@ struct Args {
     /// The origin every request goes to (`IP:port`).
     #[arg(long, default_value = "127.0.0.1:3000")]
     origin: SocketAddr,
-    /// Worker threads (default: available parallelism).
+    /// Worker threads (default: one per core, as the gateway's `[listen] threads`).
     #[arg(long)]
     threads: Option<usize>,
-    /// One single-threaded runtime per thread instead of one work-stealing runtime.
+    /// One single-threaded runtime per thread even with several threads (an experiment:
+    /// the gateway steals work with more than one thread).
     #[arg(long)]
     no_steal: bool,
 }
@@ -56,10 +58,13 @@ fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
 
+    let threads = args
+        .threads
+        .unwrap_or_else(anteroom::server::threads_per_core);
     let conf = ServerConf {
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
-        work_stealing: !args.no_steal,
+        work_stealing: anteroom::server::work_stealing(threads) && !args.no_steal,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -72,11 +77,7 @@ fn main() {
         },
     );
     proxy.add_tcp(&args.listen.to_string());
-    proxy.threads = Some(args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|threads| threads.get())
-            .unwrap_or(2)
-    }));
+    proxy.threads = Some(threads);
     server.add_service(proxy);
 
     log::info!(

@@ -31,6 +31,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             public: SocketAddr::from(([127, 0, 0, 1], port)),
             admin: SocketAddr::from(([127, 0, 0, 1], port.wrapping_add(1000))),
             metrics: SocketAddr::from(([127, 0, 0, 1], port.wrapping_add(1010))),
+            threads: None,
         },
         proxy: ProxyConfig::default(),
         store: StoreConfig {

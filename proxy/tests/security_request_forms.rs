@@ -554,8 +554,13 @@ const HEAD_LIMIT: Duration = Duration::from_secs(10);
 /// Dribble a head one byte at a time, every `every`, until the gateway closes the connection:
 /// how long that took.
 async fn dribble_until_closed(gateway: &Gateway, every: Duration, give_up: Duration) -> Duration {
+    let stream = TcpStream::connect(gateway.public).await.expect("connect");
+    dribble_on(stream, every, give_up).await
+}
+
+/// The same on a connection that may already have served requests.
+async fn dribble_on(mut stream: TcpStream, every: Duration, give_up: Duration) -> Duration {
     let started = Instant::now();
-    let mut stream = TcpStream::connect(gateway.public).await.expect("connect");
     stream
         .write_all(b"GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\n")
         .await
@@ -665,6 +670,31 @@ async fn the_head_limit_spares_idle_keep_alive_and_split_heads() {
     let second = read_one_response(&mut stream).await;
     assert!(second.starts_with("HTTP/1.1 200"), "{second}");
     assert_eq!(site.origin.seen().len(), 2);
+}
+
+/// A slow head after a served request on the same keep-alive connection is bounded too (the
+/// deadline is re-armed lazily, only for a head still incomplete after its first read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_second_head_on_a_kept_alive_connection_is_cut_off() {
+    let site = Site::start().await;
+    let mut stream = TcpStream::connect(site.gateway.public)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /shop HTTP/1.1\r\nHost: gw.example\r\n\r\n")
+        .await
+        .expect("first request");
+    let first = read_one_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Idle first: a deadline left over from the accept would cut the second head short.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let closed_after =
+        dribble_on(stream, Duration::from_millis(250), Duration::from_secs(30)).await;
+    assert!(
+        closed_after >= HEAD_LIMIT - Duration::from_secs(1)
+            && closed_after <= HEAD_LIMIT + Duration::from_secs(5),
+        "a dribbling second head was cut off after {closed_after:?}"
+    );
 }
 
 /// One response with a `content-length` body, read off a kept-alive connection.

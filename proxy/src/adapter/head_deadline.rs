@@ -74,6 +74,34 @@ enum Phase {
     Tunnel,
 }
 
+/// Where a head stands after some more of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadScan {
+    /// The blank line that ends the head was among the bytes.
+    Complete,
+    /// Still open; `after_newline` as in [`Phase::Head`].
+    Open { after_newline: bool },
+}
+
+/// Look for the blank line (`\n`, any `\r`s, `\n`) that ends a head, continuing from
+/// `after_newline`. Jumps from newline to newline (`memchr`) instead of walking every byte:
+/// this runs on every read of the public listener.
+fn head_end(after_newline: bool, bytes: &[u8]) -> HeadScan {
+    let only_returns = |line: &[u8]| line.iter().all(|&byte| byte == b'\r');
+    let mut after_newline = after_newline;
+    let mut line_start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        if after_newline && only_returns(bytes.get(line_start..newline).unwrap_or_default()) {
+            return HeadScan::Complete;
+        }
+        after_newline = true;
+        line_start = newline + 1;
+    }
+    HeadScan::Open {
+        after_newline: after_newline && only_returns(bytes.get(line_start..).unwrap_or_default()),
+    }
+}
+
 pub struct BoundedHead {
     inner: Stream,
     limit: Duration,
@@ -94,31 +122,32 @@ impl BoundedHead {
     }
 
     /// Follow the head's progress over newly read bytes.
+    ///
+    /// The common request arrives whole in one read: its head is found complete here and the
+    /// timer is not touched at all. Only a head still incomplete after the read that began it
+    /// re-arms the deadline (from that read on).
     fn saw(&mut self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
-        if self.phase == Phase::Responded {
-            self.deadline.as_mut().reset(Instant::now() + self.limit);
+        let fresh = self.phase == Phase::Responded;
+        if fresh {
             self.phase = Phase::Head {
                 after_newline: false,
             };
         }
-        let Phase::Head { mut after_newline } = self.phase else {
+        let Phase::Head { after_newline } = self.phase else {
             return;
         };
-        for &byte in bytes {
-            match byte {
-                b'\n' if after_newline => {
-                    self.phase = Phase::Body;
-                    return;
+        match head_end(after_newline, bytes) {
+            HeadScan::Complete => self.phase = Phase::Body,
+            HeadScan::Open { after_newline } => {
+                self.phase = Phase::Head { after_newline };
+                if fresh {
+                    self.deadline.as_mut().reset(Instant::now() + self.limit);
                 }
-                b'\n' => after_newline = true,
-                b'\r' => {}
-                _ => after_newline = false,
             }
         }
-        self.phase = Phase::Head { after_newline };
     }
 
     /// A response head going out ends the request (an interim `1xx` other than `101` does not).
@@ -147,17 +176,25 @@ impl AsyncRead for BoundedHead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if matches!(this.phase, Phase::Head { .. }) && this.deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request head not complete in time",
-            )));
-        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = read {
-            let filled = buf.filled();
-            this.saw(filled.get(before..).unwrap_or_default());
+        match read {
+            Poll::Ready(Ok(())) => {
+                let filled = buf.filled();
+                this.saw(filled.get(before..).unwrap_or_default());
+            }
+            // Only a read that waits in the middle of a head needs the timer: a slow client
+            // waits here between its bytes, and the deadline wakes this task when it passes.
+            Poll::Pending
+                if matches!(this.phase, Phase::Head { .. })
+                    && this.deadline.as_mut().poll(cx).is_ready() =>
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head not complete in time",
+                )));
+            }
+            _ => {}
         }
         read
     }
@@ -290,6 +327,33 @@ mod tests {
         client.set_nonblocking(true).unwrap();
         let client = tokio::net::UnixStream::from_std(client).unwrap();
         client.into()
+    }
+
+    /// The byte-at-a-time definition `head_end` must agree with.
+    fn head_end_bytewise(mut after_newline: bool, bytes: &[u8]) -> HeadScan {
+        for &byte in bytes {
+            match byte {
+                b'\n' if after_newline => return HeadScan::Complete,
+                b'\n' => after_newline = true,
+                b'\r' => {}
+                _ => after_newline = false,
+            }
+        }
+        HeadScan::Open { after_newline }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn head_end_agrees_with_the_bytewise_definition(
+            after_newline: bool,
+            bytes in proptest::collection::vec(
+                proptest::sample::select(vec![b'\r', b'\n', b'a', b':', b' ']), 0..40),
+        ) {
+            proptest::prop_assert_eq!(
+                head_end(after_newline, &bytes),
+                head_end_bytewise(after_newline, &bytes)
+            );
+        }
     }
 
     #[tokio::test]
