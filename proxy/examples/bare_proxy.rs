@@ -12,6 +12,12 @@
 //! cargo run --release -p anteroom --example bare_proxy -- \
 //!     --listen 127.0.0.1:8081 --origin 127.0.0.1:3000
 //! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 

@@ -9,6 +9,12 @@
 //! ```text
 //! cargo run --release -p anteroom --example bench_origin -- --listen 127.0.0.1:3000
 //! ```
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 

@@ -26,6 +26,7 @@ pub struct Metrics {
 impl Metrics {
     /// Registering fixed, distinct metric names cannot fail; a failure is a programming error
     /// caught at startup.
+    #[allow(clippy::expect_used)] // startup only: fixed, distinct names cannot fail
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let int_gauge = |name: &str, help: &str, labels: &[&str]| {

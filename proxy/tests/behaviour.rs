@@ -1,5 +1,11 @@
 //! The gateway's behaviour, end to end through a real `anteroom serve` and a real origin,
 //! run once on the memory store and once on a real redis-server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

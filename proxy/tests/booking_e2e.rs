@@ -1,5 +1,11 @@
 //! `anteroom booking` as a process, and the booking service and the gateway together:
 //! selling the last seat tells the whole line at once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

@@ -1,4 +1,10 @@
 //! `anteroom ctl` drives a running gateway's admin API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 

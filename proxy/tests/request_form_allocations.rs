@@ -1,6 +1,12 @@
 //! The admitted-request hot path stays cheap: reading an already-normal request-target and
 //! Host allocates only the lowercase host (as before normalisation existed), and an
 //! already-normal path is returned borrowed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

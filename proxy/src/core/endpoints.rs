@@ -49,7 +49,9 @@ fn room_param(query: Option<&str>) -> Option<&str> {
 /// Where the visitor stands; joins the queue if not yet in it (the contract has no
 /// "absent" state: asking is taking a place).
 async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
-    let entry = &gateway.rooms[index];
+    let Some(entry) = gateway.rooms.get(index) else {
+        return Reply::error(404, "unknown_room", "name an existing room: ?room=ID");
+    };
     let live = entry.live();
     let now = unix_now();
     if let Some((token, claims)) = gateway.valid_pass(index, &live, facts, now) {
@@ -96,7 +98,9 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
 /// Give the place (or the active session) up: the session's passes are revoked and the
 /// pass cookie dropped.
 async fn leave(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
-    let entry = &gateway.rooms[index];
+    let Some(entry) = gateway.rooms.get(index) else {
+        return Reply::error(404, "unknown_room", "name an existing room: ?room=ID");
+    };
     let Some(visitor) = facts
         .visitor_token
         .as_deref()

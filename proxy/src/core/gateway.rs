@@ -184,7 +184,7 @@ impl Gateway {
         facts: &'a RequestFacts,
         now: u64,
     ) -> Option<(&'a str, PassClaims)> {
-        let room = self.rooms[index].config.id.as_str();
+        let room = self.rooms.get(index)?.config.id.as_str();
         for token in &facts.pass_tokens {
             let rejection = match self.keyring.verify_pass(token, room, now) {
                 Ok(claims) if live.is_revoked(&claims.visitor, claims.expires_at) => "revoked",
@@ -251,12 +251,11 @@ impl Gateway {
     /// path the room protects.
     pub(super) fn issue_pass(
         &self,
-        index: usize,
+        room: &RoomConfig,
         visitor: VisitorId,
         expires_at_ms: u64,
         facts: &RequestFacts,
     ) -> (String, Vec<String>) {
-        let room = &self.rooms[index].config;
         let now = unix_now();
         let expires_at = (expires_at_ms / 1000).max(now + 1);
         let token = self.keyring.issue_pass(&PassClaims {
@@ -280,7 +279,10 @@ impl Gateway {
         index: usize,
         facts: &RequestFacts,
     ) -> Result<Placed, StoreError> {
-        let entry = &self.rooms[index];
+        let entry = self
+            .rooms
+            .get(index)
+            .ok_or_else(|| StoreError::Invalid(format!("no room at index {index}")))?;
         let live = entry.live();
         let room = entry.config.id.as_str();
         let (visitor, visitor_cookie) = self.visitor(facts);
@@ -300,7 +302,8 @@ impl Gateway {
         };
         let mut issued_pass = None;
         if let Placement::Admitted { expires_at_ms } = placement {
-            let (token, pass_cookies) = self.issue_pass(index, visitor, expires_at_ms, facts);
+            let (token, pass_cookies) =
+                self.issue_pass(&entry.config, visitor, expires_at_ms, facts);
             cookies.extend(pass_cookies);
             issued_pass = Some(token);
         }

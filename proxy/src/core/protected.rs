@@ -11,7 +11,10 @@ use super::RequestFacts;
 use crate::pages;
 
 pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Outcome {
-    let entry = &gateway.rooms[index];
+    let Some(entry) = gateway.rooms.get(index) else {
+        // The router only names rooms that exist.
+        return Outcome::Reply(Reply::error(404, "unknown_room", "no such room"));
+    };
     let live = entry.live();
     let now = unix_now();
 
@@ -62,12 +65,12 @@ async fn renew(
     facts: &RequestFacts,
     plan: &mut ProxyPlan,
 ) {
-    let Some(store) = gateway.store() else {
+    let (Some(store), Some(entry)) = (gateway.store(), gateway.rooms.get(index)) else {
         return;
     };
-    let room = gateway.rooms[index].config.id.as_str();
+    let room = entry.config.id.as_str();
     if let Ok(Some(expires_at_ms)) = gateway.timed("renew", store.renew(room, *visitor)).await {
-        let (token, cookies) = gateway.issue_pass(index, *visitor, expires_at_ms, facts);
+        let (token, cookies) = gateway.issue_pass(&entry.config, *visitor, expires_at_ms, facts);
         plan.forward_pass = Some(token.clone());
         plan.issued_pass = Some(token);
         plan.set_cookies.extend(cookies);

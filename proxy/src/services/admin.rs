@@ -112,7 +112,9 @@ impl AdminApi {
 
     /// Settings and live figures; figures straight from the store when it answers.
     async fn describe(&self, index: usize) -> Value {
-        let room = &self.gateway.rooms[index];
+        let Some(room) = self.gateway.rooms.get(index) else {
+            return json!({ "error": "unknown_room", "detail": "no such room" });
+        };
         let live = room.live();
         let id = room.config.id.as_str();
         let stats = match self.gateway.store() {
