@@ -1,7 +1,7 @@
 //! A bare Pingora passthrough to one origin: the baseline the admitted-request benchmark
 //! compares Anteroom with (`bench/admitted.sh`).
 //!
-//! It runs Pingora exactly as the gateway does (`proxy/src/server.rs`): the same
+//! It runs Pingora exactly as the gateway does (`proxy/src/runtime/server.rs`): the same
 //! `ServerConf` (grace period 1 s, shutdown timeout 5 s, work stealing only with more than
 //! one thread), one proxy service with the same thread count (`--threads`, default one per
 //! core like the gateway's `[listen] threads`), the same plain-HTTP `HttpPeer` with Pingora's
@@ -66,11 +66,11 @@ fn main() {
 
     let threads = args
         .threads
-        .unwrap_or_else(anteroom::server::threads_per_core);
+        .unwrap_or_else(anteroom::runtime::server::threads_per_core);
     let conf = ServerConf {
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(5),
-        work_stealing: anteroom::server::work_stealing(threads) && !args.no_steal,
+        work_stealing: anteroom::runtime::server::work_stealing(threads) && !args.no_steal,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use std::sync::Arc;
 
-use anteroom::{demo, server, store_connect};
+use anteroom::runtime::{demo, server, store_connect};
 use anteroom_queue::{MemoryStore, QueueStore};
 use pingora::services::background::background_service;
 
@@ -59,7 +59,7 @@ enum Command {
         #[arg(long, env = "ANTEROOM_ADMIN_TOKEN", hide_env_values = true)]
         token: String,
         #[command(subcommand)]
-        command: anteroom::ctl::CtlCommand,
+        command: anteroom::cli::ctl::CtlCommand,
     },
 }
 
@@ -170,7 +170,7 @@ fn run_demo(port: u16) -> ExitCode {
     server.run_forever()
 }
 
-fn ctl(admin: &str, token: &str, command: anteroom::ctl::CtlCommand) -> ExitCode {
+fn ctl(admin: &str, token: &str, command: anteroom::cli::ctl::CtlCommand) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -181,7 +181,7 @@ fn ctl(admin: &str, token: &str, command: anteroom::ctl::CtlCommand) -> ExitCode
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(anteroom::ctl::run(admin, token, command)) {
+    match runtime.block_on(anteroom::cli::ctl::run(admin, token, command)) {
         Ok(output) => {
             println!("{output}");
             ExitCode::SUCCESS

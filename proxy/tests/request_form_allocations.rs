@@ -11,7 +11,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use anteroom::core::request_form::{normal_path, normalise, RawTarget};
+use anteroom::gateway::request_form::{normal_path, normalise, RawTarget};
 
 struct Counting;
 

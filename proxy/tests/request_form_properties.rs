@@ -15,8 +15,8 @@ mod support;
 
 use std::borrow::Cow;
 
-use anteroom::core::request_form::{normal_path, normalise, RawTarget};
-use anteroom::core::{RouteHost, Router};
+use anteroom::gateway::request_form::{normal_path, normalise, RawTarget};
+use anteroom::gateway::{RouteHost, Router};
 use anteroom_config::{RoomConfig, RoomMode, PATH_PUNCTUATION};
 use proptest::prelude::*;
 use support::origin::{origin_path, serves_under};

@@ -3,8 +3,8 @@
 use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use pingora::http::RequestHeader;
 
-use crate::core::request_form::{self, FormError, RawTarget};
-use crate::core::{
+use crate::gateway::request_form::{self, FormError, RawTarget};
+use crate::gateway::{
     parse_cookies, RequestFacts, PASS_COOKIE, PASS_HEADER, VISITOR_COOKIE, VISITOR_HEADER,
 };
 

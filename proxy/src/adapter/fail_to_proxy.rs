@@ -6,8 +6,8 @@ use pingora::proxy::FailToProxy;
 use pingora::{ErrorSource, ErrorType};
 
 use super::{write_reply, RequestCtx};
-use crate::core::Reply;
-use crate::pages;
+use crate::gateway::pages;
+use crate::gateway::Reply;
 
 pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> FailToProxy {
     let code = match error.etype() {

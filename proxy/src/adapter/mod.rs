@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::core::{ForwardTarget, Gateway, ProxyPlan};
+use crate::gateway::{ForwardTarget, Gateway, ProxyPlan};
 
 pub use write_reply::write_reply;
 

@@ -5,7 +5,7 @@
 use pingora::prelude::*;
 
 use super::{facts, write_reply, RequestCtx};
-use crate::core::{Gateway, Outcome, Reply};
+use crate::gateway::{Gateway, Outcome, Reply};
 
 pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
     let mut facts = match facts::read(session.req_header(), false) {

@@ -5,7 +5,7 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
 use super::RequestCtx;
-use crate::core::{Gateway, PASS_HEADER, VISITOR_HEADER};
+use crate::gateway::{Gateway, PASS_HEADER, VISITOR_HEADER};
 
 pub fn run(
     gateway: &Gateway,

@@ -8,7 +8,7 @@ use pingora::prelude::*;
 
 use super::facts::PASS_HEADER_NAME;
 use super::RequestCtx;
-use crate::core::{ForwardTarget, PASS_HEADER};
+use crate::gateway::{ForwardTarget, PASS_HEADER};
 
 /// Headers a client may not hand the origin: `X-Forwarded-Host` could make the origin believe
 /// in another host than the one the room was matched on.

@@ -3,7 +3,7 @@
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
-use crate::core::Reply;
+use crate::gateway::Reply;
 
 pub async fn write_reply(session: &mut Session, reply: Reply) -> Result<()> {
     let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 1))?;

@@ -8,7 +8,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
 use super::health::StoreHealth;
-use crate::core::Gateway;
+use crate::gateway::Gateway;
 
 pub struct MetricsEndpoint {
     pub gateway: Arc<Gateway>,

@@ -4,8 +4,10 @@
 
 mod cookies;
 mod endpoints;
-pub mod gateway;
+pub mod engine;
 mod live;
+pub mod metrics;
+pub mod pages;
 mod protected;
 mod reply;
 pub mod request_form;
@@ -13,7 +15,7 @@ mod router;
 mod status;
 
 pub use anteroom_admission::{parse_cookies, CookieJar};
-pub use gateway::{Gateway, StoreSlot};
+pub use engine::{Gateway, StoreSlot};
 pub use live::LiveRoom;
 pub use reply::{Outcome, ProxyPlan, Reply};
 pub use request_form::{FormError, ForwardTarget};

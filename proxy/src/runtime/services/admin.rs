@@ -15,7 +15,7 @@ use anteroom_queue::{RoomSettings, SettingsPatch, StoreError};
 
 use super::health::StoreHealth;
 use super::{error_response, json_response, read_body, MAX_ADMIN_BODY};
-use crate::core::Gateway;
+use crate::gateway::Gateway;
 
 pub struct AdminApi {
     pub gateway: Arc<Gateway>,

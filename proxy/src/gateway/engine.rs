@@ -16,7 +16,7 @@ use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
 use super::status::StatusObject;
 use super::{endpoints, protected, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, VISITOR_COOKIE};
-use crate::metrics::Metrics;
+use crate::gateway::metrics::Metrics;
 
 /// Filled once the store is connected (the store service starts before the proxy).
 pub type StoreSlot = Arc<OnceLock<Arc<dyn QueueStore>>>;

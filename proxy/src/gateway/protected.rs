@@ -4,11 +4,11 @@
 
 use anteroom_config::RoomMode;
 
-use super::gateway::{unix_now, Gateway};
+use super::engine::{unix_now, Gateway};
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::status::{StatusObject, VisitorState};
 use super::RequestFacts;
-use crate::pages;
+use crate::gateway::pages;
 
 pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Outcome {
     let Some(entry) = gateway.rooms.get(index) else {

@@ -13,9 +13,9 @@ use pingora::services::ServiceReadyNotifier;
 use anteroom_queue::{QueueStore, StoreError};
 
 use super::health::StoreHealth;
-use crate::core::gateway::{configured_settings, unix_now_ms};
-use crate::core::{Gateway, StoreSlot};
-use crate::store_connect::StoreFactory;
+use crate::gateway::engine::{configured_settings, unix_now_ms};
+use crate::gateway::{Gateway, StoreSlot};
+use crate::runtime::store_connect::StoreFactory;
 
 /// How often admission runs. Short enough that every stream sees a tick within a second.
 pub const TICK: Duration = Duration::from_millis(100);

@@ -17,7 +17,7 @@ use anteroom_config::{
 };
 use anteroom_queue::QueueStore;
 
-use crate::booking_host::BookingHost;
+use crate::runtime::booking_host::BookingHost;
 
 pub const DEMO_ROOM: &str = "demo";
 
@@ -92,7 +92,7 @@ pub fn booking_host(
     let service = BookingService::new(
         Arc::new(MemoryHolds::new()),
         Arc::new(ledger),
-        crate::server::keyring(config)?,
+        crate::runtime::server::keyring(config)?,
         config.admin.token.as_ref().map(|token| token.0.clone()),
         HoldsConfig {
             ttl_seconds: 120,

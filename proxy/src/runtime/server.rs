@@ -15,13 +15,13 @@ use anteroom_config::GatewayConfig;
 
 use crate::adapter::head_deadline::{HeadDeadline, HEAD_TIMEOUT};
 use crate::adapter::GatewayProxy;
-use crate::core::Gateway;
-use crate::metrics::Metrics;
-use crate::services::admin::AdminApi;
-use crate::services::health::StoreHealth;
-use crate::services::metrics_endpoint::MetricsEndpoint;
-use crate::services::store_owner::StoreOwner;
-use crate::store_connect;
+use crate::gateway::metrics::Metrics;
+use crate::gateway::Gateway;
+use crate::runtime::services::admin::AdminApi;
+use crate::runtime::services::health::StoreHealth;
+use crate::runtime::services::metrics_endpoint::MetricsEndpoint;
+use crate::runtime::services::store_owner::StoreOwner;
+use crate::runtime::store_connect;
 
 /// Build the keyring the config names.
 pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {

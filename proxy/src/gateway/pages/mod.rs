@@ -1,7 +1,7 @@
 //! The pages the gateway serves itself: the waiting room, the closed door, origin errors.
 //! Templates are plain HTML with `{{NAME}}` slots; every inserted text is escaped.
 
-use crate::core::StatusObject;
+use crate::gateway::StatusObject;
 
 const WAITING: &str = include_str!("waiting.html");
 const MESSAGE: &str = include_str!("message.html");

@@ -1,12 +1,12 @@
 //! The gateway's own endpoints under `/_anteroom/`: status and leave (streams arrive with
 //! the live-position work).
 
-use super::gateway::{unix_now, Gateway};
+use super::engine::{unix_now, Gateway};
 use super::protected::unavailable;
 use super::reply::Reply;
 use super::status::{StatusObject, VisitorState};
 use super::{RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE};
-use crate::core::cookies::set_cookie;
+use crate::gateway::cookies::set_cookie;
 use anteroom_config::RoomMode;
 use anteroom_queue::Placement;
 

@@ -1,0 +1,8 @@
+//! Running a gateway: the Pingora server and its services (store owner, admin API, metrics
+//! endpoint), connecting the store, hosting the booking service in-process, and the demo.
+
+pub mod booking_host;
+pub mod demo;
+pub mod server;
+pub mod services;
+pub mod store_connect;
