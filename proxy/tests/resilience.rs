@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{client, room_toml, Gateway, Origin, Visitor};
+use support::{client, room_toml, Answer, Gateway, Origin, Visitor};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_fails_closed_for_newcomers_and_open_for_the_admitted() {
@@ -55,22 +55,15 @@ async fn a_redis_outage_fails_closed_for_newcomers_and_open_for_the_admitted() {
 
     // Redis returns empty (no persistence): the gateway re-seeds the room and lets people in.
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut fresh = Visitor::new();
-        let answer = fresh.get(&gateway.url("/tour")).await;
-        if answer.status == 200 {
-            assert_eq!(answer.body, "origin:/tour");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not recover: {} {}",
-            answer.status,
-            answer.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut fresh = Visitor::new();
+    let answer = until_served(
+        &mut fresh,
+        &gateway.url("/tour"),
+        false,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(answer.body, "origin:/tour");
     let seen_by_origin = origin.seen().len();
     assert_eq!(
         seen_by_origin, 5,
@@ -162,20 +155,7 @@ async fn a_redis_outage_longer_than_the_abandon_window_keeps_the_line() {
 
     // The line is back from the AOF, whole and in order, and nobody was admitted.
     let status_url = gateway.url("/_anteroom/status?room=tour");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let answer = line[0].get_json(&status_url).await;
-        if answer.status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway did not recover: {} {}",
-            answer.status,
-            answer.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_served(&mut line[0], &status_url, true, Duration::from_secs(15)).await;
     for (index, visitor) in line.iter_mut().enumerate() {
         let status = visitor.get_json(&status_url).await.json();
         assert_eq!(status["state"], "paused", "{status}");
@@ -191,4 +171,27 @@ async fn a_redis_outage_longer_than_the_abandon_window_keeps_the_line() {
     health_becomes(&gateway, 200, Duration::from_secs(10)).await;
     assert!(origin.seen().is_empty());
     drop(redis);
+}
+
+/// Ask `url` as `visitor` until the gateway answers 200 again (it has recovered), or fail
+/// after `within`.
+async fn until_served(visitor: &mut Visitor, url: &str, json: bool, within: Duration) -> Answer {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = if json {
+            visitor.get_json(url).await
+        } else {
+            visitor.get(url).await
+        };
+        if answer.status == 200 {
+            return answer;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not recover: {} {}",
+            answer.status,
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
