@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Anteroom's build and tests need, when missing: cmake (Pingora's zlib-ng),
 # redis-server and redis-benchmark (Redis tests and benchmarks), PostgreSQL server binaries
-# (ledger tests). Idempotent: safe to run every time.
+# (ledger tests), openssl (certificates for the TLS tests). Idempotent: safe to run every time.
 set -euo pipefail
 
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # throwaway CA for the rediss:// tests
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
