@@ -86,6 +86,13 @@ impl Keyring {
         &self.signing.kid
     }
 
+    /// True when a pass or signed visitor id names the current signing key (both forms name
+    /// their key second: `v1.<kid>.…`, `<hex>.<kid>.<mac>`). Says nothing of validity: verify
+    /// first; a verified token signed by another listed key is due to be re-signed.
+    pub fn signed_with_signing_key(&self, token: &str) -> bool {
+        token.split('.').nth(1) == Some(self.signing_kid())
+    }
+
     /// Every kid that verifies, in the order given.
     pub fn kids(&self) -> impl Iterator<Item = &str> + '_ {
         self.keys.iter().map(|k| k.kid.as_str())
@@ -192,5 +199,19 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(URL_SAFE_NO_PAD.decode(&a).expect("base64url").len(), 32);
         assert!(Keyring::new("k1", vec![("k1".into(), a.into_bytes())]).is_ok());
+    }
+
+    #[test]
+    fn tells_which_tokens_the_signing_key_signed() {
+        let old = Keyring::new("k1", vec![("k1".into(), secret(1))]).expect("valid");
+        let both = Keyring::new(
+            "k2",
+            vec![("k1".into(), secret(1)), ("k2".into(), secret(2))],
+        )
+        .expect("valid");
+        let id = crate::VisitorId::random();
+        assert!(!both.signed_with_signing_key(&old.sign_visitor(id)));
+        assert!(both.signed_with_signing_key(&both.sign_visitor(id)));
+        assert!(!both.signed_with_signing_key("no dots at all"));
     }
 }

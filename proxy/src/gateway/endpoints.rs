@@ -69,10 +69,11 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
         return Reply::json_text(200, status.to_json());
     }
     if live.settings.mode == RoomMode::Passthrough {
-        let (visitor, cookie) = gateway.visitor(facts);
+        let visitor = gateway.visitor(facts);
+        let cookie = visitor.cookie;
         let status = StatusObject::new(
             &entry.config.id,
-            gateway.keyring.sign_visitor(visitor),
+            visitor.signed,
             Placement::Admitted { expires_at_ms: 0 },
             &live.settings,
             live.waiting,

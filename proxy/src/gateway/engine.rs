@@ -48,6 +48,14 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
 }
 
+/// Who a request comes from: the id, its signed text, and the cookie to set when that text is
+/// new to the client.
+pub(super) struct KnownVisitor {
+    pub id: VisitorId,
+    pub signed: String,
+    pub cookie: Option<String>,
+}
+
 /// Where a visitor without a valid pass ended up.
 pub(super) struct Placed {
     pub status: StatusObject,
@@ -199,20 +207,32 @@ impl Gateway {
         None
     }
 
-    /// The visitor's verified id, or a fresh one, with the cookie to set: a fresh id's, or a
-    /// known id's re-signed with the current key when a retiring key signed it — so removing
-    /// the old key later logs nobody out of the line.
-    pub(super) fn visitor(&self, facts: &RequestFacts) -> (VisitorId, Option<String>) {
+    /// The visitor's verified id, or a fresh one. A fresh id, or a known one signed by a
+    /// retiring key, is signed anew and handed out (so removing the old key later logs
+    /// nobody out of the line); a current one is reused as sent, not signed again.
+    pub(super) fn visitor(&self, facts: &RequestFacts) -> KnownVisitor {
         if let Some(token) = facts.visitor_token.as_deref() {
             if let Some(id) = self.keyring.verify_visitor(token) {
-                let cookie = (!self.signed_by_signing_key(token))
-                    .then(|| self.visitor_cookie(&self.keyring.sign_visitor(id), facts));
-                return (id, cookie);
+                if self.keyring.signed_with_signing_key(token) {
+                    return KnownVisitor {
+                        id,
+                        signed: token.to_string(),
+                        cookie: None,
+                    };
+                }
+                return self.hand_out(id, facts);
             }
         }
-        let id = VisitorId::random();
-        let cookie = self.visitor_cookie(&self.keyring.sign_visitor(id), facts);
-        (id, Some(cookie))
+        self.hand_out(VisitorId::random(), facts)
+    }
+
+    fn hand_out(&self, id: VisitorId, facts: &RequestFacts) -> KnownVisitor {
+        let signed = self.keyring.sign_visitor(id);
+        KnownVisitor {
+            id,
+            cookie: Some(self.visitor_cookie(&signed, facts)),
+            signed,
+        }
     }
 
     /// For a visitor who holds a valid pass: the visitor id re-signed with the current key,
@@ -223,18 +243,14 @@ impl Gateway {
         facts: &RequestFacts,
     ) -> Option<(String, String)> {
         let token = facts.visitor_token.as_deref()?;
-        if self.signed_by_signing_key(token) || self.keyring.verify_visitor(token) != Some(visitor)
+        if self.keyring.signed_with_signing_key(token)
+            || self.keyring.verify_visitor(token) != Some(visitor)
         {
             return None;
         }
         let signed = self.keyring.sign_visitor(visitor);
         let cookie = self.visitor_cookie(&signed, facts);
         Some((signed, cookie))
-    }
-
-    /// Signed ids and passes name their key second: `<hex>.<kid>.<mac>`, `v1.<kid>.…`.
-    pub(super) fn signed_by_signing_key(&self, token: &str) -> bool {
-        token.split('.').nth(1) == Some(self.keyring.signing_kid())
     }
 
     fn visitor_cookie(&self, signed: &str, facts: &RequestFacts) -> String {
@@ -285,8 +301,11 @@ impl Gateway {
             .ok_or_else(|| StoreError::Invalid(format!("no room at index {index}")))?;
         let live = entry.live();
         let room = entry.config.id.as_str();
-        let (visitor, visitor_cookie) = self.visitor(facts);
-        let signed_visitor = self.keyring.sign_visitor(visitor);
+        let KnownVisitor {
+            id: visitor,
+            signed: signed_visitor,
+            cookie: visitor_cookie,
+        } = self.visitor(facts);
         let new_visitor_token = visitor_cookie.is_some().then(|| signed_visitor.clone());
         let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
         let placement = match live.settings.mode {

@@ -26,7 +26,7 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
         // A pass signed by a retiring key is renewed at once, so dropping that key after
         // a session ends nobody's visit.
         if claims.needs_renewal(now, live.settings.session_seconds)
-            || !gateway.signed_by_signing_key(token)
+            || !gateway.keyring.signed_with_signing_key(token)
         {
             renew(gateway, index, &claims.visitor, facts, &mut plan).await;
         }
