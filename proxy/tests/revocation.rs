@@ -12,15 +12,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use anteroom_admission::{Keyring, VisitorId};
+use anteroom_admission::VisitorId;
 use anteroom_queue::{QueueStore, RedisOptions, RedisStore};
-use support::{mint_pass, room_toml, unix_now, Backend, Gateway, Origin, Visitor, SECRET};
+use support::{keyring, mint_pass, room_toml, unix_now, Backend, Gateway, Origin, Visitor};
 
 const QUEUE_ALL: &str = "mode = \"queue-all\"\nadmit_per_second = 100.0\nmax_active = 100";
-
-fn keyring() -> Keyring {
-    Keyring::new("k1", vec![("k1".to_string(), SECRET.as_bytes().to_vec())]).unwrap()
-}
 
 async fn revoked_count(gateway: &Gateway) -> f64 {
     gateway
