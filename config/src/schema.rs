@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use crate::gateway::{
     AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
-    StoreBackend, StoreConfig,
+    StoreBackend, StoreConfig, StreamsConfig,
 };
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
@@ -24,7 +24,13 @@ pub(crate) const DEFAULT_MAX_ACTIVE: u64 = 2000;
 pub(crate) const DEFAULT_SESSION_SECONDS: u64 = 600;
 pub(crate) const DEFAULT_ABANDON_AFTER_SECONDS: u64 = 120;
 
-const TOP_KEYS: &[&str] = &["listen", "proxy", "store", "keys", "admin", "room"];
+const TOP_KEYS: &[&str] = &[
+    "listen", "proxy", "store", "keys", "admin", "streams", "room",
+];
+const STREAMS_KEYS: &[&str] = &["max_open", "max_per_visitor"];
+/// More open streams than this is a typo: one process here opens at most 20,000 files.
+const MAX_STREAMS_OPEN: i64 = 1_000_000;
+const MAX_STREAMS_PER_VISITOR: i64 = 64;
 /// More worker threads than this is a typo, not a machine.
 const MAX_THREADS: i64 = 1024;
 const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads"];
@@ -63,6 +69,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
          `secrets` = { id = \"env:NAME\" or a literal of at least 32 bytes })",
     );
     let admin = admin(&src, optional_section(&src, &root, "admin"), env);
+    let streams = streams(&src, optional_section(&src, &root, "streams"));
     let rooms = match root.get("room") {
         Some(field) => rooms(&src, &field, proxy.default_origin.as_deref()),
         None => Vec::new(),
@@ -73,8 +80,35 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
         store,
         keys,
         admin,
+        streams,
         rooms,
     })
+}
+
+fn streams(src: &Source, section: Option<Section>) -> StreamsConfig {
+    let defaults = StreamsConfig::default();
+    let Some(s) = section else {
+        return defaults;
+    };
+    s.deny_unknown(src, STREAMS_KEYS);
+    StreamsConfig {
+        max_open: integer(
+            src,
+            &s,
+            "max_open",
+            defaults.max_open as u64,
+            MAX_STREAMS_OPEN,
+            "streams",
+        ) as usize,
+        max_per_visitor: integer(
+            src,
+            &s,
+            "max_per_visitor",
+            defaults.max_per_visitor as u64,
+            MAX_STREAMS_PER_VISITOR,
+            "streams",
+        ) as usize,
+    }
 }
 
 /// A section that may be left out; one of the wrong type is reported and read as absent.

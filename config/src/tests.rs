@@ -84,6 +84,10 @@ secrets = {{ k1 = "{SECRET_A}", k2 = "env:TEST_FULL_K2" }}
 [admin]
 token = "admin-token-1234567"
 
+[streams]
+max_open = 9000
+max_per_visitor = 2
+
 [[room]]
 id = "tour-2027"
 origin = "127.0.0.1:3001"
@@ -131,6 +135,10 @@ admit_per_second = 3
         },
         admin: AdminConfig {
             token: Some(Secret(b"admin-token-1234567".to_vec())),
+        },
+        streams: StreamsConfig {
+            max_open: 9000,
+            max_per_visitor: 2,
         },
         rooms: vec![
             RoomConfig {
@@ -888,4 +896,17 @@ fn listen_threads_is_a_positive_count_or_one_per_core() {
     let text = format!("[listen]\nthreads = 0\n{}", with_rooms(""));
     let (line, _, field, _, _) = fail(&text);
     assert_eq!((line, field.as_str()), (2, "listen.threads"));
+}
+
+#[test]
+fn streams_default_and_bounds() {
+    let cfg = parse(&with_rooms("")).unwrap();
+    assert_eq!(cfg.streams, StreamsConfig::default());
+    assert_eq!(cfg.streams.max_open, 18_000);
+    assert_eq!(cfg.streams.max_per_visitor, 4);
+    let text = format!("{KEYS}[streams]\nmax_open = 0\nmax_per_visitor = 65\nmax = 1\n");
+    let error = parse(&text).unwrap_err().to_string();
+    for field in ["streams.max_open", "streams.max_per_visitor", "streams.max"] {
+        assert!(error.contains(field), "{field} missing from: {error}");
+    }
 }
