@@ -65,10 +65,12 @@ impl PageTemplate {
                     "{path:?} is not a file (expected an HTML template)"
                 ))
             }
-            Ok(meta) if meta.len() > MAX_TEMPLATE_BYTES as u64 => return Err(format!(
+            Ok(meta) if meta.len() > MAX_TEMPLATE_BYTES as u64 => {
+                return Err(format!(
                 "{path:?} is {} bytes; a waiting-page template may be at most {MAX_TEMPLATE_BYTES}",
                 meta.len()
-            )),
+            ))
+            }
             Ok(_) => std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read page template {path:?}: {e}"))?,
             Err(e) => return Err(format!("cannot read page template {path:?}: {e}")),
