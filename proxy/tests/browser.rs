@@ -236,6 +236,24 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
         nojs["waitingPages"].as_array().unwrap().len() >= 2,
         "the meta refresh loaded the page again: {nojs}"
     );
+    let fakes: Value = serde_json::from_str(&payload(
+        &expect_line(&mut lines, "RESULT", Duration::from_secs(25)).await,
+        "transports",
+    ))
+    .unwrap();
+    for (kind, position) in [("sse", "77"), ("ws", "66")] {
+        let run = &fakes[kind];
+        assert_eq!(run["transport"], kind, "{fakes}");
+        assert_eq!(run["position"], position, "{fakes}");
+        assert_eq!(
+            run["eta"], "about 2–4 minutes",
+            "the script words it as the server does"
+        );
+        assert_eq!(
+            run["leaked"], false,
+            "pass or visitor id written into the page"
+        );
+    }
     let status = script.wait().await.unwrap();
     assert!(status.success(), "browser script failed: {status}");
 

@@ -90,10 +90,45 @@ async function run(name, target, javaScriptEnabled) {
   say('RESULT', name, JSON.stringify(result));
 }
 
+// The page on each stream transport, served here by the browser itself (the gateway's own
+// streams may not be in yet): it must pick SSE when SSE answers, WebSocket when only that
+// answers, show what they say, and never write the pass or visitor id into the page.
+async function transports(target) {
+  const fake = (position) => JSON.stringify({
+    room: 'tour', visitor: 'VISITOR-ID-NOT-FOR-THE-PAGE', state: 'waiting', position, waiting: 90,
+    admit_per_second: 1.0, eta_seconds: { low: 100, high: 250 }, message: null, pass: 'v1.k1.PASS-NOT-FOR-THE-PAGE.x',
+  });
+  const result = {};
+  for (const kind of ['sse', 'ws']) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    if (kind === 'sse') {
+      await page.route('**/_anteroom/events?*', (route) => route.fulfill({
+        status: 200, contentType: 'text/event-stream',
+        body: `retry: 60000\nevent: status\nid: 1\ndata: ${fake(77)}\n\n`,
+      }));
+    } else {
+      await page.route('**/_anteroom/events?*', (route) => route.fulfill({ status: 501, body: '' }));
+      await page.routeWebSocket('**/_anteroom/ws?*', (socket) => { socket.send(fake(66)); });
+    }
+    await page.goto(base + target);
+    await page.waitForFunction((want) => document.documentElement.dataset.transport === want, kind, { timeout: 10000 });
+    result[kind] = {
+      transport: await page.evaluate(() => document.documentElement.dataset.transport),
+      position: (await page.textContent('[data-anteroom="position"]')).trim(),
+      eta: (await page.textContent('[data-anteroom="eta"]')).trim(),
+      leaked: /NOT-FOR-THE-PAGE/.test(await page.content()),
+    };
+    await context.close();
+  }
+  say('RESULT', 'transports', JSON.stringify(result));
+}
+
 try {
   await run('js', env('TARGET_JS'), true);
   if ((await stdin.next()).value !== 'go') { throw new Error('no go for the second run'); }
   await run('nojs', env('TARGET_NOJS'), false);
+  await transports(env('TARGET_JS'));
 } finally {
   await browser.close();
 }
