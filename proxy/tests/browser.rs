@@ -102,6 +102,27 @@ fn payload(line: &str, run: &str) -> String {
     rest.to_string()
 }
 
+/// What the script found in one run (`RESULT <run> <json>`).
+async fn run_result(lines: &mut Lines<BufReader<ChildStdout>>, run: &str) -> Value {
+    let line = expect_line(lines, "RESULT", Duration::from_secs(25)).await;
+    serde_json::from_str(&payload(&line, run)).unwrap()
+}
+
+/// Once the page shows `position`, raise the cap so the line moves; the run's result.
+async fn move_the_line(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    gateway: &Gateway,
+    run: &str,
+    position: &str,
+) -> Value {
+    let shown = expect_line(lines, "WAITING", Duration::from_secs(20)).await;
+    assert_eq!(payload(&shown, run), position);
+    gateway
+        .admin_patch(ROOM, json!({ "max_active": 100 }))
+        .await;
+    run_result(lines, run).await
+}
+
 /// Fill the room's cap with admitted visitors and queue `ahead` more behind it: the line stands
 /// still (while the rate keeps estimates short) until the cap is raised.
 async fn line_up(gateway: &Gateway, active: u64, ahead: usize) {
@@ -174,16 +195,7 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
     let mut stdin = script.stdin.take().unwrap();
 
     // JavaScript on: 3 ahead, the line moves once the cap is raised.
-    let shown = expect_line(&mut lines, "WAITING", Duration::from_secs(20)).await;
-    assert_eq!(payload(&shown, "js"), "4");
-    gateway
-        .admin_patch(ROOM, json!({ "max_active": 100 }))
-        .await;
-    let js: Value = serde_json::from_str(&payload(
-        &expect_line(&mut lines, "RESULT", Duration::from_secs(25)).await,
-        "js",
-    ))
-    .unwrap();
+    let js = move_the_line(&mut lines, &gateway, "js", "4").await;
     check_run(&js, TARGET_JS, "4", &gateway);
     assert_eq!(js["ahead"], "3 people are ahead of you.");
     assert_eq!(js["progress"], "0");
@@ -221,26 +233,13 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
     // JavaScript off: 2 ahead; only the meta refresh brings the visitor in.
     line_up(&gateway, 6, 2).await;
     stdin.write_all(b"go\n").await.unwrap();
-    let shown = expect_line(&mut lines, "WAITING", Duration::from_secs(20)).await;
-    assert_eq!(payload(&shown, "nojs"), "3");
-    gateway
-        .admin_patch(ROOM, json!({ "max_active": 100 }))
-        .await;
-    let nojs: Value = serde_json::from_str(&payload(
-        &expect_line(&mut lines, "RESULT", Duration::from_secs(25)).await,
-        "nojs",
-    ))
-    .unwrap();
+    let nojs = move_the_line(&mut lines, &gateway, "nojs", "3").await;
     check_run(&nojs, TARGET_NOJS, "3", &gateway);
     assert!(
         nojs["waitingPages"].as_array().unwrap().len() >= 2,
         "the meta refresh loaded the page again: {nojs}"
     );
-    let fakes: Value = serde_json::from_str(&payload(
-        &expect_line(&mut lines, "RESULT", Duration::from_secs(25)).await,
-        "transports",
-    ))
-    .unwrap();
+    let fakes = run_result(&mut lines, "transports").await;
     for (kind, position) in [("sse", "77"), ("ws", "66")] {
         let run = &fakes[kind];
         assert_eq!(run["transport"], kind, "{fakes}");
