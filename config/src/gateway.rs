@@ -151,6 +151,8 @@ pub struct RoomConfig {
     /// Match `paths` without regard to ASCII case (for origins that serve `/TOUR` as `/tour`);
     /// default false
     pub paths_case_insensitive: bool,
+    /// Replaces the built-in waiting page; read and checked at load. None = built-in.
+    pub page_template: Option<crate::PageTemplate>,
 }
 
 /// Read and validate a gateway config file.

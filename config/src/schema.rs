@@ -14,6 +14,7 @@ use crate::gateway::{
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
 use crate::secret::{self, EnvLookup};
+use crate::PageTemplate;
 use crate::{syntax, validate, ConfigError};
 
 pub(crate) const DEFAULT_PUBLIC: &str = "127.0.0.1:8080";
@@ -49,6 +50,7 @@ const ROOM_KEYS: &[&str] = &[
     "session_seconds",
     "abandon_after_seconds",
     "paths_case_insensitive",
+    "page_template",
 ];
 
 pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayConfig, ConfigError> {
@@ -572,6 +574,8 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
         .and_then(|f| src.keep(f.boolean(src)))
         .is_some_and(|at| at.value);
 
+    let page_template = optional_checked(src, s, "page_template", PageTemplate::load).flatten();
+
     Placed {
         room: RoomConfig {
             id: id.as_ref().map(|id| id.value.clone()).unwrap_or_default(),
@@ -584,6 +588,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
             session_seconds,
             abandon_after_seconds,
             paths_case_insensitive,
+            page_template,
         },
         path: s.path.clone(),
         line: src.line_of(

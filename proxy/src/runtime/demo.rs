@@ -58,6 +58,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             session_seconds: 300,
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
+            page_template: None,
         }],
     }
 }
