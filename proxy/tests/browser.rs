@@ -22,11 +22,9 @@ use tokio::process::{ChildStdout, Command};
 
 use support::{keyring, room_toml, unix_now, Backend, Gateway, Origin, Visitor};
 
-/// The transport the live page must end up on. `None` accepts any of sse / ws / poll (the
-/// streams answer 501 until issue 7's stream work lands, so the page polls). INTEGRATOR: set
-/// `Some("sse")` once `/_anteroom/events` is in; `ANTEROOM_BROWSER_TRANSPORT=sse` does the
-/// same for one run.
-const REQUIRED_TRANSPORT: Option<&str> = None;
+/// The transport the live page must end up on: Server-Sent Events, the first it tries
+/// (`ANTEROOM_BROWSER_TRANSPORT=ws|poll` asks for another for one run).
+const REQUIRED_TRANSPORT: Option<&str> = Some("sse");
 
 const TARGET_JS: &str = "/tour/seats?section=A%20B&qty=2&sort=price";
 const TARGET_NOJS: &str = "/tour/seats?js=off&qty=1";
