@@ -99,6 +99,7 @@ pub(super) async fn current_status(
             &live.settings,
             live.waiting,
             Some(token.to_string()),
+            live.measured_rate(),
         );
         return Ok(Current {
             status,
@@ -116,6 +117,7 @@ pub(super) async fn current_status(
             &live.settings,
             live.waiting,
             None,
+            live.measured_rate(),
         );
         return Ok(Current {
             status,

@@ -354,6 +354,7 @@ impl Gateway {
             &live.settings,
             live.waiting,
             issued_pass.clone(),
+            live.measured_rate(),
         );
         Ok(Placed {
             status,

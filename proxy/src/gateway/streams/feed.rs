@@ -9,6 +9,8 @@ use anteroom_admission::VisitorId;
 use anteroom_queue::{Frontier, LineView, RoomSettings};
 use tokio::sync::watch;
 
+use crate::gateway::LiveRoom;
+
 /// What every stream of a room reads when the line or the settings change.
 #[derive(Debug, Clone)]
 pub struct LineSnapshot {
@@ -20,6 +22,8 @@ pub struct LineSnapshot {
     pub changed_at_ms: u64,
     /// The view has read the store at least once.
     pub known: bool,
+    /// The room's admission rate lately (ETA).
+    pub measured_rate: Option<f64>,
 }
 
 pub struct RoomFeed {
@@ -36,6 +40,7 @@ impl RoomFeed {
             settings,
             changed_at_ms: 0,
             known: false,
+            measured_rate: None,
         });
         RoomFeed {
             snapshot,
@@ -64,7 +69,8 @@ impl RoomFeed {
     /// Apply what the store said (one frontier page, if read) and the live settings; streams
     /// wake only when something they show changed. Returns true when the caller should read
     /// the next page at once (from `cursor()`).
-    pub fn publish(&self, page: Option<&Frontier>, settings: &RoomSettings) -> bool {
+    pub fn publish(&self, page: Option<&Frontier>, live: &LiveRoom) -> bool {
+        let settings = &live.settings;
         let mut again = false;
         self.snapshot.send_if_modified(|snapshot| {
             let before = line_state(&snapshot.view);
@@ -75,9 +81,11 @@ impl RoomFeed {
             if line_changed {
                 snapshot.changed_at_ms = snapshot.view.changed_at_ms();
             }
-            let settings_changed = snapshot.settings != *settings;
+            let settings_changed =
+                snapshot.settings != *settings || snapshot.measured_rate != live.measured_rate();
             if settings_changed {
                 snapshot.settings = settings.clone();
+                snapshot.measured_rate = live.measured_rate();
             }
             let first = !snapshot.known && page.is_some() && !again;
             snapshot.known |= first;

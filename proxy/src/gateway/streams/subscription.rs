@@ -127,7 +127,7 @@ impl Subscription {
                 std::future::pending::<()>().await;
             }
             self.line.changed().await.ok()?;
-            let (answer, settings, version, changed_at_ms) = {
+            let (answer, settings, measured_rate, version, changed_at_ms) = {
                 let snapshot = self.line.borrow_and_update();
                 if self.epoch.is_none() && snapshot.known {
                     self.epoch = Some(snapshot.view.epoch().to_string());
@@ -141,6 +141,7 @@ impl Subscription {
                         self.epoch.as_deref(),
                     ),
                     snapshot.settings.clone(),
+                    snapshot.measured_rate,
                     snapshot.version,
                     snapshot.changed_at_ms,
                 )
@@ -161,6 +162,7 @@ impl Subscription {
                 &settings,
                 self.last.waiting,
                 pass,
+                measured_rate,
             );
             self.settled = matches!(
                 placement,

@@ -176,7 +176,7 @@ impl StoreOwner {
                 .await
             {
                 Ok(page) => {
-                    if !feed.publish(Some(&page), &live.settings) {
+                    if !feed.publish(Some(&page), &live) {
                         break;
                     }
                 }
@@ -256,10 +256,6 @@ impl StoreOwner {
                     .metrics
                     .set_room_figures(id, stats.waiting, stats.active);
             }
-            if let Some(feed) = gateway.streams.feed(index) {
-                // Operator changes (pause, message, sold out) reach open streams now.
-                feed.publish(None, &settings);
-            }
             gateway.update_live(index, |live| {
                 live.settings = settings;
                 live.add_revocations(revocations);
@@ -268,8 +264,13 @@ impl StoreOwner {
                 if let Some(stats) = stats {
                     live.waiting = stats.waiting;
                     live.active = stats.active;
+                    live.admissions.record(unix_now_ms(), stats.admitted_total);
                 }
             });
+            if let Some(feed) = gateway.streams.feed(index) {
+                // Operator changes (pause, message, sold out) reach open streams now.
+                feed.publish(None, &room.live());
+            }
         }
     }
 }
