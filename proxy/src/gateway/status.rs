@@ -41,12 +41,12 @@ impl StatusObject {
         pass: Option<String>,
     ) -> StatusObject {
         let (state, position, waiting) = match placement {
-            Placement::Waiting { position, waiting } if settings.paused => {
-                (VisitorState::Paused, Some(position), waiting)
-            }
-            Placement::Waiting { position, waiting } => {
-                (VisitorState::Waiting, Some(position), waiting)
-            }
+            Placement::Waiting {
+                position, waiting, ..
+            } if settings.paused => (VisitorState::Paused, Some(position), waiting),
+            Placement::Waiting {
+                position, waiting, ..
+            } => (VisitorState::Waiting, Some(position), waiting),
             Placement::Admitted { .. } => (VisitorState::Admitted, None, last_known_waiting),
             Placement::Absent => (VisitorState::Waiting, None, last_known_waiting),
             Placement::Closed => (VisitorState::Closed, None, last_known_waiting),
