@@ -1331,6 +1331,17 @@ async fn ticket_of(env: &Env, room: &str, n: u64) -> u64 {
     }
 }
 
+/// The view gives visitor `n` the position `status` gives it.
+async fn assert_view_matches_status(env: &Env, room: &str, view: &LineView, n: u64) {
+    let Placement::Waiting {
+        position, ticket, ..
+    } = env.store.status(room, vid(n)).await.expect("status")
+    else {
+        panic!("visitor {n} should be waiting");
+    };
+    assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+}
+
 /// Every visitor in `queued` has the view's position equal to its `status` position, and
 /// every ticket in `gone` has none.
 async fn view_agrees_with_status(env: &Env, room: &str, queued: &[u64], gone: &[u64]) {
@@ -1338,13 +1349,7 @@ async fn view_agrees_with_status(env: &Env, room: &str, queued: &[u64], gone: &[
     sync_view(&env.other, room, &mut view).await;
     assert_eq!(view.waiting(), queued.len() as u64);
     for n in queued {
-        let Placement::Waiting {
-            position, ticket, ..
-        } = env.store.status(room, vid(*n)).await.expect("status")
-        else {
-            panic!("visitor {n} should be waiting");
-        };
-        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+        assert_view_matches_status(env, room, &view, *n).await;
     }
     for ticket in gone {
         assert_eq!(
@@ -1441,13 +1446,7 @@ pub async fn frontier_pages_past_a_thousand_gaps(env: &Env) {
     assert_eq!(view.gap_count(), 1200);
     // A sample across the line (the whole line costs 1300 status calls).
     for n in queued.iter().step_by(37).chain(queued.last()) {
-        let Placement::Waiting {
-            position, ticket, ..
-        } = env.store.status(room, vid(*n)).await.expect("status")
-        else {
-            panic!("visitor {n} should be waiting");
-        };
-        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+        assert_view_matches_status(env, room, &view, *n).await;
     }
     assert_eq!(view.position(2500), Some(1300));
 }
