@@ -1,0 +1,127 @@
+//! `anteroom-loadtest`: load tests for a site behind Anteroom.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anteroom_loadtest::sale::{self, Arrival, SaleOptions};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "anteroom-loadtest", version, about = "Load tests for Anteroom")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Play a whole flash sale on this machine (Redis, PostgreSQL, booking, G gateways) and
+    /// write DIR/report.json, report.md, report.html. Exits 1 when a gate fails.
+    FlashSale(FlashSaleArgs),
+}
+
+#[derive(clap::Args)]
+struct FlashSaleArgs {
+    /// Visitors in the sale.
+    #[arg(long, default_value_t = 2000)]
+    visitors: usize,
+    /// Gateway instances (`anteroom serve`) sharing one Redis.
+    #[arg(long, default_value_t = 2)]
+    gateways: usize,
+    /// Seats on sale.
+    #[arg(long, default_value_t = 200)]
+    seats: usize,
+    /// Share of visitors that are bots (percent): no stream, polling hard, a fixed user agent.
+    #[arg(long, default_value_t = 0.0)]
+    bots: f64,
+    /// The room's admission rate (visitors per second).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    /// How arrivals spread over the arrival window.
+    #[arg(long, value_enum, default_value_t = Arrival::Spike)]
+    arrival: Arrival,
+    /// The arrival window, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    arrival_seconds: f64,
+    /// A visitor still waiting after this many seconds gives up (counted as abandoned).
+    #[arg(long, default_value_t = 120.0)]
+    give_up_seconds: f64,
+    /// The admission-rate gate: measured rate within ± this percent of the set rate.
+    #[arg(long, default_value_t = 2.0)]
+    max_rate_error_pct: f64,
+    /// Where the `anteroom` binary is (default: next to this one).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Report directory.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::FlashSale(args) => flash_sale(args),
+    }
+}
+
+fn flash_sale(args: FlashSaleArgs) -> ExitCode {
+    if args.visitors == 0 || args.gateways == 0 || args.seats == 0 || args.rate <= 0.0 {
+        eprintln!("--visitors, --gateways, --seats and --rate must be above 0");
+        return ExitCode::from(2);
+    }
+    let bin_dir = match args.bin_dir.clone().or_else(exe_dir) {
+        Some(dir) => dir,
+        None => {
+            eprintln!("cannot tell where this binary is: pass --bin-dir");
+            return ExitCode::from(2);
+        }
+    };
+    let options = SaleOptions {
+        visitors: args.visitors,
+        gateways: args.gateways,
+        seats: args.seats,
+        bots_pct: args.bots.clamp(0.0, 100.0),
+        admit_per_second: args.rate,
+        arrival: args.arrival,
+        arrival_seconds: args.arrival_seconds.max(0.0),
+        give_up_seconds: args.give_up_seconds.max(1.0),
+        max_rate_error_pct: args.max_rate_error_pct,
+        bin_dir,
+        out: args.out,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(sale::run(&options)) {
+        Ok(report) => {
+            print!("{}", anteroom_loadtest::render::markdown(&report));
+            if report.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("flash-sale: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn exe_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    // Test binaries live in target/debug/deps; the workspace's binaries one level up.
+    let dir = exe.parent()?;
+    if dir.ends_with("deps") {
+        return dir.parent().map(PathBuf::from);
+    }
+    Some(dir.to_path_buf())
+}

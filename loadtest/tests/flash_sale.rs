@@ -1,0 +1,156 @@
+//! `anteroom-loadtest flash-sale` end to end: a small sale on real processes (two gateways,
+//! the booking service, redis-server, PostgreSQL), gated on its own report file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+/// The workspace's `anteroom`, built (or found up to date) next to this crate's binary:
+/// cargo builds another package's binaries only for that package's tests.
+fn bin_dir() -> PathBuf {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "anteroom", "--bin", "anteroom"])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .status()
+            .expect("run cargo build -p anteroom");
+        assert!(status.success(), "cargo build -p anteroom failed");
+    });
+    Path::new(env!("CARGO_BIN_EXE_anteroom-loadtest"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn flash_sale(out: &Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-loadtest"))
+        .arg("flash-sale")
+        .args(args)
+        .arg("--bin-dir")
+        .arg(bin_dir())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run anteroom-loadtest");
+    let text = std::fs::read_to_string(out.join("report.json")).unwrap_or_else(|e| {
+        panic!(
+            "no report.json ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        output,
+        serde_json::from_str(&text).expect("report.json is JSON"),
+    )
+}
+
+#[test]
+fn a_small_sale_is_fair_sells_every_seat_once_and_holds_the_rate() {
+    let out = anteroom_testkit::unique_temp_dir("flash-sale-report");
+    let (output, report) = flash_sale(
+        &out,
+        &[
+            "--visitors",
+            "2000",
+            "--gateways",
+            "2",
+            "--seats",
+            "200",
+            "--rate",
+            "20",
+            "--bots",
+            "5",
+            "--arrival",
+            "spike",
+            "--arrival-seconds",
+            "5",
+        ],
+    );
+    let summary = &report["summary"];
+    assert!(
+        output.status.success(),
+        "a gate failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["passed"], true);
+    assert_eq!(summary["kendall_tau_distance"], 0, "{summary}");
+    assert_eq!(summary["admitted_without_recorded_join"], 0, "{summary}");
+    assert!(summary["admitted"].as_u64().unwrap() >= 200, "{summary}");
+    assert_eq!(summary["double_bookings"], 0, "{summary}");
+    assert_eq!(summary["double_holds"], 0, "{summary}");
+    assert_eq!(
+        summary["seats_sold"], 200,
+        "every seat sold once: {summary}"
+    );
+    assert_eq!(summary["bookings_in_ledger"], 200, "{summary}");
+    assert!(
+        summary["admission_rate_error_pct"].as_f64().unwrap().abs() <= 2.0,
+        "{summary}"
+    );
+    assert_eq!(summary["joined"], 2000, "{summary}");
+    assert_eq!(summary["bots"], 100, "{summary}");
+    for field in [
+        "joins_per_second",
+        "eta_error_pct",
+        "bots_admitted",
+        "abandonment_pct",
+    ] {
+        assert!(summary[field].is_number(), "{field} missing: {summary}");
+    }
+    for step in ["join", "time_to_admit", "seat_map", "hold", "confirm"] {
+        assert!(
+            report["steps"][step]["count"].as_u64().unwrap() > 0,
+            "{step}"
+        );
+    }
+    let markdown = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        markdown.contains("| Kendall-tau distance | 0 |"),
+        "{markdown}"
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3, "three plots");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_failed_gate_fails_the_exit_code() {
+    let out = anteroom_testkit::unique_temp_dir("flash-sale-gate");
+    // No measured rate is within -1% of the set rate: the rate gate must fail.
+    let (output, report) = flash_sale(
+        &out,
+        &[
+            "--visitors",
+            "60",
+            "--gateways",
+            "1",
+            "--seats",
+            "10",
+            "--rate",
+            "20",
+            "--arrival",
+            "instant",
+            "--max-rate-error-pct=-1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert_eq!(report["passed"], false);
+    let failed: Vec<&str> = report["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["passed"] == false)
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["admission_rate"], "{report}");
+    assert_eq!(report["summary"]["seats_sold"], 10);
+    let _ = std::fs::remove_dir_all(&out);
+}
