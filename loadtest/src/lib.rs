@@ -7,6 +7,7 @@ pub mod monitor;
 pub mod render;
 pub mod report;
 pub mod sale;
+pub mod scenarios;
 pub mod stack;
 pub mod visitor;
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anteroom_loadtest::sale::{self, Arrival, SaleOptions};
+use anteroom_loadtest::scenarios::{self, Kind};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,6 +19,24 @@ enum Command {
     /// Play a whole flash sale on this machine (Redis, PostgreSQL, booking, G gateways) and
     /// write DIR/report.json, report.md, report.html. Exits 1 when a gate fails.
     FlashSale(FlashSaleArgs),
+    /// goose: fans — protected page, live stream until admitted, seat map, hold, confirm.
+    Fan(ScenarioArgs),
+    /// goose: apps — the same journey in JSON mode, polling, `X-Anteroom-*` headers.
+    App(ScenarioArgs),
+    /// goose: bots — no JavaScript, one fingerprint, hammering joins and holds.
+    Bot(ScenarioArgs),
+    /// goose: admitted visitors browsing the origin.
+    Browse(ScenarioArgs),
+}
+
+/// A goose scenario: the target's room/event/page, and every goose flag (`-H`, `-u`, `-r`,
+/// `-t`, `--report-file`, `--threshold`...). Bounded by default: 60 s, 20 users.
+#[derive(clap::Args)]
+struct ScenarioArgs {
+    #[command(flatten)]
+    target: scenarios::Target,
+    #[command(flatten)]
+    goose: goose::config::GooseConfiguration,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +80,32 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::FlashSale(args) => flash_sale(args),
+        Command::Fan(args) => scenario(Kind::Fan, args),
+        Command::App(args) => scenario(Kind::App, args),
+        Command::Bot(args) => scenario(Kind::Bot, args),
+        Command::Browse(args) => scenario(Kind::Browse, args),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| eprintln!("tokio runtime: {e}"))
+        .ok()
+}
+
+/// Runs a goose scenario; a failed threshold (or any goose error) is a non-zero exit.
+fn scenario(kind: Kind, args: ScenarioArgs) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(scenarios::run(kind, args.target, args.goose)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -7,30 +7,15 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Once;
+mod support;
 
-/// The workspace's `anteroom`, built (or found up to date) next to this crate's binary:
-/// cargo builds another package's binaries only for that package's tests.
-fn bin_dir() -> PathBuf {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "anteroom", "--bin", "anteroom"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-            .status()
-            .expect("run cargo build -p anteroom");
-        assert!(status.success(), "cargo build -p anteroom failed");
-    });
-    Path::new(env!("CARGO_BIN_EXE_anteroom-loadtest"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{bin_dir, LOADTEST};
 
 fn flash_sale(out: &Path, args: &[&str]) -> (Output, serde_json::Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_anteroom-loadtest"))
+    let output = Command::new(LOADTEST)
         .arg("flash-sale")
         .args(args)
         .arg("--bin-dir")
