@@ -65,6 +65,10 @@ struct FlashSaleArgs {
     /// A visitor still waiting after this many seconds gives up (counted as abandoned).
     #[arg(long, default_value_t = 120.0)]
     give_up_seconds: f64,
+    /// At most this many fans follow the SSE stream; the rest poll `/_anteroom/status`
+    /// (one process here holds at most ~19,900 sockets).
+    #[arg(long, default_value_t = 12_000)]
+    max_streams: usize,
     /// The admission-rate gate: measured rate within ± this percent of the set rate.
     #[arg(long, default_value_t = 2.0)]
     max_rate_error_pct: f64,
@@ -130,6 +134,7 @@ fn flash_sale(args: FlashSaleArgs) -> ExitCode {
         arrival: args.arrival,
         arrival_seconds: args.arrival_seconds.max(0.0),
         give_up_seconds: args.give_up_seconds.max(1.0),
+        max_streams: args.max_streams,
         max_rate_error_pct: args.max_rate_error_pct,
         bin_dir,
         out: args.out,

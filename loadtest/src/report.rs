@@ -34,6 +34,7 @@ pub struct RunSettings {
     pub gateways: usize,
     pub seats: usize,
     pub bots_pct: f64,
+    pub max_streams: usize,
     pub admit_per_second: f64,
     pub arrival: String,
     pub arrival_seconds: f64,

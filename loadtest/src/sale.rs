@@ -49,6 +49,7 @@ pub struct SaleOptions {
     pub arrival: Arrival,
     pub arrival_seconds: f64,
     pub give_up_seconds: f64,
+    pub max_streams: usize,
     pub max_rate_error_pct: f64,
     pub bin_dir: PathBuf,
     pub out: PathBuf,
@@ -125,6 +126,7 @@ pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
             gateways: options.gateways,
             seats: options.seats,
             bots_pct: options.bots_pct,
+            max_streams: options.max_streams,
             admit_per_second: options.admit_per_second,
             arrival: format!("{:?}", options.arrival).to_lowercase(),
             arrival_seconds: options.arrival_seconds,
@@ -144,13 +146,11 @@ pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
 fn plan(options: &SaleOptions, stack: &Stack, setup: &SaleSetup, index: usize) -> Plan {
     let gateway = index % stack.gateways.len().max(1);
     let public = stack.gateways.get(gateway).map(|g| g.public);
-    // Bots are spread evenly through the crowd: every visitor whose share crosses a whole
-    // percent step is one.
-    let bot = {
-        let before = (index as f64 * options.bots_pct / 100.0).floor();
-        let after = ((index + 1) as f64 * options.bots_pct / 100.0).floor();
-        after > before
-    };
+    let bot = spread(index, options.bots_pct / 100.0);
+    // One process holds at most ~19,900 sockets here: past `max_streams`, fans poll, as
+    // the waiting page does when it cannot stream.
+    let stream_share = options.max_streams as f64 / options.visitors.max(1) as f64;
+    let stream = !bot && spread(index, stream_share.min(1.0));
     Plan {
         index,
         gateway,
@@ -160,6 +160,7 @@ fn plan(options: &SaleOptions, stack: &Stack, setup: &SaleSetup, index: usize) -
         room: setup.room.clone(),
         event: setup.event.clone(),
         bot,
+        stream,
         arrive_after: options.arrival.offset(
             index,
             options.visitors,
@@ -167,6 +168,14 @@ fn plan(options: &SaleOptions, stack: &Stack, setup: &SaleSetup, index: usize) -
         ),
         give_up_after: Duration::from_secs_f64(options.give_up_seconds),
     }
+}
+
+/// Whether visitor `index` falls in a share spread evenly through the crowd: it does when
+/// the running share crosses a whole step at it.
+fn spread(index: usize, share: f64) -> bool {
+    let before = (index as f64 * share).floor();
+    let after = ((index + 1) as f64 * share).floor();
+    after > before
 }
 
 async fn create_event(
@@ -267,4 +276,17 @@ fn write_report(out: &Path, report: &Report) -> Result<(), SaleError> {
         std::fs::write(&path, text).map_err(|e| SaleError::io(&path, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_spread_exactly() {
+        let picked = (0..1000).filter(|&i| spread(i, 0.05)).count();
+        assert_eq!(picked, 50);
+        assert_eq!((0..1000).filter(|&i| spread(i, 1.0)).count(), 1000);
+        assert_eq!((0..1000).filter(|&i| spread(i, 0.0)).count(), 0);
+    }
 }

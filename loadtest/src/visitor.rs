@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const BOT_POLL_EVERY: Duration = Duration::from_millis(250);
+/// A fan that polls follows the room's `Retry-After`, within these bounds.
+const FAN_POLL_MIN: Duration = Duration::from_millis(500);
+const FAN_POLL_MAX: Duration = Duration::from_secs(5);
 const SEAT_ATTEMPTS: usize = 20;
 const CONFIRM_RETRIES: usize = 5;
 const BOT_USER_AGENT: &str = "loadtest-bot/1.0 (no javascript)";
@@ -24,6 +27,8 @@ pub struct Plan {
     pub room: String,
     pub event: String,
     pub bot: bool,
+    /// Follows the SSE stream while waiting; otherwise polls.
+    pub stream: bool,
     pub arrive_after: Duration,
     pub give_up_after: Duration,
 }
@@ -102,6 +107,16 @@ enum Wait {
     Admitted,
     SoldOut,
     StreamEnded,
+}
+
+fn retry_after(response: &reqwest::Response) -> Duration {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(FAN_POLL_MIN, Duration::from_secs_f64)
+        .clamp(FAN_POLL_MIN, FAN_POLL_MAX)
 }
 
 /// Plays the whole journey; never panics, every failure ends up in the record.
@@ -235,7 +250,7 @@ impl Journey<'_> {
 
     /// `Some(true)` admitted, `Some(false)` sold out, `None` gave up.
     async fn wait_admitted(&mut self) -> Result<Option<bool>, String> {
-        if !self.record.plan.bot {
+        if self.record.plan.stream {
             let deadline = self.deadline;
             match tokio::time::timeout_at(deadline.into(), self.stream()).await {
                 Err(_) => return Ok(None),
@@ -302,7 +317,11 @@ impl Journey<'_> {
                 )
                 .send()
                 .await;
+            let mut pause = BOT_POLL_EVERY;
             if let Ok(response) = response {
+                if !self.record.plan.bot {
+                    pause = retry_after(&response);
+                }
                 if let Ok(status) = response.json::<Value>().await {
                     match status.pointer("/state").and_then(Value::as_str) {
                         Some("admitted") => {
@@ -314,7 +333,7 @@ impl Journey<'_> {
                     }
                 }
             }
-            tokio::time::sleep(BOT_POLL_EVERY).await;
+            tokio::time::sleep(pause).await;
         }
         Ok(None)
     }

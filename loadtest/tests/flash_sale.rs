@@ -56,6 +56,9 @@ fn a_small_sale_is_fair_sells_every_seat_once_and_holds_the_rate() {
             "spike",
             "--arrival-seconds",
             "5",
+            // A quarter of the fans poll instead of streaming: both paths play.
+            "--max-streams",
+            "1400",
         ],
     );
     let summary = &report["summary"];
