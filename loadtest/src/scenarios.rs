@@ -144,20 +144,10 @@ async fn fan_journey(user: &mut GooseUser) -> TransactionResult {
     let admitted_straight = response.headers().contains_key("x-anteroom-pass");
     let _ = response.bytes().await;
     if !admitted_straight {
-        match wait_by_stream(user).await? {
-            Waited::Admitted => {}
-            Waited::SoldOut => return sold_out(user).await,
-            Waited::GaveUp => return Err(not_admitted()),
+        let waited = wait_by_stream(user).await?;
+        if !admitted(user, waited, "SSE", started).await? {
+            return Ok(());
         }
-        user.record_custom_request_duration(
-            "SSE",
-            "time-to-admit",
-            started.elapsed(),
-            true,
-            None,
-            None,
-        )
-        .await?;
         // What the waiting page does once admitted: the status call sets the pass cookie.
         let status = status_path();
         let status = user.get_request_builder(&GooseMethod::Get, &status)?;
@@ -186,20 +176,10 @@ async fn app_journey(user: &mut GooseUser) -> TransactionResult {
     }
     who.visitor = text(&body, "/visitor").map(str::to_string);
     if who.pass.is_none() {
-        match wait_by_poll(user, &mut who).await? {
-            Waited::Admitted => {}
-            Waited::SoldOut => return sold_out(user).await,
-            Waited::GaveUp => return Err(not_admitted()),
+        let waited = wait_by_poll(user, &mut who).await?;
+        if !admitted(user, waited, "APP", started).await? {
+            return Ok(());
         }
-        user.record_custom_request_duration(
-            "APP",
-            "time-to-admit",
-            started.elapsed(),
-            true,
-            None,
-            None,
-        )
-        .await?;
     }
     buy(user, &who).await?;
     leave(user, &who).await
@@ -238,21 +218,8 @@ async fn browse_until_admitted(user: &mut GooseUser) -> TransactionResult {
     let page = user.get_request_builder(&GooseMethod::Get, &target().page)?;
     let _ = send(user, "protected page", page, &[]).await?.bytes().await;
     let mut who = Credentials::default();
-    match wait_by_poll(user, &mut who).await? {
-        Waited::Admitted => {
-            user.record_custom_request_duration(
-                "POLL",
-                "time-to-admit",
-                started.elapsed(),
-                true,
-                None,
-                None,
-            )
-            .await
-        }
-        Waited::SoldOut => sold_out(user).await,
-        Waited::GaveUp => Err(not_admitted()),
-    }
+    let waited = wait_by_poll(user, &mut who).await?;
+    admitted(user, waited, "POLL", started).await.map(|_| ())
 }
 
 async fn browse_origin(user: &mut GooseUser) -> TransactionResult {
@@ -291,6 +258,30 @@ fn seats_path() -> String {
 
 fn holds_path() -> String {
     format!("/v1/events/{}/holds", target().event)
+}
+
+/// Records the time to admit; `false` when the wait ended in a sold-out sale (recorded).
+async fn admitted(
+    user: &mut GooseUser,
+    waited: Waited,
+    method: &str,
+    started: Instant,
+) -> Step<bool> {
+    match waited {
+        Waited::Admitted => {}
+        Waited::SoldOut => return sold_out(user).await.map(|()| false),
+        Waited::GaveUp => return Err(not_admitted()),
+    }
+    user.record_custom_request_duration(
+        method,
+        "time-to-admit",
+        started.elapsed(),
+        true,
+        None,
+        None,
+    )
+    .await?;
+    Ok(true)
 }
 
 async fn sold_out(user: &mut GooseUser) -> TransactionResult {

@@ -202,21 +202,29 @@ impl Journey<'_> {
         self.record.steps.push((step, ms));
     }
 
-    /// The protected page: a place in line. `false` when the sale is already sold out.
-    async fn join(&mut self) -> Result<bool, String> {
-        let event = self.record.plan.event.clone();
+    /// Sends one timed request of `step`: its status and JSON body.
+    async fn call(
+        &mut self,
+        step: Step,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, Value), String> {
         let sent = Instant::now();
-        let response = self
-            .request(reqwest::Method::GET, &format!("/v1/events/{event}/seats"))
-            .send()
-            .await
-            .map_err(|e| format!("join: {e}"))?;
+        let what = step.name();
+        let response = request.send().await.map_err(|e| format!("{what}: {e}"))?;
         let status = response.status().as_u16();
         let body: Value = response
             .json()
             .await
-            .map_err(|e| format!("join body: {e}"))?;
-        self.time(Step::Join, sent);
+            .map_err(|e| format!("{what} body: {e}"))?;
+        self.time(step, sent);
+        Ok((status, body))
+    }
+
+    /// The protected page: a place in line. `false` when the sale is already sold out.
+    async fn join(&mut self) -> Result<bool, String> {
+        let event = self.record.plan.event.clone();
+        let page = self.request(reqwest::Method::GET, &format!("/v1/events/{event}/seats"));
+        let (status, body) = self.call(Step::Join, page).await?;
         match status {
             429 => {}
             410 => return Ok(false),
@@ -368,18 +376,8 @@ impl Journey<'_> {
 
     async fn free_seats(&mut self) -> Result<Vec<String>, String> {
         let event = self.record.plan.event.clone();
-        let sent = Instant::now();
-        let response = self
-            .request(reqwest::Method::GET, &format!("/v1/events/{event}/seats"))
-            .send()
-            .await
-            .map_err(|e| format!("seat map: {e}"))?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("seat map body: {e}"))?;
-        self.time(Step::SeatMap, sent);
+        let map = self.request(reqwest::Method::GET, &format!("/v1/events/{event}/seats"));
+        let (status, body) = self.call(Step::SeatMap, map).await?;
         if status != 200 {
             return Err(format!("seat map answered {status}: {body}"));
         }
@@ -402,19 +400,10 @@ impl Journey<'_> {
     /// The hold id, or `None` when the seat was taken.
     async fn hold(&mut self, seat: &str) -> Result<Option<String>, String> {
         let event = self.record.plan.event.clone();
-        let sent = Instant::now();
-        let response = self
+        let hold = self
             .request(reqwest::Method::POST, &format!("/v1/events/{event}/holds"))
-            .json(&json!({ "seats": [seat] }))
-            .send()
-            .await
-            .map_err(|e| format!("hold: {e}"))?;
-        let status = response.status().as_u16();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("hold body: {e}"))?;
-        self.time(Step::Hold, sent);
+            .json(&json!({ "seats": [seat] }));
+        let (status, body) = self.call(Step::Hold, hold).await?;
         match status {
             201 => Ok(body
                 .pointer("/hold_id")
@@ -428,20 +417,11 @@ impl Journey<'_> {
     /// `true` when booked; `false` when the seat went to someone else (try another).
     async fn confirm(&mut self, hold_id: &str, key: &str) -> Result<bool, String> {
         for _ in 0..CONFIRM_RETRIES {
-            let sent = Instant::now();
-            let response = self
+            let confirm = self
                 .request(reqwest::Method::POST, "/v1/bookings")
                 .header("idempotency-key", key)
-                .json(&json!({ "hold_id": hold_id }))
-                .send()
-                .await
-                .map_err(|e| format!("confirm: {e}"))?;
-            let status = response.status().as_u16();
-            let body: Value = response
-                .json()
-                .await
-                .map_err(|e| format!("confirm body: {e}"))?;
-            self.time(Step::Confirm, sent);
+                .json(&json!({ "hold_id": hold_id }));
+            let (status, body) = self.call(Step::Confirm, confirm).await?;
             match status {
                 201 => return Ok(true),
                 409 => return Ok(false),
