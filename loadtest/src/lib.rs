@@ -2,6 +2,7 @@
 //! Redis, PostgreSQL, the booking service and several gateways — and reports whether the
 //! line stayed fair (Kendall-tau distance), the rate held, and no seat was sold twice.
 
+pub mod endpoints;
 pub mod fairness;
 pub mod monitor;
 pub mod render;

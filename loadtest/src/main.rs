@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anteroom_loadtest::endpoints::{Mode, Target};
 use anteroom_loadtest::sale::{self, Arrival, SaleOptions};
 use anteroom_loadtest::scenarios::{self, Kind};
 use clap::{Parser, Subcommand};
@@ -75,6 +76,37 @@ struct FlashSaleArgs {
     /// Where the `anteroom` binary is (default: next to this one).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Play against gateways already running (public base URLs; repeat or comma-separate)
+    /// instead of starting a stack; needs --redis and --database-url.
+    #[arg(long, value_delimiter = ',')]
+    target: Vec<String>,
+    /// With --target: the Redis the gateways share (`host:port`), for the line's order.
+    #[arg(long, requires = "target")]
+    redis: Option<String>,
+    /// With --target: the booking ledger (`postgres://…`), counted with `psql`.
+    #[arg(long, requires = "target")]
+    database_url: Option<String>,
+    /// With --target: a gateway's admin base URL, to plot the room.
+    #[arg(long, requires = "target")]
+    admin_url: Option<String>,
+    /// With --target: the booking service's base URL, to create the event (else it must exist
+    /// with --seats seats).
+    #[arg(long, requires = "target")]
+    booking_url: Option<String>,
+    /// With --target: the admin token of the gateway and booking service.
+    #[arg(
+        long,
+        env = "ANTEROOM_ADMIN_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    admin_token: String,
+    /// The room guarding the sale (with --target: as configured there).
+    #[arg(long, default_value = "sale")]
+    room: String,
+    /// The seated event on sale.
+    #[arg(long, default_value = "sale")]
+    event: String,
     /// Report directory.
     #[arg(long)]
     out: PathBuf,
@@ -118,12 +150,8 @@ fn flash_sale(args: FlashSaleArgs) -> ExitCode {
         eprintln!("--visitors, --gateways, --seats and --rate must be above 0");
         return ExitCode::from(2);
     }
-    let bin_dir = match args.bin_dir.clone().or_else(exe_dir) {
-        Some(dir) => dir,
-        None => {
-            eprintln!("cannot tell where this binary is: pass --bin-dir");
-            return ExitCode::from(2);
-        }
+    let Some(mode) = mode(&args) else {
+        return ExitCode::from(2);
     };
     let options = SaleOptions {
         visitors: args.visitors,
@@ -136,7 +164,9 @@ fn flash_sale(args: FlashSaleArgs) -> ExitCode {
         give_up_seconds: args.give_up_seconds.max(1.0),
         max_streams: args.max_streams,
         max_rate_error_pct: args.max_rate_error_pct,
-        bin_dir,
+        mode,
+        room: args.room,
+        event: args.event,
         out: args.out,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
@@ -164,6 +194,32 @@ fn flash_sale(args: FlashSaleArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Start a stack (the `anteroom` binary next to this one), or play against `--target`.
+fn mode(args: &FlashSaleArgs) -> Option<Mode> {
+    if args.target.is_empty() {
+        let Some(bin_dir) = args.bin_dir.clone().or_else(exe_dir) else {
+            eprintln!("cannot tell where this binary is: pass --bin-dir");
+            return None;
+        };
+        return Some(Mode::Local {
+            bin_dir,
+            gateways: args.gateways,
+        });
+    }
+    let (Some(redis), Some(database_url)) = (args.redis.clone(), args.database_url.clone()) else {
+        eprintln!("--target needs --redis and --database-url: the gates are counted there");
+        return None;
+    };
+    Some(Mode::Target(Target {
+        gateways: args.target.clone(),
+        redis,
+        database_url,
+        admin_url: args.admin_url.clone(),
+        booking_url: args.booking_url.clone(),
+        admin_token: args.admin_token.clone(),
+    }))
 }
 
 fn exe_dir() -> Option<PathBuf> {

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::endpoints::{Endpoints, Mode};
 use crate::monitor::Monitor;
 use crate::report::{self, Inputs, LedgerCount, Report, RunSettings, Sample};
-use crate::stack::{SaleSetup, Stack, ADMIN_TOKEN};
+use crate::stack::SaleSetup;
 use crate::visitor::{self, Plan};
 use crate::SaleError;
 
@@ -51,26 +52,33 @@ pub struct SaleOptions {
     pub give_up_seconds: f64,
     pub max_streams: usize,
     pub max_rate_error_pct: f64,
-    pub bin_dir: PathBuf,
+    pub mode: Mode,
+    pub room: String,
+    pub event: String,
     pub out: PathBuf,
     pub command: String,
 }
 
 pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
     let setup = SaleSetup {
-        room: "sale".into(),
-        event: "sale".into(),
+        room: options.room.clone(),
+        event: options.event.clone(),
         seats: options.seats,
         admit_per_second: options.admit_per_second,
     };
-    let stack = Stack::start(&options.bin_dir, options.gateways, &setup).await?;
+    let endpoints = Endpoints::open(&options.mode, &setup).await?;
+    if endpoints.gateways.is_empty() {
+        return Err(SaleError::Setup("no gateway to play against".into()));
+    }
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .map_err(|e| SaleError::Setup(format!("http client: {e}")))?;
-    create_event(&client, &stack, &setup).await?;
-    let monitor = Monitor::start(&stack.redis_addr(), &setup.room)
+    if let Some(booking) = &endpoints.booking_url {
+        create_event(&client, booking, &endpoints.admin_token, &setup).await?;
+    }
+    let monitor = Monitor::start(&endpoints.redis, &setup.room)
         .await
         .map_err(|e| SaleError::Setup(format!("redis MONITOR: {e}")))?;
 
@@ -80,23 +88,20 @@ pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let admin = stack
-        .gateways
-        .first()
-        .map(|g| g.admin)
-        .ok_or_else(|| SaleError::Setup("no gateway".into()))?;
-    let sampler = tokio::spawn(sample_room(
-        client.clone(),
-        admin,
-        setup.room.clone(),
-        start,
-        stopped,
-    ));
+    let sampler = endpoints.admin_url.clone().map(|admin| {
+        tokio::spawn(sample_room(
+            client.clone(),
+            format!("{admin}/v1/rooms/{}", setup.room),
+            endpoints.admin_token.clone(),
+            start,
+            stopped,
+        ))
+    });
 
     let client = Arc::new(client);
     let mut visitors = Vec::with_capacity(options.visitors);
     for index in 0..options.visitors {
-        let plan = plan(options, &stack, &setup, index);
+        let plan = plan(options, &endpoints.gateways, &setup, index);
         let client = Arc::clone(&client);
         visitors.push(tokio::spawn(async move {
             visitor::play(&client, plan, start).await
@@ -112,18 +117,21 @@ pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
     }
     let duration_seconds = start.elapsed().as_secs_f64();
     let _ = stop.send(true);
-    let series = sampler.await.unwrap_or_default();
+    let series = match sampler {
+        Some(sampler) => sampler.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let order = monitor
         .finish()
         .await
         .map_err(|e| SaleError::Setup(format!("redis MONITOR: {e}")))?;
-    let ledger = count_ledger(&stack, &setup.event)?;
+    let ledger = count_ledger(&endpoints, &setup.event)?;
 
     let report = report::build(Inputs {
         settings: RunSettings {
             command: options.command.clone(),
             visitors: options.visitors,
-            gateways: options.gateways,
+            gateways: endpoints.gateways.len(),
             seats: options.seats,
             bots_pct: options.bots_pct,
             max_streams: options.max_streams,
@@ -143,9 +151,8 @@ pub async fn run(options: &SaleOptions) -> Result<Report, SaleError> {
     Ok(report)
 }
 
-fn plan(options: &SaleOptions, stack: &Stack, setup: &SaleSetup, index: usize) -> Plan {
-    let gateway = index % stack.gateways.len().max(1);
-    let public = stack.gateways.get(gateway).map(|g| g.public);
+fn plan(options: &SaleOptions, gateways: &[String], setup: &SaleSetup, index: usize) -> Plan {
+    let gateway = index % gateways.len().max(1);
     let bot = spread(index, options.bots_pct / 100.0);
     // One process holds at most ~19,900 sockets here: past `max_streams`, fans poll, as
     // the waiting page does when it cannot stream.
@@ -154,9 +161,7 @@ fn plan(options: &SaleOptions, stack: &Stack, setup: &SaleSetup, index: usize) -
     Plan {
         index,
         gateway,
-        base: public
-            .map(|addr| format!("http://{addr}"))
-            .unwrap_or_default(),
+        base: gateways.get(gateway).cloned().unwrap_or_default(),
         room: setup.room.clone(),
         event: setup.event.clone(),
         bot,
@@ -178,15 +183,17 @@ fn spread(index: usize, share: f64) -> bool {
     after > before
 }
 
+/// Creates the seated event (`200` when an identical one exists: a rerun is fine).
 async fn create_event(
     client: &reqwest::Client,
-    stack: &Stack,
+    booking: &str,
+    token: &str,
     setup: &SaleSetup,
 ) -> Result<(), SaleError> {
     let seats: Vec<String> = (1..=setup.seats).map(|n| format!("S{n:05}")).collect();
     let response = client
-        .post(format!("http://{}/v1/events", stack.booking))
-        .bearer_auth(ADMIN_TOKEN)
+        .post(format!("{booking}/v1/events"))
+        .bearer_auth(token)
         .json(&json!({ "id": setup.event, "seats": seats, "room": setup.room }))
         .send()
         .await
@@ -203,17 +210,16 @@ async fn create_event(
 /// Reads the room from the admin API until told to stop.
 async fn sample_room(
     client: reqwest::Client,
-    admin: std::net::SocketAddr,
-    room: String,
+    url: String,
+    token: String,
     start: Instant,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let url = format!("http://{admin}/v1/rooms/{room}");
     while !*stop.borrow() {
         let answer = client
             .get(&url)
-            .bearer_auth(ADMIN_TOKEN)
+            .bearer_auth(&token)
             .timeout(Duration::from_secs(5))
             .send()
             .await;
@@ -239,15 +245,8 @@ async fn sample_room(
 }
 
 /// Seats sold and seats sold more than once, counted in PostgreSQL itself.
-fn count_ledger(stack: &Stack, event: &str) -> Result<LedgerCount, SaleError> {
-    let number = |sql: &str| -> Result<u64, SaleError> {
-        let rows = stack.postgres.query(sql).map_err(SaleError::Ledger)?;
-        rows.first()
-            .and_then(|row| row.first())
-            .and_then(|cell| cell.as_deref())
-            .and_then(|text| text.parse().ok())
-            .ok_or_else(|| SaleError::Ledger(format!("no number from {sql}")))
-    };
+fn count_ledger(endpoints: &Endpoints, event: &str) -> Result<LedgerCount, SaleError> {
+    let number = |sql: &str| endpoints.ledger_number(sql);
     let event = event.replace('\'', "''");
     Ok(LedgerCount {
         seats_sold: number(&format!(

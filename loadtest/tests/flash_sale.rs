@@ -142,3 +142,53 @@ fn a_failed_gate_fails_the_exit_code() {
     assert_eq!(report["summary"]["seats_sold"], 10);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_against_running_gateways_is_counted_in_their_redis_and_ledger() {
+    use anteroom_loadtest::stack::{SaleSetup, Stack, ADMIN_TOKEN};
+    let setup = SaleSetup {
+        room: "gig".into(),
+        event: "gig-night".into(),
+        seats: 100,
+        admit_per_second: 20.0,
+    };
+    let stack = Stack::start(&bin_dir(), 1, &setup).await.unwrap();
+    let out = anteroom_testkit::unique_temp_dir("flash-sale-target");
+    let gateway = stack.gateways[0];
+    let args = [
+        format!("--target=http://{}", gateway.public),
+        format!("--redis=127.0.0.1:{}", stack.redis.port()),
+        format!("--database-url={}", stack.postgres.url()),
+        format!("--admin-url=http://{}", gateway.admin),
+        format!("--booking-url=http://{}", stack.booking),
+        format!("--admin-token={ADMIN_TOKEN}"),
+        "--room=gig".into(),
+        "--event=gig-night".into(),
+        "--seats=100".into(),
+        "--rate=20".into(),
+        "--visitors=400".into(),
+        "--arrival=instant".into(),
+        // A five-second sale measures the rate over few ticks; the rate itself is gated
+        // in the sale above.
+        "--max-rate-error-pct=5".into(),
+    ];
+    let (output, report) = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        flash_sale(&out, &args)
+    })
+    .await
+    .unwrap();
+    let summary = &report["summary"];
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(summary["seats_sold"], 100, "{summary}");
+    assert_eq!(summary["bookings_in_ledger"], 100, "{summary}");
+    assert_eq!(summary["kendall_tau_distance"], 0, "{summary}");
+    assert!(summary["admitted"].as_u64().unwrap() >= 100, "{summary}");
+    assert_eq!(report["settings"]["gateways"], 1);
+    assert!(!report["series"].as_array().unwrap().is_empty(), "sampled");
+}
