@@ -341,13 +341,17 @@ fn gates(summary: &Summary, settings: &RunSettings) -> Vec<Gate> {
         gate(
             "admission_rate",
             summary.admission_rate_error_pct.abs() <= settings.max_rate_error_pct,
-            format!(
-                "{:.2}/s measured vs {:.2}/s set ({:+.2}%, allowed ±{}%)",
-                summary.measured_admit_per_second,
-                summary.set_admit_per_second,
-                summary.admission_rate_error_pct,
-                settings.max_rate_error_pct
-            ),
+            if summary.measured_admit_per_second == 0.0 {
+                "no admissions after the first second to measure the rate on".to_string()
+            } else {
+                format!(
+                    "{:.2}/s measured vs {:.2}/s set ({:+.2}%, allowed ±{}%)",
+                    summary.measured_admit_per_second,
+                    summary.set_admit_per_second,
+                    summary.admission_rate_error_pct,
+                    settings.max_rate_error_pct
+                )
+            },
         ),
         gate(
             "within_capacity",
