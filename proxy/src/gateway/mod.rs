@@ -2,6 +2,7 @@
 //! No Pingora types here — the adapter translates HTTP to `RequestFacts` and an
 //! `Outcome` back to HTTP.
 
+pub mod client_ip;
 mod cookies;
 pub(crate) mod endpoints;
 pub mod engine;
