@@ -103,6 +103,19 @@ async fn finish(stream: &mut Stream) -> Ended {
 mod tests {
     use super::*;
 
+    /// A client that stops reading fills its socket buffer; the next write waits at most
+    /// `WRITE_TIMEOUT`, then the stream ends (and with it everything it held).
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let (ours, _peer_never_reads) = tokio::net::UnixStream::pair().unwrap();
+        let l4: pingora::protocols::l4::stream::Stream = ours.into();
+        let mut stream: Stream = Box::new(l4);
+        let started = tokio::time::Instant::now();
+        let flood = vec![b'x'; 32 << 20];
+        assert_eq!(send(&mut stream, &flood).await, Err(Ended::SlowClient));
+        assert!(started.elapsed() >= WRITE_TIMEOUT);
+    }
+
     #[test]
     fn an_event_is_one_chunk_of_exactly_its_length() {
         let update = Update {
