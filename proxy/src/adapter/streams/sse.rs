@@ -43,20 +43,13 @@ pub async fn run(
         mut subscription,
     } = opened;
     let kind = subscription.kind();
-    let mut head = raw_reply::status_line(200);
-    head.push_str(
-        "content-type: text/event-stream; charset=utf-8\r\ncache-control: no-store\r\n\
-         x-accel-buffering: no\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
-    );
-    for cookie in &cookies {
-        head.push_str(&format!("set-cookie: {cookie}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut opening = head.into_bytes();
-    opening.extend_from_slice(&event_chunk(&first, true));
+    // Built, sent and freed before the loop: nothing of the opening stays with the stream.
+    let opening = opening(&first, &cookies);
+    drop((first, cookies));
     if let Err(ended) = send(stream, &opening).await {
         return ended;
     }
+    drop(opening);
 
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -79,6 +72,22 @@ pub async fn run(
             return ended;
         }
     }
+}
+
+/// The response head (with the cookies of a visitor id new to the client) and the first event.
+fn opening(first: &Update, cookies: &[String]) -> Vec<u8> {
+    let mut head = raw_reply::status_line(200);
+    head.push_str(
+        "content-type: text/event-stream; charset=utf-8\r\ncache-control: no-store\r\n\
+         x-accel-buffering: no\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
+    );
+    for cookie in cookies {
+        head.push_str(&format!("set-cookie: {cookie}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut opening = head.into_bytes();
+    opening.extend_from_slice(&event_chunk(first, true));
+    opening
 }
 
 async fn send(stream: &mut Stream, bytes: &[u8]) -> Result<(), Ended> {
