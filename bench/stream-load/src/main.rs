@@ -69,6 +69,12 @@ enum Command {
         /// The process ends by itself after this long, whatever happens.
         #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
         max_seconds: u64,
+        /// Written (`{"visitors":N,"requested":M}`) once every stream has its visitor id.
+        #[arg(long)]
+        ids_file: Option<PathBuf>,
+        /// Streams open only once this file exists (the caller reads a baseline first).
+        #[arg(long)]
+        go_file: Option<PathBuf>,
         /// Written (`{"connected":N,"requested":M}`) once every stream opened or failed to.
         #[arg(long)]
         ready_file: Option<PathBuf>,
@@ -149,6 +155,8 @@ fn run(cli: Cli) -> Result<(), String> {
             connect_concurrency,
             open_timeout,
             max_seconds,
+            ids_file,
+            go_file,
             ready_file,
         } => {
             let options = open::OpenOptions {
@@ -160,6 +168,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 connect_concurrency,
                 open_timeout: Duration::from_secs(open_timeout),
                 max_seconds,
+                ids_file,
+                go_file,
                 ready_file,
             };
             let summary = current_thread()?.block_on(open::run(options));

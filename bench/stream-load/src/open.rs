@@ -2,7 +2,7 @@
 //! held until told to stop; every update parsed and counted.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +32,10 @@ pub struct OpenOptions {
     pub connect_concurrency: usize,
     pub open_timeout: Duration,
     pub max_seconds: u64,
+    /// Written once every stream has its visitor id (or failed to get one).
+    pub ids_file: Option<PathBuf>,
+    /// Streams open only once this file exists.
+    pub go_file: Option<PathBuf>,
     pub ready_file: Option<PathBuf>,
 }
 
@@ -56,6 +60,7 @@ pub fn kind_of(index: u64, ws_share: f64) -> Kind {
 
 struct Shared {
     summary: Mutex<Summary>,
+    ids_settled: AtomicU64,
     settled: AtomicU64,
 }
 
@@ -72,19 +77,32 @@ fn unix_us() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// Opens the streams and holds them until SIGTERM, SIGINT or `max_seconds`.
 pub async fn run(options: OpenOptions) -> Summary {
+    let deadline = Instant::now() + Duration::from_secs(options.max_seconds);
+    run_until(options, wait_for_stop(deadline)).await
+}
+
+/// Opens the streams and holds them until `stop` completes (or `max_seconds`).
+pub async fn run_until(
+    options: OpenOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Summary {
     let shared = Arc::new(Shared {
         summary: Mutex::new(Summary {
             source: options.source.to_string(),
             requested: options.streams,
             ..Summary::default()
         }),
+        ids_settled: AtomicU64::new(0),
         settled: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (go_tx, go_rx) = watch::channel(false);
     let gate = Arc::new(Semaphore::new(options.connect_concurrency.max(1)));
     let options = Arc::new(options);
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(options.max_seconds);
     let mut tasks = Vec::new();
     for index in 0..options.streams {
         let kind = kind_of(index, options.ws_share);
@@ -100,42 +118,43 @@ pub async fn run(options: OpenOptions) -> Summary {
             options.clone(),
             shared.clone(),
             gate.clone(),
+            go_rx.clone(),
             stop_rx.clone(),
         )));
     }
 
-    let deadline = started + Duration::from_secs(options.max_seconds);
-    let mut last_report = Instant::now();
-    while shared.settled.load(Ordering::Relaxed) < options.streams && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if last_report.elapsed() >= Duration::from_secs(2) {
-            last_report = Instant::now();
-            eprintln!(
-                "[stream-load {}] {} of {} streams settled",
-                options.source,
-                shared.settled.load(Ordering::Relaxed),
-                options.streams
-            );
-        }
-    }
+    wait_settled(&shared.ids_settled, &options, deadline, "visitor ids").await;
+    let visitors = shared.summary().visitors;
+    write_file(
+        options.ids_file.as_deref(),
+        &format!(
+            "{{\"visitors\":{visitors},\"requested\":{}}}\n",
+            options.streams
+        ),
+    );
+    wait_for_go(options.go_file.as_deref(), deadline).await;
+    let _ = go_tx.send(true);
+
+    wait_settled(&shared.settled, &options, deadline, "streams").await;
     let connected = shared.summary().connected;
     eprintln!(
-        "[stream-load {}] open phase done in {:.1} s: {connected} of {} streams open",
+        "[stream-load {}] open phase done after {:.1} s: {connected} of {} streams open",
         options.source,
         started.elapsed().as_secs_f64(),
         options.streams
     );
-    if let Some(path) = &options.ready_file {
-        let line = format!(
+    write_file(
+        options.ready_file.as_deref(),
+        &format!(
             "{{\"connected\":{connected},\"requested\":{}}}\n",
             options.streams
-        );
-        if let Err(e) = std::fs::write(path, line) {
-            eprintln!("[stream-load] cannot write {}: {e}", path.display());
-        }
-    }
+        ),
+    );
 
-    wait_for_stop(deadline).await;
+    tokio::select! {
+        _ = stop => {}
+        _ = tokio::time::sleep_until(deadline.into()) => {}
+    }
     let _ = stop_tx.send(true);
     let closing = Instant::now() + Duration::from_secs(10);
     for task in tasks {
@@ -146,6 +165,39 @@ pub async fn run(options: OpenOptions) -> Summary {
     }
     let summary = shared.summary().clone();
     summary
+}
+
+/// Until every stream passed a phase (or the deadline), with progress on stderr.
+async fn wait_settled(counter: &AtomicU64, options: &OpenOptions, deadline: Instant, what: &str) {
+    let mut last_report = Instant::now();
+    while counter.load(Ordering::Relaxed) < options.streams && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if last_report.elapsed() >= Duration::from_secs(2) {
+            last_report = Instant::now();
+            eprintln!(
+                "[stream-load {}] {what}: {} of {} settled",
+                options.source,
+                counter.load(Ordering::Relaxed),
+                options.streams
+            );
+        }
+    }
+}
+
+/// Until the go file exists (none given: at once).
+async fn wait_for_go(go_file: Option<&Path>, deadline: Instant) {
+    let Some(path) = go_file else { return };
+    while !path.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn write_file(path: Option<&Path>, text: &str) {
+    if let Some(path) = path {
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("[stream-load] cannot write {}: {e}", path.display());
+        }
+    }
 }
 
 /// SIGTERM, SIGINT or the deadline, whichever comes first.
@@ -174,19 +226,37 @@ async fn one_stream(
     options: Arc<OpenOptions>,
     shared: Arc<Shared>,
     gate: Arc<Semaphore>,
+    mut go: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
 ) {
     let permit = gate.acquire().await;
-    let opened = tokio::time::timeout(options.open_timeout, open(kind, &options, &shared)).await;
+    let visitor = tokio::time::timeout(options.open_timeout, visitor_id(&options, &shared)).await;
     drop(permit);
-    let stream = match opened {
-        Ok(Some(stream)) => Some(stream),
-        Ok(None) => None,
-        Err(_) => {
-            bump(&mut shared.summary().errors, "open-timeout");
-            None
-        }
+    let visitor = visitor.unwrap_or_else(|_| {
+        bump(&mut shared.summary().errors, "status-timeout");
+        None
+    });
+    shared.ids_settled.fetch_add(1, Ordering::Relaxed);
+    // No stream without an id, none before the go (the gateway's baseline is read between).
+    let Some(visitor) = visitor else {
+        shared.settled.fetch_add(1, Ordering::Relaxed);
+        return;
     };
+    if go.wait_for(|go| *go).await.is_err() {
+        shared.settled.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let permit = gate.acquire().await;
+    let opened = tokio::time::timeout(
+        options.open_timeout,
+        open(kind, &visitor, &options, &shared),
+    )
+    .await;
+    drop(permit);
+    let stream = opened.unwrap_or_else(|_| {
+        bump(&mut shared.summary().errors, "open-timeout");
+        None
+    });
     shared.settled.fetch_add(1, Ordering::Relaxed);
     if let Some(stream) = stream {
         hold(stream, &shared, stop).await;
@@ -215,9 +285,10 @@ async fn connect(options: &OpenOptions) -> std::io::Result<TcpStream> {
     socket.connect(options.target).await
 }
 
-/// Connect, ask for a visitor id, open the stream and read its first status. Failures are
-/// counted here; None when the stream did not open.
-async fn open(kind: Kind, options: &OpenOptions, shared: &Shared) -> Option<Open> {
+/// Phase one: a visitor id from `/_anteroom/status` (which also takes the place), on a
+/// connection closed right after, so the gateway holds nothing for it while the baseline is
+/// read. Failures are counted here.
+async fn visitor_id(options: &OpenOptions, shared: &Shared) -> Option<String> {
     let mut tcp = match connect(options).await {
         Ok(tcp) => tcp,
         Err(_) => {
@@ -226,7 +297,8 @@ async fn open(kind: Kind, options: &OpenOptions, shared: &Shared) -> Option<Open
         }
     };
     let request = format!(
-        "GET /_anteroom/status?room={} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\r\n",
+        "GET /_anteroom/status?room={} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n\
+         Connection: close\r\n\r\n",
         options.room, options.target
     );
     let mut buf = Vec::new();
@@ -253,18 +325,21 @@ async fn open(kind: Kind, options: &OpenOptions, shared: &Shared) -> Option<Open
         return None;
     };
     shared.summary().visitors += 1;
-    if head.close {
-        tcp = match connect(options).await {
-            Ok(tcp) => tcp,
-            Err(_) => {
-                bump(&mut shared.summary().errors, "connect");
-                return None;
-            }
-        };
-    }
+    Some(visitor)
+}
+
+/// Phase two: a fresh connection, the stream request, its first status.
+async fn open(kind: Kind, visitor: &str, options: &OpenOptions, shared: &Shared) -> Option<Open> {
+    let tcp = match connect(options).await {
+        Ok(tcp) => tcp,
+        Err(_) => {
+            bump(&mut shared.summary().errors, "connect");
+            return None;
+        }
+    };
     match kind {
-        Kind::Sse => open_sse(tcp, &visitor, options, shared).await,
-        Kind::Ws => open_ws(tcp, &visitor, options, shared).await,
+        Kind::Sse => open_sse(tcp, visitor, options, shared).await,
+        Kind::Ws => open_ws(tcp, visitor, options, shared).await,
     }
 }
 
@@ -530,5 +605,160 @@ mod tests {
             .filter(|i| kind_of(*i, 1.0 / 3.0) == Kind::Ws)
             .count();
         assert_eq!(third, 100);
+    }
+}
+
+/// The client against a small in-process server speaking the wire format of the contract:
+/// status (closes the connection), SSE (chunked) and WebSocket, each stream sending positions
+/// 5, 7 (a rise), 3, then the admission with a pass.
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+    use futures_util::SinkExt;
+    use std::sync::atomic::AtomicBool;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const UPDATES: [&str; 4] = [
+        r#"{"room":"r","visitor":"V","state":"waiting","position":5,"pass":null}"#,
+        r#"{"room":"r","visitor":"V","state":"waiting","position":7,"pass":null}"#,
+        r#"{"room":"r","visitor":"V","state":"waiting","position":3,"pass":null}"#,
+        r#"{"room":"r","visitor":"V","state":"admitted","position":null,"pass":"v1.k.p.m"}"#,
+    ];
+
+    async fn serve(listener: TcpListener, drop_ws_after_101: Arc<AtomicBool>) {
+        let mut visitors = 0u64;
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            visitors += 1;
+            let drop_ws = drop_ws_after_101.load(Ordering::Relaxed);
+            tokio::spawn(connection(tcp, visitors, drop_ws));
+        }
+    }
+
+    async fn connection(mut tcp: TcpStream, n: u64, drop_ws: bool) {
+        // Peek at the request head so a WebSocket handshake can still read it whole.
+        let mut peeked = vec![0u8; 4096];
+        let head_len = loop {
+            let got = tcp.peek(&mut peeked).await.unwrap();
+            let text = String::from_utf8_lossy(&peeked[..got]).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                break end + 4;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let head = String::from_utf8_lossy(&peeked[..head_len]).to_string();
+        if head.starts_with("GET /_anteroom/ws") {
+            assert!(head
+                .to_ascii_lowercase()
+                .contains("x-anteroom-visitor: v1.visitor-"));
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            if drop_ws {
+                return; // 101 sent, then gone (pingora#946)
+            }
+            for update in UPDATES {
+                ws.send(Message::text(update)).await.unwrap();
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+            return;
+        }
+        tcp.read_exact(&mut peeked[..head_len]).await.unwrap();
+        if head.starts_with("GET /_anteroom/status") {
+            let body = format!(
+                r#"{{"room":"r","visitor":"v1.visitor-{n}","state":"waiting","position":9,"pass":null}}"#
+            );
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tcp.write_all(reply.as_bytes()).await.unwrap();
+            return;
+        }
+        assert!(head.starts_with("GET /_anteroom/events"), "{head}");
+        let mut wire = String::from(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+        );
+        let mut events = String::from("retry: 1000\n\n: hi\n\n");
+        for (id, update) in UPDATES.iter().enumerate() {
+            events.push_str(&format!("event: status\nid: {id}\ndata: {update}\n\n"));
+        }
+        // Chunks that cut events anywhere.
+        for piece in events.as_bytes().chunks(37) {
+            wire.push_str(&format!(
+                "{:x}\r\n{}\r\n",
+                piece.len(),
+                String::from_utf8_lossy(piece)
+            ));
+        }
+        tcp.write_all(wire.as_bytes()).await.unwrap();
+        let mut sink = [0u8; 64];
+        while !matches!(tcp.read(&mut sink).await, Ok(0) | Err(_)) {}
+    }
+
+    async fn run_against_fake(drop_ws: bool) -> Summary {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, Arc::new(AtomicBool::new(drop_ws))));
+        let options = OpenOptions {
+            target,
+            source: "127.0.0.1".parse().unwrap(),
+            room: "r".into(),
+            streams: 6,
+            ws_share: 0.5,
+            connect_concurrency: 4,
+            open_timeout: Duration::from_secs(10),
+            max_seconds: 30,
+            ids_file: None,
+            go_file: None,
+            ready_file: None,
+        };
+        // Every update is sent at once; the hold only has to outlast their delivery.
+        let summary = run_until(options, tokio::time::sleep(Duration::from_millis(500))).await;
+        server.abort();
+        summary
+    }
+
+    #[tokio::test]
+    async fn every_update_of_both_kinds_is_counted() {
+        let s = run_against_fake(false).await;
+        assert_eq!((s.requested, s.visitors, s.connected), (6, 6, 6));
+        assert_eq!((s.sse_connected, s.ws_connected), (3, 3));
+        assert_eq!(
+            (
+                s.ws_upgrade_attempts,
+                s.ws_upgrades_101,
+                s.ws_upgrades_dropped
+            ),
+            (3, 3, 0)
+        );
+        assert_eq!(s.updates, 24);
+        assert_eq!(
+            s.position_violations, 6,
+            "5 -> 7 is a rise, once per stream"
+        );
+        assert_eq!(s.saw_own_admission, 6);
+        assert_eq!(s.first_status_ms.len(), 6);
+        assert_eq!(s.heartbeats, 3, "one SSE comment per SSE stream");
+        assert_eq!(s.spreads.len(), 4);
+        assert!(s.spreads.values().all(|spread| spread.streams == 3));
+        assert_eq!(s.closed_by_server, 0);
+        assert!(s.errors.is_empty() && s.refused.is_empty(), "{s:?}");
+    }
+
+    #[tokio::test]
+    async fn a_websocket_closed_right_after_its_101_counts_as_dropped() {
+        let s = run_against_fake(true).await;
+        assert_eq!(
+            (
+                s.ws_upgrade_attempts,
+                s.ws_upgrades_101,
+                s.ws_upgrades_dropped
+            ),
+            (3, 3, 3)
+        );
+        assert_eq!((s.connected, s.sse_connected, s.ws_connected), (3, 3, 0));
+        assert_eq!(s.updates, 12);
     }
 }

@@ -160,7 +160,7 @@ pub fn build(readings: &Readings) -> Results {
     );
     verdicts.insert(
         "no WebSocket upgrade dropped".into(),
-        total.ws_upgrade_attempts > 0 && total.ws_upgrades_dropped == 0,
+        total.ws_upgrades_101 > 0 && total.ws_upgrades_dropped == 0,
     );
     verdicts.insert(
         "positions never went up".into(),
@@ -398,7 +398,7 @@ mod tests {
         assert!(r.lag_p99_within_budget);
         assert_eq!(r.lag_p99, "≤ 250 ms");
         assert_eq!(r.queued_at_end, 999_000.0);
-        // No WebSocket attempted: that budget cannot be claimed.
+        // No WebSocket upgraded: that budget cannot be claimed.
         assert_eq!(r.verdicts.get("no WebSocket upgrade dropped"), Some(&false));
         assert_eq!(r.verdicts.get("streams open >= 15000"), Some(&true));
         let table = markdown(&r);
