@@ -6,7 +6,10 @@
 #   bench/streams.sh --streams 2000 --queued 100000   reduced run
 #
 # Options: --streams N      streams in all, SSE and WebSocket mixed (default 15000)
-#          --queued N       visitors queued ahead of the streams (default 1000000)
+#          --queued N       visitors queued besides the streams (default 1000000)
+#          --ahead N        how many of them queue ahead of the streams, the rest behind
+#                           (default rate x (baseline + duration / 2): positions move for half
+#                           the window, then the first streams see their own admission)
 #          --duration S     seconds admission runs with every stream open (default 30)
 #          --baseline S     seconds of the no-stream window the store cost is compared with (default 5)
 #          --rate R         admit_per_second: every 100 ms tick moves every position (default 20)
@@ -29,7 +32,8 @@
 # lets the clients open their streams and waits until every stream is open; reads RSS
 # again, then --duration seconds of admission with every stream open (metrics,
 # commandstats, RSS); stops the clients (each writes its summary) and prints the results
-# table (also written to OUT/streams.md and OUT/streams.json).
+# table (also written to OUT/streams.md and OUT/streams.json). Admission runs only in the
+# two windows: the room is paused (admin API) while places are taken and streams open.
 # Everything it starts, it stops by pid. Exit status: 0 when every budget of issue 7 is met,
 # 3 when one is not, 1 on a setup or measurement failure.
 set -euo pipefail
@@ -39,6 +43,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 STREAMS=15000
 QUEUED=1000000
+AHEAD=""
 DURATION=30
 BASELINE=5
 RATE=20
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --streams) STREAMS="$2"; shift 2 ;;
         --queued) QUEUED="$2"; shift 2 ;;
+        --ahead) AHEAD="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
         --baseline) BASELINE="$2"; shift 2 ;;
         --rate) RATE="$2"; shift 2 ;;
@@ -73,6 +79,10 @@ for value in "$STREAMS" "$QUEUED" "$DURATION" "$BASELINE" "$RATE" "$PER_CLIENT" 
 done
 [ "$STREAMS" -le 60000 ] || { echo "--streams: at most 60000" >&2; exit 1; }
 [ "$QUEUED" -le 5000000 ] || { echo "--queued: at most 5000000" >&2; exit 1; }
+[ -n "$AHEAD" ] || AHEAD=$(( RATE * (BASELINE + DURATION / 2) ))
+case "$AHEAD" in ''|*[!0-9]*) echo "--ahead: a number" >&2; exit 1 ;; esac
+[ "$AHEAD" -le "$QUEUED" ] || AHEAD=$QUEUED
+BEHIND=$(( QUEUED - AHEAD ))
 [ "$DURATION" -le 300 ] || { echo "--duration: at most 300 s" >&2; exit 1; }
 [ "$BASELINE" -le 60 ] || { echo "--baseline: at most 60 s" >&2; exit 1; }
 [ "$PER_CLIENT" -le 9000 ] || { echo "--per-client: at most 9000 (20,000 files per process)" >&2; exit 1; }
@@ -122,6 +132,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 REDIS_PORT=$(port); GATEWAY_PORT=$(port); ADMIN_PORT=$(port); METRICS_PORT=$(port); ORIGIN_PORT=$(port)
 ROOM=bench
 METRICS_URL="http://127.0.0.1:$METRICS_PORT/metrics"
+ADMIN_TOKEN="bench-admin-token-$RANDOM$RANDOM"
 
 start() { # name, command...: output to WORK/name.log
     local name="$1"; shift
@@ -150,6 +161,9 @@ ${THREADS:+threads = $THREADS}
 backend = "redis"
 url     = "redis://127.0.0.1:$REDIS_PORT"
 
+[admin]
+token = "$ADMIN_TOKEN"
+
 [keys]
 signing = "k1"
 secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
@@ -175,11 +189,28 @@ for _ in $(seq 1 150); do
 done
 [ "$code" = 200 ] || { tail -20 "$WORK/gateway.log" >&2; die "the gateway did not answer /_anteroom/status (last: $code)"; }
 
+# Admission is held (the room paused) while places are taken and streams open, so that it
+# runs exactly in the two measured windows and --ahead means what it says.
+admission() { # pause | resume
+    local paused=true
+    [ "$1" = resume ] && paused=false
+    local code
+    code=$(curl -s -o "$WORK/admin.out" -w '%{http_code}' --max-time 5 -X PATCH \
+        -H "Authorization: Bearer $ADMIN_TOKEN" -H 'Content-Type: application/json' \
+        -d "{\"paused\": $paused}" "http://127.0.0.1:$ADMIN_PORT/v1/rooms/$ROOM" || true)
+    [ "$code" = 200 ] || { cat "$WORK/admin.out" >&2; die "admin: $1 the room (HTTP $code)"; }
+}
+admission pause
+
 # ---------------------------------------------------------------- fill
-log "queueing $QUEUED visitors through the store's join script"
-"$BIN/stream-load" fill --redis "redis://127.0.0.1:$REDIS_PORT" --room "$ROOM" --count "$QUEUED" \
-    >"$WORK/fill.json" 2>"$WORK/fill.log" || { cat "$WORK/fill.log" >&2; die "fill"; }
-log "filled: $(cat "$WORK/fill.json")"
+fill() { # count, tag
+    [ "$1" -gt 0 ] || { echo '{"joined":0}' >"$WORK/fill.$2.json"; return 0; }
+    log "queueing $1 visitors ($2 the streams) through the store's join script"
+    "$BIN/stream-load" fill --redis "redis://127.0.0.1:$REDIS_PORT" --room "$ROOM" --count "$1" \
+        >"$WORK/fill.$2.json" 2>"$WORK/fill.$2.log" || { cat "$WORK/fill.$2.log" >&2; die "fill"; }
+    log "filled: $(cat "$WORK/fill.$2.json")"
+}
+fill "$AHEAD" ahead
 
 metric() { # prefix -> value (0 if absent)
     curl -s --max-time 5 "$METRICS_URL" | awk -v p="$1" 'index($0, p) == 1 { v = $NF } END { print v + 0 }'
@@ -236,12 +267,15 @@ sum_field() { # file prefix, field
 log "getting $STREAMS visitor ids"
 wait_clients ids "every stream had its visitor id"
 log "$(sum_field ids visitors) of $STREAMS visitor ids"
+fill "$BEHIND" behind
 sleep 1 # the gateway's live figures refresh every 500 ms
 
 # ---------------------------------------------------------------- baseline: no streams
 RSS_BEFORE=$(rss_kib)
 log "gateway RSS before streams: $RSS_BEFORE KiB; no-stream window of $BASELINE s"
+admission resume
 scrape base0; sleep "$BASELINE"; scrape base1
+admission pause
 
 # ---------------------------------------------------------------- clients, phase two: streams
 touch "$WORK/go"
@@ -253,6 +287,7 @@ log "$OPENED of $STREAMS streams open; gateway: $(curl -s --max-time 5 "$METRICS
 # ---------------------------------------------------------------- window: streams open, admission running
 RSS_OPEN=$(rss_kib)
 log "gateway RSS with streams: $RSS_OPEN KiB; admission runs for $DURATION s"
+admission resume
 scrape win0
 sleep "$DURATION"
 scrape win1
@@ -277,8 +312,8 @@ CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo "## Live streams at scale — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC"
     echo
     echo "- machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr); gateway, Redis and $CLIENTS client process(es) on one host"
-    echo "- commit: $REV; \`bench/streams.sh --streams $STREAMS --queued $QUEUED --duration $DURATION --rate $RATE --ws-share $WS_SHARE\`"
-    echo "- fill: $(cat "$WORK/fill.json")"
+    echo "- commit: $REV; \`bench/streams.sh --streams $STREAMS --queued $QUEUED --ahead $AHEAD --duration $DURATION --rate $RATE --ws-share $WS_SHARE\`"
+    echo "- queued through the join script: $AHEAD ahead of the streams $(cat "$WORK/fill.ahead.json"), $BEHIND behind $(cat "$WORK/fill.behind.json")"
     echo
     "$BIN/stream-load" report "${CLIENT_FILES[@]}" \
         --metrics "$WORK/metrics.base0" "$WORK/metrics.base1" "$WORK/metrics.win0" "$WORK/metrics.win1" \

@@ -48,7 +48,10 @@ pub struct Results {
     pub streams_connected: u64,
     pub sse_connected: u64,
     pub ws_connected: u64,
+    /// `anteroom_streams_open` by kind when the window began (every stream open) and when
+    /// it ended (streams of admitted visitors may have closed by then).
     pub gateway_streams_open: BTreeMap<String, f64>,
+    pub gateway_streams_open_at_end: BTreeMap<String, f64>,
     pub queued_at_end: f64,
     pub queued_requested: u64,
     pub rss_before_kib: u64,
@@ -142,7 +145,7 @@ pub fn build(readings: &Readings) -> Results {
     );
     let store_ratio = (store_baseline.commands_per_tick > 0.0)
         .then(|| store_with_streams.commands_per_tick / store_baseline.commands_per_tick);
-    let gateway_streams_open = by_label(&after, STREAMS_OPEN, "kind");
+    let gateway_streams_open = by_label(&before, STREAMS_OPEN, "kind");
     let open_total: f64 = gateway_streams_open.values().sum();
 
     let mut verdicts = BTreeMap::new();
@@ -173,6 +176,7 @@ pub fn build(readings: &Readings) -> Results {
         sse_connected: total.sse_connected,
         ws_connected: total.ws_connected,
         gateway_streams_open,
+        gateway_streams_open_at_end: by_label(&after, STREAMS_OPEN, "kind"),
         queued_at_end: sum(&after, "anteroom_queue_waiting", &[]),
         queued_requested: readings.queued,
         rss_before_kib: readings.rss_before_kib,
@@ -240,13 +244,19 @@ pub fn markdown(r: &Results) -> String {
             r.streams_requested, r.streams_connected, r.sse_connected, r.ws_connected
         ),
     );
-    row(
-        "`anteroom_streams_open` (gateway)",
-        r.gateway_streams_open
-            .iter()
+    let gauges = |map: &BTreeMap<String, f64>| {
+        map.iter()
             .map(|(k, v)| format!("{k} {v:.0}"))
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(", ")
+    };
+    row(
+        "`anteroom_streams_open` (gateway) at the start / end of the window",
+        format!(
+            "{} / {}",
+            gauges(&r.gateway_streams_open),
+            gauges(&r.gateway_streams_open_at_end)
+        ),
     );
     row(
         "queued (requested / at the end)",
@@ -379,8 +389,8 @@ mod tests {
             clients: vec![client],
             metrics_baseline: (metrics(0, 0, 0, 0), metrics(50, 0, 0, 0)),
             metrics_window: (
-                metrics(50, 0, 0, 0),
-                metrics(350, 1_000_000, 1_000_000, 16_000),
+                metrics(50, 0, 0, 16_000),
+                metrics(350, 1_000_000, 1_000_000, 15_700),
             ),
             redis_baseline: (redis(0), redis(100)),
             redis_window: (redis(100), redis(700)),
@@ -407,6 +417,7 @@ mod tests {
             "{table}"
         );
         assert!(table.contains("evalsha 2.0"), "{table}");
+        assert!(table.contains("| sse 16000 / sse 15700 |"), "{table}");
         assert!(
             table.contains("| no WebSocket upgrade dropped | **no** |"),
             "{table}"
