@@ -13,10 +13,8 @@ mod sse;
 mod tally;
 mod ws;
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -46,39 +44,7 @@ enum Command {
     },
     /// Open streams and hold them until SIGTERM/SIGINT or --max-seconds; the summary (JSON)
     /// goes to stdout.
-    Open {
-        /// The gateway's public listener, e.g. 127.0.0.1:8080.
-        #[arg(long)]
-        target: SocketAddr,
-        /// Source address of every connection (127.0.0.2, 127.0.0.3, ... on loopback).
-        #[arg(long, default_value = "127.0.0.1")]
-        source: IpAddr,
-        #[arg(long)]
-        room: String,
-        /// At most 19,000: one process cannot hold more sockets here (20,000 files).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=19_000))]
-        streams: u64,
-        /// Share of WebSocket streams (0 = all SSE, 1 = all WebSocket).
-        #[arg(long, default_value_t = 0.5)]
-        ws_share: f64,
-        #[arg(long, default_value_t = 200)]
-        connect_concurrency: usize,
-        /// Limit for one stream to connect, get its visitor id and its first status.
-        #[arg(long, default_value_t = 30)]
-        open_timeout: u64,
-        /// The process ends by itself after this long, whatever happens.
-        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        max_seconds: u64,
-        /// Written (`{"visitors":N,"requested":M}`) once every stream has its visitor id.
-        #[arg(long)]
-        ids_file: Option<PathBuf>,
-        /// Streams open only once this file exists (the caller reads a baseline first).
-        #[arg(long)]
-        go_file: Option<PathBuf>,
-        /// Written (`{"connected":N,"requested":M}`) once every stream opened or failed to.
-        #[arg(long)]
-        ready_file: Option<PathBuf>,
-    },
+    Open(open::OpenOptions),
     /// Results table from the run's readings: markdown to stdout, JSON to --json-out.
     Report {
         /// A summary written by `open` (repeat for each client process).
@@ -146,32 +112,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Open {
-            target,
-            source,
-            room,
-            streams,
-            ws_share,
-            connect_concurrency,
-            open_timeout,
-            max_seconds,
-            ids_file,
-            go_file,
-            ready_file,
-        } => {
-            let options = open::OpenOptions {
-                target,
-                source,
-                room,
-                streams,
-                ws_share,
-                connect_concurrency,
-                open_timeout: Duration::from_secs(open_timeout),
-                max_seconds,
-                ids_file,
-                go_file,
-                ready_file,
-            };
+        Command::Open(options) => {
             let summary = current_thread()?.block_on(open::run(options));
             println!(
                 "{}",

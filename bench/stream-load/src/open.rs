@@ -21,21 +21,39 @@ use crate::sse::{ChunkedDecoder, SseEvent, SseParser};
 use crate::tally::{bump, parse_status, record_spread, StreamTally, Summary};
 use crate::ws::{classify, small_config, WsEvent};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct OpenOptions {
+    /// The gateway's public listener, e.g. 127.0.0.1:8080.
+    #[arg(long)]
     pub target: SocketAddr,
+    /// Source address of every connection (127.0.0.2, 127.0.0.3, ... on loopback).
+    #[arg(long, default_value = "127.0.0.1")]
     pub source: IpAddr,
+    #[arg(long)]
     pub room: String,
+    /// At most 19,000: one process cannot hold more sockets here (20,000 files).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=19_000))]
     pub streams: u64,
-    /// Share of WebSocket streams, 0..=1; the rest are SSE.
+    /// Share of WebSocket streams (0 = all SSE, 1 = all WebSocket).
+    #[arg(long, default_value_t = 0.5)]
     pub ws_share: f64,
+    /// Connections being set up at once.
+    #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
-    pub open_timeout: Duration,
+    /// Seconds one stream may take for each phase: its visitor id, then its first status.
+    #[arg(long, default_value_t = 30)]
+    pub open_timeout: u64,
+    /// The process ends by itself after this long, whatever happens.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub max_seconds: u64,
-    /// Written once every stream has its visitor id (or failed to get one).
+    /// Written (`{"visitors":N,"requested":M}`) once every stream has its visitor id.
+    #[arg(long)]
     pub ids_file: Option<PathBuf>,
-    /// Streams open only once this file exists.
+    /// Streams open only once this file exists (the caller reads a baseline first).
+    #[arg(long)]
     pub go_file: Option<PathBuf>,
+    /// Written (`{"connected":N,"requested":M}`) once every stream opened or failed to.
+    #[arg(long)]
     pub ready_file: Option<PathBuf>,
 }
 
@@ -230,7 +248,11 @@ async fn one_stream(
     stop: watch::Receiver<bool>,
 ) {
     let permit = gate.acquire().await;
-    let visitor = tokio::time::timeout(options.open_timeout, visitor_id(&options, &shared)).await;
+    let visitor = tokio::time::timeout(
+        Duration::from_secs(options.open_timeout),
+        visitor_id(&options, &shared),
+    )
+    .await;
     drop(permit);
     let visitor = visitor.unwrap_or_else(|_| {
         bump(&mut shared.summary().errors, "status-timeout");
@@ -248,7 +270,7 @@ async fn one_stream(
     }
     let permit = gate.acquire().await;
     let opened = tokio::time::timeout(
-        options.open_timeout,
+        Duration::from_secs(options.open_timeout),
         open(kind, &visitor, &options, &shared),
     )
     .await;
@@ -708,7 +730,7 @@ mod wire_tests {
             streams: 6,
             ws_share: 0.5,
             connect_concurrency: 4,
-            open_timeout: Duration::from_secs(10),
+            open_timeout: 10,
             max_seconds: 30,
             ids_file: None,
             go_file: None,

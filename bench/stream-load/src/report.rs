@@ -44,10 +44,8 @@ pub struct StoreWindow {
 
 #[derive(Debug, Serialize)]
 pub struct Results {
-    pub streams_requested: u64,
-    pub streams_connected: u64,
-    pub sse_connected: u64,
-    pub ws_connected: u64,
+    /// Every client process's counts added up (per-stream samples left out).
+    pub clients: Summary,
     /// `anteroom_streams_open` by kind when the window began (every stream open) and when
     /// it ended (streams of admitted visitors may have closed by then).
     pub gateway_streams_open: BTreeMap<String, f64>,
@@ -66,16 +64,6 @@ pub struct Results {
     pub spread_ids: usize,
     pub first_status_p50_ms: Option<f64>,
     pub first_status_p99_ms: Option<f64>,
-    pub ws_upgrade_attempts: u64,
-    pub ws_upgrades_101: u64,
-    pub ws_upgrades_dropped: u64,
-    pub refused: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub closed_by_server: u64,
-    pub updates: u64,
-    pub heartbeats: u64,
-    pub position_violations: u64,
-    pub saw_own_admission: u64,
     pub store_baseline: StoreWindow,
     pub store_with_streams: StoreWindow,
     /// Store commands per tick with the streams open / without.
@@ -170,11 +158,14 @@ pub fn build(readings: &Readings) -> Results {
         total.position_violations == 0,
     );
 
+    let spread_p50_ms = percentile(&spreads, 0.5);
+    let spread_p99_ms = percentile(&spreads, 0.99);
+    let first_status_p50_ms = percentile(&total.first_status_ms, 0.5);
+    let first_status_p99_ms = percentile(&total.first_status_ms, 0.99);
+    total.first_status_ms.clear();
+    total.spreads.clear();
     Results {
-        streams_requested: total.requested,
-        streams_connected: total.connected,
-        sse_connected: total.sse_connected,
-        ws_connected: total.ws_connected,
+        clients: total,
         gateway_streams_open,
         gateway_streams_open_at_end: by_label(&after, STREAMS_OPEN, "kind"),
         queued_at_end: sum(&after, "anteroom_queue_waiting", &[]),
@@ -186,21 +177,11 @@ pub fn build(readings: &Readings) -> Results {
         lag_p99: lag_p99.describe_ms(),
         lag_p99_within_budget: lag_p99.within(BUDGET_LAG_SECONDS),
         lag_observations: window_count(&before, &after, LAG_HISTOGRAM),
-        spread_p50_ms: percentile(&spreads, 0.5),
-        spread_p99_ms: percentile(&spreads, 0.99),
+        spread_p50_ms,
+        spread_p99_ms,
         spread_ids: spreads.len(),
-        first_status_p50_ms: percentile(&total.first_status_ms, 0.5),
-        first_status_p99_ms: percentile(&total.first_status_ms, 0.99),
-        ws_upgrade_attempts: total.ws_upgrade_attempts,
-        ws_upgrades_101: total.ws_upgrades_101,
-        ws_upgrades_dropped: total.ws_upgrades_dropped,
-        refused: total.refused.clone(),
-        errors: total.errors.clone(),
-        closed_by_server: total.closed_by_server,
-        updates: total.updates,
-        heartbeats: total.heartbeats,
-        position_violations: total.position_violations,
-        saw_own_admission: total.saw_own_admission,
+        first_status_p50_ms,
+        first_status_p99_ms,
         store_baseline,
         store_with_streams,
         store_ratio,
@@ -241,7 +222,10 @@ pub fn markdown(r: &Results) -> String {
         "streams requested / open (client)",
         format!(
             "{} / {} (SSE {}, WS {})",
-            r.streams_requested, r.streams_connected, r.sse_connected, r.ws_connected
+            r.clients.requested,
+            r.clients.connected,
+            r.clients.sse_connected,
+            r.clients.ws_connected
         ),
     );
     let gauges = |map: &BTreeMap<String, f64>| {
@@ -299,28 +283,32 @@ pub fn markdown(r: &Results) -> String {
         "WebSocket upgrades: attempted / 101 / dropped",
         format!(
             "{} / {} / {}",
-            r.ws_upgrade_attempts, r.ws_upgrades_101, r.ws_upgrades_dropped
+            r.clients.ws_upgrade_attempts, r.clients.ws_upgrades_101, r.clients.ws_upgrades_dropped
         ),
     );
     row(
         "refused / errors",
-        format!("{} / {}", counts(&r.refused), counts(&r.errors)),
+        format!(
+            "{} / {}",
+            counts(&r.clients.refused),
+            counts(&r.clients.errors)
+        ),
     );
     row(
         "updates received / heartbeats",
-        format!("{} / {}", r.updates, r.heartbeats),
+        format!("{} / {}", r.clients.updates, r.clients.heartbeats),
     );
     row(
         "position went up (violations)",
-        r.position_violations.to_string(),
+        r.clients.position_violations.to_string(),
     );
     row(
         "streams that saw their own admission",
-        r.saw_own_admission.to_string(),
+        r.clients.saw_own_admission.to_string(),
     );
     row(
         "streams closed by the server",
-        r.closed_by_server.to_string(),
+        r.clients.closed_by_server.to_string(),
     );
     row(
         "store commands per tick, no streams",
