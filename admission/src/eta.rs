@@ -8,6 +8,12 @@
 //!                                       plus one second for admission-tick granularity
 //! ```
 //!
+//! With a measured admission rate m (what the room actually admitted lately, see
+//! `RateMeter`) the pessimistic bound uses min(r, m) instead of r: a room held back by its
+//! active-session cap admits slower than its configured rate, and the estimate says so. A
+//! room that admitted nobody lately while people wait gets no estimate at all (no number
+//! would be honest).
+//!
 //! `low < high` (unless both saturate at `u64::MAX`); both grow with the position and shrink
 //! as the rate grows. Values are seconds, saturating at `u64::MAX`. The estimate assumes
 //! nobody ahead leaves (people who abandon only make the wait shorter) and that the
@@ -41,9 +47,53 @@ pub fn estimate_wait(position: u64, admit_per_second: f64) -> Option<Eta> {
     })
 }
 
+/// `estimate_wait` that also heeds the admission rate measured lately (`None` = not measured
+/// long enough yet): the slower of the two bounds the pessimistic end. None when the room
+/// admitted nobody over the measured window.
+pub fn estimate_wait_measured(
+    position: u64,
+    admit_per_second: f64,
+    measured_per_second: Option<f64>,
+) -> Option<Eta> {
+    let configured = estimate_wait(position, admit_per_second)?;
+    let Some(measured) = measured_per_second else {
+        return Some(configured);
+    };
+    if measured.is_nan() || measured <= 0.0 {
+        return None;
+    }
+    let slow = estimate_wait(position, measured.min(admit_per_second))?;
+    Some(Eta {
+        low: configured.low,
+        high: slow.high.max(configured.low.saturating_add(1)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_measured_rate_below_the_setting_widens_the_range_and_none_means_no_estimate() {
+        let configured = estimate_wait(100, 10.0).unwrap();
+        assert_eq!(estimate_wait_measured(100, 10.0, None), Some(configured));
+        // Admitting at the set rate: the same range.
+        assert_eq!(
+            estimate_wait_measured(100, 10.0, Some(10.0)),
+            Some(configured)
+        );
+        // Faster than set (a burst): the setting still bounds it.
+        assert_eq!(
+            estimate_wait_measured(100, 10.0, Some(40.0)),
+            Some(configured)
+        );
+        // Held back by the cap to 2/s: the pessimistic end follows the measured rate.
+        let slow = estimate_wait_measured(100, 10.0, Some(2.0)).unwrap();
+        assert_eq!(slow.low, configured.low);
+        assert_eq!(slow.high, estimate_wait(100, 2.0).unwrap().high);
+        assert_eq!(estimate_wait_measured(100, 10.0, Some(0.0)), None);
+        assert_eq!(estimate_wait_measured(100, 0.0, Some(5.0)), None);
+    }
 
     #[test]
     fn documented_examples() {

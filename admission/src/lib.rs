@@ -22,6 +22,7 @@ mod from_config;
 mod keyring;
 mod names;
 mod pass;
+mod rate_meter;
 mod visitor;
 
 pub use bucket::{bucket_capacity, Bucket, RateLimits};
@@ -29,11 +30,12 @@ pub use clock::{unix_now, unix_now_ms};
 pub use compare::constant_time_eq;
 pub use cookies::{parse_cookies, CookieJar};
 pub use error::{AdmissionError, PassRejection};
-pub use eta::{estimate_wait, Eta};
+pub use eta::{estimate_wait, estimate_wait_measured, Eta};
 pub use keyring::{generate_secret, Keyring, MAX_KID_LEN, MIN_SECRET_LEN};
 pub use names::{
     PASS_COOKIE, PASS_HEADER, PASS_HEADER_LOWER, VISITOR_COOKIE, VISITOR_HEADER,
     VISITOR_HEADER_LOWER,
 };
 pub use pass::{PassClaims, MAX_PASS_LEN};
+pub use rate_meter::RateMeter;
 pub use visitor::{VisitorId, MAX_SIGNED_VISITOR_LEN};

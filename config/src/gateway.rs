@@ -16,7 +16,27 @@ pub struct GatewayConfig {
     pub store: StoreConfig,
     pub keys: KeysConfig,
     pub admin: AdminConfig,
+    pub streams: StreamsConfig,
     pub rooms: Vec<RoomConfig>,
+}
+
+/// `[streams]`: bounds on the live status streams (SSE and WebSocket) of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamsConfig {
+    /// Open streams per instance; beyond it a stream is refused with 503 (default 18,000:
+    /// under the 20,000 files one process may open here, leaving room for origin sockets).
+    pub max_open: usize,
+    /// Open streams per visitor and room (tabs); beyond it 429 (default 4).
+    pub max_per_visitor: usize,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            max_open: 18_000,
+            max_per_visitor: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +151,8 @@ pub struct RoomConfig {
     /// Match `paths` without regard to ASCII case (for origins that serve `/TOUR` as `/tour`);
     /// default false
     pub paths_case_insensitive: bool,
+    /// Replaces the built-in waiting page; read and checked at load. None = built-in.
+    pub page_template: Option<crate::PageTemplate>,
 }
 
 /// Read and validate a gateway config file.

@@ -13,6 +13,7 @@ mod booking;
 mod error;
 mod gateway;
 mod location;
+mod page_template;
 mod reader;
 mod schema;
 mod secret;
@@ -22,6 +23,7 @@ mod validate;
 pub use booking::*;
 pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
+pub use page_template::{template_slots, PageTemplate, MAX_TEMPLATE_BYTES, PAGE_PLACEHOLDERS};
 pub use secret::EnvLookup;
 pub use validate::{PATH_PUNCTUATION, REDIS_SCHEMES};
 

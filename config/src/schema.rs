@@ -9,11 +9,12 @@ use std::net::SocketAddr;
 
 use crate::gateway::{
     AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
-    StoreBackend, StoreConfig,
+    StoreBackend, StoreConfig, StreamsConfig,
 };
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
 use crate::secret::{self, EnvLookup};
+use crate::PageTemplate;
 use crate::{syntax, validate, ConfigError};
 
 pub(crate) const DEFAULT_PUBLIC: &str = "127.0.0.1:8080";
@@ -24,7 +25,13 @@ pub(crate) const DEFAULT_MAX_ACTIVE: u64 = 2000;
 pub(crate) const DEFAULT_SESSION_SECONDS: u64 = 600;
 pub(crate) const DEFAULT_ABANDON_AFTER_SECONDS: u64 = 120;
 
-const TOP_KEYS: &[&str] = &["listen", "proxy", "store", "keys", "admin", "room"];
+const TOP_KEYS: &[&str] = &[
+    "listen", "proxy", "store", "keys", "admin", "streams", "room",
+];
+const STREAMS_KEYS: &[&str] = &["max_open", "max_per_visitor"];
+/// More open streams than this is a typo: one process here opens at most 20,000 files.
+const MAX_STREAMS_OPEN: i64 = 1_000_000;
+const MAX_STREAMS_PER_VISITOR: i64 = 64;
 /// More worker threads than this is a typo, not a machine.
 const MAX_THREADS: i64 = 1024;
 const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads"];
@@ -43,6 +50,7 @@ const ROOM_KEYS: &[&str] = &[
     "session_seconds",
     "abandon_after_seconds",
     "paths_case_insensitive",
+    "page_template",
 ];
 
 pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayConfig, ConfigError> {
@@ -63,6 +71,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
          `secrets` = { id = \"env:NAME\" or a literal of at least 32 bytes })",
     );
     let admin = admin(&src, optional_section(&src, &root, "admin"), env);
+    let streams = streams(&src, optional_section(&src, &root, "streams"));
     let rooms = match root.get("room") {
         Some(field) => rooms(&src, &field, proxy.default_origin.as_deref()),
         None => Vec::new(),
@@ -73,8 +82,35 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
         store,
         keys,
         admin,
+        streams,
         rooms,
     })
+}
+
+fn streams(src: &Source, section: Option<Section>) -> StreamsConfig {
+    let defaults = StreamsConfig::default();
+    let Some(s) = section else {
+        return defaults;
+    };
+    s.deny_unknown(src, STREAMS_KEYS);
+    StreamsConfig {
+        max_open: integer(
+            src,
+            &s,
+            "max_open",
+            defaults.max_open as u64,
+            MAX_STREAMS_OPEN,
+            "streams",
+        ) as usize,
+        max_per_visitor: integer(
+            src,
+            &s,
+            "max_per_visitor",
+            defaults.max_per_visitor as u64,
+            MAX_STREAMS_PER_VISITOR,
+            "streams",
+        ) as usize,
+    }
 }
 
 /// A section that may be left out; one of the wrong type is reported and read as absent.
@@ -538,6 +574,8 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
         .and_then(|f| src.keep(f.boolean(src)))
         .is_some_and(|at| at.value);
 
+    let page_template = optional_checked(src, s, "page_template", PageTemplate::load).flatten();
+
     Placed {
         room: RoomConfig {
             id: id.as_ref().map(|id| id.value.clone()).unwrap_or_default(),
@@ -550,6 +588,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
             session_seconds,
             abandon_after_seconds,
             paths_case_insensitive,
+            page_template,
         },
         path: s.path.clone(),
         line: src.line_of(

@@ -84,6 +84,10 @@ secrets = {{ k1 = "{SECRET_A}", k2 = "env:TEST_FULL_K2" }}
 [admin]
 token = "admin-token-1234567"
 
+[streams]
+max_open = 9000
+max_per_visitor = 2
+
 [[room]]
 id = "tour-2027"
 origin = "127.0.0.1:3001"
@@ -132,6 +136,10 @@ admit_per_second = 3
         admin: AdminConfig {
             token: Some(Secret(b"admin-token-1234567".to_vec())),
         },
+        streams: StreamsConfig {
+            max_open: 9000,
+            max_per_visitor: 2,
+        },
         rooms: vec![
             RoomConfig {
                 id: "tour-2027".into(),
@@ -144,6 +152,7 @@ admit_per_second = 3
                 session_seconds: 900,
                 abandon_after_seconds: 60,
                 paths_case_insensitive: false,
+                page_template: None,
             },
             RoomConfig {
                 id: "closed_room".into(),
@@ -156,6 +165,7 @@ admit_per_second = 3
                 session_seconds: 600,
                 abandon_after_seconds: 120,
                 paths_case_insensitive: false,
+                page_template: None,
             },
         ],
     };
@@ -888,4 +898,86 @@ fn listen_threads_is_a_positive_count_or_one_per_core() {
     let text = format!("[listen]\nthreads = 0\n{}", with_rooms(""));
     let (line, _, field, _, _) = fail(&text);
     assert_eq!((line, field.as_str()), (2, "listen.threads"));
+}
+
+#[test]
+fn streams_default_and_bounds() {
+    let cfg = parse(&with_rooms("")).unwrap();
+    assert_eq!(cfg.streams, StreamsConfig::default());
+    assert_eq!(cfg.streams.max_open, 18_000);
+    assert_eq!(cfg.streams.max_per_visitor, 4);
+    let text = format!("{KEYS}[streams]\nmax_open = 0\nmax_per_visitor = 65\nmax = 1\n");
+    let error = parse(&text).unwrap_err().to_string();
+    for field in ["streams.max_open", "streams.max_per_visitor", "streams.max"] {
+        assert!(error.contains(field), "{field} missing from: {error}");
+    }
+}
+
+#[test]
+fn page_template_is_read_at_load_and_its_placeholders_checked() {
+    let dir = std::env::temp_dir().join(format!("anteroom-config-page-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.html");
+    std::fs::write(
+        &good,
+        "<p>{{position}} {{eta}}</p>\n<style>a{{color:red}}</style>",
+    )
+    .unwrap();
+    let room = |path: &Path| {
+        with_rooms(&format!(
+            "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/\"]\npage_template = \"{}\"\n",
+            path.display()
+        ))
+    };
+    let cfg = parse(&room(&good)).unwrap();
+    let template = cfg.rooms[0].page_template.as_ref().unwrap();
+    assert_eq!(template.path, good);
+    assert!(template.text.starts_with("<p>{{position}}"));
+    assert_eq!(
+        parse(&with_rooms(
+            "[[room]]\nid = \"r\"\norigin = \"h:1\"\npaths = [\"/\"]\n"
+        ))
+        .unwrap()
+        .rooms[0]
+            .page_template,
+        None
+    );
+
+    let typo = dir.join("typo.html");
+    std::fs::write(&typo, "<h1>{{room}}</h1>\n<p>{{postion}}</p>\n{{nope}}").unwrap();
+    let text = room(&typo);
+    let (line, _, field, message, display) = fail(&text);
+    assert_eq!(
+        (line, field.as_str()),
+        (line_of(&text, "page_template"), "room[0].page_template")
+    );
+    assert!(
+        message.contains("{{postion}} (line 2), {{nope}} (line 3)"),
+        "{message}"
+    );
+    assert!(message.contains(&typo.display().to_string()), "{message}");
+    assert!(
+        message.contains("{{client_script}}"),
+        "lists the known ones: {message}"
+    );
+    assert!(display.starts_with("gw.toml:"), "{display}");
+
+    for (path, says) in [
+        (dir.join("missing.html"), "cannot read page template"),
+        (dir.clone(), "is not a file"),
+    ] {
+        let text = room(&path);
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(
+            (line, field.as_str()),
+            (line_of(&text, "page_template"), "room[0].page_template")
+        );
+        assert!(message.contains(says), "{message}");
+    }
+
+    let huge = dir.join("huge.html");
+    std::fs::write(&huge, "x".repeat(MAX_TEMPLATE_BYTES + 1)).unwrap();
+    let (_, _, _, message, _) = fail(&room(&huge));
+    assert!(message.contains("at most"), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

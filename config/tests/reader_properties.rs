@@ -71,6 +71,7 @@ fn key() -> impl Strategy<Value = String> {
             "session_seconds",
             "abandon_after_seconds",
             "paths_case_insensitive",
+            "page_template",
             "threads",
             "tls_ca",
             "ttl_seconds",

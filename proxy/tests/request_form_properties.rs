@@ -33,6 +33,7 @@ fn room(prefix: &str, any_case: bool) -> RoomConfig {
         session_seconds: 60,
         abandon_after_seconds: 60,
         paths_case_insensitive: any_case,
+        page_template: None,
     }
 }
 

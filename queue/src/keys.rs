@@ -4,15 +4,16 @@
 
 use anteroom_admission::VisitorId;
 
-/// The keys of one room, in the order every script receives them as `KEYS[1..9]`.
+/// The keys of one room, in the order every script receives them as `KEYS[1..12]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomKeys {
-    keys: [String; 9],
+    keys: [String; 12],
 }
 
 /// Names of the keys, in `KEYS` order. `revocations` is a stream (the revocation log),
-/// `clock` the room's abandonment clock (ADR 0004).
-pub const KEY_SUFFIXES: [&str; 9] = [
+/// `clock` the room's abandonment clock (ADR 0004); `gaps`, `gaplog` and `frontier` keep the
+/// tickets removed out of order for position fan-out (ADR 0005).
+pub const KEY_SUFFIXES: [&str; 12] = [
     "queue",
     "seq",
     "active",
@@ -22,6 +23,9 @@ pub const KEY_SUFFIXES: [&str; 9] = [
     "stats",
     "revocations",
     "clock",
+    "gaps",
+    "gaplog",
+    "frontier",
 ];
 
 impl RoomKeys {
@@ -31,8 +35,9 @@ impl RoomKeys {
         }
     }
 
-    /// `[queue, seq, active, seen, settings, bucket, stats, revocations, clock]`
-    pub fn all(&self) -> &[String; 9] {
+    /// `[queue, seq, active, seen, settings, bucket, stats, revocations, clock, gaps, gaplog,
+    /// frontier]`
+    pub fn all(&self) -> &[String; 12] {
         &self.keys
     }
 
@@ -85,6 +90,7 @@ mod tests {
         assert_eq!(keys.all()[0], "ar:{tour-2027}:queue");
         assert_eq!(keys.all()[7], "ar:{tour-2027}:revocations");
         assert_eq!(keys.all()[8], "ar:{tour-2027}:clock");
+        assert_eq!(keys.all()[11], "ar:{tour-2027}:frontier");
         assert!(keys.all().iter().all(|k| k.starts_with("ar:{tour-2027}:")));
     }
 

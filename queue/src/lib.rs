@@ -5,12 +5,14 @@
 
 mod clock;
 pub mod keys;
+mod line_view;
 mod memory;
 mod redis;
 mod settings;
 mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use line_view::LineView;
 pub use memory::MemoryStore;
 pub use redis::{connect_pool, RedisOptions, RedisStore, JOIN_LUA};
 pub use settings::settings_digest;

@@ -45,8 +45,14 @@ pub struct SettingsPatch {
 /// Where a visitor stands in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    /// In the line. position 1 = next to be admitted; waiting = line length.
-    Waiting { position: u64, waiting: u64 },
+    /// In the line. position 1 = next to be admitted; waiting = line length; `ticket` = the
+    /// visitor's place in the order of joins (the queue score): with a `LineView` fed by
+    /// `frontier`, any instance computes this visitor's position without asking the store.
+    Waiting {
+        position: u64,
+        waiting: u64,
+        ticket: u64,
+    },
     /// Holds an active session until `expires_at_ms` (unix ms, store clock).
     Admitted { expires_at_ms: u64 },
     /// Neither queued nor active (status only; join never returns it).
@@ -101,6 +107,34 @@ pub struct Revoked {
     pub had_place: bool,
     pub revocation: Revocation,
 }
+
+/// The line as seen for position fan-out: from it and a ticket, any instance computes that
+/// visitor's exact position without asking the store (see `LineView`, ADR 0005).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frontier {
+    /// Changes when the store lost the line (flush, restore): tickets restart; drop the old view.
+    pub epoch: String,
+    /// Ticket at the head of the line (position 1); None when the line is empty.
+    pub head: Option<u64>,
+    /// Line length.
+    pub waiting: u64,
+    /// Tickets removed out of order (leave, revoke, abandonment) logged after `cursor`, oldest first;
+    /// may include tickets already below head (the view ignores them).
+    pub gaps: Vec<u64>,
+    /// Pass back to continue after these gaps.
+    pub cursor: u64,
+    /// The page was full: call again at once for the rest.
+    pub more: bool,
+    /// Store-clock ms of the last change of head or gaps (lag measurement: a stream update
+    /// carries how long after this it was written).
+    pub changed_at_ms: u64,
+}
+
+/// Frontier pages hold at most this many gaps.
+pub const FRONTIER_PAGE: usize = 1000;
+
+/// `touch` sends at most this many visitors per round trip.
+pub const TOUCH_BATCH: usize = 1000;
 
 /// Revocation pages hold at most this many entries.
 pub const REVOCATION_PAGE: usize = 1000;
@@ -209,6 +243,15 @@ pub trait QueueStore: Send + Sync + 'static {
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError>;
 
     async fn stats(&self, room: &str) -> Result<RoomStats, StoreError>;
+
+    /// The line for position fan-out: epoch, head ticket, length, and the out-of-order
+    /// removals logged after `cursor` (0 = from the start), at most `FRONTIER_PAGE` of them.
+    /// One round trip, whatever the length of the line; feed it to a `LineView`.
+    async fn frontier(&self, room: &str, cursor: u64) -> Result<Frontier, StoreError>;
+
+    /// An open stream keeps its place: mark these visitors seen (abandonment clock) if they are still queued;
+    /// one round trip for up to 1000 visitors. Returns how many were still queued.
+    async fn touch(&self, room: &str, visitors: &[VisitorId]) -> Result<u64, StoreError>;
 
     /// One round trip to the store: answers while it is reachable.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -19,8 +19,9 @@ async fn memory() -> Env {
         Arc::new(MemoryStore::new().with_revocation_grace(conformance::TEST_REVOCATION_GRACE));
     Env {
         store: store.clone(),
-        other: store,
+        other: store.clone(),
         _guard: Box::new(()),
+        lose_everything: Box::new(move || store.forget_all()),
     }
 }
 

@@ -30,10 +30,13 @@ async fn redis() -> Env {
     let other = RedisStore::connect(&server.url(), options)
         .await
         .expect("connect second instance");
+    let server = Arc::new(server);
+    let flushed = server.clone();
     Env {
         store: Arc::new(store),
         other: Arc::new(other),
         _guard: Box::new(server),
+        lose_everything: Box::new(move || flushed.flushall()),
     }
 }
 
@@ -110,7 +113,8 @@ async fn a_redis_restart_is_survived() {
             .placement,
         Placement::Waiting {
             position: 1,
-            waiting: 1
+            waiting: 1,
+            ticket: 1
         }
     );
     drop(server);

@@ -3,7 +3,7 @@
 //! Pingora's only limit while it reads a head is a per-read timeout (the 60 s keep-alive
 //! timeout): a client that sends one byte every 59 s holds a connection, and up to 1 MiB of
 //! header buffer, for days. Pingora has no knob for the whole head, so the public listener's
-//! streams are wrapped here: from the first byte of a request (or the accept) to the blank line
+//! streams are wrapped here (by `public_app`): from the first byte of a request (or the accept) to the blank line
 //! that ends its head, at most `limit` may pass, or the read fails and Pingora drops the
 //! connection. Bodies, responses, idle keep-alive waits and upgraded tunnels are not bounded
 //! here (Pingora's own timeouts apply to them).
@@ -17,49 +17,16 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
     TimingDigest, UniqueID, UniqueIDType, ALPN,
 };
-use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// How long a client may take to send a request head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A `ServerApp` that hands the wrapped app streams whose request heads are time-bounded.
-pub struct HeadDeadline<A> {
-    inner: Arc<A>,
-    limit: Duration,
-}
-
-impl<A> HeadDeadline<A> {
-    pub fn new(inner: A, limit: Duration) -> HeadDeadline<A> {
-        HeadDeadline {
-            inner: Arc::new(inner),
-            limit,
-        }
-    }
-}
-
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadDeadline<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        session: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let bounded: Stream = Box::new(BoundedHead::new(session, self.limit));
-        self.inner.process_new(bounded, shutdown).await
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await
-    }
-}
 
 /// Where the connection is in its current request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +77,7 @@ pub struct BoundedHead {
 }
 
 impl BoundedHead {
-    fn new(inner: Stream, limit: Duration) -> BoundedHead {
+    pub fn new(inner: Stream, limit: Duration) -> BoundedHead {
         BoundedHead {
             inner,
             limit,

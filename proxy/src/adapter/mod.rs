@@ -4,8 +4,10 @@
 mod facts;
 mod fail_to_proxy;
 pub mod head_deadline;
+pub mod public_app;
 mod request_filter;
 mod response_filter;
+pub mod streams;
 mod upstream_peer;
 mod upstream_request;
 mod write_reply;

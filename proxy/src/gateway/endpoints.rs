@@ -1,5 +1,6 @@
-//! The gateway's own endpoints under `/_anteroom/`: status and leave (streams arrive with
-//! the live-position work).
+//! The gateway's own endpoints under `/_anteroom/`: status and leave. The live streams
+//! (`events`, `ws`) are opened by the adapter before a request reaches here (`streams`);
+//! one that gets here came in a form streams are not served in.
 
 use super::engine::{unix_now, Gateway};
 use super::protected::unavailable;
@@ -7,6 +8,7 @@ use super::reply::Reply;
 use super::status::{StatusObject, VisitorState};
 use super::{RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE};
 use crate::gateway::cookies::set_cookie;
+use anteroom_admission::VisitorId;
 use anteroom_config::RoomMode;
 use anteroom_queue::Placement;
 
@@ -25,9 +27,10 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
         ("status", "GET" | "HEAD") => status(gateway, index, facts).await,
         ("leave", "POST") => leave(gateway, index, facts).await,
         ("events" | "ws", _) => Reply::error(
-            501,
-            "not_implemented",
-            "live streams are not available on this gateway yet; poll /_anteroom/status",
+            400,
+            "stream_form",
+            "open live streams with `GET /_anteroom/events?room=ID` or `GET /_anteroom/ws?room=ID` \
+             over HTTP/1.1, the path spelled exactly so; or poll /_anteroom/status",
         ),
         ("status", _) | ("leave", _) => {
             Reply::error(405, "method_not_allowed", "status is GET, leave is POST")
@@ -38,7 +41,7 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
 
 /// The room id from a query string. Room ids are `[A-Za-z0-9_-]`, so no decoding is needed
 /// and anything else cannot name a room.
-fn room_param(query: Option<&str>) -> Option<&str> {
+pub(super) fn room_param(query: Option<&str>) -> Option<&str> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
@@ -46,11 +49,42 @@ fn room_param(query: Option<&str>) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
+/// Where the visitor stands, as the status endpoint and a stream opening tell it.
+pub(super) struct Current {
+    pub status: StatusObject,
+    /// `Set-Cookie` values for the answer (a visitor id new to the client).
+    pub cookies: Vec<String>,
+    pub visitor: VisitorId,
+    /// The visitor's ticket while it waits in the line.
+    pub ticket: Option<u64>,
+}
+
 /// Where the visitor stands; joins the queue if not yet in it (the contract has no
 /// "absent" state: asking is taking a place).
 async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
+    match current_status(gateway, index, facts).await {
+        Ok(current) => {
+            let mut reply = Reply::json_text(200, current.status.to_json());
+            if current.status.state != VisitorState::Admitted {
+                reply = reply.with_header("retry-after", current.status.retry_after().to_string());
+            }
+            reply.with_cookies(current.cookies)
+        }
+        Err(reply) => reply,
+    }
+}
+
+pub(super) async fn current_status(
+    gateway: &Gateway,
+    index: usize,
+    facts: &RequestFacts,
+) -> Result<Current, Reply> {
     let Some(entry) = gateway.rooms.get(index) else {
-        return Reply::error(404, "unknown_room", "name an existing room: ?room=ID");
+        return Err(Reply::error(
+            404,
+            "unknown_room",
+            "name an existing room: ?room=ID",
+        ));
     };
     let live = entry.live();
     let now = unix_now();
@@ -65,12 +99,17 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
             &live.settings,
             live.waiting,
             Some(token.to_string()),
+            live.measured_rate(),
         );
-        return Reply::json_text(200, status.to_json());
+        return Ok(Current {
+            status,
+            cookies: Vec::new(),
+            visitor: claims.visitor,
+            ticket: None,
+        });
     }
     if live.settings.mode == RoomMode::Passthrough {
         let visitor = gateway.visitor(facts);
-        let cookie = visitor.cookie;
         let status = StatusObject::new(
             &entry.config.id,
             visitor.signed,
@@ -78,21 +117,26 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
             &live.settings,
             live.waiting,
             None,
+            live.measured_rate(),
         );
-        return Reply::json_text(200, status.to_json()).with_cookies(cookie.into_iter().collect());
+        return Ok(Current {
+            status,
+            cookies: visitor.cookie.into_iter().collect(),
+            visitor: visitor.id,
+            ticket: None,
+        });
     }
     match gateway.place(index, facts).await {
-        Ok(placed) => {
-            let mut reply = Reply::json_text(200, placed.status.to_json());
-            if placed.status.state != VisitorState::Admitted {
-                reply = reply.with_header("retry-after", placed.status.retry_after().to_string());
-            }
-            reply.with_cookies(placed.cookies)
-        }
-        Err(_) => unavailable(&RequestFacts {
+        Ok(placed) => Ok(Current {
+            status: placed.status,
+            cookies: placed.cookies,
+            visitor: placed.visitor,
+            ticket: placed.ticket,
+        }),
+        Err(_) => Err(unavailable(&RequestFacts {
             wants_json: true,
             ..facts.clone()
-        }),
+        })),
     }
 }
 

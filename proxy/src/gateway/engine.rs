@@ -15,6 +15,7 @@ use super::live::LiveRoom;
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
 use super::status::StatusObject;
+use super::streams::StreamHub;
 use super::{endpoints, protected, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, VISITOR_COOKIE};
 use crate::gateway::metrics::Metrics;
 
@@ -46,6 +47,8 @@ pub struct Gateway {
     store: StoreSlot,
     default_origin: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    /// The live status streams open on this instance and each room's line as they see it.
+    pub streams: StreamHub,
 }
 
 /// Who a request comes from: the id, its signed text, and the cookie to set when that text is
@@ -64,6 +67,9 @@ pub(super) struct Placed {
     pub issued_pass: Option<String>,
     /// The signed visitor id, when it is new to the client (fresh or re-signed).
     pub new_visitor_token: Option<String>,
+    pub visitor: VisitorId,
+    /// The visitor's ticket when it waits in the line (what streams compute positions from).
+    pub ticket: Option<u64>,
 }
 
 impl Gateway {
@@ -92,8 +98,13 @@ impl Gateway {
             ),
             None => None,
         };
+        let streams = StreamHub::new(
+            config.streams,
+            rooms.iter().map(|room| room.live().settings.clone()),
+        );
         Ok(Gateway {
             rooms,
+            streams,
             router: Router::new(&config.rooms),
             keyring,
             store,
@@ -274,18 +285,24 @@ impl Gateway {
     ) -> (String, Vec<String>) {
         let now = unix_now();
         let expires_at = (expires_at_ms / 1000).max(now + 1);
-        let token = self.keyring.issue_pass(&PassClaims {
-            room: room.id.clone(),
-            visitor,
-            issued_at: now,
-            expires_at,
-        });
+        let token = self.sign_pass(&room.id, visitor, expires_at_ms);
         let cookies = room
             .paths
             .iter()
             .map(|path| set_cookie(PASS_COOKIE, &token, path, expires_at - now, facts.tls))
             .collect();
         (token, cookies)
+    }
+
+    /// A pass for a session of this visitor ending at `expires_at_ms` (store clock).
+    pub fn sign_pass(&self, room: &str, visitor: VisitorId, expires_at_ms: u64) -> String {
+        let now = unix_now();
+        self.keyring.issue_pass(&PassClaims {
+            room: room.to_string(),
+            visitor,
+            issued_at: now,
+            expires_at: (expires_at_ms / 1000).max(now + 1),
+        })
     }
 
     /// Put a visitor without a valid pass where the room's mode says: straight through,
@@ -319,6 +336,10 @@ impl Gateway {
                 joined.placement
             }
         };
+        let ticket = match placement {
+            Placement::Waiting { ticket, .. } => Some(ticket),
+            _ => None,
+        };
         let mut issued_pass = None;
         if let Placement::Admitted { expires_at_ms } = placement {
             let (token, pass_cookies) =
@@ -333,12 +354,15 @@ impl Gateway {
             &live.settings,
             live.waiting,
             issued_pass.clone(),
+            live.measured_rate(),
         );
         Ok(Placed {
             status,
             cookies,
             issued_pass,
             new_visitor_token,
+            visitor,
+            ticket,
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{RateMeter, VisitorId};
 use anteroom_queue::{Revocation, RoomSettings};
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct LiveRoom {
     pub revocation_cursor: String,
     pub waiting: u64,
     pub active: u64,
+    /// The room's admissions over the last minute (all instances, from the store's total).
+    pub admissions: RateMeter,
 }
 
 impl LiveRoom {
@@ -27,7 +29,13 @@ impl LiveRoom {
             revocation_cursor: String::new(),
             waiting: 0,
             active: 0,
+            admissions: RateMeter::new(),
         }
+    }
+
+    /// Admissions per second lately, once measured long enough.
+    pub fn measured_rate(&self) -> Option<f64> {
+        self.admissions.rate()
     }
 
     /// A pass of this visitor expiring at `pass_expires_at` (unix s) was revoked. Pass

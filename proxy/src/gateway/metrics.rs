@@ -21,6 +21,10 @@ pub struct Metrics {
     pub store_seconds: HistogramVec,
     pub bot_verdicts_total: IntCounterVec,
     pub store_errors_total: IntCounterVec,
+    pub stream_opens_total: IntCounterVec,
+    pub stream_closes_total: IntCounterVec,
+    pub streams_refused_total: IntCounterVec,
+    pub stream_update_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -110,8 +114,39 @@ impl Metrics {
             "Store calls that failed, by operation.",
             &["op"],
         );
+        let stream_opens_total = counter(
+            "anteroom_stream_opens_total",
+            "Live status streams opened, by kind (sse, ws).",
+            &["kind"],
+        );
+        let stream_closes_total = counter(
+            "anteroom_stream_closes_total",
+            "Live status streams ended, by kind and reason (client, slow_client, shutdown, error).",
+            &["kind", "reason"],
+        );
+        let streams_refused_total = counter(
+            "anteroom_streams_refused_total",
+            "Live status streams refused by a limit, by kind and reason (instance_full, visitor_full).",
+            &["kind", "reason"],
+        );
+        let stream_update_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "anteroom_stream_update_seconds",
+                "From the admission tick that moved the line (store clock) to the update written to a stream.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0,
+            ]),
+            &["kind"],
+        )
+        .expect("metric definition");
+        registry
+            .register(Box::new(stream_update_seconds.clone()))
+            .expect("metric registration");
         for kind in ["sse", "ws"] {
             streams_open.with_label_values(&[kind]).set(0);
+            stream_opens_total.with_label_values(&[kind]);
+            stream_update_seconds.with_label_values(&[kind]);
         }
         Metrics {
             registry,
@@ -126,6 +161,10 @@ impl Metrics {
             store_seconds,
             bot_verdicts_total,
             store_errors_total,
+            stream_opens_total,
+            stream_closes_total,
+            streams_refused_total,
+            stream_update_seconds,
         }
     }
 

@@ -3,7 +3,7 @@
 //! `Outcome` back to HTTP.
 
 mod cookies;
-mod endpoints;
+pub(crate) mod endpoints;
 pub mod engine;
 mod live;
 pub mod metrics;
@@ -13,6 +13,7 @@ mod reply;
 pub mod request_form;
 mod router;
 mod status;
+pub mod streams;
 
 pub use anteroom_admission::{parse_cookies, CookieJar};
 pub use engine::{Gateway, StoreSlot};

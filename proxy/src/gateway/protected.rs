@@ -2,7 +2,7 @@
 //! anything else is placed by the room's mode and either proxied with a fresh pass or
 //! answered with the waiting page / 429.
 
-use anteroom_config::RoomMode;
+use anteroom_config::{PageTemplate, RoomMode};
 
 use super::engine::{unix_now, Gateway};
 use super::reply::{Outcome, ProxyPlan, Reply};
@@ -50,7 +50,10 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
                 new_visitor_token: placed.new_visitor_token,
                 ..ProxyPlan::to(entry.origin, Some(index))
             }),
-            None => Outcome::Reply(queue_reply(&placed.status, facts).with_cookies(placed.cookies)),
+            None => Outcome::Reply(
+                queue_reply(&placed.status, entry.config.page_template.as_ref(), facts)
+                    .with_cookies(placed.cookies),
+            ),
         },
         Err(_) => Outcome::Reply(unavailable(facts)),
     }
@@ -78,7 +81,11 @@ async fn renew(
 }
 
 /// The answer for a visitor who may not enter yet: HTML for browsers, JSON for apps.
-pub(super) fn queue_reply(status: &StatusObject, facts: &RequestFacts) -> Reply {
+pub(super) fn queue_reply(
+    status: &StatusObject,
+    template: Option<&PageTemplate>,
+    facts: &RequestFacts,
+) -> Reply {
     let retry_after = status.retry_after().to_string();
     if facts.wants_json {
         let code = match status.state {
@@ -88,11 +95,12 @@ pub(super) fn queue_reply(status: &StatusObject, facts: &RequestFacts) -> Reply 
         };
         return Reply::json_text(code, status.to_json()).with_header("retry-after", retry_after);
     }
+    // A closed room shows the same page (it checks again by itself), with the status code
+    // that tells caches and monitors the door is shut.
+    let page = pages::waiting_page(status, template);
     match status.state {
-        VisitorState::Closed => {
-            Reply::html(503, pages::closed_page(status)).with_header("retry-after", retry_after)
-        }
-        _ => Reply::html(200, pages::waiting_page(status)),
+        VisitorState::Closed => Reply::html(503, page).with_header("retry-after", retry_after),
+        _ => Reply::html(200, page),
     }
 }
 

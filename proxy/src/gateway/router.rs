@@ -120,6 +120,7 @@ mod tests {
             session_seconds: 60,
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
+            page_template: None,
         }
     }
 

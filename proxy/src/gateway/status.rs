@@ -1,7 +1,7 @@
 //! The status object of the public contract, shared by the JSON answers, the status endpoint
 //! and (later) the live streams.
 
-use anteroom_admission::{estimate_wait, Eta};
+use anteroom_admission::{estimate_wait_measured, Eta};
 use anteroom_queue::{Placement, RoomSettings};
 use serde::Serialize;
 
@@ -31,7 +31,8 @@ pub struct StatusObject {
 
 impl StatusObject {
     /// Build the object for a placement. `waiting` is the store's figure when the placement
-    /// carries one, else the last figure this instance saw.
+    /// carries one, else the last figure this instance saw; `measured_rate` is the room's
+    /// admission rate lately (the ETA's pessimistic end follows it).
     pub fn new(
         room: &str,
         signed_visitor: String,
@@ -39,14 +40,15 @@ impl StatusObject {
         settings: &RoomSettings,
         last_known_waiting: u64,
         pass: Option<String>,
+        measured_rate: Option<f64>,
     ) -> StatusObject {
         let (state, position, waiting) = match placement {
-            Placement::Waiting { position, waiting } if settings.paused => {
-                (VisitorState::Paused, Some(position), waiting)
-            }
-            Placement::Waiting { position, waiting } => {
-                (VisitorState::Waiting, Some(position), waiting)
-            }
+            Placement::Waiting {
+                position, waiting, ..
+            } if settings.paused => (VisitorState::Paused, Some(position), waiting),
+            Placement::Waiting {
+                position, waiting, ..
+            } => (VisitorState::Waiting, Some(position), waiting),
             Placement::Admitted { .. } => (VisitorState::Admitted, None, last_known_waiting),
             Placement::Absent => (VisitorState::Waiting, None, last_known_waiting),
             Placement::Closed => (VisitorState::Closed, None, last_known_waiting),
@@ -54,7 +56,7 @@ impl StatusObject {
         };
         let eta_seconds = match (state, position) {
             (VisitorState::Waiting, Some(position)) => {
-                estimate_wait(position, settings.admit_per_second)
+                estimate_wait_measured(position, settings.admit_per_second, measured_rate)
             }
             _ => None,
         };

@@ -13,7 +13,7 @@ use anteroom_booking::service::BookingService;
 use anteroom_booking::{EventSpec, Inventory};
 use anteroom_config::{
     AdminConfig, GatewayConfig, HoldsConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig,
-    RoomMode, Secret, StoreBackend, StoreConfig,
+    RoomMode, Secret, StoreBackend, StoreConfig, StreamsConfig,
 };
 use anteroom_queue::QueueStore;
 
@@ -46,6 +46,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
         admin: AdminConfig {
             token: Some(Secret(admin_token.as_bytes().to_vec())),
         },
+        streams: StreamsConfig::default(),
         rooms: vec![RoomConfig {
             id: DEMO_ROOM.into(),
             origin: booking.to_string(),
@@ -57,6 +58,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             session_seconds: 300,
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
+            page_template: None,
         }],
     }
 }

@@ -13,7 +13,8 @@ use pingora::services::listening::Service;
 use anteroom_admission::Keyring;
 use anteroom_config::GatewayConfig;
 
-use crate::adapter::head_deadline::{HeadDeadline, HEAD_TIMEOUT};
+use crate::adapter::head_deadline::HEAD_TIMEOUT;
+use crate::adapter::public_app::PublicApp;
 use crate::adapter::GatewayProxy;
 use crate::gateway::metrics::Metrics;
 use crate::gateway::Gateway;
@@ -67,15 +68,18 @@ pub fn build_with_store(
             slot,
             factory,
             health: health.clone(),
+            tick_count: Default::default(),
         },
     );
     let owner_handle = server.add_service(owner);
 
-    // Request heads are time-bounded (slowloris): Pingora bounds only each read.
+    // Request heads are time-bounded (slowloris): Pingora bounds only each read. Live
+    // streams are served on the connection by the public app, everything else by the proxy.
     let mut proxy = Service::new(
         "Pingora HTTP Proxy Service".to_string(),
-        HeadDeadline::new(
+        PublicApp::new(
             http_proxy(&server_conf, GatewayProxy::new(gateway.clone())),
+            gateway.clone(),
             HEAD_TIMEOUT,
         ),
     );

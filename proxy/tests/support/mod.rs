@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod origin;
+pub mod stream_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -44,6 +44,16 @@ impl Line {
         Some(self.prefix(self.index(seq)))
     }
 
+    /// The visitor's ticket: its sequence number, counted from 1 as Redis' INCR counts.
+    pub fn ticket(&self, visitor: &VisitorId) -> Option<u64> {
+        self.by_visitor.get(visitor).map(|seq| seq + 1)
+    }
+
+    /// Ticket at the head of the line.
+    pub fn head_ticket(&self) -> Option<u64> {
+        self.by_seq.first_key_value().map(|(seq, _)| seq + 1)
+    }
+
     /// Append at the tail; returns the new position. The caller checks `position` first.
     pub fn push(&mut self, visitor: VisitorId) -> u64 {
         let seq = self.next_seq;
@@ -57,13 +67,12 @@ impl Line {
         self.len()
     }
 
-    pub fn remove(&mut self, visitor: &VisitorId) -> bool {
-        let Some(seq) = self.by_visitor.remove(visitor) else {
-            return false;
-        };
+    /// Take the visitor out of the line wherever it stands; returns its ticket.
+    pub fn remove(&mut self, visitor: &VisitorId) -> Option<u64> {
+        let seq = self.by_visitor.remove(visitor)?;
         self.by_seq.remove(&seq);
         self.add(self.index(seq), -1);
-        true
+        Some(seq + 1)
     }
 
     /// Take up to `n` visitors from the head, in order.
@@ -170,8 +179,10 @@ mod tests {
                 6 | 7 if !model.is_empty() => {
                     let i = (state >> 8) as usize % model.len();
                     let visitor = model.remove(i);
-                    assert!(line.remove(&visitor));
-                    assert!(!line.remove(&visitor));
+                    let ticket = line.ticket(&visitor);
+                    assert!(ticket.is_some());
+                    assert_eq!(line.remove(&visitor), ticket);
+                    assert_eq!(line.remove(&visitor), None);
                 }
                 _ => {
                     let n = (state >> 8) as usize % 4;
@@ -195,7 +206,8 @@ mod tests {
         }
         assert_eq!(line.position(&v(0)), Some(1));
         assert_eq!(line.position(&v(999_999)), Some(1_000_000));
-        assert!(line.remove(&v(10)));
+        assert_eq!(line.remove(&v(10)), Some(11));
+        assert_eq!(line.head_ticket(), Some(1));
         assert_eq!(line.position(&v(500_000)), Some(500_000));
         assert_eq!(line.pop_front(2), vec![v(0), v(1)]);
         assert_eq!(line.position(&v(500_000)), Some(499_998));

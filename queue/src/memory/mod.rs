@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use crate::clock::{Clock, SystemClock};
 use crate::settings::{apply_configured, settings_digest, validate_patch, validate_settings};
 use crate::store::{
-    Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked, RoomSettings,
-    RoomStats, SettingsPatch, StoreError, TickOutcome, REVOCATION_GRACE_MS,
+    Frontier, Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked,
+    RoomSettings, RoomStats, SettingsPatch, StoreError, TickOutcome, REVOCATION_GRACE_MS,
 };
 use room::Room;
 
@@ -51,6 +51,12 @@ impl MemoryStore {
     pub fn with_revocation_grace(mut self, grace: std::time::Duration) -> MemoryStore {
         self.revocation_grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         self
+    }
+
+    /// Drop every room, as a store without persistence does when it restarts: tests of
+    /// recovery (restore_room, a new frontier epoch) run against both stores with it.
+    pub fn forget_all(&self) {
+        self.rooms_mut().clear();
     }
 
     fn rooms_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Mutex<Room>>>> {
@@ -194,6 +200,14 @@ impl QueueStore for MemoryStore {
         self.with_room(room, |r, now| r.stats(now))
     }
 
+    async fn frontier(&self, room: &str, cursor: u64) -> Result<Frontier, StoreError> {
+        self.with_room(room, |r, _| r.frontier(cursor))
+    }
+
+    async fn touch(&self, room: &str, visitors: &[VisitorId]) -> Result<u64, StoreError> {
+        self.with_room(room, |r, now| r.touch(visitors, now))
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -331,7 +345,8 @@ mod tests {
             store.status("r", v(1)).await.expect("status"),
             Placement::Waiting {
                 position: 1,
-                waiting: 1
+                waiting: 1,
+                ticket: 1
             }
         );
     }

@@ -1,7 +1,8 @@
 //! One room's state and its operations — the same steps, in the same order, as the Lua
 //! scripts in `redis/lua/` (keep the two in step; the conformance suite checks them).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anteroom_admission::{Bucket, RateLimits, VisitorId};
 use anteroom_config::RoomMode;
@@ -9,8 +10,8 @@ use anteroom_config::RoomMode;
 use super::line::Line;
 use super::timed::TimedSet;
 use crate::store::{
-    Joined, Left, Placement, Revocation, RevocationPage, Revoked, RoomSettings, RoomStats,
-    TickOutcome, ABANDON_CLOCK_MAX_STEP_MS, REVOCATION_PAGE,
+    Frontier, Joined, Left, Placement, Revocation, RevocationPage, Revoked, RoomSettings,
+    RoomStats, TickOutcome, ABANDON_CLOCK_MAX_STEP_MS, FRONTIER_PAGE, REVOCATION_PAGE,
 };
 use crate::MAX_WORK_PER_TICK;
 
@@ -49,6 +50,29 @@ pub(crate) struct Room {
     /// Revocations in the order they were made.
     revocations: VecDeque<LoggedRevocation>,
     next_revocation_seq: u64,
+    /// Position fan-out (ADR 0005): new for every line this store creates.
+    epoch: String,
+    /// Tickets removed out of order and not yet trimmed: ticket → log entry.
+    gaps: BTreeMap<u64, u64>,
+    /// The same, in log order: entry (the frontier cursor) → ticket.
+    gap_log: BTreeMap<u64, u64>,
+    last_gap_entry: u64,
+    /// Store-clock ms of the last change of head or gaps.
+    frontier_changed_ms: u64,
+}
+
+/// A value no other line of this process had: a store that lost a room (a new store)
+/// hands out a new epoch.
+fn new_epoch() -> String {
+    static LINES: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "m{}-{nanos}-{}",
+        std::process::id(),
+        LINES.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Room {
@@ -65,6 +89,11 @@ impl Room {
             joins_total: 0,
             revocations: VecDeque::new(),
             next_revocation_seq: 1,
+            epoch: new_epoch(),
+            gaps: BTreeMap::new(),
+            gap_log: BTreeMap::new(),
+            last_gap_entry: 0,
+            frontier_changed_ms: 0,
         }
     }
 
@@ -113,9 +142,11 @@ impl Room {
 
     fn waiting(&self, visitor: &VisitorId) -> Option<Placement> {
         let position = self.line.position(visitor)?;
+        let ticket = self.line.ticket(visitor)?;
         Some(Placement::Waiting {
             position,
             waiting: self.line.len(),
+            ticket,
         })
     }
 
@@ -160,12 +191,17 @@ impl Room {
                 new_place: true,
             };
         }
+        if self.line.len() == 0 {
+            self.frontier_changed_ms = now;
+        }
         let position = self.line.push(visitor);
+        let ticket = self.line.ticket(&visitor).unwrap_or(0);
         self.seen.insert(visitor, self.room_now(now));
         Joined {
             placement: Placement::Waiting {
                 position,
                 waiting: self.line.len(),
+                ticket,
             },
             new_place: true,
         }
@@ -196,13 +232,71 @@ impl Room {
 
     /// Remove the place and the session: (had a place or a live session, had a live session).
     fn drop_visitor(&mut self, visitor: &VisitorId, now: u64) -> (bool, bool) {
-        let queued = self.line.remove(visitor);
+        let queued = self.remove_out_of_order(visitor, now);
         let live_session = self
             .active
             .remove(visitor)
             .is_some_and(|expires| expires > now);
         self.seen.remove(visitor);
         (queued || live_session, live_session)
+    }
+
+    /// Take the visitor out of the line wherever it stands, logging the gap it leaves.
+    fn remove_out_of_order(&mut self, visitor: &VisitorId, now: u64) -> bool {
+        let Some(ticket) = self.line.remove(visitor) else {
+            return false;
+        };
+        self.last_gap_entry += 1;
+        self.gaps.insert(ticket, self.last_gap_entry);
+        self.gap_log.insert(self.last_gap_entry, ticket);
+        self.frontier_changed_ms = now;
+        true
+    }
+
+    /// Forget up to `MAX_WORK_PER_TICK` gaps at or below the head: no view needs them.
+    fn trim_gaps(&mut self) {
+        let head = self.line.head_ticket().unwrap_or(u64::MAX);
+        let stale: Vec<(u64, u64)> = self
+            .gaps
+            .range(..=head)
+            .take(MAX_WORK_PER_TICK as usize)
+            .map(|(ticket, entry)| (*ticket, *entry))
+            .collect();
+        for (ticket, entry) in stale {
+            self.gaps.remove(&ticket);
+            self.gap_log.remove(&entry);
+        }
+    }
+
+    pub fn frontier(&self, cursor: u64) -> Frontier {
+        let mut entries = self.gap_log.range(cursor.saturating_add(1)..);
+        let page: Vec<(u64, u64)> = entries
+            .by_ref()
+            .take(FRONTIER_PAGE)
+            .map(|(entry, ticket)| (*entry, *ticket))
+            .collect();
+        Frontier {
+            epoch: self.epoch.clone(),
+            head: self.line.head_ticket(),
+            waiting: self.line.len(),
+            gaps: page.iter().map(|(_, ticket)| *ticket).collect(),
+            cursor: page.last().map_or(cursor, |(entry, _)| *entry),
+            more: entries.next().is_some(),
+            changed_at_ms: self.frontier_changed_ms,
+        }
+    }
+
+    /// Mark the still-queued ones among `visitors` seen; returns how many were queued.
+    pub fn touch(&mut self, visitors: &[VisitorId], now: u64) -> u64 {
+        let room_now = self.room_now(now);
+        let mut queued = 0;
+        for visitor in visitors {
+            if self.seen.get(visitor).is_some() {
+                self.seen.insert(*visitor, room_now);
+                queued += 1;
+            }
+        }
+        queued
     }
 
     pub fn leave(&mut self, visitor: VisitorId, now: u64) -> Left {
@@ -299,7 +393,7 @@ impl Room {
             room_now.saturating_sub(self.settings.abandon_after_seconds.saturating_mul(1000));
         let mut abandoned = 0;
         for visitor in self.seen.take_due(horizon, limit) {
-            abandoned += u64::from(self.line.remove(&visitor));
+            abandoned += u64::from(self.remove_out_of_order(&visitor, now));
         }
 
         let mut admitted = 0;
@@ -317,7 +411,11 @@ impl Room {
                 admitted += 1;
             }
             self.admitted_total += admitted;
+            if admitted > 0 {
+                self.frontier_changed_ms = now;
+            }
         }
+        self.trim_gaps();
         TickOutcome {
             admitted,
             waiting: self.line.len(),

@@ -5,7 +5,7 @@ use fred::error::{Error, ErrorKind};
 use anteroom_admission::VisitorId;
 
 use crate::keys::parse_visitor_member;
-use crate::store::{Joined, Left, Placement, Revocation, RevocationPage, StoreError};
+use crate::store::{Frontier, Joined, Left, Placement, Revocation, RevocationPage, StoreError};
 
 /// Marker the scripts put in an error reply when the room has no settings.
 const NO_ROOM: &str = "ANTEROOM_NO_ROOM";
@@ -37,12 +37,13 @@ fn unsigned(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Protocol(format!("negative {what}: {value}")))
 }
 
-/// `{1, position, waiting} | {2, expires_at_ms} | {3} | {4} | {5}`
+/// `{1, position, waiting, ticket} | {2, expires_at_ms} | {3} | {4} | {5}`
 pub(crate) fn placement(reply: &[i64]) -> Result<Placement, StoreError> {
     match reply {
-        [1, position, waiting] => Ok(Placement::Waiting {
+        [1, position, waiting, ticket] => Ok(Placement::Waiting {
             position: unsigned(*position, "position")?,
             waiting: unsigned(*waiting, "waiting")?,
+            ticket: unsigned(*ticket, "ticket")?,
         }),
         [2, expires] => Ok(Placement::Admitted {
             expires_at_ms: unsigned(*expires, "expiry")?,
@@ -117,6 +118,35 @@ pub(crate) fn revocation_page(reply: &[String]) -> Result<RevocationPage, StoreE
     })
 }
 
+fn number(text: &str, what: &str) -> Result<u64, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Protocol(format!("bad {what} `{text}` in frontier reply")))
+}
+
+/// `{epoch, head or "", waiting, changed_ms, cursor, more, gap, ...}`
+pub(crate) fn frontier(reply: &[String]) -> Result<Frontier, StoreError> {
+    let [epoch, head, waiting, changed_ms, cursor, more, gaps @ ..] = reply else {
+        return Err(StoreError::Protocol(format!(
+            "short frontier reply {reply:?}"
+        )));
+    };
+    Ok(Frontier {
+        epoch: epoch.clone(),
+        head: match head.as_str() {
+            "" => None,
+            ticket => Some(number(ticket, "head")?),
+        },
+        waiting: number(waiting, "waiting")?,
+        gaps: gaps
+            .iter()
+            .map(|gap| number(gap, "gap"))
+            .collect::<Result<_, _>>()?,
+        cursor: number(cursor, "cursor")?,
+        more: more == "1",
+        changed_at_ms: number(changed_ms, "changed_ms")?,
+    })
+}
+
 /// A fixed-length array of non-negative integers.
 pub(crate) fn counts<const N: usize>(reply: &[i64], what: &str) -> Result<[u64; N], StoreError> {
     if reply.len() != N {
@@ -138,10 +168,11 @@ mod tests {
     #[test]
     fn placements_decode() {
         assert_eq!(
-            placement(&[1, 3, 10]).ok(),
+            placement(&[1, 3, 10, 42]).ok(),
             Some(Placement::Waiting {
                 position: 3,
-                waiting: 10
+                waiting: 10,
+                ticket: 42
             })
         );
         assert_eq!(
@@ -151,19 +182,20 @@ mod tests {
         assert_eq!(placement(&[3]).ok(), Some(Placement::Absent));
         assert_eq!(placement(&[4]).ok(), Some(Placement::Closed));
         assert_eq!(placement(&[5]).ok(), Some(Placement::SoldOut));
-        assert!(placement(&[1, 3]).is_err());
+        assert!(placement(&[1, 3, 10]).is_err());
         assert!(placement(&[2, -1]).is_err());
         assert!(placement(&[]).is_err());
     }
 
     #[test]
     fn join_and_leave_replies_decode() {
-        let joined = joined(&[1, 2, 5, 1]).expect("joined");
+        let joined = joined(&[1, 2, 5, 9, 1]).expect("joined");
         assert_eq!(
             joined.placement,
             Placement::Waiting {
                 position: 2,
-                waiting: 5
+                waiting: 5,
+                ticket: 9
             }
         );
         assert!(joined.new_place);
@@ -191,6 +223,31 @@ mod tests {
         assert_eq!(page.revocations.len(), 1);
         assert!(revocation_page(&reply[..3]).is_err());
         assert!(revocation_page(&["x".to_string()]).is_err());
+    }
+
+    #[test]
+    fn frontier_replies_decode() {
+        let reply: Vec<String> = ["17.5", "4", "10", "99", "12", "1", "5", "8"]
+            .map(String::from)
+            .to_vec();
+        let f = frontier(&reply).expect("frontier");
+        assert_eq!(
+            f,
+            Frontier {
+                epoch: "17.5".into(),
+                head: Some(4),
+                waiting: 10,
+                gaps: vec![5, 8],
+                cursor: 12,
+                more: true,
+                changed_at_ms: 99,
+            }
+        );
+        let empty: Vec<String> = ["e", "", "0", "0", "0", "0"].map(String::from).to_vec();
+        assert_eq!(frontier(&empty).expect("empty").head, None);
+        assert!(frontier(&reply[..5]).is_err());
+        let bad: Vec<String> = ["e", "x", "0", "0", "0", "0"].map(String::from).to_vec();
+        assert!(frontier(&bad).is_err());
     }
 
     #[test]

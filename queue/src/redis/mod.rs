@@ -21,8 +21,9 @@ use crate::settings::{
     self, flag, settings_digest, to_fields, validate_patch, validate_settings, CONFIGURED_FIELDS,
 };
 use crate::store::{
-    Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked, RoomSettings,
-    RoomStats, SettingsPatch, StoreError, TickOutcome, REVOCATION_GRACE_MS, REVOCATION_PAGE,
+    Frontier, Joined, Left, Placement, QueueStore, Revocation, RevocationPage, Revoked,
+    RoomSettings, RoomStats, SettingsPatch, StoreError, TickOutcome, FRONTIER_PAGE,
+    REVOCATION_GRACE_MS, REVOCATION_PAGE, TOUCH_BATCH,
 };
 
 pub use scripts::JOIN_LUA;
@@ -352,6 +353,23 @@ impl QueueStore for RedisStore {
             admitted_total,
             joins_total,
         })
+    }
+
+    async fn frontier(&self, room: &str, cursor: u64) -> Result<Frontier, StoreError> {
+        let args = vec![cursor.to_string(), FRONTIER_PAGE.to_string()];
+        let reply: Vec<String> = self.eval(&self.scripts.frontier, room, args).await?;
+        decode::frontier(&reply)
+    }
+
+    async fn touch(&self, room: &str, visitors: &[VisitorId]) -> Result<u64, StoreError> {
+        let mut queued = 0;
+        for batch in visitors.chunks(TOUCH_BATCH) {
+            let args = batch.iter().copied().map(visitor_member).collect();
+            let count: i64 = self.eval(&self.scripts.touch, room, args).await?;
+            let [count] = decode::counts::<1>(&[count], "touch")?;
+            queued += count;
+        }
+        Ok(queued)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -23,6 +23,8 @@ const STATS_LUA: &str = script!("lua/stats.lua");
 const INIT_ROOM_LUA: &str = script!("lua/init_room.lua");
 const UPDATE_SETTINGS_LUA: &str = script!("lua/update_settings.lua");
 const SETTINGS_LUA: &str = script!("lua/settings.lua");
+const FRONTIER_LUA: &str = script!("lua/frontier.lua");
+const TOUCH_LUA: &str = script!("lua/touch.lua");
 
 pub(crate) struct Scripts {
     pub join: Script,
@@ -38,6 +40,8 @@ pub(crate) struct Scripts {
     pub init_room: Script,
     pub update_settings: Script,
     pub settings: Script,
+    pub frontier: Script,
+    pub touch: Script,
 }
 
 impl Scripts {
@@ -56,10 +60,12 @@ impl Scripts {
             init_room: Script::from_lua(INIT_ROOM_LUA),
             update_settings: Script::from_lua(UPDATE_SETTINGS_LUA),
             settings: Script::from_lua(SETTINGS_LUA),
+            frontier: Script::from_lua(FRONTIER_LUA),
+            touch: Script::from_lua(TOUCH_LUA),
         }
     }
 
-    pub fn all(&self) -> [&Script; 13] {
+    pub fn all(&self) -> [&Script; 15] {
         [
             &self.join,
             &self.status,
@@ -74,6 +80,8 @@ impl Scripts {
             &self.init_room,
             &self.update_settings,
             &self.settings,
+            &self.frontier,
+            &self.touch,
         ]
     }
 }

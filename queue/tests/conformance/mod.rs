@@ -11,7 +11,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anteroom_admission::VisitorId;
 use anteroom_config::RoomMode;
-use anteroom_queue::{Placement, QueueStore, Revocation, RoomSettings, SettingsPatch, StoreError};
+use anteroom_queue::{
+    LineView, Placement, QueueStore, Revocation, RoomSettings, SettingsPatch, StoreError,
+    FRONTIER_PAGE,
+};
 
 /// How long both stores keep a spent revocation in these tests (60 s in production).
 pub const TEST_REVOCATION_GRACE: Duration = Duration::from_millis(500);
@@ -23,6 +26,8 @@ pub struct Env {
     pub other: Arc<dyn QueueStore>,
     /// Keeps the backend (e.g. a redis-server) alive for the test.
     pub _guard: Box<dyn std::any::Any + Send + Sync>,
+    /// The backend loses every room (a flush, a restart without persistence).
+    pub lose_everything: Box<dyn Fn() + Send + Sync>,
 }
 
 /// Generates one `#[tokio::test]` per conformance test, each with a fresh `Env` from `$make`.
@@ -60,6 +65,10 @@ macro_rules! conformance_suite {
             restored_revocations_are_listed_again,
             restore_room_seeds_what_an_instance_last_saw,
             stats_count_joins_and_admissions,
+            frontier_positions_match_status,
+            frontier_pages_past_a_thousand_gaps,
+            touch_keeps_a_place_that_abandonment_frees_otherwise,
+            a_lost_line_gets_a_new_epoch,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -108,16 +117,38 @@ async fn init(env: &Env, room: &str, s: RoomSettings) {
     assert_eq!(live, s);
 }
 
+/// Join, the ticket left out (`untick`).
 async fn join(env: &Env, room: &str, n: u64) -> Placement {
-    env.store.join(room, vid(n)).await.expect("join").placement
+    untick(env.store.join(room, vid(n)).await.expect("join").placement)
 }
 
+/// Status, the ticket left out (`untick`).
 async fn status(env: &Env, room: &str, n: u64) -> Placement {
-    env.store.status(room, vid(n)).await.expect("status")
+    untick(env.store.status(room, vid(n)).await.expect("status"))
 }
 
+/// Tickets depend on the order of joins; tests of positions compare without them, the
+/// frontier tests check them.
+fn untick(placement: Placement) -> Placement {
+    match placement {
+        Placement::Waiting {
+            position, waiting, ..
+        } => Placement::Waiting {
+            position,
+            waiting,
+            ticket: 0,
+        },
+        other => other,
+    }
+}
+
+/// A waiting placement as `untick` leaves it.
 fn waiting(position: u64, waiting: u64) -> Placement {
-    Placement::Waiting { position, waiting }
+    Placement::Waiting {
+        position,
+        waiting,
+        ticket: 0,
+    }
 }
 
 /// Expiry of an admitted placement, checked to be `session_seconds` after a moment within
@@ -374,14 +405,24 @@ pub async fn update_settings_applies_a_patch(env: &Env) {
 
 pub async fn join_is_idempotent(env: &Env) {
     init(env, "idem", settings(RoomMode::QueueAll, 100.0, 100)).await;
+    // The first ticket of a line is 1 in both stores, and a place keeps its ticket.
+    let first_place = Placement::Waiting {
+        position: 1,
+        waiting: 1,
+        ticket: 1,
+    };
     let first = env.store.join("idem", vid(1)).await.expect("join");
-    assert_eq!((first.placement, first.new_place), (waiting(1, 1), true));
+    assert_eq!((first.placement, first.new_place), (first_place, true));
     let again = env.store.join("idem", vid(1)).await.expect("join again");
-    assert_eq!((again.placement, again.new_place), (waiting(1, 1), false));
+    assert_eq!((again.placement, again.new_place), (first_place, false));
     let elsewhere = env.other.join("idem", vid(1)).await.expect("join");
     assert_eq!(
         (elsewhere.placement, elsewhere.new_place),
-        (waiting(1, 1), false)
+        (first_place, false)
+    );
+    assert_eq!(
+        env.store.status("idem", vid(1)).await.expect("status"),
+        first_place
     );
     assert_eq!(join(env, "idem", 2).await, waiting(2, 2));
     assert_eq!(join(env, "idem", 1).await, waiting(1, 2));
@@ -408,7 +449,7 @@ pub async fn concurrent_joins_of_one_visitor_take_one_place(env: &Env) {
     let mut new_places = 0;
     for task in tasks {
         let joined = task.await.expect("task").expect("join");
-        assert_eq!(joined.placement, waiting(4, 4));
+        assert_eq!(untick(joined.placement), waiting(4, 4));
         new_places += u32::from(joined.new_place);
     }
     assert_eq!(new_places, 1, "exactly one join took the place");
@@ -1266,4 +1307,247 @@ pub async fn stats_count_joins_and_admissions(env: &Env) {
         ),
         (0, 2, 3, 3)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// position fan-out (ADR 0005)
+
+/// Read the frontier until the view has every page (from either instance).
+async fn sync_view(store: &Arc<dyn QueueStore>, room: &str, view: &mut LineView) {
+    for _ in 0..1000 {
+        let frontier = store.frontier(room, view.cursor()).await.expect("frontier");
+        if !view.apply(&frontier) {
+            return;
+        }
+    }
+    panic!("frontier pages never ended");
+}
+
+/// The ticket of a queued visitor (status marks it seen, as a poll does).
+async fn ticket_of(env: &Env, room: &str, n: u64) -> u64 {
+    match env.store.status(room, vid(n)).await.expect("status") {
+        Placement::Waiting { ticket, .. } => ticket,
+        other => panic!("visitor {n} is not waiting: {other:?}"),
+    }
+}
+
+/// Every visitor in `queued` has the view's position equal to its `status` position, and
+/// every ticket in `gone` has none.
+async fn view_agrees_with_status(env: &Env, room: &str, queued: &[u64], gone: &[u64]) {
+    let mut view = LineView::new();
+    sync_view(&env.other, room, &mut view).await;
+    assert_eq!(view.waiting(), queued.len() as u64);
+    for n in queued {
+        let Placement::Waiting {
+            position, ticket, ..
+        } = env.store.status(room, vid(*n)).await.expect("status")
+        else {
+            panic!("visitor {n} should be waiting");
+        };
+        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+    }
+    for ticket in gone {
+        assert_eq!(
+            view.position(*ticket),
+            None,
+            "ticket {ticket} left the line"
+        );
+    }
+}
+
+pub async fn frontier_positions_match_status(env: &Env) {
+    let room = "fan-out";
+    // A full bucket of 5: the first tick admits the 5 at the head, the next ones ~1 each.
+    init(env, room, settings(RoomMode::QueueAll, 5.0, 1000)).await;
+    let before = env.store.frontier(room, 0).await.expect("frontier");
+    assert_eq!((before.head, before.waiting), (None, 0));
+    assert!(!before.epoch.is_empty());
+    let mut tickets = Vec::new();
+    for n in 1..=40 {
+        let Placement::Waiting { ticket, .. } =
+            env.store.join(room, vid(n)).await.expect("join").placement
+        else {
+            panic!("queue-all queues");
+        };
+        tickets.push(ticket);
+    }
+    assert_eq!(
+        tickets,
+        (1..=40).collect::<Vec<u64>>(),
+        "tickets follow joins"
+    );
+    env.store.leave(room, vid(3)).await.expect("leave");
+    env.other.leave(room, vid(7)).await.expect("leave");
+    env.store.revoke(room, vid(10)).await.expect("revoke");
+    let tick = env.other.admit_tick(room).await.expect("tick");
+    assert!(tick.admitted >= 5, "{tick:?}");
+    env.store.leave(room, vid(20)).await.expect("leave");
+    env.store
+        .leave(room, vid(40))
+        .await
+        .expect("leave the tail");
+
+    let admitted: Vec<u64> = (1..=40)
+        .filter(|n| ![3, 7, 10, 20, 40].contains(n))
+        .take(tick.admitted as usize)
+        .collect();
+    let queued: Vec<u64> = (1..=40)
+        .filter(|n| ![3, 7, 10, 20, 40].contains(n) && !admitted.contains(n))
+        .collect();
+    let frontier = env.store.frontier(room, 0).await.expect("frontier");
+    assert_eq!(frontier.head, Some(ticket_of(env, room, queued[0]).await));
+    assert!(frontier.changed_at_ms > 0);
+    let mut gone = vec![3, 7, 10, 20, 40];
+    gone.extend(&admitted);
+    view_agrees_with_status(env, room, &queued, &gone).await;
+}
+
+pub async fn frontier_pages_past_a_thousand_gaps(env: &Env) {
+    let room = "many-gaps";
+    let mut s = settings(RoomMode::QueueAll, 100.0, 100);
+    s.paused = true;
+    init(env, room, s).await;
+    for n in 1..=2500 {
+        join(env, room, n).await;
+    }
+    // 1200 leave out of order: every other visitor from the 3rd on.
+    let leavers: Vec<u64> = (0..1200).map(|i| 3 + 2 * i).collect();
+    for n in &leavers {
+        env.store.leave(room, vid(*n)).await.expect("leave");
+    }
+    let first = env.store.frontier(room, 0).await.expect("page 1");
+    assert_eq!(first.gaps.len(), FRONTIER_PAGE);
+    assert!(first.more);
+    assert_eq!(first.gaps[..3], [3, 5, 7], "oldest first");
+    let second = env
+        .other
+        .frontier(room, first.cursor)
+        .await
+        .expect("page 2");
+    assert_eq!(second.gaps.len(), 200);
+    assert!(!second.more);
+    assert_eq!(second.epoch, first.epoch);
+    let third = env
+        .store
+        .frontier(room, second.cursor)
+        .await
+        .expect("page 3");
+    assert!(third.gaps.is_empty() && !third.more);
+    assert_eq!(third.cursor, second.cursor, "nothing new keeps the cursor");
+
+    let queued: Vec<u64> = (1..=2500).filter(|n| !leavers.contains(n)).collect();
+    let mut view = LineView::new();
+    sync_view(&env.store, room, &mut view).await;
+    assert_eq!(view.gap_count(), 1200);
+    // A sample across the line (the whole line costs 1300 status calls).
+    for n in queued.iter().step_by(37).chain(queued.last()) {
+        let Placement::Waiting {
+            position, ticket, ..
+        } = env.store.status(room, vid(*n)).await.expect("status")
+        else {
+            panic!("visitor {n} should be waiting");
+        };
+        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+    }
+    assert_eq!(view.position(2500), Some(1300));
+}
+
+pub async fn touch_keeps_a_place_that_abandonment_frees_otherwise(env: &Env) {
+    let room = "streams";
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 100);
+    s.abandon_after_seconds = 1;
+    s.paused = true;
+    init(env, room, s).await;
+    for n in 1..=4 {
+        join(env, room, n).await;
+    }
+    let tickets: Vec<u64> = {
+        let mut out = Vec::new();
+        for n in 1..=4 {
+            out.push(ticket_of(env, room, n).await);
+        }
+        out
+    };
+    // 2 and 4 have open streams (touched, never polling); 1 and 3 went quiet.
+    let started = Instant::now();
+    let mut abandoned = 0;
+    while started.elapsed() < Duration::from_millis(2000) || abandoned < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the quiet ones were never freed"
+        );
+        let touched = env
+            .other
+            .touch(room, &[vid(2), vid(4)])
+            .await
+            .expect("touch");
+        assert_eq!(touched, 2, "streams keep their places");
+        abandoned += env.store.admit_tick(room).await.expect("tick").abandoned;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(abandoned, 2);
+    assert_eq!(status(env, room, 2).await, waiting(1, 2));
+    assert_eq!(status(env, room, 4).await, waiting(2, 2));
+    assert_eq!(status(env, room, 1).await, Placement::Absent);
+    // Touching a freed place does not bring it back.
+    assert_eq!(
+        env.store
+            .touch(room, &[vid(1), vid(3), vid(5)])
+            .await
+            .expect("touch"),
+        0
+    );
+    assert_eq!(status(env, room, 3).await, Placement::Absent);
+    let gone = [tickets[0], tickets[2]];
+    view_agrees_with_status(env, room, &[2, 4], &gone).await;
+    // One call takes more than a batch.
+    let many: Vec<VisitorId> = (0..2500).map(|n| vid(10_000 + n)).chain([vid(4)]).collect();
+    assert_eq!(env.store.touch(room, &many).await.expect("touch many"), 1);
+}
+
+pub async fn a_lost_line_gets_a_new_epoch(env: &Env) {
+    let room = "lost";
+    let configured = settings(RoomMode::QueueAll, 10.0, 100);
+    init(env, room, configured.clone()).await;
+    for n in 1..=5 {
+        join(env, room, n).await;
+    }
+    env.store.leave(room, vid(2)).await.expect("leave");
+    let mut view = LineView::new();
+    sync_view(&env.store, room, &mut view).await;
+    let old_epoch = view.epoch().to_string();
+    assert_eq!(view.position(3), Some(2));
+    // init_room again (a gateway restart) keeps the line and its epoch.
+    env.other
+        .init_room(room, &configured)
+        .await
+        .expect("init again");
+    sync_view(&env.store, room, &mut view).await;
+    assert_eq!(view.epoch(), old_epoch);
+
+    (env.lose_everything)();
+    let (_, restored) = env
+        .other
+        .restore_room(room, &configured, &configured)
+        .await
+        .expect("restore");
+    assert!(restored);
+    join(env, room, 6).await;
+    join(env, room, 7).await;
+    let frontier = env
+        .store
+        .frontier(room, view.cursor())
+        .await
+        .expect("frontier");
+    assert_ne!(frontier.epoch, old_epoch, "a lost line starts a new epoch");
+    assert!(
+        view.apply(&frontier),
+        "the old cursor means nothing in the new log"
+    );
+    assert_eq!(view.position(3), None, "old tickets are void");
+    sync_view(&env.store, room, &mut view).await;
+    assert_ne!(view.epoch(), old_epoch);
+    assert_eq!(ticket_of(env, room, 6).await, 1, "tickets restart");
+    view_agrees_with_status(env, room, &[6, 7], &[]).await;
+    assert_eq!(view.position(2), Some(2));
 }

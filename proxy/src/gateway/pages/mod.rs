@@ -1,49 +1,111 @@
-//! The pages the gateway serves itself: the waiting room, the closed door, origin errors.
-//! Templates are plain HTML with `{{NAME}}` slots; every inserted text is escaped.
+//! The pages the gateway serves itself: the waiting room (built in, or the room's
+//! `page_template`) and origin errors. Templates are HTML with `{{name}}` slots, read the way
+//! `anteroom_config::template_slots` defines; every inserted text is escaped. The waiting
+//! page's placeholders are documented in docs/waiting-page.md.
+
+mod wording;
+
+use std::sync::LazyLock;
+
+use anteroom_config::{template_slots, PageTemplate};
+use serde_json::json;
 
 use crate::gateway::StatusObject;
+use wording::{ahead_phrase, eta_phrase, grouped, state_text, ALL_STATES};
 
 const WAITING: &str = include_str!("waiting.html");
+const CLIENT_JS: &str = include_str!("client.js");
 const MESSAGE: &str = include_str!("message.html");
 
-pub fn waiting_page(status: &StatusObject) -> String {
-    let position = status
-        .position
-        .map(|position| position.to_string())
-        .unwrap_or_default();
-    let eta = match status.eta_seconds {
-        Some(eta) => format!("Estimated wait: {} – {} s", eta.low, eta.high),
-        None => String::new(),
-    };
-    let (message, hidden) = match &status.message {
-        Some(message) => (escape_html(message), ""),
-        None => (String::new(), "hidden"),
-    };
-    WAITING
-        .replace("{{POSITION}}", &position)
-        .replace("{{ETA}}", &escape_html(&eta))
-        .replace("{{MESSAGE_HIDDEN}}", hidden)
-        .replace("{{MESSAGE}}", &message)
-        .replace("{{STATUS_JSON}}", &script_safe_json(&status.to_json()))
-}
-
-pub fn closed_page(status: &StatusObject) -> String {
-    let detail = status
-        .message
-        .clone()
-        .unwrap_or_else(|| "This sale is not open right now. Please come back later.".into());
-    message_page(503, "Closed", &detail)
+/// The waiting page for a visitor who may not enter yet, in any state (closed and sold out
+/// included), from the room's template or the built-in one. Carries the status without the
+/// visitor id or the pass.
+pub fn waiting_page(status: &StatusObject, template: Option<&PageTemplate>) -> String {
+    let text = template.map_or(WAITING, |template| template.text.as_str());
+    fill(text, |name| waiting_value(status, name))
 }
 
 pub fn error_page(code: u16, title: &str, detail: &str) -> String {
-    message_page(code, title, detail)
+    fill(MESSAGE, |name| match name {
+        "title" => Some(escape_html(title)),
+        "detail" => Some(escape_html(detail)),
+        "code" => Some(code.to_string()),
+        _ => None,
+    })
 }
 
-fn message_page(code: u16, title: &str, detail: &str) -> String {
-    MESSAGE
-        .replace("{{TITLE}}", &escape_html(title))
-        .replace("{{DETAIL}}", &escape_html(detail))
-        .replace("{{CODE}}", &code.to_string())
+/// One pass over the template: a value is never read again for slots, so an operator's
+/// message that says `{{client_script}}` stays text. Unknown slots stay as written.
+fn fill(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len() + 4096);
+    let mut done = 0;
+    for (range, name) in template_slots(text) {
+        let Some(filled) = value(name) else { continue };
+        out.push_str(text.get(done..range.start).unwrap_or(""));
+        out.push_str(&filled);
+        done = range.end;
+    }
+    out.push_str(text.get(done..).unwrap_or(""));
+    out
+}
+
+fn waiting_value(status: &StatusObject, name: &str) -> Option<String> {
+    let words = state_text(status.state);
+    Some(match name {
+        "room" => escape_html(&status.room),
+        "state" => state_name(status),
+        "headline" => escape_html(words.headline),
+        "detail" => escape_html(words.detail),
+        "position" => status.position.map(grouped).unwrap_or_default(),
+        "ahead" => escape_html(&ahead_phrase(status.position)),
+        "waiting" => grouped(status.waiting),
+        "eta" => escape_html(&eta_phrase(status.eta_seconds)),
+        "message" => escape_html(status.message.as_deref().unwrap_or("")),
+        "refresh_seconds" => status.retry_after().to_string(),
+        "status_json" => script_safe_json(&page_status(status).to_string()),
+        "client_script" => client_script(status),
+        _ => return None,
+    })
+}
+
+/// The status as the page may carry it: everything but the visitor id and the pass.
+fn page_status(status: &StatusObject) -> serde_json::Value {
+    json!({
+        "room": status.room,
+        "state": status.state,
+        "position": status.position,
+        "waiting": status.waiting,
+        "admit_per_second": status.admit_per_second,
+        "eta_seconds": status.eta_seconds,
+        "message": status.message,
+    })
+}
+
+fn state_name(status: &StatusObject) -> String {
+    serde_json::to_value(status.state)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Each state's words, for the client script (the same table the first paint uses).
+static STATE_TEXTS: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    let texts: serde_json::Map<String, serde_json::Value> = ALL_STATES
+        .iter()
+        .filter_map(|state| {
+            let name = serde_json::to_value(state).ok()?.as_str()?.to_string();
+            Some((name, serde_json::to_value(state_text(*state)).ok()?))
+        })
+        .collect();
+    serde_json::Value::Object(texts)
+});
+
+fn client_script(status: &StatusObject) -> String {
+    let data = json!({ "status": page_status(status), "text": *STATE_TEXTS });
+    format!(
+        "<script type=\"application/json\" id=\"anteroom-data\">{}</script>\n<script>\n{CLIENT_JS}</script>",
+        script_safe_json(&data.to_string())
+    )
 }
 
 pub fn escape_html(text: &str) -> String {
@@ -69,15 +131,4 @@ fn script_safe_json(json: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operator_text_cannot_inject_markup() {
-        assert_eq!(
-            escape_html("<b>\"x\"&'"),
-            "&lt;b&gt;&quot;x&quot;&amp;&#39;"
-        );
-        assert!(!script_safe_json(r#"{"m":"</script>"}"#).contains("</script>"));
-    }
-}
+mod tests;

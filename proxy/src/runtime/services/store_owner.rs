@@ -24,12 +24,27 @@ pub const TICK: Duration = Duration::from_millis(100);
 pub const REFRESH_EVERY_TICKS: u32 = 5;
 /// Most revocation pages one refresh reads per room; the rest follow at the next refresh.
 const MAX_REVOCATION_PAGES: usize = 50;
+/// Most frontier pages one tick reads per room; the rest follow at the next tick.
+const MAX_FRONTIER_PAGES: usize = 50;
+/// Visitors per `touch` call (one round trip each).
+const TOUCH_BATCH: usize = 1000;
 
 pub struct StoreOwner {
     pub gateway: Arc<Gateway>,
     pub slot: StoreSlot,
     pub factory: StoreFactory,
     pub health: Arc<StoreHealth>,
+    /// Ticks so far (what paces the keep-alive of streaming visitors' places).
+    pub tick_count: std::sync::atomic::AtomicU32,
+}
+
+/// Ticks between two keep-alives of the places of visitors with an open stream: three per
+/// abandonment window, so a place is marked seen well before it could be taken as abandoned
+/// (at least once a second, at most every 30 s).
+pub fn touch_interval_ticks(abandon_after_seconds: u64) -> u32 {
+    let seconds = (abandon_after_seconds / 3).clamp(1, 30);
+    let ticks = seconds.saturating_mul(1000) / (TICK.as_millis().max(1) as u64);
+    u32::try_from(ticks.max(1)).unwrap_or(u32::MAX)
 }
 
 #[async_trait]
@@ -59,6 +74,8 @@ impl BackgroundService for StoreOwner {
             }
             self.tick(store.as_ref()).await;
             ticks = ticks.wrapping_add(1);
+            self.tick_count
+                .store(ticks, std::sync::atomic::Ordering::Relaxed);
             if ticks.is_multiple_of(REFRESH_EVERY_TICKS) {
                 self.refresh(store.as_ref()).await;
             }
@@ -129,10 +146,60 @@ impl StoreOwner {
             gateway
                 .metrics
                 .set_room_figures(id, outcome.waiting, outcome.active);
+            if !self.follow_line(store, index).await {
+                answered = false;
+            }
         }
         if answered {
             self.health.store_answered();
         }
+    }
+
+    /// For a room with streams open here: read what changed in its line since the last
+    /// tick (one call; more only after a burst of over a thousand removals) and wake its
+    /// streams; now and then keep their visitors' places alive. False when the store did
+    /// not answer.
+    async fn follow_line(&self, store: &dyn QueueStore, index: usize) -> bool {
+        let gateway = &self.gateway;
+        let (Some(feed), Some(room)) = (gateway.streams.feed(index), gateway.rooms.get(index))
+        else {
+            return true;
+        };
+        if !feed.has_streams() {
+            return true;
+        }
+        let id = room.config.id.as_str();
+        let live = room.live();
+        for _ in 0..MAX_FRONTIER_PAGES {
+            match gateway
+                .timed("frontier", store.frontier(id, feed.cursor()))
+                .await
+            {
+                Ok(page) => {
+                    if !feed.publish(Some(&page), &live) {
+                        break;
+                    }
+                }
+                Err(StoreError::Unavailable(_)) => return false,
+                Err(_) => break,
+            }
+        }
+
+        let touch_every = touch_interval_ticks(live.settings.abandon_after_seconds);
+        let due = self
+            .tick_count
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(touch_every);
+        if due {
+            for batch in feed.connected_visitors().chunks(TOUCH_BATCH) {
+                if let Err(StoreError::Unavailable(_)) =
+                    gateway.timed("touch", store.touch(id, batch)).await
+                {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Seed a room the store lost with what this instance last saw of it — its live
@@ -197,8 +264,13 @@ impl StoreOwner {
                 if let Some(stats) = stats {
                     live.waiting = stats.waiting;
                     live.active = stats.active;
+                    live.admissions.record(unix_now_ms(), stats.admitted_total);
                 }
             });
+            if let Some(feed) = gateway.streams.feed(index) {
+                // Operator changes (pause, message, sold out) reach open streams now.
+                feed.publish(None, &room.live());
+            }
         }
     }
 }

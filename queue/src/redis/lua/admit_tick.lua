@@ -12,8 +12,21 @@ zrem_all(K_ACTIVE, expired)
 local room_clock = advance_room_clock(now)
 local stale = redis.call('ZRANGEBYSCORE', K_SEEN, '-inf', room_clock - s.abandon_ms, 'LIMIT', 0,
   MAX_WORK)
-local abandoned = zrem_all(K_QUEUE, stale)
-zrem_all(K_SEEN, stale)
+local abandoned = 0
+if #stale > 0 then
+  local gaps = {}
+  for i = 1, #stale, 500 do
+    local scores = redis.call('ZMSCORE', K_QUEUE, unpack(stale, i, math.min(i + 499, #stale)))
+    for j = 1, #scores do
+      if scores[j] then
+        gaps[#gaps + 1] = ticket_text(scores[j])
+      end
+    end
+  end
+  abandoned = zrem_all(K_QUEUE, stale)
+  zrem_all(K_SEEN, stale)
+  log_gaps(gaps, now)
+end
 
 local waiting = redis.call('ZCARD', K_QUEUE)
 local active = redis.call('ZCARD', K_ACTIVE)
@@ -40,6 +53,8 @@ if s.mode ~= 'closed' and s.mode ~= 'passthrough' and not s.paused and not s.sol
     redis.call('HINCRBY', K_STATS, 'admitted_total', admitted)
     waiting = waiting - admitted
     active = active + admitted
+    frontier_changed(now)
   end
 end
+trim_gaps()
 return {admitted, waiting, active, abandoned}

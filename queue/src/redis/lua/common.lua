@@ -2,15 +2,27 @@
 -- 1 queue (zset visitor -> sequence), 2 seq (counter), 3 active (zset visitor -> expires_at_ms),
 -- 4 seen (zset visitor -> last seen ms, queued visitors only), 5 settings (hash),
 -- 6 bucket (hash tokens, updated_ms), 7 stats (hash), 8 revocations (stream of v=visitor,
--- c=passes_expiring_by_ms), 9 clock (hash room_ms, wall_ms: the abandonment clock, ADR 0004).
+-- c=passes_expiring_by_ms), 9 clock (hash room_ms, wall_ms: the abandonment clock, ADR 0004),
+-- 10 gaps (zset ticket -> ticket: queue scores removed out of order, not yet trimmed),
+-- 11 gaplog (zset ticket -> log entry: the same gaps in the order they were made),
+-- 12 frontier (hash epoch, gap_entry = last log entry, changed_ms; ADR 0005).
 -- "seen" scores are abandonment-clock readings, not wall time.
 local K_QUEUE, K_SEQ, K_ACTIVE, K_SEEN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_SETTINGS, K_BUCKET, K_STATS, K_REVOKED = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local K_CLOCK = KEYS[9]
+local K_CLOCK, K_GAPS, K_GAPLOG, K_FRONTIER = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
 -- Most members one call touches: ZREM/ZADD take them as arguments and Lua 5.1's unpack
 -- stops at a few thousand; the Rust side's MAX_WORK_PER_TICK is the same number.
 local MAX_WORK = 1000
+
+-- Remove members in slices small enough for unpack.
+local function zrem_all(key, members)
+  local removed = 0
+  for i = 1, #members, 500 do
+    removed = removed + redis.call('ZREM', key, unpack(members, i, math.min(i + 499, #members)))
+  end
+  return removed
+end
 
 -- Redis' clock, so every gateway instance reads the same time.
 local function now_ms()
@@ -54,9 +66,64 @@ local function trim_revocations(now, session_ms, grace_ms)
   end
 end
 
+-- Position fan-out (ADR 0005). Admission pops only the head, so a ticket (queue score)
+-- between the head's and a visitor's that is gone was removed out of order: such gaps are
+-- logged here, and a gateway's LineView counts them to know every position.
+local function frontier_changed(now)
+  redis.call('HSET', K_FRONTIER, 'changed_ms', string.format('%d', now))
+end
+
+-- A new line: tickets restart, so every view of the old one must be dropped.
+local function new_epoch()
+  local t = redis.call('TIME')
+  redis.call('HSET', K_FRONTIER, 'epoch', t[1] .. '.' .. t[2])
+end
+
+local function ticket_text(score)
+  return string.format('%d', tonumber(score))
+end
+
+-- Log queue scores (ticket texts) just removed out of order.
+local function log_gaps(tickets, now)
+  if #tickets == 0 then
+    return
+  end
+  local last = redis.call('HINCRBY', K_FRONTIER, 'gap_entry', #tickets)
+  local first = last - #tickets
+  for i = 1, #tickets, 500 do
+    local by_ticket, by_entry = {}, {}
+    for j = i, math.min(i + 499, #tickets) do
+      by_ticket[#by_ticket + 1] = tickets[j]
+      by_ticket[#by_ticket + 1] = tickets[j]
+      by_entry[#by_entry + 1] = first + j
+      by_entry[#by_entry + 1] = tickets[j]
+    end
+    redis.call('ZADD', K_GAPS, unpack(by_ticket))
+    redis.call('ZADD', K_GAPLOG, unpack(by_entry))
+  end
+  frontier_changed(now)
+end
+
+-- Forget up to MAX_WORK gaps at or below the head: no view counts them any more.
+local function trim_gaps()
+  local head = redis.call('ZRANGE', K_QUEUE, 0, 0, 'WITHSCORES')
+  local floor = head[2] or '+inf'
+  local stale = redis.call('ZRANGEBYSCORE', K_GAPS, '-inf', floor, 'LIMIT', 0, MAX_WORK)
+  if #stale > 0 then
+    zrem_all(K_GAPS, stale)
+    zrem_all(K_GAPLOG, stale)
+  end
+end
+
 -- Remove the visitor's place and session: had a place or a live session, had a live session.
 local function drop_visitor(visitor, now)
-  local had = redis.call('ZREM', K_QUEUE, visitor) == 1
+  local ticket = redis.call('ZSCORE', K_QUEUE, visitor)
+  local had = false
+  if ticket then
+    redis.call('ZREM', K_QUEUE, visitor)
+    log_gaps({ticket_text(ticket)}, now)
+    had = true
+  end
   local live = false
   local expires = redis.call('ZSCORE', K_ACTIVE, visitor)
   if expires then
@@ -141,13 +208,4 @@ local function bucket_take(now, rate, max_active, active, wanted)
   redis.call('HSET', K_BUCKET, 'tokens', string.format('%.17g', tokens),
     'updated_ms', string.format('%d', updated))
   return n
-end
-
--- Remove members in slices small enough for unpack.
-local function zrem_all(key, members)
-  local removed = 0
-  for i = 1, #members, 500 do
-    removed = removed + redis.call('ZREM', key, unpack(members, i, math.min(i + 499, #members)))
-  end
-  return removed
 end

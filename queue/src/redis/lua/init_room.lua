@@ -9,4 +9,7 @@ if fresh then
 elseif redis.call('HGET', K_SETTINGS, 'digest') ~= ARGV[1] then
   seed_settings(5, 4 + 2 * tonumber(ARGV[4]), false)
 end
+if redis.call('HEXISTS', K_FRONTIER, 'epoch') == 0 then
+  new_epoch()
+end
 return redis.call('HGETALL', K_SETTINGS)

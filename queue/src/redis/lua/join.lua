@@ -1,4 +1,4 @@
--- join(visitor) -> {1, position, waiting, new} | {2, expires_at_ms, new} | {4, 0} closed |
+-- join(visitor) -> {1, position, waiting, ticket, new} | {2, expires_at_ms, new} | {4, 0} closed |
 -- {5, 0} sold out; new = 1 when this call took the place (or admitted straight through)
 local visitor = ARGV[1]
 local s = load_settings()
@@ -25,7 +25,7 @@ end
 local rank = redis.call('ZRANK', K_QUEUE, visitor)
 if rank then
   redis.call('ZADD', K_SEEN, room_now(now), visitor)
-  return {1, rank + 1, redis.call('ZCARD', K_QUEUE), 0}
+  return {1, rank + 1, redis.call('ZCARD', K_QUEUE), tonumber(redis.call('ZSCORE', K_QUEUE, visitor)), 0}
 end
 
 local waiting = redis.call('ZCARD', K_QUEUE)
@@ -45,6 +45,10 @@ if straight_in then
   return {2, expires, 1}
 end
 
-redis.call('ZADD', K_QUEUE, redis.call('INCR', K_SEQ), visitor)
+if waiting == 0 then
+  frontier_changed(now) -- a new head
+end
+local ticket = redis.call('INCR', K_SEQ)
+redis.call('ZADD', K_QUEUE, ticket, visitor)
 redis.call('ZADD', K_SEEN, room_now(now), visitor)
-return {1, waiting + 1, waiting + 1, 1}
+return {1, waiting + 1, waiting + 1, ticket, 1}

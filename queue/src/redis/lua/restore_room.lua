@@ -4,6 +4,7 @@
 local restored = '0'
 if redis.call('EXISTS', K_SETTINGS) == 0 then
   seed_settings(4, #ARGV, true)
+  new_epoch()
   restored = '1'
 end
 local out = {restored}

@@ -1,4 +1,4 @@
--- status(visitor) -> {1, position, waiting} | {2, expires_at_ms} | {3} absent | {4} | {5}
+-- status(visitor) -> {1, position, waiting, ticket} | {2, expires_at_ms} | {3} absent | {4} | {5}
 local visitor = ARGV[1]
 local s = load_settings()
 if not s then
@@ -21,7 +21,8 @@ if rank then
   if s.sold_out then
     return {5}
   end
-  return {1, rank + 1, redis.call('ZCARD', K_QUEUE)}
+  return {1, rank + 1, redis.call('ZCARD', K_QUEUE),
+    tonumber(redis.call('ZSCORE', K_QUEUE, visitor))}
 end
 if s.sold_out then
   return {5}

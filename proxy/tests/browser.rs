@@ -1,0 +1,283 @@
+//! The waiting page in a real browser (headless Debian chromium driven by playwright-core
+//! from `browser/waiting_page.mjs`): a visitor opens a protected URL with a query string, sees
+//! a position that moves without a reload, is admitted and lands on the page asked for by
+//! itself; then once more with JavaScript off, where the meta refresh gets them there.
+//! Screenshots at 320 and 1280 px go to `<target>/artifacts/browser/`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+
+use support::{keyring, room_toml, unix_now, Backend, Gateway, Origin, Visitor};
+
+/// The transport the live page must end up on: Server-Sent Events, the first it tries
+/// (`ANTEROOM_BROWSER_TRANSPORT=ws|poll` asks for another for one run).
+const REQUIRED_TRANSPORT: Option<&str> = Some("sse");
+
+const TARGET_JS: &str = "/tour/seats?section=A%20B&qty=2&sort=price";
+const TARGET_NOJS: &str = "/tour/seats?js=off&qty=1";
+const ROOM: &str = "tour";
+/// Shown as text, never as markup.
+const MESSAGE: &str = "Doors open at 10:00 <b>sharp</b> & not before";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Chromium, Node.js and playwright-core, or a failure saying how to get them: this test
+/// never passes by not running.
+fn browser_tools() -> PathBuf {
+    let modules = repo_root().join("scripts/node_modules");
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    let missing: Vec<&str> = [
+        (!Path::new("/usr/bin/chromium").exists()).then_some("/usr/bin/chromium"),
+        (!node).then_some("node"),
+        (!modules.join("playwright-core/package.json").exists())
+            .then_some("playwright-core in scripts/node_modules"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "the browser test needs {}: run scripts/install-test-deps.sh",
+        missing.join(", ")
+    );
+    modules
+}
+
+fn artifacts_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("artifacts/browser");
+    std::fs::create_dir_all(&dir).expect("create artifacts dir");
+    dir
+}
+
+/// The next line the script prints that starts with `word`, within `limit`.
+async fn expect_line(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    word: &str,
+    limit: Duration,
+) -> String {
+    let wait = async {
+        while let Some(line) = lines.next_line().await.expect("read browser script") {
+            println!("browser: {line}");
+            if let Some(rest) = line.strip_prefix(word) {
+                return rest.trim().to_string();
+            }
+        }
+        panic!("the browser script ended before {word} (its errors are above)");
+    };
+    tokio::time::timeout(limit, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {word} from the browser script within {limit:?}"))
+}
+
+/// `<run> <payload>` → payload, checking the run's name.
+fn payload(line: &str, run: &str) -> String {
+    let (name, rest) = line.split_once(' ').unwrap_or((line, ""));
+    assert_eq!(name, run, "{line}");
+    rest.to_string()
+}
+
+/// What the script found in one run (`RESULT <run> <json>`).
+async fn run_result(lines: &mut Lines<BufReader<ChildStdout>>, run: &str) -> Value {
+    let line = expect_line(lines, "RESULT", Duration::from_secs(25)).await;
+    serde_json::from_str(&payload(&line, run)).unwrap()
+}
+
+/// Once the page shows `position`, raise the cap so the line moves; the run's result.
+async fn move_the_line(
+    lines: &mut Lines<BufReader<ChildStdout>>,
+    gateway: &Gateway,
+    run: &str,
+    position: &str,
+) -> Value {
+    let shown = expect_line(lines, "WAITING", Duration::from_secs(20)).await;
+    assert_eq!(payload(&shown, run), position);
+    gateway
+        .admin_patch(ROOM, json!({ "max_active": 100 }))
+        .await;
+    run_result(lines, run).await
+}
+
+/// Fill the room's cap with admitted visitors and queue `ahead` more behind it: the line stands
+/// still (while the rate keeps estimates short) until the cap is raised.
+async fn line_up(gateway: &Gateway, active: u64, ahead: usize) {
+    gateway
+        .admin_patch(ROOM, json!({ "max_active": active }))
+        .await;
+    for _ in 0..ahead {
+        let answer = Visitor::new().get_json(&gateway.url("/tour/seats")).await;
+        assert_eq!(answer.status, 429, "{}", answer.body);
+    }
+}
+
+fn check_run(result: &Value, target: &str, expected_first: &str, gateway: &Gateway) {
+    let run = result["target"].as_str().unwrap();
+    assert_eq!(run, target);
+    assert_eq!(result["firstPosition"], expected_first, "{result}");
+    let origin = &result["origin"];
+    assert_eq!(origin["status"], 200, "{result}");
+    assert_eq!(
+        origin["body"],
+        format!("origin:{target}"),
+        "landed on the page asked for, query string included: {result}"
+    );
+    assert_eq!(result["finalUrl"], gateway.url(target), "{result}");
+    for shot in [1280, 320] {
+        let width = result[format!("scrollWidth{shot}")].as_u64().unwrap();
+        assert!(
+            width <= shot,
+            "no sideways scrolling at {shot} px: {width} px wide"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
+    let modules = browser_tools();
+    let artifacts = artifacts_dir();
+    let backend = Backend::memory();
+    let origin = Origin::start().await;
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/tour"],
+        "mode = \"queue-all\"\nadmit_per_second = 1.0\nmax_active = 2",
+    );
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+    for _ in 0..2 {
+        Visitor::new()
+            .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
+            .await;
+    }
+    line_up(&gateway, 2, 3).await;
+    gateway
+        .admin_patch(ROOM, json!({ "message": MESSAGE }))
+        .await;
+
+    let mut script = Command::new("node")
+        .arg(repo_root().join("proxy/tests/browser/waiting_page.mjs"))
+        .env("ANTEROOM_NODE_MODULES", &modules)
+        .env("GATEWAY_URL", gateway.url(""))
+        .env("ARTIFACTS", &artifacts)
+        .env("TARGET_JS", TARGET_JS)
+        .env("TARGET_NOJS", TARGET_NOJS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut lines = BufReader::new(script.stdout.take().unwrap()).lines();
+    let mut stdin = script.stdin.take().unwrap();
+
+    // JavaScript on: 3 ahead, the line moves once the cap is raised.
+    let js = move_the_line(&mut lines, &gateway, "js", "4").await;
+    check_run(&js, TARGET_JS, "4", &gateway);
+    assert_eq!(js["ahead"], "3 people are ahead of you.");
+    assert_eq!(js["progress"], "0");
+    assert_eq!(js["message"], MESSAGE, "the room's message, as text");
+    assert_eq!(
+        js["waitingPages"].as_array().unwrap().len(),
+        1,
+        "the position moved without the page being loaded again: {js}"
+    );
+    let positions: Vec<u64> = js["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.parse().ok())
+        .collect();
+    assert!(
+        positions.iter().any(|p| *p < 4),
+        "the page showed a lower position live: {positions:?}"
+    );
+    assert!(
+        positions.windows(2).all(|w| w[1] <= w[0]),
+        "positions never go up: {positions:?}"
+    );
+    let transports = js["transports"].as_array().unwrap();
+    let transport = transports.last().and_then(Value::as_str).unwrap_or("");
+    println!("browser: live transport {transport} (all seen: {transports:?})");
+    assert!(["sse", "ws", "poll"].contains(&transport), "{js}");
+    let required = std::env::var("ANTEROOM_BROWSER_TRANSPORT")
+        .ok()
+        .or(REQUIRED_TRANSPORT.map(str::to_string));
+    if let Some(required) = required {
+        assert_eq!(transport, required, "{js}");
+    }
+
+    // JavaScript off: 2 ahead; only the meta refresh brings the visitor in.
+    line_up(&gateway, 6, 2).await;
+    stdin.write_all(b"go\n").await.unwrap();
+    let nojs = move_the_line(&mut lines, &gateway, "nojs", "3").await;
+    check_run(&nojs, TARGET_NOJS, "3", &gateway);
+    assert!(
+        nojs["waitingPages"].as_array().unwrap().len() >= 2,
+        "the meta refresh loaded the page again: {nojs}"
+    );
+    let fakes = run_result(&mut lines, "transports").await;
+    for (kind, position) in [("sse", "77"), ("ws", "66")] {
+        let run = &fakes[kind];
+        assert_eq!(run["transport"], kind, "{fakes}");
+        assert_eq!(run["position"], position, "{fakes}");
+        assert_eq!(
+            run["eta"], "about 2–4 minutes",
+            "the script words it as the server does"
+        );
+        assert_eq!(
+            run["leaked"], false,
+            "pass or visitor id written into the page"
+        );
+    }
+    let status = script.wait().await.unwrap();
+    assert!(status.success(), "browser script failed: {status}");
+
+    // The origin saw exactly the asked-for targets, each with a valid pass for the room, and
+    // no pass ever travelled in a URL.
+    let keyring = keyring();
+    let seen = origin.seen();
+    for (target, run) in [(TARGET_JS, &js), (TARGET_NOJS, &nojs)] {
+        let request = seen
+            .iter()
+            .find(|seen| seen.path == target)
+            .unwrap_or_else(|| panic!("origin never saw {target}: {seen:?}"));
+        let pass = request.pass.as_deref().expect("pass forwarded");
+        keyring
+            .verify_pass(pass, ROOM, unix_now())
+            .unwrap_or_else(|e| panic!("invalid pass for {target}: {e:?}"));
+        let urls = run["requests"].as_array().unwrap();
+        assert!(
+            urls.iter().all(|url| {
+                let url = url.as_str().unwrap();
+                !url.contains(pass) && !url.contains("v1.k1.")
+            }),
+            "a pass in a URL: {urls:?}"
+        );
+    }
+    println!(
+        "browser: screenshots in {} (waiting-js-320.png, waiting-js-1280.png, waiting-nojs-*.png, landed-*.png)",
+        artifacts.display()
+    );
+}
