@@ -444,7 +444,7 @@ async fn open_sse(
                 return None;
             }
         };
-        if take_events(&mut body, &mut tally, shared) > 0 {
+        if take_events(&mut body, &mut tally, shared, false) > 0 {
             let mut summary = shared.summary();
             summary
                 .first_status_ms
@@ -467,8 +467,16 @@ async fn open_sse(
     }
 }
 
-/// Counts the status events parsed so far; returns how many there were.
-fn take_events(body: &mut SseBody, tally: &mut StreamTally, shared: &Shared) -> usize {
+/// Counts the status events parsed so far; returns how many there were. `held`: the stream
+/// is past its first status. After the first status a new id is an update whose arrival
+/// time counts in the spread (a first status, or a heartbeat repeating the id, says nothing
+/// about fan-out).
+fn take_events(
+    body: &mut SseBody,
+    tally: &mut StreamTally,
+    shared: &Shared,
+    mut held: bool,
+) -> usize {
     let now = unix_us();
     let mut statuses = 0;
     let heartbeats = std::mem::take(&mut body.parser.comments);
@@ -483,9 +491,12 @@ fn take_events(body: &mut SseBody, tally: &mut StreamTally, shared: &Shared) -> 
         tally.observe(&update);
         statuses += 1;
         if let Some(id) = &event.id {
-            let summary = summary.get_or_insert_with(|| shared.summary());
-            record_spread(&mut summary.spreads, id, now);
+            if tally.new_id(id) && held {
+                let summary = summary.get_or_insert_with(|| shared.summary());
+                record_spread(&mut summary.spreads, id, now);
+            }
         }
+        held = true;
     }
     if heartbeats > 0 {
         summary.get_or_insert_with(|| shared.summary()).heartbeats += heartbeats;
@@ -570,7 +581,7 @@ async fn hold(stream: Open, shared: &Shared, mut stop: watch::Receiver<bool>) {
                         Ok(0) | Err(_) => break true,
                         Ok(n) => {
                             let open = body.feed(read_buf.get(..n).unwrap_or_default());
-                            take_events(&mut body, &mut tally, shared);
+                            take_events(&mut body, &mut tally, shared, true);
                             if !matches!(open, Ok(true)) {
                                 break true;
                             }
@@ -763,7 +774,8 @@ mod wire_tests {
         assert_eq!(s.saw_own_admission, 6);
         assert_eq!(s.first_status_ms.len(), 6);
         assert_eq!(s.heartbeats, 3, "one SSE comment per SSE stream");
-        assert_eq!(s.spreads.len(), 4);
+        // The first status (id 0) comes with the opening, not with a tick: not in the spread.
+        assert_eq!(s.spreads.len(), 3);
         assert!(s.spreads.values().all(|spread| spread.streams == 3));
         assert_eq!(s.closed_by_server, 0);
         assert!(s.errors.is_empty() && s.refused.is_empty(), "{s:?}");

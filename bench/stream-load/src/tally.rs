@@ -43,6 +43,7 @@ pub fn parse_status(text: &str) -> Option<StatusUpdate> {
 #[derive(Debug, Default, Clone)]
 pub struct StreamTally {
     last_position: Option<u64>,
+    last_id: Option<String>,
     pub updates: u64,
     /// Times the position went up between two waiting updates: must stay 0.
     pub violations: u64,
@@ -50,6 +51,15 @@ pub struct StreamTally {
 }
 
 impl StreamTally {
+    /// True when `id` differs from the last update's (SSE): a new version of the line.
+    pub fn new_id(&mut self, id: &str) -> bool {
+        if self.last_id.as_deref() == Some(id) {
+            return false;
+        }
+        self.last_id = Some(id.to_string());
+        true
+    }
+
     pub fn observe(&mut self, update: &StatusUpdate) {
         self.updates += 1;
         if update.state == "admitted" && update.has_pass {
@@ -275,6 +285,15 @@ mod tests {
         assert!(tally.admitted_with_pass);
         tally.observe(&waiting(1));
         assert_eq!(tally.violations, 0);
+    }
+
+    #[test]
+    fn only_a_changed_id_is_a_new_update() {
+        let mut tally = StreamTally::default();
+        assert!(tally.new_id("7"));
+        assert!(!tally.new_id("7"), "a heartbeat repeats the id");
+        assert!(tally.new_id("8"));
+        assert!(tally.new_id("7"));
     }
 
     #[test]
