@@ -211,6 +211,10 @@ fill() { # count, tag
     log "filled: $(cat "$WORK/fill.$2.json")"
 }
 fill "$AHEAD" ahead
+fill_rate() { # tag -> "N joins in S s"
+    sed -n 's/.*"joined":\([0-9]*\).*"seconds":\([0-9.]*\).*/\1 joins in \2 s/p' "$WORK/fill.$1.json" \
+        | awk '{ printf "%s joins in %.1f s, %.0f/s", $1, $4, ($4 > 0 ? $1 / $4 : 0) }'
+}
 
 metric() { # prefix -> value (0 if absent)
     curl -s --max-time 5 "$METRICS_URL" | awk -v p="$1" 'index($0, p) == 1 { v = $NF } END { print v + 0 }'
@@ -313,7 +317,7 @@ CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
     echo
     echo "- machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr); gateway, Redis and $CLIENTS client process(es) on one host"
     echo "- commit: $REV; \`bench/streams.sh --streams $STREAMS --queued $QUEUED --ahead $AHEAD --duration $DURATION --rate $RATE --ws-share $WS_SHARE\`"
-    echo "- queued through the join script: $AHEAD ahead of the streams $(cat "$WORK/fill.ahead.json"), $BEHIND behind $(cat "$WORK/fill.behind.json")"
+    echo "- queued through the join script: $AHEAD ahead of the streams, $BEHIND behind ($(fill_rate behind))"
     echo
     "$BIN/stream-load" report "${CLIENT_FILES[@]}" \
         --metrics "$WORK/metrics.base0" "$WORK/metrics.base1" "$WORK/metrics.win0" "$WORK/metrics.win1" \
