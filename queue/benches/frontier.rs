@@ -165,6 +165,22 @@ async fn fill(pool: &Pool, n: u64) {
         .expect("seq");
 }
 
+/// Every stream's 0-based rank (None = not queued): one pipeline of ZRANKs, one round trip.
+async fn zranks(pool: &Pool, streams: &[(VisitorId, u64)]) -> Vec<Option<u64>> {
+    let keys = RoomKeys::new(ROOM);
+    let pipeline = pool.next().pipeline();
+    for (visitor, _) in streams {
+        let _: () = pipeline
+            .custom(
+                cmd("ZRANK"),
+                vec![keys.all()[0].clone(), visitor_member(*visitor)],
+            )
+            .await
+            .expect("queue ZRANK");
+    }
+    pipeline.all().await.expect("ZRANKs")
+}
+
 /// Read every frontier page; returns the number of calls.
 async fn sync(store: &RedisStore, view: &mut LineView) -> u64 {
     let mut calls = 1;
@@ -281,20 +297,9 @@ fn main() {
             ours.usec += c.usec;
 
             // The alternative: every connected visitor's rank, one pipelined batch.
-            let keys = RoomKeys::new(ROOM);
             let before = command_stats(&pool).await;
             let t0 = Instant::now();
-            let pipeline = pool.next().pipeline();
-            for (visitor, _) in &streams {
-                let _: () = pipeline
-                    .custom(
-                        cmd("ZRANK"),
-                        vec![keys.all()[0].clone(), visitor_member(*visitor)],
-                    )
-                    .await
-                    .expect("queue ZRANK");
-            }
-            let ranked: Vec<fred::types::Value> = pipeline.all().await.expect("ZRANKs");
+            let ranked = zranks(&pool, &streams).await;
             rank_time += t0.elapsed();
             let after = command_stats(&pool).await;
             assert_eq!(ranked.len(), streams.len());
@@ -308,18 +313,7 @@ fn main() {
         }
 
         // Exact: the view agrees with ZRANK for every connected visitor still queued.
-        let keys = RoomKeys::new(ROOM);
-        let pipeline = pool.next().pipeline();
-        for (visitor, _) in &streams {
-            let _: () = pipeline
-                .custom(
-                    cmd("ZRANK"),
-                    vec![keys.all()[0].clone(), visitor_member(*visitor)],
-                )
-                .await
-                .expect("queue ZRANK");
-        }
-        let ranked: Vec<Option<u64>> = pipeline.all().await.expect("ZRANKs");
+        let ranked = zranks(&pool, &streams).await;
         sync(&store, &mut view).await;
         let mut checked = 0;
         for ((_, ticket), rank) in streams.iter().zip(&ranked) {

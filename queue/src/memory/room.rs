@@ -268,7 +268,12 @@ impl Room {
         }
     }
 
-    pub fn frontier(&self, cursor: u64) -> Frontier {
+    pub fn frontier(&mut self, cursor: u64) -> Frontier {
+        if cursor > self.last_gap_entry {
+            // A cursor from a newer log than this one: as in Redis (a store gone back to an
+            // older copy), views built on it must start over.
+            self.epoch = new_epoch();
+        }
         let mut entries = self.gap_log.range(cursor.saturating_add(1)..);
         let page: Vec<(u64, u64)> = entries
             .by_ref()

@@ -69,6 +69,8 @@ macro_rules! conformance_suite {
             frontier_pages_past_a_thousand_gaps,
             touch_keeps_a_place_that_abandonment_frees_otherwise,
             a_lost_line_gets_a_new_epoch,
+            a_cursor_past_the_log_starts_a_new_epoch,
+            admission_trims_the_gaps_below_the_head,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -1331,6 +1333,17 @@ async fn ticket_of(env: &Env, room: &str, n: u64) -> u64 {
     }
 }
 
+/// The view gives visitor `n` the position `status` gives it.
+async fn assert_view_matches_status(env: &Env, room: &str, view: &LineView, n: u64) {
+    let Placement::Waiting {
+        position, ticket, ..
+    } = env.store.status(room, vid(n)).await.expect("status")
+    else {
+        panic!("visitor {n} should be waiting");
+    };
+    assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+}
+
 /// Every visitor in `queued` has the view's position equal to its `status` position, and
 /// every ticket in `gone` has none.
 async fn view_agrees_with_status(env: &Env, room: &str, queued: &[u64], gone: &[u64]) {
@@ -1338,13 +1351,7 @@ async fn view_agrees_with_status(env: &Env, room: &str, queued: &[u64], gone: &[
     sync_view(&env.other, room, &mut view).await;
     assert_eq!(view.waiting(), queued.len() as u64);
     for n in queued {
-        let Placement::Waiting {
-            position, ticket, ..
-        } = env.store.status(room, vid(*n)).await.expect("status")
-        else {
-            panic!("visitor {n} should be waiting");
-        };
-        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+        assert_view_matches_status(env, room, &view, *n).await;
     }
     for ticket in gone {
         assert_eq!(
@@ -1441,13 +1448,7 @@ pub async fn frontier_pages_past_a_thousand_gaps(env: &Env) {
     assert_eq!(view.gap_count(), 1200);
     // A sample across the line (the whole line costs 1300 status calls).
     for n in queued.iter().step_by(37).chain(queued.last()) {
-        let Placement::Waiting {
-            position, ticket, ..
-        } = env.store.status(room, vid(*n)).await.expect("status")
-        else {
-            panic!("visitor {n} should be waiting");
-        };
-        assert_eq!(view.position(ticket), Some(position), "visitor {n}");
+        assert_view_matches_status(env, room, &view, *n).await;
     }
     assert_eq!(view.position(2500), Some(1300));
 }
@@ -1550,4 +1551,62 @@ pub async fn a_lost_line_gets_a_new_epoch(env: &Env) {
     assert_eq!(ticket_of(env, room, 6).await, 1, "tickets restart");
     view_agrees_with_status(env, room, &[6, 7], &[]).await;
     assert_eq!(view.position(2), Some(2));
+}
+
+pub async fn a_cursor_past_the_log_starts_a_new_epoch(env: &Env) {
+    let room = "rolled-back";
+    init(env, room, settings(RoomMode::QueueAll, 10.0, 100)).await;
+    for n in 1..=3 {
+        join(env, room, n).await;
+    }
+    env.store.leave(room, vid(2)).await.expect("leave");
+    let current = env.store.frontier(room, 0).await.expect("frontier");
+    assert_eq!((current.gaps.clone(), current.cursor), (vec![2], 1));
+    let same = env
+        .other
+        .frontier(room, current.cursor)
+        .await
+        .expect("again");
+    assert_eq!(
+        same.epoch, current.epoch,
+        "a cursor from this log keeps the epoch"
+    );
+    // A view that read further than this log goes (the store went back to an older copy).
+    let ahead = env.store.frontier(room, 50).await.expect("cursor ahead");
+    assert_ne!(ahead.epoch, current.epoch);
+    let mut view = LineView::new();
+    sync_view(&env.store, room, &mut view).await;
+    assert_eq!(view.epoch(), ahead.epoch);
+    assert_eq!(view.position(3), Some(2));
+}
+
+pub async fn admission_trims_the_gaps_below_the_head(env: &Env) {
+    let room = "trimmed";
+    let mut s = settings(RoomMode::QueueAll, 1000.0, 1000);
+    s.paused = true;
+    init(env, room, s).await;
+    for n in 1..=10 {
+        join(env, room, n).await;
+    }
+    for n in [2, 4, 8] {
+        env.store.leave(room, vid(n)).await.expect("leave");
+    }
+    let before = env.store.frontier(room, 0).await.expect("frontier");
+    assert_eq!(before.gaps, vec![2, 4, 8]);
+    // Admit the 3 at the head (1, 3, 5): gaps 2 and 4 fall below the new head (6).
+    let admit = SettingsPatch {
+        paused: Some(false),
+        max_active: Some(3),
+        ..SettingsPatch::default()
+    };
+    env.store
+        .update_settings(room, &admit)
+        .await
+        .expect("resume");
+    assert_eq!(env.store.admit_tick(room).await.expect("tick").admitted, 3);
+    let after = env.other.frontier(room, 0).await.expect("frontier");
+    assert_eq!((after.head, after.gaps.clone()), (Some(6), vec![8]));
+    assert!(after.changed_at_ms >= before.changed_at_ms);
+    // Positions from a view still agree with status.
+    view_agrees_with_status(env, room, &[6, 7, 9, 10], &[1, 2, 3, 4, 5, 8]).await;
 }
