@@ -151,6 +151,8 @@ start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redi
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not come up"
 
+# shellcheck source=bench/configs.sh
+. "$ROOT/bench/configs.sh"
 # The room never admits anyone straight through (queue-all), keeps places of the filled
 # visitors for the whole run (abandon_after_seconds) and moves every position at every tick.
 cat >"$WORK/gateway.toml" <<EOF
@@ -167,9 +169,7 @@ url     = "redis://127.0.0.1:$REDIS_PORT"
 [admin]
 token = "$ADMIN_TOKEN"
 
-[keys]
-signing = "k1"
-secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+$(gateway_keys_section)
 
 [[room]]
 id                    = "$ROOM"
