@@ -15,6 +15,7 @@
 #          --rate R         admit_per_second: every 100 ms tick moves every position (default 20)
 #          --ws-share F     share of WebSocket streams, 0..1 (default 0.5)
 #          --per-client N   streams per client process, at most 9000 (default 7500)
+#          --connect-concurrency N  connections each client sets up at once (default 200)
 #          --threads N      gateway [listen] threads (default: one per core)
 #          --out DIR        where streams.json and streams.md go (default: the current directory)
 #          --keep DIR       keep configs, logs and raw readings in DIR
@@ -49,12 +50,13 @@ BASELINE=5
 RATE=20
 WS_SHARE=0.5
 PER_CLIENT=7500
+CONNECT_CONCURRENCY=200
 THREADS=""
 OUT="$PWD"
 KEEP=""
 BUILD=1
 
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --streams) STREAMS="$2"; shift 2 ;;
@@ -65,6 +67,7 @@ while [ $# -gt 0 ]; do
         --rate) RATE="$2"; shift 2 ;;
         --ws-share) WS_SHARE="$2"; shift 2 ;;
         --per-client) PER_CLIENT="$2"; shift 2 ;;
+        --connect-concurrency) CONNECT_CONCURRENCY="$2"; shift 2 ;;
         --threads) THREADS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --keep) KEEP="$2"; shift 2 ;;
@@ -73,7 +76,7 @@ while [ $# -gt 0 ]; do
         *) echo "unknown option: $1 (try --help)" >&2; exit 1 ;;
     esac
 done
-for value in "$STREAMS" "$QUEUED" "$DURATION" "$BASELINE" "$RATE" "$PER_CLIENT" ${THREADS:+"$THREADS"}; do
+for value in "$STREAMS" "$QUEUED" "$DURATION" "$BASELINE" "$RATE" "$PER_CLIENT" "$CONNECT_CONCURRENCY" ${THREADS:+"$THREADS"}; do
     case "$value" in ''|*[!0-9]*) echo "not a positive integer: '$value'" >&2; exit 1 ;; esac
     [ "$value" -ge 1 ] || { echo "must be >= 1: $value" >&2; exit 1; }
 done
@@ -148,6 +151,8 @@ start redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redi
 for _ in $(seq 1 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || die "redis-server did not come up"
 
+# shellcheck source=bench/configs.sh
+. "$ROOT/bench/configs.sh"
 # The room never admits anyone straight through (queue-all), keeps places of the filled
 # visitors for the whole run (abandon_after_seconds) and moves every position at every tick.
 cat >"$WORK/gateway.toml" <<EOF
@@ -164,9 +169,7 @@ url     = "redis://127.0.0.1:$REDIS_PORT"
 [admin]
 token = "$ADMIN_TOKEN"
 
-[keys]
-signing = "k1"
-secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+$(gateway_keys_section)
 
 [[room]]
 id                    = "$ROOM"
@@ -242,7 +245,7 @@ for ((c = 0; c < CLIENTS; c++)); do
     remaining=$(( remaining - share ))
     source_ip="127.0.0.$((c + 2))"
     "$BIN/stream-load" open --target "127.0.0.1:$GATEWAY_PORT" --source "$source_ip" --room "$ROOM" \
-        --streams "$share" --ws-share "$WS_SHARE" --ids-file "$WORK/ids.$c" --go-file "$WORK/go" \
+        --streams "$share" --ws-share "$WS_SHARE" --connect-concurrency "$CONNECT_CONCURRENCY" --ids-file "$WORK/ids.$c" --go-file "$WORK/go" \
         --ready-file "$WORK/ready.$c" --max-seconds $(( DURATION + BASELINE + 900 )) \
         >"$WORK/client.$c.json" 2>"$WORK/client.$c.log" &
     PIDS+=("$!")

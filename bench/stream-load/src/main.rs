@@ -4,6 +4,7 @@
 //!   stream-load report — turn the run's readings into the results table
 //! Every mode is bounded in count and time.
 
+mod connection;
 mod fill;
 mod http1;
 mod open;

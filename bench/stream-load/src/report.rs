@@ -68,6 +68,10 @@ pub struct Results {
     pub store_with_streams: StoreWindow,
     /// Store commands per tick with the streams open / without.
     pub store_ratio: Option<f64>,
+    /// Updates a stream received per admission tick of the window: 1.0 when every tick
+    /// reached every stream; less when a busy stream skipped to the newest line (a stream
+    /// always gets the latest state, not every intermediate one).
+    pub updates_per_stream_per_tick: Option<f64>,
     pub verdicts: BTreeMap<String, bool>,
 }
 
@@ -158,6 +162,8 @@ pub fn build(readings: &Readings) -> Results {
         total.position_violations == 0,
     );
 
+    let updates_per_stream_per_tick = (total.connected > 0 && store_with_streams.ticks > 0.0)
+        .then(|| total.updates as f64 / total.connected as f64 / store_with_streams.ticks);
     let spread_p50_ms = percentile(&spreads, 0.5);
     let spread_p99_ms = percentile(&spreads, 0.99);
     let first_status_p50_ms = percentile(&total.first_status_ms, 0.5);
@@ -185,6 +191,7 @@ pub fn build(readings: &Readings) -> Results {
         store_baseline,
         store_with_streams,
         store_ratio,
+        updates_per_stream_per_tick,
         verdicts,
     }
 }
@@ -299,6 +306,11 @@ pub fn markdown(r: &Results) -> String {
         format!("{} / {}", r.clients.updates, r.clients.heartbeats),
     );
     row(
+        "updates per stream per tick of the window",
+        r.updates_per_stream_per_tick
+            .map_or("—".into(), |u| format!("{u:.2}")),
+    );
+    row(
         "position went up (violations)",
         r.clients.position_violations.to_string(),
     );
@@ -368,6 +380,7 @@ mod tests {
         let client = Summary {
             requested: 16_000,
             connected: 16_000,
+            updates: 16_000 * 150,
             sse_connected: 16_000,
             ws_upgrade_attempts: 0,
             first_status_ms: vec![3.0, 5.0],
@@ -393,6 +406,7 @@ mod tests {
         assert_eq!(r.store_baseline.commands_per_tick, 2.0);
         assert_eq!(r.store_with_streams.commands_per_tick, 2.0);
         assert_eq!(r.store_ratio, Some(1.0));
+        assert_eq!(r.updates_per_stream_per_tick, Some(0.5));
         assert!(r.lag_p99_within_budget);
         assert_eq!(r.lag_p99, "≤ 250 ms");
         assert_eq!(r.queued_at_end, 999_000.0);
