@@ -25,6 +25,8 @@ pub const MAX_FINGERPRINT_HEADERS: usize = 64;
 /// Longest header name or value fingerprinted; the rest is cut.
 pub const MAX_FINGERPRINT_VALUE: usize = 256;
 const NAME_BUFFER: usize = 64;
+/// Enough for a browser's headers without growing the buffer.
+const FINGERPRINT_INPUT_CAPACITY: usize = 1024;
 
 /// The family of a User-Agent: a bounded set (usable as a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -170,25 +172,27 @@ fn cut(value: &[u8]) -> &[u8] {
 /// The header fingerprint of a request's headers (name, value) in arrival order.
 pub fn header_fingerprint(headers: &[(&str, &[u8])], family: UaFamily) -> HeaderFingerprint {
     let headers = headers.get(..MAX_FINGERPRINT_HEADERS).unwrap_or(headers);
-    let mut ctx = digest::Context::new(&digest::SHA256);
+    // One buffer hashed once: many small `update`s cost more than the hash itself.
+    let mut input: Vec<u8> = Vec::with_capacity(FINGERPRINT_INPUT_CAPACITY);
     let mut buf = [0u8; NAME_BUFFER];
     for (name, _) in headers {
-        ctx.update(lower_name(name, &mut buf));
-        ctx.update(b",");
+        input.extend_from_slice(lower_name(name, &mut buf));
+        input.push(b',');
     }
     for (name, value) in headers {
         let lower = lower_name(name, &mut buf);
         if value_fingerprinted(lower) {
-            ctx.update(b"\n");
-            ctx.update(lower);
-            ctx.update(b"=");
-            ctx.update(cut(value));
+            input.push(b'\n');
+            input.extend_from_slice(lower);
+            input.push(b'=');
+            input.extend_from_slice(cut(value));
         }
     }
-    ctx.update(b"\nua=");
-    ctx.update(family.as_str().as_bytes());
+    input.extend_from_slice(b"\nua=");
+    input.extend_from_slice(family.as_str().as_bytes());
+    let hash = digest::digest(&digest::SHA256, &input);
     let mut out = [0u8; 8];
-    for (slot, byte) in out.iter_mut().zip(ctx.finish().as_ref()) {
+    for (slot, byte) in out.iter_mut().zip(hash.as_ref()) {
         *slot = *byte;
     }
     HeaderFingerprint(out)
