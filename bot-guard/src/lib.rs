@@ -8,6 +8,7 @@
 
 pub mod challenge;
 pub mod client_fp;
+pub mod client_ip;
 pub mod decide;
 pub mod difficulty;
 pub mod fingerprint;
@@ -22,10 +23,11 @@ pub use store::{
 
 pub use anteroom_config::{BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr};
 pub use challenge::{
-    issue, solve, verify, ChallengeError, ChallengeKey, ChallengeSpec, Verified, CHALLENGE_PREFIX,
-    MAX_CHALLENGE_LEN,
+    issue, parse_nonces, solve, verify, ChallengeError, ChallengeKey, ChallengeSpec, Verified,
+    CHALLENGE_PREFIX, MAX_CHALLENGE_LEN, MAX_SUB_PUZZLES,
 };
 pub use client_fp::{ClientFingerprint, ClientFpError, MAX_CLIENT_FP_BYTES};
+pub use client_ip::client_ip;
 pub use decide::{decide, suspicion, Counts};
 pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PUZZLES};
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};
