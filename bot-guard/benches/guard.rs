@@ -17,6 +17,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use anteroom_testkit::microbench::{batch, calibrate, median};
+
 use anteroom_admission::VisitorId;
 use anteroom_bot_guard::challenge::{issue, solve, verify, ChallengeKey, ChallengeSpec};
 use anteroom_bot_guard::{
@@ -50,46 +52,18 @@ const CHROME: &[(&str, &[u8])] = &[
     ("cookie", b"anteroom_vid=0123456789abcdef0123456789abcdef.k1.AAAAAAAAAAAAAAAAAAAAAA"),
 ];
 
-fn calibrate(f: &mut dyn FnMut()) -> u64 {
-    let target = BUDGET / ROUNDS as u32;
-    let mut iters: u64 = 100;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        if start.elapsed() >= target / 2 {
-            return iters * 2;
-        }
-        iters *= 2;
-    }
-}
-
-fn batch(f: &mut dyn FnMut(), iters: u64) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 fn main() {
     let ip = "198.51.100.7".parse().unwrap();
     let visitor = VisitorId([7; 16]);
-    let mut rules = Rules::from_config(&BotGuardConfig::default());
+    let mut rules = Rules::from_config(BotGuardConfig::default());
     // A realistic list to walk: 50 allow and 50 block networks, 20 UA patterns.
-    rules.allow_cidrs = (0..50)
+    rules.config.allow_cidrs = (0..50)
         .map(|i| format!("10.{i}.0.0/16").parse().unwrap())
         .collect();
-    rules.block_cidrs = (0..50)
+    rules.config.block_cidrs = (0..50)
         .map(|i| format!("172.16.{i}.0/24").parse().unwrap())
         .collect();
-    rules.block_user_agents = (0..20).map(|i| format!("badbot-{i}")).collect();
+    rules.config.block_user_agents = (0..20).map(|i| format!("badbot-{i}")).collect();
     let counts = Counts {
         ip: 3,
         subnet: 12,
@@ -169,7 +143,10 @@ fn main() {
         ("challenge verify (normal)", &mut verify_f),
         ("challenge issue", &mut issue_f),
     ];
-    let iters: Vec<u64> = fs.iter_mut().map(|(_, f)| calibrate(*f)).collect();
+    let iters: Vec<u64> = fs
+        .iter_mut()
+        .map(|(_, f)| calibrate(*f, BUDGET / ROUNDS as u32))
+        .collect();
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
     for _ in 0..ROUNDS {
         for (i, (_, f)) in fs.iter_mut().enumerate() {

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::fingerprint::UaFamily;
+use crate::fingerprint::{weigh, UaFamily};
 
 /// Largest body accepted, in bytes.
 pub const MAX_CLIENT_FP_BYTES: usize = 2048;
@@ -131,11 +131,7 @@ impl ClientFingerprint {
             ),
             (impossible, WEIGHT_IMPOSSIBLE),
         ];
-        parts
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0u8, |sum, (_, w)| sum.saturating_add(*w))
-            .min(100)
+        weigh(&parts)
     }
 }
 

@@ -124,7 +124,7 @@ fn heavy(count: u32, limit: VelocityLimit, factor: u32) -> bool {
 
 /// The verdict for one request.
 pub fn decide(signals: &Signals, counts: &Counts, rules: &Rules, demand: &Demand) -> Verdict {
-    if !rules.enabled {
+    if !rules.config.enabled {
         return Verdict::allow(Reason::GuardOff);
     }
     if rules.block_listed(signals.ip) {
@@ -137,17 +137,18 @@ pub fn decide(signals: &Signals, counts: &Counts, rules: &Rules, demand: &Demand
         return Verdict::allow(Reason::AllowListed);
     }
     if !counts.place_allowed {
-        return Verdict::shadow(if counts.holders_ip >= rules.max_places_per_ip {
+        return Verdict::shadow(if counts.holders_ip >= rules.config.max_places_per_ip {
             Reason::PlacesIp
         } else {
             Reason::PlacesFingerprint
         });
     }
     let score = suspicion(signals);
-    let level = price(demand, score, rules.difficulty_floor, rules.difficulty_cap);
+    let (floor, cap) = rules.difficulty_bounds();
+    let level = price(demand, score, floor, cap);
     let proof = signals.proof.unwrap_or(0);
     if counts.shadowed {
-        return if signals.proof.is_some() && proof >= shadow_lift(level, rules.difficulty_cap) {
+        return if signals.proof.is_some() && proof >= shadow_lift(level, cap) {
             Verdict::allow(Reason::ChallengeSolved)
         } else {
             Verdict::shadow(Reason::Shadowed)
@@ -170,9 +171,9 @@ pub fn decide(signals: &Signals, counts: &Counts, rules: &Rules, demand: &Demand
         Some(Reason::VelocitySubnet)
     } else if score >= rules.challenge_score {
         Some(suspicion_reason(signals))
-    } else if rules.challenge == ChallengeMode::Always {
+    } else if rules.config.challenge == ChallengeMode::Always {
         Some(Reason::ChallengeAlways)
-    } else if rules.challenge == ChallengeMode::Adaptive
+    } else if rules.config.challenge == ChallengeMode::Adaptive
         && demand.expected_wait_seconds() >= rules.demand_wait_seconds
     {
         Some(Reason::Demand)
@@ -181,7 +182,7 @@ pub fn decide(signals: &Signals, counts: &Counts, rules: &Rules, demand: &Demand
     };
     match challenge_reason {
         None => Verdict::allow(Reason::Clean),
-        Some(reason) if rules.challenge == ChallengeMode::Off => Verdict::allow(reason),
+        Some(reason) if rules.config.challenge == ChallengeMode::Off => Verdict::allow(reason),
         Some(_) if signals.proof.is_some() && proof >= level => {
             Verdict::allow(Reason::ChallengeSolved)
         }
@@ -221,7 +222,7 @@ mod tests {
     }
 
     fn rules() -> Rules {
-        Rules::from_config(&BotGuardConfig::default())
+        Rules::from_config(BotGuardConfig::default())
     }
 
     fn calm() -> Demand {
@@ -255,7 +256,7 @@ mod tests {
     #[test]
     fn lists_come_first_block_before_allow() {
         let mut r = rules();
-        r.allow_cidrs = vec![Cidr::parse("198.51.100.0/24").unwrap()];
+        r.config.allow_cidrs = vec![Cidr::parse("198.51.100.0/24").unwrap()];
         let flooding = Counts {
             ip: 10_000,
             place_allowed: false,
@@ -265,18 +266,18 @@ mod tests {
             verdict(&signals(CURL), &flooding, &r),
             Verdict::allow(Reason::AllowListed)
         );
-        r.block_cidrs = vec![Cidr::parse("198.51.100.7").unwrap()];
+        r.config.block_cidrs = vec![Cidr::parse("198.51.100.7").unwrap()];
         assert_eq!(
             verdict(&signals(CHROME), &Counts::default(), &r),
             Verdict::block(Reason::BlockListed)
         );
         let mut r = rules();
-        r.block_user_agents = vec!["curl/".into()];
+        r.config.block_user_agents = vec!["curl/".into()];
         assert_eq!(
             verdict(&signals(CURL), &Counts::default(), &r),
             Verdict::block(Reason::BlockedUserAgent)
         );
-        r.enabled = false;
+        r.config.enabled = false;
         assert_eq!(
             verdict(&signals(CURL), &Counts::default(), &r),
             Verdict::allow(Reason::GuardOff)
@@ -450,14 +451,19 @@ mod tests {
             verdict(&s, &shadowed, &r),
             Verdict::shadow(Reason::Shadowed)
         );
-        let price = crate::difficulty::price(&calm(), 0, r.difficulty_floor, r.difficulty_cap);
+        let price = crate::difficulty::price(
+            &calm(),
+            0,
+            r.config.difficulty_floor,
+            r.config.difficulty_cap,
+        );
         s.proof = Some(price);
         assert_eq!(
             verdict(&s, &shadowed, &r),
             Verdict::shadow(Reason::Shadowed),
             "the normal price is not enough"
         );
-        s.proof = Some(shadow_lift(price, r.difficulty_cap));
+        s.proof = Some(shadow_lift(price, r.config.difficulty_cap));
         assert_eq!(
             verdict(&s, &shadowed, &r),
             Verdict::allow(Reason::ChallengeSolved)
@@ -467,13 +473,13 @@ mod tests {
     #[test]
     fn challenge_modes() {
         let mut r = rules();
-        r.challenge = ChallengeMode::Always;
+        r.config.challenge = ChallengeMode::Always;
         let v = verdict(&signals(CHROME), &Counts::default(), &r);
         assert_eq!(
             v,
-            Verdict::challenge(r.difficulty_floor, Reason::ChallengeAlways)
+            Verdict::challenge(r.config.difficulty_floor, Reason::ChallengeAlways)
         );
-        r.challenge = ChallengeMode::Off;
+        r.config.challenge = ChallengeMode::Off;
         assert_eq!(
             verdict(&signals(CURL), &Counts::default(), &r),
             Verdict::allow(Reason::SuspiciousHeaders)
@@ -498,11 +504,11 @@ mod tests {
             decide(&signals(CHROME), &Counts::default(), &r, &long_queue),
             Verdict::allow(Reason::Clean)
         );
-        r.challenge = ChallengeMode::Adaptive;
+        r.config.challenge = ChallengeMode::Adaptive;
         let v = decide(&signals(CHROME), &Counts::default(), &r, &long_queue);
         assert_eq!(v.reason, Reason::Demand);
         assert!(
-            matches!(v.kind, VerdictKind::Challenge { difficulty } if difficulty > r.difficulty_floor)
+            matches!(v.kind, VerdictKind::Challenge { difficulty } if difficulty > r.config.difficulty_floor)
         );
     }
 

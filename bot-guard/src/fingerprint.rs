@@ -246,12 +246,17 @@ impl HeaderHints {
             ),
             (self.chromium_without_client_hints, WEIGHT_NO_CLIENT_HINTS),
         ];
-        parts
-            .iter()
-            .filter(|(on, _)| *on)
-            .fold(0u8, |sum, (_, w)| sum.saturating_add(*w))
-            .min(100)
+        weigh(&parts)
     }
+}
+
+/// The sum of the weights of the signals that are on, capped at 100.
+pub(crate) fn weigh(parts: &[(bool, u8)]) -> u8 {
+    parts
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0u8, |sum, (_, w)| sum.saturating_add(*w))
+        .min(100)
 }
 
 /// The hints of a request's headers, given its User-Agent family.

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use anteroom_config::{BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr};
+use anteroom_config::{BotGuardConfig, BotGuardOverride};
 
 use crate::signals::Signals;
 use crate::store::{GuardCheck, PlaceCheck, VelocityCheck};
@@ -42,18 +42,11 @@ impl Default for VelocityLimits {
     }
 }
 
+/// A room's rules: its config (`[bot_guard]` with the room's overrides) and the limits and
+/// thresholds that have defaults only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
-    pub enabled: bool,
-    pub max_places_per_ip: u32,
-    pub max_places_per_fingerprint: u32,
-    pub allow_cidrs: Vec<Cidr>,
-    pub block_cidrs: Vec<Cidr>,
-    /// Lowercased substrings of a blocked User-Agent.
-    pub block_user_agents: Vec<String>,
-    pub challenge: ChallengeMode,
-    pub difficulty_floor: u8,
-    pub difficulty_cap: u8,
+    pub config: BotGuardConfig,
     pub velocity: VelocityLimits,
     /// Times a velocity limit that counts as heavy (default 3).
     pub heavy_factor: u32,
@@ -71,20 +64,12 @@ pub const DEFAULT_DEMAND_WAIT_SECONDS: f64 = 300.0;
 impl Rules {
     /// The rules of a room: `[bot_guard]` with the room's `bot_guard = { ... }` applied.
     pub fn for_room(global: &BotGuardConfig, room: &BotGuardOverride) -> Rules {
-        Rules::from_config(&global.with_override(room))
+        Rules::from_config(global.with_override(room))
     }
 
-    pub fn from_config(config: &BotGuardConfig) -> Rules {
+    pub fn from_config(config: BotGuardConfig) -> Rules {
         Rules {
-            enabled: config.enabled,
-            max_places_per_ip: config.max_places_per_ip,
-            max_places_per_fingerprint: config.max_places_per_fingerprint,
-            allow_cidrs: config.allow_cidrs.clone(),
-            block_cidrs: config.block_cidrs.clone(),
-            block_user_agents: config.block_user_agents.clone(),
-            challenge: config.challenge,
-            difficulty_floor: config.difficulty_floor,
-            difficulty_cap: config.difficulty_cap.max(config.difficulty_floor),
+            config,
             velocity: VelocityLimits::default(),
             heavy_factor: DEFAULT_HEAVY_FACTOR,
             challenge_score: DEFAULT_CHALLENGE_SCORE,
@@ -93,18 +78,25 @@ impl Rules {
     }
 
     pub fn allow_listed(&self, ip: IpAddr) -> bool {
-        self.allow_cidrs.iter().any(|c| c.contains(ip))
+        self.config.allow_cidrs.iter().any(|c| c.contains(ip))
     }
 
     pub fn block_listed(&self, ip: IpAddr) -> bool {
-        self.block_cidrs.iter().any(|c| c.contains(ip))
+        self.config.block_cidrs.iter().any(|c| c.contains(ip))
     }
 
     /// `user_agent_lower` contains a blocked pattern.
     pub fn user_agent_blocked(&self, user_agent_lower: &str) -> bool {
-        self.block_user_agents
+        self.config
+            .block_user_agents
             .iter()
             .any(|p| user_agent_lower.contains(p.as_str()))
+    }
+
+    /// The difficulty bounds, a cap below the floor read as the floor (config refuses it).
+    pub fn difficulty_bounds(&self) -> (u8, u8) {
+        let floor = self.config.difficulty_floor;
+        (floor, self.config.difficulty_cap.max(floor))
     }
 
     /// What to count one join against, in one store round trip: velocity per IP, subnet,
@@ -132,7 +124,10 @@ impl Rules {
                 ],
                 // The store applies one maximum to every subject: the lower one, and the
                 // decision tells which subject was full from the holder counts.
-                max_per_subject: self.max_places_per_ip.min(self.max_places_per_fingerprint),
+                max_per_subject: self
+                    .config
+                    .max_places_per_ip
+                    .min(self.config.max_places_per_fingerprint),
                 hold_ms,
             }),
         }
@@ -143,6 +138,7 @@ impl Rules {
 mod tests {
     use super::*;
     use anteroom_admission::VisitorId;
+    use anteroom_config::{ChallengeMode, Cidr};
 
     fn cidr(s: &str) -> Cidr {
         Cidr::parse(s).unwrap()
@@ -161,21 +157,23 @@ mod tests {
             ..BotGuardOverride::default()
         };
         let rules = Rules::for_room(&global, &room);
-        assert_eq!(rules.challenge, ChallengeMode::Always);
-        assert_eq!((rules.difficulty_floor, rules.difficulty_cap), (3, 8));
+        assert_eq!(rules.config.challenge, ChallengeMode::Always);
+        assert_eq!(rules.difficulty_bounds(), (3, 8));
         assert!(rules.allow_listed("10.9.9.9".parse().unwrap()));
         assert!(!rules.allow_listed("11.0.0.1".parse().unwrap()));
         assert!(rules.user_agent_blocked("curl/8.5.0"));
         assert!(!rules.user_agent_blocked("mozilla/5.0"));
         assert_eq!(
-            Rules::for_room(&global, &BotGuardOverride::default()).challenge,
+            Rules::for_room(&global, &BotGuardOverride::default())
+                .config
+                .challenge,
             ChallengeMode::Adaptive
         );
     }
 
     #[test]
     fn guard_check_counts_every_subject_in_order() {
-        let rules = Rules::from_config(&BotGuardConfig {
+        let rules = Rules::from_config(BotGuardConfig {
             max_places_per_ip: 2,
             max_places_per_fingerprint: 5,
             ..BotGuardConfig::default()
