@@ -194,6 +194,7 @@ pub fn decide(signals: &Signals, counts: &Counts, rules: &Rules, demand: &Demand
 mod tests {
     use super::*;
     use crate::client_fp::ClientFingerprint;
+    use crate::rules::DEFAULT_CHALLENGE_SCORE;
     use crate::store::{GuardCounts, VelocityResult};
     use crate::verdict::VerdictKind;
     use anteroom_admission::VisitorId;
@@ -529,5 +530,100 @@ mod tests {
         assert!(!c.place_allowed && c.shadowed);
         let none = Counts::from_store(&GuardCounts::default(), false);
         assert_eq!(none, Counts::default(), "no place check: nothing to refuse");
+    }
+
+    /// Real browsers' navigation headers, over TLS and (without `sec-*`) over plain HTTP.
+    fn browsers() -> Vec<Vec<(&'static str, &'static [u8])>> {
+        let firefox: Vec<(&str, &[u8])> = vec![
+            ("host", b"x"),
+            (
+                "user-agent",
+                b"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            ),
+            ("accept", b"text/html,application/xhtml+xml"),
+            ("accept-language", b"de-DE,de;q=0.8"),
+            ("accept-encoding", b"gzip, deflate, br, zstd"),
+            ("sec-fetch-dest", b"document"),
+            ("sec-fetch-mode", b"navigate"),
+        ];
+        let safari: Vec<(&str, &[u8])> = vec![
+            ("host", b"x"),
+            ("accept", b"text/html"),
+            ("sec-fetch-site", b"none"),
+            ("accept-language", b"en-GB,en;q=0.9"),
+            ("user-agent", b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
+            ("accept-encoding", b"gzip, deflate, br"),
+        ];
+        let plain_http_chrome: Vec<(&str, &[u8])> = CHROME
+            .iter()
+            .filter(|(n, _)| !n.starts_with("sec-"))
+            .copied()
+            .collect();
+        let plain_http_firefox: Vec<(&str, &[u8])> = firefox
+            .iter()
+            .filter(|(n, _)| !n.starts_with("sec-"))
+            .copied()
+            .collect();
+        vec![
+            CHROME.to_vec(),
+            firefox,
+            safari,
+            plain_http_chrome,
+            plain_http_firefox,
+        ]
+    }
+
+    #[test]
+    fn real_browsers_are_clean_over_tls_and_plain_http() {
+        let phone = ClientFingerprint::parse(br#"{"webdriver":false,"timezone":"Europe/Berlin","languages":["de-DE"],"screenWidth":390,"screenHeight":844,"hardwareConcurrency":6,"touchPoints":5,"platform":"iPhone","plugins":0}"#).unwrap();
+        for headers in browsers() {
+            let mut s = signals(&headers);
+            assert!(suspicion(&s) < DEFAULT_CHALLENGE_SCORE, "{headers:?}");
+            assert_eq!(
+                verdict(&s, &Counts::default(), &rules()),
+                Verdict::allow(Reason::Clean)
+            );
+            s.client = Some(phone.clone());
+            assert_eq!(
+                verdict(&s, &Counts::default(), &rules()),
+                Verdict::allow(Reason::Clean)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verdicts_keep_their_invariants(
+            ip in proptest::prelude::any::<u32>(),
+            (a, b, c, d) in proptest::prelude::any::<(u32, u32, u32, u32)>(),
+            (hi, hf) in proptest::prelude::any::<(u32, u32)>(),
+            place_allowed in proptest::prelude::any::<bool>(),
+            shadowed in proptest::prelude::any::<bool>(),
+            queue in proptest::prelude::any::<u64>(),
+            rate in proptest::prelude::any::<f64>(),
+            proof in proptest::prelude::any::<Option<u8>>(),
+            curl in proptest::prelude::any::<bool>(),
+            mode in 0u8..3,
+        ) {
+            let mut s = signals(if curl { CURL } else { CHROME });
+            s.ip = std::net::IpAddr::V4(ip.into());
+            s.proof = proof;
+            let counts = Counts { ip: a, subnet: b, fingerprint: c, visitor: d, holders_ip: hi, holders_fingerprint: hf, place_allowed, shadowed };
+            let demand = Demand { queue_length: queue, admit_per_second: rate };
+            let mut r = rules();
+            r.config.challenge = [ChallengeMode::Off, ChallengeMode::Adaptive, ChallengeMode::Always][usize::from(mode)];
+            let v = decide(&s, &counts, &r, &demand);
+            if let VerdictKind::Challenge { difficulty } = v.kind {
+                proptest::prop_assert!((r.config.difficulty_floor..=r.config.difficulty_cap).contains(&difficulty));
+                proptest::prop_assert!(r.config.challenge != ChallengeMode::Off);
+            }
+            if !place_allowed {
+                proptest::prop_assert_eq!(v.kind, VerdictKind::Shadow);
+            }
+            r.config.allow_cidrs = vec![Cidr::parse("0.0.0.0/0").unwrap()];
+            proptest::prop_assert_eq!(decide(&s, &counts, &r, &demand), Verdict::allow(Reason::AllowListed));
+            r.config.block_cidrs = vec![Cidr::parse("0.0.0.0/0").unwrap()];
+            proptest::prop_assert_eq!(decide(&s, &counts, &r, &demand), Verdict::block(Reason::BlockListed));
+        }
     }
 }
