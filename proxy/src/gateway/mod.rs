@@ -2,7 +2,6 @@
 //! No Pingora types here — the adapter translates HTTP to `RequestFacts` and an
 //! `Outcome` back to HTTP.
 
-pub mod client_ip;
 mod cookies;
 pub(crate) mod endpoints;
 pub mod engine;
