@@ -11,3 +11,4 @@ pub mod store;
 pub use store::{
     GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityCheck, VelocityResult,
 };
+pub use store::{MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
