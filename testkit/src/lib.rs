@@ -9,10 +9,12 @@
 
 mod postgres;
 mod redis;
+mod redis_cluster;
 mod tls_certs;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_cluster::RedisClusterNode;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
