@@ -46,10 +46,12 @@ local visitor, max, hold = ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
 
 -- Forget stale holders everywhere first, then decide for all subjects at once: a visitor
 -- is taken under every subject or under none.
-local allowed = 1
+local allowed, held, holders = 1, {}, {}
 for k = n + 1, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', int(NOW_MS - hold))
-  if not redis.call('ZSCORE', KEYS[k], visitor) and redis.call('ZCARD', KEYS[k]) >= max then
+  held[k] = redis.call('ZSCORE', KEYS[k], visitor) ~= false
+  holders[k] = redis.call('ZCARD', KEYS[k])
+  if not held[k] and holders[k] >= max then
     allowed = 0
   end
 end
@@ -58,7 +60,10 @@ for k = n + 1, #KEYS do
   if allowed == 1 then
     redis.call('ZADD', KEYS[k], int(NOW_MS), visitor)
     redis.call('PEXPIRE', KEYS[k], int(hold))
+    if not held[k] then
+      holders[k] = holders[k] + 1
+    end
   end
-  reply[#reply + 1] = redis.call('ZCARD', KEYS[k])
+  reply[#reply + 1] = holders[k]
 end
 return reply
