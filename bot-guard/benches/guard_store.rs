@@ -14,7 +14,6 @@
 //! Environment: GUARD_BENCH_REQUESTS (default 100000), GUARD_BENCH_CLIENTS (default 64),
 //! GUARD_BENCH_POOL (default 4).
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,25 +85,15 @@ async fn store_checks(store: Arc<RedisGuardStore>, requests: u64, clients: u64) 
     requests as f64 / started.elapsed().as_secs_f64()
 }
 
-/// `redis-benchmark` running `EVALSHA sha <args>`, un-pipelined; requests per second.
+/// `redis-benchmark` running `EVALSHA <args>`, un-pipelined; requests per second.
 fn redis_benchmark(port: u16, requests: u64, clients: u64, evalsha: &[String]) -> f64 {
-    let output = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
-        .args(["-r", "1000", "--csv", "EVALSHA"])
-        .args(evalsha)
-        .output()
-        .expect("run redis-benchmark (apt-get install -y redis-tools)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "redis-benchmark failed: {text}");
-    // --csv: a header line, then "<test>","<rps>",...
-    text.lines()
-        .filter_map(|line| line.split("\",\"").nth(1))
-        .find_map(|rps| rps.trim_matches('"').parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no requests/s in redis-benchmark output:\n{text}"))
+    let command: Vec<String> = std::iter::once("EVALSHA".to_string())
+        .chain(evalsha.iter().cloned())
+        .collect();
+    anteroom_testkit::redis_benchmark_rps(port, requests, clients, 1, &command)
 }
 
-/// The check script's arguments for the same shape of check, `__rand_int__` (0..999) standing
+/// The check script's arguments for the same shape of check, `__rand_int__` standing
 /// for the IP, fingerprint and visitor.
 fn check_script_args(sha: &str) -> Vec<String> {
     let subjects = [

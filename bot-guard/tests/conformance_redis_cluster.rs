@@ -12,11 +12,6 @@
 #[macro_use]
 mod conformance;
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use anteroom_bot_guard::RedisGuardStore;
-use anteroom_queue::RedisOptions;
 use anteroom_testkit::RedisClusterNode;
 use conformance::Env;
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
@@ -26,22 +21,7 @@ async fn cluster() -> Env {
     let node = tokio::task::spawn_blocking(RedisClusterNode::start)
         .await
         .expect("start the cluster node");
-    let store = RedisGuardStore::connect(&node.cluster_url(), RedisOptions::default())
-        .await
-        .expect("connect");
-    let other = RedisGuardStore::connect(&node.cluster_url(), RedisOptions::default())
-        .await
-        .expect("connect second instance");
-    Env {
-        store: Arc::new(store),
-        other: Arc::new(other),
-        _guard: Box::new(node),
-        pass: Box::new(|d| Box::pin(tokio::time::sleep(d))),
-        now_ms: Box::new(|| {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-            u64::try_from(now.as_millis()).unwrap()
-        }),
-    }
+    conformance::redis_env(&node.cluster_url(), Box::new(node)).await
 }
 
 conformance_suite!(cluster);

@@ -17,12 +17,19 @@ use anteroom_testkit::RedisServer;
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
 use fred::types::InfoKind;
 
-async fn client(url: &str) -> fred::prelude::Client {
-    let client = Builder::from_config(Config::from_url(url).unwrap())
+/// A redis-server, a store on it, and a plain client to watch it with.
+async fn started() -> (RedisServer, RedisGuardStore, fred::prelude::Client) {
+    let server = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .unwrap();
+    let store = RedisGuardStore::connect(&server.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let observer = Builder::from_config(Config::from_url(&server.url()).unwrap())
         .build()
         .unwrap();
-    client.init().await.unwrap();
-    client
+    observer.init().await.unwrap();
+    (server, store, observer)
 }
 
 /// Calls per command, from `INFO commandstats` (`cmdstat_evalsha:calls=1,usec=...`).
@@ -66,13 +73,7 @@ fn join_check(visitor: u8) -> GuardCheck {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_check_of_four_limits_and_places_is_one_evalsha() {
-    let server = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .unwrap();
-    let store = RedisGuardStore::connect(&server.url(), RedisOptions::default())
-        .await
-        .unwrap();
-    let observer = client(&server.url()).await;
+    let (_server, store, observer) = started().await;
     store.check("r", &join_check(1)).await.unwrap();
 
     let before = command_calls(&observer).await;
@@ -115,13 +116,7 @@ async fn one_check_of_four_limits_and_places_is_one_evalsha() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_script_cache_is_reloaded() {
-    let server = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .unwrap();
-    let store = RedisGuardStore::connect(&server.url(), RedisOptions::default())
-        .await
-        .unwrap();
-    let observer = client(&server.url()).await;
+    let (_server, store, observer) = started().await;
     observer.script_flush(false).await.unwrap();
     let counts = store.check("r", &join_check(1)).await.unwrap();
     assert!(counts.place_allowed);

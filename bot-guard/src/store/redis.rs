@@ -3,9 +3,9 @@
 //! other operations are one plain command each. Keys: see `keys`.
 
 use anteroom_admission::VisitorId;
-use anteroom_queue::{connect_pool, RedisOptions, StoreError};
+use anteroom_queue::{connect_pool, is_transient_redis_error, RedisOptions, StoreError};
 use async_trait::async_trait;
-use fred::error::{Error, ErrorKind};
+use fred::error::Error;
 use fred::prelude::{ClientLike, KeysInterface, Pool};
 use fred::types::scripts::Script;
 use fred::types::{Expiration, SetOptions, Value};
@@ -58,21 +58,8 @@ impl RedisGuardStore {
     }
 }
 
-/// Transient failures (Redis down, timing out, loading, failing over) are `Unavailable`;
-/// anything else is a reply this code did not expect.
 fn guard_error(error: Error) -> GuardStoreError {
-    let transient = matches!(
-        error.kind(),
-        ErrorKind::IO
-            | ErrorKind::Timeout
-            | ErrorKind::Canceled
-            | ErrorKind::Backpressure
-            | ErrorKind::Routing
-            | ErrorKind::Cluster
-    ) || ["LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"]
-        .iter()
-        .any(|prefix| error.details().starts_with(prefix));
-    if transient {
+    if is_transient_redis_error(&error) {
         GuardStoreError::Unavailable(error.to_string())
     } else {
         GuardStoreError::Protocol(error.to_string())

@@ -6,12 +6,13 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anteroom_admission::VisitorId;
 use anteroom_bot_guard::{
-    GuardCheck, GuardCounts, GuardStore, PlaceCheck, VelocityCheck, VelocityResult,
+    GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck, VelocityResult,
 };
+use anteroom_queue::RedisOptions;
 
 pub type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -27,6 +28,29 @@ pub struct Env {
     pub pass: Box<dyn Fn(Duration) -> Wait + Send + Sync>,
     /// The store's clock now, in ms.
     pub now_ms: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// Two instances (two pools) on the Redis at `url`, where time is Redis' own and passes for
+/// real; `guard` keeps the server alive.
+#[allow(dead_code)] // not every suite runs on Redis
+pub async fn redis_env(url: &str, guard: Box<dyn std::any::Any + Send + Sync>) -> Env {
+    let store = RedisGuardStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect");
+    let other = RedisGuardStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect second instance");
+    Env {
+        store: Arc::new(store),
+        other: Arc::new(other),
+        _guard: guard,
+        pass: Box::new(|d| Box::pin(tokio::time::sleep(d))),
+        // Same host, so the system clock is Redis' clock.
+        now_ms: Box::new(|| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            u64::try_from(now.as_millis()).unwrap()
+        }),
+    }
 }
 
 /// Generates one `#[tokio::test]` per conformance test, each with a fresh `Env` from `$make`.
