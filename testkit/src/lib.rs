@@ -11,10 +11,14 @@
 pub mod microbench;
 mod postgres;
 mod redis;
+mod redis_benchmark;
+mod redis_cluster;
 mod tls_certs;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_benchmark::redis_benchmark_rps;
+pub use redis_cluster::RedisClusterNode;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
