@@ -8,7 +8,14 @@ use super::{facts, write_reply, RequestCtx};
 use crate::gateway::{Gateway, Outcome, Reply};
 
 pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-    let mut facts = match facts::read(session.req_header(), false) {
+    let peer = facts::Peer {
+        ip: session
+            .client_addr()
+            .and_then(|address| address.as_inet())
+            .map(|address| address.ip()),
+        trusted_proxies: gateway.guard.trusted_proxies(),
+    };
+    let mut facts = match facts::read(session.req_header(), false, peer) {
         Ok(facts) => facts,
         Err(refused) => {
             // Nothing more is read from a client that sent an ambiguous request.

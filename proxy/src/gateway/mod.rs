@@ -3,6 +3,7 @@
 //! `Outcome` back to HTTP.
 
 mod cookies;
+pub mod guard;
 pub(crate) mod endpoints;
 pub mod engine;
 mod live;
@@ -45,6 +46,9 @@ pub struct RequestFacts {
     /// The target and Host the origin must get instead of the client's, when the client sent
     /// another form than the normal one matched here.
     pub forward: Option<ForwardTarget>,
+    /// What the bot guard reads (the client address always; headers only when the request
+    /// may meet the guard).
+    pub guard: guard::GuardFacts,
 }
 
 impl RequestFacts {
