@@ -91,9 +91,10 @@ mod tests {
         assert!(!key.verify(&text, "tour", visitor, 1_000));
         assert!(!key.verify(&text, "other", visitor, 999));
         assert!(!key.verify(&text, "tour", VisitorId([8; 16]), 999));
-        assert!(!ClearanceKey::derive(b"another secret of at least 32 bytes!").verify(
-            &text, "tour", visitor, 999
-        ));
+        assert!(
+            !ClearanceKey::derive(b"another secret of at least 32 bytes!")
+                .verify(&text, "tour", visitor, 999)
+        );
     }
 
     #[test]
@@ -105,7 +106,9 @@ mod tests {
         for index in 0..text.len() {
             let mut bytes = text.clone().into_bytes();
             bytes[index] = if bytes[index] == b'A' { b'B' } else { b'A' };
-            let Ok(mutated) = String::from_utf8(bytes) else { continue };
+            let Ok(mutated) = String::from_utf8(bytes) else {
+                continue;
+            };
             assert!(!key.verify(&mutated, "tour.x", visitor, 1), "{mutated}");
         }
         assert!(!key.verify(&"x".repeat(MAX_CLEARANCE_LEN + 1), "tour.x", visitor, 1));

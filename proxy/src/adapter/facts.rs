@@ -6,13 +6,13 @@ use anteroom_config::Cidr;
 use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use pingora::http::RequestHeader;
 
-use crate::gateway::request_form::{self, FormError, RawTarget};
-use anteroom_admission::CookieJar;
 use crate::gateway::guard::{GuardFacts, CLEARANCE_COOKIE, CLEARANCE_HEADER};
+use crate::gateway::request_form::{self, FormError, RawTarget};
 use crate::gateway::{
     parse_cookies, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, PASS_HEADER, VISITOR_COOKIE,
     VISITOR_HEADER,
 };
+use anteroom_admission::CookieJar;
 
 /// At most this many pass candidates are verified per request (a header and a few
 /// path-scoped cookies); more is not a legitimate client.
@@ -66,7 +66,12 @@ pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFact
         .or_else(|| jar.first(VISITOR_COOKIE).map(str::to_string));
 
     let path = target.path.into_owned();
-    let guard = guard_facts(header, peer, &jar, pass_tokens.is_empty() || path.starts_with(ENDPOINT_PREFIX));
+    let guard = guard_facts(
+        header,
+        peer,
+        &jar,
+        pass_tokens.is_empty() || path.starts_with(ENDPOINT_PREFIX),
+    );
     Ok(RequestFacts {
         method: header.method.as_str().to_string(),
         host: target.host,
@@ -79,13 +84,19 @@ pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFact
         tls,
         forward: target.forward,
         guard,
+        body: None,
     })
 }
 
 /// What the bot guard reads of a request. The header list (the fingerprint's input) is
 /// copied only for requests that may meet the guard — no pass, or the gateway's own
 /// endpoints — so an admitted request pays nothing for it.
-fn guard_facts(header: &RequestHeader, peer: Peer, jar: &CookieJar, may_meet_guard: bool) -> GuardFacts {
+fn guard_facts(
+    header: &RequestHeader,
+    peer: Peer,
+    jar: &CookieJar,
+    may_meet_guard: bool,
+) -> GuardFacts {
     let headers = &header.headers;
     let client_ip = peer.ip.map(|ip| {
         let forwarded: Vec<&[u8]> = headers
@@ -149,7 +160,13 @@ mod tests {
         ] {
             let mut header = RequestHeader::build("GET", b"/", None).unwrap();
             header.insert_header("host", sent).unwrap();
-            assert_eq!(read(&header, false, Peer::default()).unwrap().host.as_deref(), Some(host));
+            assert_eq!(
+                read(&header, false, Peer::default())
+                    .unwrap()
+                    .host
+                    .as_deref(),
+                Some(host)
+            );
         }
     }
 
@@ -169,10 +186,16 @@ mod tests {
     #[test]
     fn http_1_1_without_host_and_two_hosts_are_refused() {
         let header = RequestHeader::build("GET", b"/", None).unwrap();
-        assert_eq!(read(&header, false, Peer::default()).unwrap_err(), FormError::MissingHost);
+        assert_eq!(
+            read(&header, false, Peer::default()).unwrap_err(),
+            FormError::MissingHost
+        );
         let mut header = RequestHeader::build("GET", b"/", None).unwrap();
         header.append_header("host", "a.example").unwrap();
         header.append_header("host", "b.example").unwrap();
-        assert_eq!(read(&header, false, Peer::default()).unwrap_err(), FormError::DuplicateHost);
+        assert_eq!(
+            read(&header, false, Peer::default()).unwrap_err(),
+            FormError::DuplicateHost
+        );
     }
 }

@@ -3,9 +3,9 @@
 //! one that gets here came in a form streams are not served in.
 
 use super::engine::{unix_now, Gateway};
+use super::guard::CLEARANCE_HEADER;
 use super::protected::{blocked_reply, unavailable};
 use super::reply::Reply;
-use super::guard::CLEARANCE_HEADER;
 use super::status::{StatusObject, VisitorState};
 use super::{RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE};
 use crate::gateway::cookies::set_cookie;
@@ -18,7 +18,7 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
     let Some(index) = room_param(facts.query.as_deref()).and_then(|id| gateway.room_index(id))
     else {
         return match name {
-            "status" | "leave" | "events" | "ws" => {
+            "status" | "leave" | "events" | "ws" | "challenge" => {
                 Reply::error(404, "unknown_room", "name an existing room: ?room=ID")
             }
             _ => Reply::error(404, "not_found", "no such Anteroom endpoint"),
@@ -26,6 +26,7 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
     };
     match (name, facts.method.as_str()) {
         ("status", "GET" | "HEAD") => status(gateway, index, facts).await,
+        ("challenge", _) => super::challenge::handle(gateway, index, facts).await,
         ("leave", "POST") => leave(gateway, index, facts).await,
         ("events" | "ws", _) => Reply::error(
             400,

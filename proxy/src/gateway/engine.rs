@@ -11,10 +11,10 @@ use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
 use super::cookies::set_cookie;
+use super::guard::{shadow_position, GuardGate, Screened};
 use super::live::LiveRoom;
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
-use super::guard::{shadow_position, GuardGate, Screened};
 use super::status::{ChallengeInfo, StatusObject};
 use super::streams::StreamHub;
 use super::{endpoints, protected, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, VISITOR_COOKIE};
@@ -358,7 +358,16 @@ impl Gateway {
             anteroom_config::RoomMode::Closed => Screened::Pass { clearance: None },
             _ => {
                 self.guard
-                    .screen(room, index, &live, facts, visitor, proof, client, &self.metrics)
+                    .screen(
+                        room,
+                        index,
+                        &live,
+                        facts,
+                        visitor,
+                        proof,
+                        client,
+                        &self.metrics,
+                    )
                     .await
             }
         };

@@ -44,10 +44,16 @@ pub struct GuardFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screened {
     /// Take the place; `clearance` is new for the client when set.
-    Pass { clearance: Option<String> },
-    Challenge { difficulty: u8 },
+    Pass {
+        clearance: Option<String>,
+    },
+    Challenge {
+        difficulty: u8,
+    },
     Shadow,
-    Block { reason: &'static str },
+    Block {
+        reason: &'static str,
+    },
 }
 
 pub struct GuardGate {
@@ -92,7 +98,9 @@ impl GuardGate {
 
     /// Whether the room's guard is on at all (a room with it off skips all of this).
     pub fn enabled(&self, room: usize) -> bool {
-        self.rules.get(room).is_some_and(|rules| rules.config.enabled)
+        self.rules
+            .get(room)
+            .is_some_and(|rules| rules.config.enabled)
     }
 
     pub fn challenge_key(&self) -> &ChallengeKey {
@@ -152,16 +160,14 @@ impl GuardGate {
             .max(live.settings.session_seconds)
             .saturating_mul(1000);
         let check = rules.guard_check(&signals, hold_ms);
-        let (counts, shadowed) = match tokio::join!(
-            store.check(room, &check),
-            store.is_shadowed(room, visitor)
-        ) {
-            (Ok(counts), Ok(shadowed)) => (counts, shadowed),
-            _ => {
-                metrics.count_verdict(room, "allow", "guard_store_unavailable");
-                return Screened::Pass { clearance: None };
-            }
-        };
+        let (counts, shadowed) =
+            match tokio::join!(store.check(room, &check), store.is_shadowed(room, visitor)) {
+                (Ok(counts), Ok(shadowed)) => (counts, shadowed),
+                _ => {
+                    metrics.count_verdict(room, "allow", "guard_store_unavailable");
+                    return Screened::Pass { clearance: None };
+                }
+            };
         let demand = demand(live);
         let verdict = decide(
             &signals,
@@ -240,8 +246,14 @@ fn demand(live: &LiveRoom) -> Demand {
 /// few seconds) but never reaches the door, and never goes up within the hour.
 pub fn shadow_position(visitor: VisitorId, waiting: u64, now: u64) -> u64 {
     let seed = u64::from_le_bytes([
-        visitor.0[0], visitor.0[1], visitor.0[2], visitor.0[3], visitor.0[4], visitor.0[5],
-        visitor.0[6], visitor.0[7],
+        visitor.0[0],
+        visitor.0[1],
+        visitor.0[2],
+        visitor.0[3],
+        visitor.0[4],
+        visitor.0[5],
+        visitor.0[6],
+        visitor.0[7],
     ]);
     let start = waiting.max(50).saturating_add(seed % 200);
     let elapsed = now.wrapping_add(seed) % 3600;

@@ -195,7 +195,9 @@ impl Metrics {
     }
 
     pub fn count_challenge(&self, room: &str, outcome: &str) {
-        self.challenges_total.with_label_values(&[room, outcome]).inc();
+        self.challenges_total
+            .with_label_values(&[room, outcome])
+            .inc();
     }
 
     /// The shared figures of a room, as the store reported them.
