@@ -1,5 +1,6 @@
 //! Test harness shared by every crate's tests: real servers (redis-server, PostgreSQL)
-//! started on free loopback ports, each behind an RAII guard that always stops it.
+//! started on free loopback ports, each behind an RAII guard that always stops it, and the
+//! timing helpers of the pure benches (`microbench`).
 //!
 //! Only tests use this crate, and a harness that cannot start its server must stop the test
 //! with a message saying why (redis-server not installed, initdb refused to run...): that is
@@ -7,6 +8,7 @@
 //! indexing stays denied (a harness bug should not look like a server failure).
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod microbench;
 mod postgres;
 mod redis;
 mod redis_benchmark;
