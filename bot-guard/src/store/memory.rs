@@ -125,9 +125,7 @@ impl Room {
             check.limit,
             check.window_ms,
         );
-        if let Some(tat) = decision.new_tat_us {
-            self.velocity.insert(key, tat);
-        }
+        self.velocity.insert(key, decision.new_tat_us);
         decision.result
     }
 

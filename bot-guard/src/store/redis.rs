@@ -252,6 +252,12 @@ mod tests {
     }
 
     #[test]
+    fn the_script_shares_the_rust_constants() {
+        let debt = crate::store::gcra::MAX_DEBT_LIMITS;
+        assert!(CHECK_LUA.contains(&format!("local MAX_DEBT_LIMITS = {debt}\n")));
+    }
+
+    #[test]
     fn replies_decode_or_fail_as_protocol_errors() {
         let counts_ok = counts(&[3, -1, 6, 200, 1, 2, 4], 2, 2).unwrap();
         assert_eq!(counts_ok.velocity[0].retry_after_ms, None);

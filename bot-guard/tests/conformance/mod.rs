@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
     ($make:path) => {
         conformance_suite!(@tests $make;
             velocity_allows_a_burst_of_limit_then_refuses_with_retry_after,
+            hammering_is_counted_up_to_ten_times_the_limit,
             velocity_recovers_after_retry_after_and_after_the_window,
             subjects_in_one_check_count_independently,
             two_instances_share_the_counts,
@@ -154,13 +155,35 @@ pub async fn velocity_allows_a_burst_of_limit_then_refuses_with_retry_after(env:
     let ip = [limit("ip:203.0.113.9", 5, 10_000)];
     let results = hits(env, "r", &ip, 8).await;
     let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
-    assert_eq!(counts, [1, 2, 3, 4, 5, 6, 6, 6], "{results:?}");
+    // Refused requests count too: the count shows how hard the subject pushes.
+    assert_eq!(counts, [1, 2, 3, 4, 5, 6, 7, 8], "{results:?}");
     assert_eq!(allowed(&results[..5]), 5);
-    for refused in &results[5..] {
+    for (k, refused) in (6u64..).zip(&results[5..]) {
         let retry = refused.retry_after_ms.expect("refused");
-        // One interval (2 s) less the time the checks took.
-        assert!((1_000..=2_000).contains(&retry), "retry after {retry} ms");
+        // Each refusal pays one interval (2 s) too: the k-th waits (k - 4) intervals, less
+        // the time the checks took.
+        let most = (k - 4) * 2_000;
+        assert!(
+            (most - 1_000..=most).contains(&retry),
+            "request {k}: retry after {retry} ms"
+        );
     }
+}
+
+pub async fn hammering_is_counted_up_to_ten_times_the_limit(env: &Env) {
+    let ip = [limit("ip:hammer", 4, 10_000)];
+    let results = hits(env, "r", &ip, 60).await;
+    assert_eq!(allowed(&results), 4);
+    let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
+    assert_eq!(
+        counts[..40],
+        (1..=40).collect::<Vec<u32>>()[..],
+        "{counts:?}"
+    );
+    assert!(
+        counts[40..].iter().all(|c| *c == 40),
+        "saturates: {counts:?}"
+    );
 }
 
 pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env) {
@@ -169,7 +192,8 @@ pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env)
     let burst = hits(env, "r", &ip, 4).await;
     assert_eq!(allowed(&burst), 3);
     let retry = burst[3].retry_after_ms.expect("the fourth is refused");
-    assert!((1..=200).contains(&retry), "retry after {retry} ms");
+    // It paid an interval too: two intervals (400 ms) until one more fits.
+    assert!((200..=400).contains(&retry), "retry after {retry} ms");
 
     // Waiting what the store said is enough for one more.
     (env.pass)(Duration::from_millis(retry)).await;
