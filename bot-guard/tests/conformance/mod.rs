@@ -334,7 +334,7 @@ pub async fn holders_expire_hold_ms_after_they_were_last_seen(env: &Env) {
 
 pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
     let mut tasks = Vec::new();
-    for n in 0..200 {
+    for n in 0..2_000 {
         let store = if n % 2 == 0 {
             env.store.clone()
         } else {
@@ -355,7 +355,7 @@ pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
         }
     }
     assert_eq!(admitted, 4);
-    let late = check(&env.store, "r", &place(1_000, &["ip:crowd"], 4, 60_000)).await;
+    let late = check(&env.store, "r", &place(10_000, &["ip:crowd"], 4, 60_000)).await;
     assert_eq!(late.holders, Some(vec![4]));
 }
 
