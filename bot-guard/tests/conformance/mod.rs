@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
             velocity_allows_a_burst_of_limit_then_refuses_with_retry_after,
             hammering_is_counted_up_to_ten_times_the_limit,
             velocity_recovers_after_retry_after_and_after_the_window,
+            extreme_limits_windows_and_holds_are_clamped_alike,
             subjects_in_one_check_count_independently,
             two_instances_share_the_counts,
             places_admit_at_most_max_per_subject,
@@ -205,6 +206,28 @@ pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env)
     let again = hits(env, "r", &ip, 4).await;
     assert_eq!(allowed(&again[..3]), 3, "{again:?}");
     assert!(again[3].retry_after_ms.is_some(), "{again:?}");
+}
+
+pub async fn extreme_limits_windows_and_holds_are_clamped_alike(env: &Env) {
+    let limits = [
+        limit("ip:zero", 0, 1_000),
+        limit("ip:huge", u32::MAX, u64::MAX),
+        limit("ip:instant", 1, 0),
+    ];
+    let counts = check(&env.store, "r", &velocity_only(&limits)).await;
+    assert_eq!(counts.velocity[0].count, 1, "limit 0 refuses everything");
+    assert!(counts.velocity[0].retry_after_ms >= Some(1_000));
+    assert_eq!(counts.velocity[1].retry_after_ms, None);
+    assert_eq!(
+        counts.velocity[2].retry_after_ms, None,
+        "window 0 counts as 1 ms"
+    );
+    let held = check(&env.store, "r", &place(1, &["fp:zero-hold"], 1, 0)).await;
+    assert!(held.place_allowed);
+    assert_eq!(held.holders, Some(vec![1]));
+    let no_room = check(&env.store, "r", &place(2, &["fp:no-room"], 0, 60_000)).await;
+    assert!(!no_room.place_allowed, "a maximum of 0 takes nobody");
+    assert_eq!(no_room.holders, Some(vec![0]));
 }
 
 pub async fn subjects_in_one_check_count_independently(env: &Env) {

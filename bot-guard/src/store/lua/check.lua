@@ -2,8 +2,9 @@
 -- Time is Redis' own (TIME), so every gateway instance reads one clock.
 --
 -- KEYS: n velocity counters (`bg:{ROOM}:v:<window_ms>:<subject>`, a string holding the GCRA
---       tat in µs, PX until it passes; every request pays, refused ones too), then one zset per place subject
---       (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms, PEXPIRE hold_ms).
+--       tat in µs, PX until it passes; every request pays, refused ones too), then one zset
+--       per place subject (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms, PEXPIRE
+--       hold_ms).
 -- ARGV: n, then limit and window_ms for each counter, then, with a place check:
 --       visitor, max_per_subject, hold_ms (the caller clamps windows and holds to
 --       [1, MAX_WINDOW_MS]).
