@@ -22,15 +22,8 @@ use anteroom_admission::VisitorId;
 use anteroom_bot_guard::store::keys;
 use anteroom_bot_guard::{GuardCheck, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck};
 use anteroom_queue::RedisOptions;
-use anteroom_testkit::RedisServer;
+use anteroom_testkit::{env_u64, RedisServer};
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Request `n`: one of 1,000 IPs and fingerprints, its own visitor.
 fn join_check(n: u64) -> GuardCheck {
@@ -137,9 +130,9 @@ fn usec_per_evalsha(commandstats: &str) -> f64 {
 }
 
 fn main() {
-    let requests = env_or("GUARD_BENCH_REQUESTS", 100_000);
-    let clients = env_or("GUARD_BENCH_CLIENTS", 64);
-    let pool = env_or("GUARD_BENCH_POOL", 4) as usize;
+    let requests = env_u64("GUARD_BENCH_REQUESTS", 100_000);
+    let clients = env_u64("GUARD_BENCH_CLIENTS", 64);
+    let pool = env_u64("GUARD_BENCH_POOL", 4) as usize;
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -3,7 +3,12 @@
 //! other-room and replayed solutions), the allow list, `X-Forwarded-For` from untrusted and
 //! trusted peers, counters shared by two gateways on one Redis, and 500 real-looking
 //! browsers from distinct addresses that must all get through.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -41,7 +46,11 @@ fn client_from(source: &str) -> reqwest::Client {
 }
 
 /// A scripted client: no cookies kept (a new visitor id every time), a library's headers.
-async fn bot_join(client: &reqwest::Client, gateway: &Gateway, extra: &[(&str, String)]) -> (u16, serde_json::Value) {
+async fn bot_join(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    extra: &[(&str, String)],
+) -> (u16, serde_json::Value) {
     let mut request = client
         .get(gateway.url("/sale/tickets"))
         .header("user-agent", "python-requests/2.31.0")
@@ -52,7 +61,10 @@ async fn bot_join(client: &reqwest::Client, gateway: &Gateway, extra: &[(&str, S
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let body = response.text().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 async fn waiting(gateway: &Gateway) -> u64 {
@@ -61,7 +73,13 @@ async fn waiting(gateway: &Gateway) -> u64 {
 
 async fn scripted_bot_is_throttled(backend: Backend) {
     let origin = Origin::start().await;
-    let gateway = gateway(&backend, &origin, "challenge = \"off\"\nmax_places_per_ip = 4", "").await;
+    let gateway = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nmax_places_per_ip = 4",
+        "",
+    )
+    .await;
     let bot = client_from("127.0.0.9");
     let mut places = 0;
     for _ in 0..200 {
@@ -73,7 +91,11 @@ async fn scripted_bot_is_throttled(backend: Backend) {
     }
     // Every answer looks like a waiting visitor's, but at most four are real places.
     assert_eq!(places, 200, "a shadowed bot sees a position too");
-    assert!(waiting(&gateway).await <= 4, "{}", gateway.admin_room(ROOM).await);
+    assert!(
+        waiting(&gateway).await <= 4,
+        "{}",
+        gateway.admin_room(ROOM).await
+    );
     let shadowed = gateway
         .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
         .await;
@@ -97,7 +119,15 @@ async fn scripted_bot_is_throttled(backend: Backend) {
             .headers()
             .get_all("set-cookie")
             .iter()
-            .map(|value| value.to_str().unwrap().split(';').next().unwrap().to_string())
+            .map(|value| {
+                value
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
             .collect::<Vec<_>>()
             .join("; ");
         fans.push((fan, cookie));
@@ -105,7 +135,10 @@ async fn scripted_bot_is_throttled(backend: Backend) {
     let queued = waiting(&gateway).await;
     assert!(queued <= 7, "{queued}");
     gateway
-        .admin_patch(ROOM, serde_json::json!({ "paused": false, "admit_per_second": 20.0 }))
+        .admin_patch(
+            ROOM,
+            serde_json::json!({ "paused": false, "admit_per_second": 20.0 }),
+        )
         .await;
     for (fan, cookie) in &fans {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -122,12 +155,20 @@ async fn scripted_bot_is_throttled(backend: Backend) {
             if status["state"] == "admitted" {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "fan not admitted: {status}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fan not admitted: {status}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let admitted = gateway.admin_room(ROOM).await["admitted_total"].as_u64().unwrap();
-    assert!(admitted <= queued, "admitted {admitted} of {queued} real places");
+    let admitted = gateway.admin_room(ROOM).await["admitted_total"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        admitted <= queued,
+        "admitted {admitted} of {queued} real places"
+    );
 }
 
 #[tokio::test]
@@ -151,8 +192,9 @@ async fn rotating_ids_behind_one_fingerprint_and_subnet_hold_at_most_k_places() 
         "",
     )
     .await;
-    let clients: Vec<reqwest::Client> =
-        (1..=200).map(|n| client_from(&format!("127.0.5.{n}"))).collect();
+    let clients: Vec<reqwest::Client> = (1..=200)
+        .map(|n| client_from(&format!("127.0.5.{n}")))
+        .collect();
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let clients = clients.clone();
@@ -162,7 +204,10 @@ async fn rotating_ids_behind_one_fingerprint_and_subnet_hold_at_most_k_places() 
                 let client = &clients[(worker * 250 + n) % clients.len()];
                 let response = client
                     .get(&url)
-                    .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0")
+                    .header(
+                        "user-agent",
+                        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                    )
                     .header("accept", "application/json")
                     .header("accept-language", "en-US,en;q=0.5")
                     .send()
@@ -175,16 +220,28 @@ async fn rotating_ids_behind_one_fingerprint_and_subnet_hold_at_most_k_places() 
     for task in tasks {
         task.await.unwrap();
     }
-    assert!(waiting(&gateway).await <= 4, "{}", gateway.admin_room(ROOM).await);
+    assert!(
+        waiting(&gateway).await <= 4,
+        "{}",
+        gateway.admin_room(ROOM).await
+    );
     let by_fingerprint = gateway
-        .metric("anteroom_bot_verdicts_total", &["reason=\"places_fingerprint\""])
+        .metric(
+            "anteroom_bot_verdicts_total",
+            &["reason=\"places_fingerprint\""],
+        )
         .await;
     assert!(by_fingerprint >= 1990.0, "{by_fingerprint}");
 }
 
 /// A challenge, as the endpoint hands it out, for a visitor cookie.
-async fn get_challenge(gateway: &Gateway, room: &str, cookie: Option<&str>) -> (serde_json::Value, String) {
-    let mut request = support::client().get(gateway.url(&format!("/_anteroom/challenge?room={room}")));
+async fn get_challenge(
+    gateway: &Gateway,
+    room: &str,
+    cookie: Option<&str>,
+) -> (serde_json::Value, String) {
+    let mut request =
+        support::client().get(gateway.url(&format!("/_anteroom/challenge?room={room}")));
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
@@ -205,7 +262,13 @@ async fn get_challenge(gateway: &Gateway, room: &str, cookie: Option<&str>) -> (
     (response.json().await.unwrap(), cookie)
 }
 
-async fn post_solution(gateway: &Gateway, room: &str, cookie: &str, challenge: &str, nonces: &str) -> (u16, serde_json::Value) {
+async fn post_solution(
+    gateway: &Gateway,
+    room: &str,
+    cookie: &str,
+    challenge: &str,
+    nonces: &str,
+) -> (u16, serde_json::Value) {
     let response = support::client()
         .post(gateway.url(&format!("/_anteroom/challenge?room={room}")))
         .header("cookie", cookie)
@@ -218,7 +281,11 @@ async fn post_solution(gateway: &Gateway, room: &str, cookie: &str, challenge: &
 }
 
 fn nonces_text(nonces: &[u64]) -> String {
-    nonces.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+    nonces
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[tokio::test]
@@ -227,8 +294,18 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     let backend = Backend::redis();
     let rooms = format!(
         "{}{}",
-        room_toml(ROOM, origin.addr, &["/sale"], "mode = \"queue-all\"\nadmit_per_second = 1"),
-        room_toml("other", origin.addr, &["/other"], "mode = \"queue-all\"\nadmit_per_second = 1")
+        room_toml(
+            ROOM,
+            origin.addr,
+            &["/sale"],
+            "mode = \"queue-all\"\nadmit_per_second = 1"
+        ),
+        room_toml(
+            "other",
+            origin.addr,
+            &["/other"],
+            "mode = \"queue-all\"\nadmit_per_second = 1"
+        )
     );
     let gateway = Gateway::start(
         &backend,
@@ -239,8 +316,14 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
 
     // Asking for a place: the status names the challenge, no position.
     let mut visitor = support::Visitor::new();
-    let status = visitor.get_json(&gateway.url("/_anteroom/status?room=sale")).await.json();
-    assert_eq!(status["challenge"]["url"], "/_anteroom/challenge?room=sale", "{status}");
+    let status = visitor
+        .get_json(&gateway.url("/_anteroom/status?room=sale"))
+        .await
+        .json();
+    assert_eq!(
+        status["challenge"]["url"], "/_anteroom/challenge?room=sale",
+        "{status}"
+    );
     assert!(status["position"].is_null());
     let cookie = format!("anteroom_vid={}", visitor.vid.clone().unwrap());
 
@@ -252,20 +335,42 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     let mut forged = challenge.clone().into_bytes();
     let last = forged.len() - 3;
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
-    let (code, body) = post_solution(&gateway, ROOM, &cookie, &String::from_utf8(forged).unwrap(), &nonces).await;
-    assert_eq!((code, body["error"].as_str()), (400, Some("challenge_failed")), "{body}");
+    let (code, body) = post_solution(
+        &gateway,
+        ROOM,
+        &cookie,
+        &String::from_utf8(forged).unwrap(),
+        &nonces,
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("challenge_failed")),
+        "{body}"
+    );
     // Another room's challenge.
     let (code, body) = post_solution(&gateway, "other", &cookie, &challenge, &nonces).await;
-    assert_eq!((code, body["detail"].as_str()), (400, Some("wrong_room")), "{body}");
+    assert_eq!(
+        (code, body["detail"].as_str()),
+        (400, Some("wrong_room")),
+        "{body}"
+    );
     // Expired (signed with the gateway's key, but issued long ago).
     let key = ChallengeKey::derive(SECRET.as_bytes());
     let visitor_id: VisitorId = support::keyring()
         .verify_visitor(visitor.vid.as_deref().unwrap())
         .unwrap();
-    let old = issue(&ChallengeSpec::new(ROOM, visitor_id, 0, unix_now() - 1000, 120), &key);
+    let old = issue(
+        &ChallengeSpec::new(ROOM, visitor_id, 0, unix_now() - 1000, 120),
+        &key,
+    );
     let old_nonces = nonces_text(&solve(&old).unwrap());
     let (code, body) = post_solution(&gateway, ROOM, &cookie, &old, &old_nonces).await;
-    assert_eq!((code, body["detail"].as_str()), (400, Some("expired")), "{body}");
+    assert_eq!(
+        (code, body["detail"].as_str()),
+        (400, Some("expired")),
+        "{body}"
+    );
 
     // The real solution takes a place; the same solution again is refused.
     let (code, body) = post_solution(&gateway, ROOM, &cookie, &challenge, &nonces).await;
@@ -273,7 +378,11 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     assert_eq!(body["position"], 1, "{body}");
     assert!(body["challenge"].is_null());
     let (code, body) = post_solution(&gateway, ROOM, &cookie, &challenge, &nonces).await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("challenge_used")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("challenge_used")),
+        "{body}"
+    );
 
     // Ten concurrent replays of one fresh solution: exactly one accepted.
     let (issued, cookie) = get_challenge(&gateway, ROOM, None).await;
@@ -281,7 +390,12 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     let nonces = nonces_text(&solve(&challenge).unwrap());
     let mut tasks = Vec::new();
     for _ in 0..10 {
-        let (url, cookie, challenge, nonces) = (gateway.url("/_anteroom/challenge?room=sale"), cookie.clone(), challenge.clone(), nonces.clone());
+        let (url, cookie, challenge, nonces) = (
+            gateway.url("/_anteroom/challenge?room=sale"),
+            cookie.clone(),
+            challenge.clone(),
+            nonces.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             support::client()
                 .post(url)
@@ -301,7 +415,9 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     codes.sort();
     assert_eq!(codes, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(
-        gateway.metric("anteroom_challenges_total", &["outcome=\"replayed\""]).await,
+        gateway
+            .metric("anteroom_challenges_total", &["outcome=\"replayed\""])
+            .await,
         10.0
     );
 }
@@ -311,7 +427,13 @@ async fn the_allow_list_bypasses_the_guard_and_untrusted_forwarding_is_ignored()
     let origin = Origin::start().await;
     let backend = Backend::memory();
     // Allow-listed: fifty rotating ids from one address all take places.
-    let open = gateway(&backend, &origin, "challenge = \"off\"\nallow_cidrs = [\"127.0.0.0/8\"]", "").await;
+    let open = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nallow_cidrs = [\"127.0.0.0/8\"]",
+        "",
+    )
+    .await;
     let bot = client_from("127.0.0.9");
     for _ in 0..50 {
         assert_eq!(bot_join(&bot, &open, &[]).await.0, 429);
@@ -332,7 +454,12 @@ async fn the_allow_list_bypasses_the_guard_and_untrusted_forwarding_is_ignored()
 async fn a_trusted_proxy_names_the_client() {
     let origin = Origin::start().await;
     let backend = Backend::memory();
-    let rooms = room_toml(ROOM, origin.addr, &["/sale"], "mode = \"queue-all\"\nadmit_per_second = 1");
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/sale"],
+        "mode = \"queue-all\"\nadmit_per_second = 1",
+    );
     let gateway = Gateway::start(
         &backend,
         &rooms,
@@ -344,7 +471,11 @@ async fn a_trusted_proxy_names_the_client() {
         let forwarded = [("x-forwarded-for", format!("198.51.{n}.7"))];
         bot_join(&balancer, &gateway, &forwarded).await;
     }
-    assert_eq!(waiting(&gateway).await, 10, "ten clients behind one balancer");
+    assert_eq!(
+        waiting(&gateway).await,
+        10,
+        "ten clients behind one balancer"
+    );
 }
 
 #[tokio::test]
@@ -361,8 +492,12 @@ async fn counters_are_shared_by_two_gateways_on_one_redis() {
     }
     // Four places in all, not four per gateway.
     assert_eq!(waiting(&a).await, 4);
-    let shadow_a = a.metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""]).await;
-    let shadow_b = b.metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""]).await;
+    let shadow_a = a
+        .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
+        .await;
+    let shadow_b = b
+        .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
+        .await;
     assert_eq!(shadow_a + shadow_b, 8.0);
 }
 
@@ -403,7 +538,12 @@ async fn five_hundred_real_browsers_all_get_through() {
         ],
     ];
     for n in 0..500u32 {
-        let client = client_from(&format!("127.{}.{}.{}", 10 + n / 250, (n % 250) / 10, 1 + n % 10 * 20));
+        let client = client_from(&format!(
+            "127.{}.{}.{}",
+            10 + n / 250,
+            (n % 250) / 10,
+            1 + n % 10 * 20
+        ));
         let mut request = client.get(gateway.url(&format!("/sale/event?n={n}")));
         for (name, value) in browsers[n as usize % browsers.len()] {
             request = request.header(*name, *value);
@@ -411,7 +551,10 @@ async fn five_hundred_real_browsers_all_get_through() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "browser {n}");
         let page = response.text().await.unwrap();
-        assert!(page.contains("position") || page.contains("Position"), "browser {n}");
+        assert!(
+            page.contains("position") || page.contains("Position"),
+            "browser {n}"
+        );
         if n % 50 == 49 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -420,7 +563,10 @@ async fn five_hundred_real_browsers_all_get_through() {
     for verdict in ["challenge", "shadow", "block"] {
         assert_eq!(
             gateway
-                .metric("anteroom_bot_verdicts_total", &[&format!("verdict=\"{verdict}\"")])
+                .metric(
+                    "anteroom_bot_verdicts_total",
+                    &[&format!("verdict=\"{verdict}\"")]
+                )
                 .await,
             0.0,
             "{verdict}"

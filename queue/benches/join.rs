@@ -22,14 +22,7 @@ use anteroom_admission::VisitorId;
 use anteroom_config::RoomMode;
 use anteroom_queue::keys::RoomKeys;
 use anteroom_queue::{QueueStore, RedisOptions, RedisStore, RoomSettings};
-use anteroom_testkit::RedisServer;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use anteroom_testkit::{env_u64, RedisServer};
 
 fn queue_all() -> RoomSettings {
     RoomSettings {
@@ -88,9 +81,9 @@ fn redis_benchmark(port: u16, sha: &str, requests: u64, clients: u64, pipeline: 
 }
 
 fn main() {
-    let requests = env_or("JOIN_BENCH_REQUESTS", 100_000);
-    let clients = env_or("JOIN_BENCH_CLIENTS", 64);
-    let pool = env_or("JOIN_BENCH_POOL", 4) as usize;
+    let requests = env_u64("JOIN_BENCH_REQUESTS", 100_000);
+    let clients = env_u64("JOIN_BENCH_CLIENTS", 64);
+    let pool = env_u64("JOIN_BENCH_POOL", 4) as usize;
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -125,9 +125,7 @@ impl Room {
             check.limit,
             check.window_ms,
         );
-        if let Some(tat) = decision.new_tat_us {
-            self.velocity.insert(key, tat);
-        }
+        self.velocity.insert(key, decision.new_tat_us);
         decision.result
     }
 
@@ -141,10 +139,9 @@ impl Room {
         }
         let max = usize::try_from(check.max_per_subject).unwrap_or(usize::MAX);
         let allowed = check.subjects.iter().all(|subject| {
-            self.places.get(subject).is_none_or(|holders| {
-                holders.last_seen_ms.contains_key(&check.visitor)
-                    || holders.last_seen_ms.len() < max
-            })
+            let holders = self.places.get(subject).map(|h| &h.last_seen_ms);
+            holders.is_some_and(|h| h.contains_key(&check.visitor))
+                || holders.map_or(0, HashMap::len) < max
         });
         if allowed {
             for subject in &check.subjects {

@@ -4,7 +4,8 @@
 //! (every instance on one Redis) pass one conformance suite (`bot-guard/tests/conformance`).
 //!
 //! Velocity is GCRA (see `gcra`): `limit` requests at once, then one every
-//! `window_ms / limit`; refused requests cost nothing. Rooms need no set-up: a room's counters
+//! `window_ms / limit`; refused requests are counted too, so a subject that keeps pushing stays
+//! refused and its count shows how hard it pushes. Rooms need no set-up: a room's counters
 //! exist from its first check.
 
 mod gcra;
@@ -30,7 +31,9 @@ pub enum GuardStoreError {
 /// One velocity limit to count a request against: `limit` requests per `window_ms` for
 /// `subject` (e.g. `ip:203.0.113.9`, `net:203.0.113.0/24`, `fp:<hex>`, `vid:<hex>`), as a
 /// GCRA: a burst of `limit` at once, then one every `window_ms / limit`; after `window_ms`
-/// without requests the whole burst is back. The counter is per (subject, window): the same
+/// without requests the whole burst is back. Refused requests count too (up to
+/// 10 × `limit`): a subject is let in again only once it slows below the rate, and after at
+/// most 10 windows of silence. The counter is per (subject, window): the same
 /// subject under two windows (10 s and 1 min) counts twice, independently. `limit` 0 refuses
 /// everything; `window_ms` is at least 1 ms and at most `MAX_WINDOW_MS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +45,13 @@ pub struct VelocityCheck {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VelocityResult {
-    /// Requests counted in the window, this one included: allowed requests not yet paid off
-    /// at the GCRA's rate; a refused request reports `limit + 1` (it is not counted).
+    /// Requests counted in the window, this one included — refused ones too — as requests
+    /// not yet paid off at the rate; saturates at 10 × `limit`. `count > limit` exactly when
+    /// the request is refused, and a subject making 200 requests at once against a limit of
+    /// 20 reads 200 (what the verdict engine calls heavy).
     pub count: u32,
-    /// Over the limit (this request was refused and not counted): how long until a request
-    /// would be allowed again, at least 1 ms.
+    /// Over the limit (this request was refused): how long until a request would be allowed
+    /// again if the subject makes none meanwhile, at least 1 ms.
     pub retry_after_ms: Option<u64>,
 }
 

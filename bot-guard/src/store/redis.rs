@@ -93,6 +93,12 @@ fn number<T: TryFrom<i64>>(value: i64, reply: &[i64]) -> Result<T, GuardStoreErr
     T::try_from(value).map_err(|_| protocol("a number out of range", reply))
 }
 
+/// A count, saturating as the memory store's does (up to 10 × a limit near `u32::MAX`).
+fn saturated(value: i64, reply: &[i64]) -> Result<u32, GuardStoreError> {
+    let count: u64 = number(value, reply)?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
 /// The check script's reply into counts, for a check of `velocity` counters and
 /// `subjects` place subjects.
 fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts, GuardStoreError> {
@@ -103,11 +109,11 @@ fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts
         .chunks_exact(2)
         .map(|pair| match *pair {
             [count, -1] => Ok(VelocityResult {
-                count: number(count, reply)?,
+                count: saturated(count, reply)?,
                 retry_after_ms: None,
             }),
             [count, retry] => Ok(VelocityResult {
-                count: number(count, reply)?,
+                count: saturated(count, reply)?,
                 retry_after_ms: Some(number(retry, reply)?),
             }),
             _ => Err(protocol("an odd pair", reply)),
@@ -252,12 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn the_script_shares_the_rust_constants() {
+        let debt = crate::store::gcra::MAX_DEBT_LIMITS;
+        assert!(CHECK_LUA.contains(&format!("local MAX_DEBT_LIMITS = {debt}\n")));
+    }
+
+    #[test]
     fn replies_decode_or_fail_as_protocol_errors() {
         let counts_ok = counts(&[3, -1, 6, 200, 1, 2, 4], 2, 2).unwrap();
         assert_eq!(counts_ok.velocity[0].retry_after_ms, None);
         assert_eq!(counts_ok.velocity[1].retry_after_ms, Some(200));
         assert_eq!(counts_ok.holders, Some(vec![2, 4]));
         assert!(counts_ok.place_allowed);
+        let saturated = counts(&[1 << 40, 5, -1], 1, 0).unwrap();
+        assert_eq!(saturated.velocity[0].count, u32::MAX);
         let no_place = counts(&[-1], 0, 0).unwrap();
         assert_eq!(no_place.holders, None);
         assert!(no_place.place_allowed);

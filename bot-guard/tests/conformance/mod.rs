@@ -58,7 +58,9 @@ macro_rules! conformance_suite {
     ($make:path) => {
         conformance_suite!(@tests $make;
             velocity_allows_a_burst_of_limit_then_refuses_with_retry_after,
+            hammering_is_counted_up_to_ten_times_the_limit,
             velocity_recovers_after_retry_after_and_after_the_window,
+            extreme_limits_windows_and_holds_are_clamped_alike,
             subjects_in_one_check_count_independently,
             two_instances_share_the_counts,
             places_admit_at_most_max_per_subject,
@@ -154,13 +156,35 @@ pub async fn velocity_allows_a_burst_of_limit_then_refuses_with_retry_after(env:
     let ip = [limit("ip:203.0.113.9", 5, 10_000)];
     let results = hits(env, "r", &ip, 8).await;
     let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
-    assert_eq!(counts, [1, 2, 3, 4, 5, 6, 6, 6], "{results:?}");
+    // Refused requests count too: the count shows how hard the subject pushes.
+    assert_eq!(counts, [1, 2, 3, 4, 5, 6, 7, 8], "{results:?}");
     assert_eq!(allowed(&results[..5]), 5);
-    for refused in &results[5..] {
+    for (k, refused) in (6u64..).zip(&results[5..]) {
         let retry = refused.retry_after_ms.expect("refused");
-        // One interval (2 s) less the time the checks took.
-        assert!((1_000..=2_000).contains(&retry), "retry after {retry} ms");
+        // Each refusal pays one interval (2 s) too: the k-th waits (k - 4) intervals, less
+        // the time the checks took.
+        let most = (k - 4) * 2_000;
+        assert!(
+            (most - 1_000..=most).contains(&retry),
+            "request {k}: retry after {retry} ms"
+        );
     }
+}
+
+pub async fn hammering_is_counted_up_to_ten_times_the_limit(env: &Env) {
+    let ip = [limit("ip:hammer", 4, 10_000)];
+    let results = hits(env, "r", &ip, 60).await;
+    assert_eq!(allowed(&results), 4);
+    let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
+    assert_eq!(
+        counts[..40],
+        (1..=40).collect::<Vec<u32>>()[..],
+        "{counts:?}"
+    );
+    assert!(
+        counts[40..].iter().all(|c| *c == 40),
+        "saturates: {counts:?}"
+    );
 }
 
 pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env) {
@@ -169,7 +193,8 @@ pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env)
     let burst = hits(env, "r", &ip, 4).await;
     assert_eq!(allowed(&burst), 3);
     let retry = burst[3].retry_after_ms.expect("the fourth is refused");
-    assert!((1..=200).contains(&retry), "retry after {retry} ms");
+    // It paid an interval too: two intervals (400 ms) until one more fits.
+    assert!((200..=400).contains(&retry), "retry after {retry} ms");
 
     // Waiting what the store said is enough for one more.
     (env.pass)(Duration::from_millis(retry)).await;
@@ -181,6 +206,28 @@ pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env)
     let again = hits(env, "r", &ip, 4).await;
     assert_eq!(allowed(&again[..3]), 3, "{again:?}");
     assert!(again[3].retry_after_ms.is_some(), "{again:?}");
+}
+
+pub async fn extreme_limits_windows_and_holds_are_clamped_alike(env: &Env) {
+    let limits = [
+        limit("ip:zero", 0, 1_000),
+        limit("ip:huge", u32::MAX, u64::MAX),
+        limit("ip:instant", 1, 0),
+    ];
+    let counts = check(&env.store, "r", &velocity_only(&limits)).await;
+    assert_eq!(counts.velocity[0].count, 1, "limit 0 refuses everything");
+    assert!(counts.velocity[0].retry_after_ms >= Some(1_000));
+    assert_eq!(counts.velocity[1].retry_after_ms, None);
+    assert_eq!(
+        counts.velocity[2].retry_after_ms, None,
+        "window 0 counts as 1 ms"
+    );
+    let held = check(&env.store, "r", &place(1, &["fp:zero-hold"], 1, 0)).await;
+    assert!(held.place_allowed);
+    assert_eq!(held.holders, Some(vec![1]));
+    let no_room = check(&env.store, "r", &place(2, &["fp:no-room"], 0, 60_000)).await;
+    assert!(!no_room.place_allowed, "a maximum of 0 takes nobody");
+    assert_eq!(no_room.holders, Some(vec![0]));
 }
 
 pub async fn subjects_in_one_check_count_independently(env: &Env) {
@@ -310,7 +357,7 @@ pub async fn holders_expire_hold_ms_after_they_were_last_seen(env: &Env) {
 
 pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
     let mut tasks = Vec::new();
-    for n in 0..200 {
+    for n in 0..2_000 {
         let store = if n % 2 == 0 {
             env.store.clone()
         } else {
@@ -331,7 +378,7 @@ pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
         }
     }
     assert_eq!(admitted, 4);
-    let late = check(&env.store, "r", &place(1_000, &["ip:crowd"], 4, 60_000)).await;
+    let late = check(&env.store, "r", &place(10_000, &["ip:crowd"], 4, 60_000)).await;
     assert_eq!(late.holders, Some(vec![4]));
 }
 

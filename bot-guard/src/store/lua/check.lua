@@ -2,8 +2,9 @@
 -- Time is Redis' own (TIME), so every gateway instance reads one clock.
 --
 -- KEYS: n velocity counters (`bg:{ROOM}:v:<window_ms>:<subject>`, a string holding the GCRA
---       tat in µs, PX until it passes), then one zset per place subject
---       (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms, PEXPIRE hold_ms).
+--       tat in µs, PX until it passes; every request pays, refused ones too), then one zset
+--       per place subject (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms, PEXPIRE
+--       hold_ms).
 -- ARGV: n, then limit and window_ms for each counter, then, with a place check:
 --       visitor, max_per_subject, hold_ms (the caller clamps windows and holds to
 --       [1, MAX_WINDOW_MS]).
@@ -19,21 +20,25 @@ local function int(x) return string.format('%.0f', x) end
 local n = tonumber(ARGV[1])
 local reply = {}
 
+-- MAX_DEBT_LIMITS in gcra.rs: every request pays an interval, refused ones too, up to this
+-- many times the limit.
+local MAX_DEBT_LIMITS = 10
+
 for i = 1, n do
   local key = KEYS[i]
   local limit = tonumber(ARGV[2 * i])
   local window_us = tonumber(ARGV[2 * i + 1]) * 1000
   local interval = math.max(math.floor(window_us / math.max(limit, 1)), 1)
   local burst = interval * limit
+  local cap = math.max(burst * MAX_DEBT_LIMITS, interval)
   local base = math.max(tonumber(redis.call('GET', key) or NOW_US), NOW_US)
-  local ahead = base + interval - NOW_US
+  local ahead = math.min(base + interval - NOW_US, cap)
+  redis.call('SET', key, int(NOW_US + ahead), 'PX', int(math.ceil(ahead / 1000)))
+  reply[#reply + 1] = math.ceil(ahead / interval)
   if ahead <= burst then
-    redis.call('SET', key, int(base + interval), 'PX', int(math.ceil(ahead / 1000)))
-    reply[#reply + 1] = math.ceil(ahead / interval)
     reply[#reply + 1] = -1
   else
-    reply[#reply + 1] = math.ceil((base - NOW_US) / interval) + 1
-    reply[#reply + 1] = math.max(math.ceil((ahead - burst) / 1000), 1)
+    reply[#reply + 1] = math.max(math.ceil((ahead + interval - burst) / 1000), 1)
   end
 end
 
