@@ -507,7 +507,18 @@ async fn counters_are_shared_by_two_gateways_on_one_redis() {
 async fn five_hundred_real_browsers_all_get_through() {
     let origin = Origin::start().await;
     let backend = Backend::memory();
-    let gateway = gateway(&backend, &origin, "", "").await;
+    // The guard as configured by default; the room admits 50 a second, so 500 in line is a
+    // ten-second wait (a long line would price a proof of work for everyone: `demand`).
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/sale"],
+        "mode = \"queue-all\"\nadmit_per_second = 50",
+    );
+    let gateway = Gateway::start(&backend, &rooms, "[bot_guard]\nenabled = true\n").await;
+    gateway
+        .admin_patch(ROOM, serde_json::json!({ "paused": true }))
+        .await;
     let browsers: [&[(&str, &str)]; 4] = [
         &[
             ("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
@@ -559,7 +570,14 @@ async fn five_hundred_real_browsers_all_get_through() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    assert_eq!(waiting(&gateway).await, 500);
+    let verdicts: Vec<String> = gateway
+        .metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("anteroom_bot_verdicts_total"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(waiting(&gateway).await, 500, "{verdicts:#?}");
     for verdict in ["challenge", "shadow", "block"] {
         assert_eq!(
             gateway
