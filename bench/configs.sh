@@ -1,6 +1,21 @@
 # Sourced by bench/admitted.sh and bench/cost_per_request.sh: the gateway and nginx configs
-# both benchmarks run, written once. Expects WORK, ROOM, WORKERS, ORIGIN_PORT, GATEWAY_PORT,
-# ADMIN_PORT, METRICS_PORT and NGINX_PORT to be set.
+# both benchmarks run, written once (bench/streams.sh takes the signing keys). The write_*
+# functions expect WORK, ROOM, WORKERS, ORIGIN_PORT, GATEWAY_PORT, ADMIN_PORT, METRICS_PORT
+# and NGINX_PORT to be set.
+
+# The signing key of every benchmark gateway (a fixed test secret, never a real one), and the
+# bot guard off: every benchmark client comes from loopback, which the guard would take for
+# one farm (the guard's own cost is measured by its benches).
+gateway_keys_section() {
+    cat <<EOF
+[keys]
+signing = "k1"
+secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+
+[bot_guard]
+enabled = false
+EOF
+}
 
 # An Anteroom config with one room that admits everyone on first sight and whose pass does
 # not need renewal during a run: every benchmark request is a verified pass proxied to the
@@ -16,9 +31,7 @@ threads = $WORKERS
 [store]
 backend = "memory"
 
-[keys]
-signing = "k1"
-secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+$(gateway_keys_section)
 
 [[room]]
 id                    = "$ROOM"

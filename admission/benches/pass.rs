@@ -15,45 +15,16 @@
 )]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anteroom_admission::{Keyring, PassClaims, VisitorId};
+use anteroom_testkit::microbench::{batch, calibrate, median};
 use ring::hmac;
 
 const SECRET: &[u8] = b"anteroom-bench-secret-0123456789abcdef";
 const ROUNDS: usize = 15;
 /// Time budget per measured function, split over the rounds.
 const BUDGET: Duration = Duration::from_millis(350);
-
-/// Iterations per batch so that one batch of `f` takes about `BUDGET / ROUNDS`.
-fn calibrate(f: &mut dyn FnMut()) -> u64 {
-    let target = BUDGET / ROUNDS as u32;
-    let mut iters: u64 = 1_000;
-    loop {
-        let start = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        if start.elapsed() >= target / 2 {
-            return iters * 2;
-        }
-        iters *= 2;
-    }
-}
-
-/// ns/op of one batch.
-fn batch(f: &mut dyn FnMut(), iters: u64) -> f64 {
-    let start = Instant::now();
-    for _ in 0..iters {
-        f();
-    }
-    start.elapsed().as_nanos() as f64 / iters as f64
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
 
 fn main() {
     let ring = match Keyring::new("k1", vec![("k1".to_owned(), SECRET.to_vec())]) {
@@ -86,7 +57,10 @@ fn main() {
         black_box(ring.verify_visitor(black_box(&signed_visitor)));
     };
     let mut fs: [&mut dyn FnMut(); 4] = [&mut hmac_f, &mut verify_f, &mut issue_f, &mut visitor_f];
-    let iters: Vec<u64> = fs.iter_mut().map(|f| calibrate(*f)).collect();
+    let iters: Vec<u64> = fs
+        .iter_mut()
+        .map(|f| calibrate(*f, BUDGET / ROUNDS as u32))
+        .collect();
 
     let mut samples: [Vec<f64>; 4] = Default::default();
     let mut ratios = Vec::with_capacity(ROUNDS);

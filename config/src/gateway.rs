@@ -17,6 +17,8 @@ pub struct GatewayConfig {
     pub keys: KeysConfig,
     pub admin: AdminConfig,
     pub streams: StreamsConfig,
+    /// `[bot_guard]`: the guard's rules for every room (a room may override them).
+    pub bot_guard: crate::BotGuardConfig,
     pub rooms: Vec<RoomConfig>,
 }
 
@@ -49,6 +51,9 @@ pub struct ListenConfig {
     pub metrics: SocketAddr,
     /// Worker threads of the public listener; None = one per core.
     pub threads: Option<usize>,
+    /// Peers whose `X-Forwarded-For` / PROXY protocol is believed; empty = none (the
+    /// socket address is the client).
+    pub trusted_proxies: Vec<crate::Cidr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -153,6 +158,9 @@ pub struct RoomConfig {
     pub paths_case_insensitive: bool,
     /// Replaces the built-in waiting page; read and checked at load. None = built-in.
     pub page_template: Option<crate::PageTemplate>,
+    /// `bot_guard = { ... }`: this room's overrides of `[bot_guard]` (all None = none);
+    /// `GatewayConfig::bot_guard.with_override(&room.bot_guard)` gives its rules.
+    pub bot_guard: crate::BotGuardOverride,
 }
 
 /// Read and validate a gateway config file.

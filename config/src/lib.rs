@@ -10,6 +10,8 @@
 //! example is `config/examples/gateway.toml`.
 
 mod booking;
+mod bot_guard;
+mod cidr;
 mod error;
 mod gateway;
 mod location;
@@ -21,6 +23,11 @@ mod syntax;
 mod validate;
 
 pub use booking::*;
+pub use bot_guard::{
+    BotGuardConfig, BotGuardOverride, ChallengeMode, MAX_GUARD_DIFFICULTY, MAX_GUARD_LIST,
+    MAX_UA_PATTERN_LEN,
+};
+pub use cidr::{mask as cidr_mask, Cidr};
 pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
 pub use page_template::{template_slots, PageTemplate, MAX_TEMPLATE_BYTES, PAGE_PLACEHOLDERS};

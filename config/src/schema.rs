@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use crate::bot_guard;
 use crate::gateway::{
     AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
     StoreBackend, StoreConfig, StreamsConfig,
@@ -14,8 +15,8 @@ use crate::gateway::{
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
 use crate::secret::{self, EnvLookup};
-use crate::PageTemplate;
 use crate::{syntax, validate, ConfigError};
+use crate::{BotGuardConfig, PageTemplate};
 
 pub(crate) const DEFAULT_PUBLIC: &str = "127.0.0.1:8080";
 pub(crate) const DEFAULT_ADMIN: &str = "127.0.0.1:9080";
@@ -26,7 +27,14 @@ pub(crate) const DEFAULT_SESSION_SECONDS: u64 = 600;
 pub(crate) const DEFAULT_ABANDON_AFTER_SECONDS: u64 = 120;
 
 const TOP_KEYS: &[&str] = &[
-    "listen", "proxy", "store", "keys", "admin", "streams", "room",
+    "listen",
+    "proxy",
+    "store",
+    "keys",
+    "admin",
+    "streams",
+    "bot_guard",
+    "room",
 ];
 const STREAMS_KEYS: &[&str] = &["max_open", "max_per_visitor"];
 /// More open streams than this is a typo: one process here opens at most 20,000 files.
@@ -34,7 +42,7 @@ const MAX_STREAMS_OPEN: i64 = 1_000_000;
 const MAX_STREAMS_PER_VISITOR: i64 = 64;
 /// More worker threads than this is a typo, not a machine.
 const MAX_THREADS: i64 = 1024;
-const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads"];
+const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads", "trusted_proxies"];
 const PROXY_KEYS: &[&str] = &["default_origin"];
 const STORE_KEYS: &[&str] = &["backend", "url", "tls_ca"];
 const KEYS_KEYS: &[&str] = &["signing", "secrets"];
@@ -51,6 +59,7 @@ const ROOM_KEYS: &[&str] = &[
     "abandon_after_seconds",
     "paths_case_insensitive",
     "page_template",
+    "bot_guard",
 ];
 
 pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayConfig, ConfigError> {
@@ -72,8 +81,9 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
     );
     let admin = admin(&src, optional_section(&src, &root, "admin"), env);
     let streams = streams(&src, optional_section(&src, &root, "streams"));
+    let bot_guard = bot_guard::global(&src, optional_section(&src, &root, "bot_guard"));
     let rooms = match root.get("room") {
-        Some(field) => rooms(&src, &field, proxy.default_origin.as_deref()),
+        Some(field) => rooms(&src, &field, proxy.default_origin.as_deref(), &bot_guard),
         None => Vec::new(),
     };
     src.finish(GatewayConfig {
@@ -83,6 +93,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
         keys,
         admin,
         streams,
+        bot_guard,
         rooms,
     })
 }
@@ -213,6 +224,10 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             .as_ref()
             .filter(|s| s.get("threads").is_some())
             .map(|s| integer(src, s, "threads", 1, MAX_THREADS, "threads") as usize),
+        trusted_proxies: section
+            .as_ref()
+            .map(|s| bot_guard::trusted_proxies(src, s))
+            .unwrap_or_default(),
     }
 }
 
@@ -379,10 +394,15 @@ struct Placed {
     paths: Vec<Located<String>>,
 }
 
-fn rooms(src: &Source, field: &Field, default_origin: Option<&str>) -> Vec<RoomConfig> {
+fn rooms(
+    src: &Source,
+    field: &Field,
+    default_origin: Option<&str>,
+    guard: &BotGuardConfig,
+) -> Vec<RoomConfig> {
     let mut placed: Vec<Placed> = Vec::new();
     for section in src.keep(field.tables(src)).unwrap_or_default() {
-        let room = room(src, &section, default_origin);
+        let room = room(src, &section, default_origin, guard);
         if let Some(id) = &room.id {
             let earlier = placed
                 .iter()
@@ -439,7 +459,7 @@ fn claim_clash(earlier: &Placed, later: &RoomConfig, prefix: &str) -> Option<Str
         .map(|h| format!("host {h:?}"))
 }
 
-fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
+fn room(src: &Source, s: &Section, default_origin: Option<&str>, guard: &BotGuardConfig) -> Placed {
     s.deny_unknown(src, ROOM_KEYS);
     let id = src
         .keep(
@@ -575,6 +595,9 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
         .is_some_and(|at| at.value);
 
     let page_template = optional_checked(src, s, "page_template", PageTemplate::load).flatten();
+    let bot_guard = optional_section(src, s, "bot_guard")
+        .map(|section| bot_guard::room(src, section, guard))
+        .unwrap_or_default();
 
     Placed {
         room: RoomConfig {
@@ -589,6 +612,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>) -> Placed {
             abandon_after_seconds,
             paths_case_insensitive,
             page_template,
+            bot_guard,
         },
         path: s.path.clone(),
         line: src.line_of(

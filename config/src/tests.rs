@@ -117,6 +117,7 @@ admit_per_second = 3
             admin: addr("127.0.0.1:9180"),
             metrics: addr("[::1]:9190"),
             threads: None,
+            trusted_proxies: vec![],
         },
         proxy: ProxyConfig {
             default_origin: Some("shop.internal:3000".into()),
@@ -140,6 +141,7 @@ admit_per_second = 3
             max_open: 9000,
             max_per_visitor: 2,
         },
+        bot_guard: BotGuardConfig::default(),
         rooms: vec![
             RoomConfig {
                 id: "tour-2027".into(),
@@ -153,6 +155,7 @@ admit_per_second = 3
                 abandon_after_seconds: 60,
                 paths_case_insensitive: false,
                 page_template: None,
+                bot_guard: BotGuardOverride::default(),
             },
             RoomConfig {
                 id: "closed_room".into(),
@@ -166,6 +169,7 @@ admit_per_second = 3
                 abandon_after_seconds: 120,
                 paths_case_insensitive: false,
                 page_template: None,
+                bot_guard: BotGuardOverride::default(),
             },
         ],
     };
@@ -809,6 +813,8 @@ fn docs_annotated_example_parses() {
     assert_eq!(cfg.rooms.len(), 2);
     assert_eq!(cfg.rooms[1].origin, "127.0.0.1:3000");
     assert_eq!(cfg.rooms[1].mode, RoomMode::SafetyNet);
+    assert_eq!(cfg.rooms[0].bot_guard.max_places_per_ip, Some(2));
+    assert_eq!(cfg.bot_guard.challenge, ChallengeMode::Adaptive);
 }
 
 #[test]
@@ -980,4 +986,181 @@ fn page_template_is_read_at_load_and_its_placeholders_checked() {
     let (_, _, _, message, _) = fail(&room(&huge));
     assert!(message.contains("at most"), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bot_guard_defaults_and_values() {
+    let bare = parse(KEYS).unwrap();
+    assert_eq!(bare.bot_guard, BotGuardConfig::default());
+    assert!(bare.bot_guard.enabled);
+    assert_eq!(bare.bot_guard.challenge, ChallengeMode::Adaptive);
+    assert_eq!(
+        (
+            bare.bot_guard.difficulty_floor,
+            bare.bot_guard.difficulty_cap
+        ),
+        (1, 8)
+    );
+    assert!(bare.listen.trusted_proxies.is_empty());
+
+    let cfg = parse(&with_rooms(
+        r#"
+[listen]
+trusted_proxies = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]
+
+[bot_guard]
+enabled = true
+max_places_per_ip = 2
+max_places_per_fingerprint = 3
+allow_cidrs = ["198.51.100.0/24"]
+block_cidrs = ["203.0.113.0/24"]
+block_user_agents = ["Python-Requests", "curl/"]
+challenge = "always"
+difficulty_floor = 2
+difficulty_cap = 6
+
+[[room]]
+id = "r"
+origin = "127.0.0.1:3000"
+paths = ["/r"]
+bot_guard = { challenge = "off", max_places_per_ip = 1, allow_cidrs = [] }
+
+[[room]]
+id = "s"
+origin = "127.0.0.1:3000"
+paths = ["/s"]
+"#,
+    ))
+    .unwrap();
+    let cidr = |s: &str| Cidr::parse(s).unwrap();
+    assert_eq!(
+        cfg.listen.trusted_proxies,
+        vec![
+            cidr("10.0.0.0/8"),
+            cidr("2001:db8::/32"),
+            cidr("192.0.2.1/32")
+        ]
+    );
+    let global = &cfg.bot_guard;
+    assert_eq!(global.max_places_per_ip, 2);
+    assert_eq!(global.max_places_per_fingerprint, 3);
+    assert_eq!(global.allow_cidrs, vec![cidr("198.51.100.0/24")]);
+    assert_eq!(global.block_cidrs, vec![cidr("203.0.113.0/24")]);
+    assert_eq!(global.block_user_agents, vec!["python-requests", "curl/"]);
+    assert_eq!(global.challenge, ChallengeMode::Always);
+    assert_eq!((global.difficulty_floor, global.difficulty_cap), (2, 6));
+
+    let r = &cfg.rooms[0].bot_guard;
+    assert_eq!(r.challenge, Some(ChallengeMode::Off));
+    assert_eq!(r.max_places_per_ip, Some(1));
+    assert_eq!(r.allow_cidrs, Some(vec![]));
+    assert_eq!(r.difficulty_cap, None);
+    let effective = global.with_override(r);
+    assert_eq!(effective.challenge, ChallengeMode::Off);
+    assert_eq!(effective.max_places_per_ip, 1);
+    assert!(
+        effective.allow_cidrs.is_empty(),
+        "a room's list replaces the global one"
+    );
+    assert_eq!(effective.block_cidrs, global.block_cidrs);
+    assert_eq!(effective.max_places_per_fingerprint, 3);
+    assert_eq!(cfg.rooms[1].bot_guard, BotGuardOverride::default());
+    assert_eq!(global.with_override(&cfg.rooms[1].bot_guard), *global);
+}
+
+#[test]
+fn bot_guard_errors_are_located() {
+    let text = with_rooms("[bot_guard]\nchallenge = \"sometimes\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "sometimes"));
+    assert_eq!(field, "bot_guard.challenge");
+    assert!(message.contains("off, adaptive, always"), "{message}");
+
+    let text = with_rooms("[bot_guard]\ndifficulty_floor = 9\ndifficulty_cap = 3\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "difficulty_floor"));
+    assert_eq!(field, "bot_guard.difficulty_floor");
+    assert!(
+        message.contains("must not exceed difficulty_cap (3)"),
+        "{message}"
+    );
+
+    let text = with_rooms("[bot_guard]\ndifficulty_cap = 13\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "bot_guard.difficulty_cap");
+    assert!(message.contains("from 0 to 12"), "{message}");
+
+    let text = with_rooms("[bot_guard]\nmax_places_per_ip = 0\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "bot_guard.max_places_per_ip");
+
+    let text = with_rooms("[bot_guard]\nallow_cidrs = [\"10.0.0.0/8\", \"10.1.2.3/8\"]\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "10.1.2.3/8"));
+    assert_eq!(field, "bot_guard.allow_cidrs[1]");
+    assert!(message.contains("host bits"), "{message}");
+
+    let text = with_rooms("[bot_guard]\nblock_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/8\"]\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "bot_guard.block_cidrs[1]");
+    assert!(message.contains("listed twice"), "{message}");
+
+    let text = with_rooms("[bot_guard]\nblock_user_agents = [\"\"]\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "bot_guard.block_user_agents[0]");
+
+    let text = with_rooms("[bot_guard]\nshadow = true\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "bot_guard.shadow");
+    assert!(message.contains("allowed keys: enabled"), "{message}");
+
+    let text = with_rooms("[bot_guard]\nenabled = \"yes\"\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "bot_guard.enabled");
+
+    let text = with_rooms("[listen]\ntrusted_proxies = [\"proxy.internal\"]\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "listen.trusted_proxies[0]");
+    assert!(message.contains("IP network"), "{message}");
+
+    let text = with_rooms("[listen]\ntrusted_proxies = \"10.0.0.0/8\"\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "listen.trusted_proxies");
+}
+
+#[test]
+fn room_bot_guard_overrides_are_checked_against_the_global_rules() {
+    // The room's floor is fine alone but above the global cap: reported at the room.
+    let text = with_rooms(
+        "[bot_guard]\ndifficulty_cap = 4\n\n[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\nbot_guard = { difficulty_floor = 5 }\n",
+    );
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "difficulty_floor = 5"));
+    assert_eq!(field, "room[0].bot_guard.difficulty_floor");
+    assert!(
+        message.contains("(5) must not exceed difficulty_cap (4)"),
+        "{message}"
+    );
+
+    let text = with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\nbot_guard = { challenge = \"never\", typo = 1 }\n",
+    );
+    match parse(&text).unwrap_err() {
+        ConfigError::Several(errors) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert!(
+                fields.contains(&"room[0].bot_guard.challenge"),
+                "{fields:?}"
+            );
+            assert!(fields.contains(&"room[0].bot_guard.typo"), "{fields:?}");
+        }
+        other => panic!("expected two errors, got {other:?}"),
+    }
+
+    let text = with_rooms(
+        "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\nbot_guard = 1\n",
+    );
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "room[0].bot_guard");
+    assert!(message.contains("a table"), "{message}");
 }

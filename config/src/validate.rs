@@ -240,6 +240,26 @@ pub fn admit_per_second(value: f64) -> Result<f64, String> {
     }
 }
 
+/// A user-agent pattern of the bot guard: a plain substring (no wildcards, no regex),
+/// matched case-insensitively, so it is stored lowercased.
+pub fn ua_pattern(text: &str) -> Result<String, String> {
+    let allowed = "expected a piece of a User-Agent such as \"python-requests\" (matched case-insensitively, no wildcards)";
+    if text.trim().is_empty() {
+        return Err(format!("{allowed}, got an empty pattern"));
+    }
+    if text.len() > crate::MAX_UA_PATTERN_LEN {
+        return Err(format!(
+            "{allowed}; at most {} bytes, got {}",
+            crate::MAX_UA_PATTERN_LEN,
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("{allowed}; no control characters, got {text:?}"));
+    }
+    Ok(text.to_lowercase())
+}
+
 /// An integer in `min..=max`; `unit` describes it in the message.
 pub fn int_range(value: i64, min: i64, max: i64, unit: &str) -> Result<u64, String> {
     if (min..=max).contains(&value) {

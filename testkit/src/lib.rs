@@ -1,5 +1,6 @@
 //! Test harness shared by every crate's tests: real servers (redis-server, PostgreSQL)
-//! started on free loopback ports, each behind an RAII guard that always stops it.
+//! started on free loopback ports, each behind an RAII guard that always stops it, and the
+//! timing helpers of the pure benches (`microbench`).
 //!
 //! Only tests use this crate, and a harness that cannot start its server must stop the test
 //! with a message saying why (redis-server not installed, initdb refused to run...): that is
@@ -7,16 +8,29 @@
 //! indexing stays denied (a harness bug should not look like a server failure).
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod microbench;
 mod postgres;
 mod redis;
+mod redis_benchmark;
+mod redis_cluster;
 mod tls_certs;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_benchmark::redis_benchmark_rps;
+pub use redis_cluster::RedisClusterNode;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A benchmark knob from the environment: `name` parsed as a number, else `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A loopback port that was free a moment ago (bind to port 0, read what the OS chose).
 /// Another process may take it before the caller binds it; servers started here retry.

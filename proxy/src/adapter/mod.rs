@@ -4,6 +4,7 @@
 mod facts;
 mod fail_to_proxy;
 pub mod head_deadline;
+pub mod proxy_protocol;
 pub mod public_app;
 mod request_filter;
 mod response_filter;

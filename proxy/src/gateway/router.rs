@@ -121,6 +121,7 @@ mod tests {
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
             page_template: None,
+            bot_guard: Default::default(),
         }
     }
 

@@ -32,6 +32,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             admin: SocketAddr::from(([127, 0, 0, 1], port.wrapping_add(1000))),
             metrics: SocketAddr::from(([127, 0, 0, 1], port.wrapping_add(1010))),
             threads: None,
+            trusted_proxies: Vec::new(),
         },
         proxy: ProxyConfig::default(),
         store: StoreConfig {
@@ -47,6 +48,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             token: Some(Secret(admin_token.as_bytes().to_vec())),
         },
         streams: StreamsConfig::default(),
+        bot_guard: Default::default(),
         rooms: vec![RoomConfig {
             id: DEMO_ROOM.into(),
             origin: booking.to_string(),
@@ -59,6 +61,18 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
             page_template: None,
+            // The demo runs on one machine: every browser, curl loop and load test comes from
+            // loopback, which the guard would take for one farm. Loopback is allow-listed;
+            // the guard still runs (and counts verdicts) for anything else.
+            bot_guard: anteroom_config::BotGuardOverride {
+                allow_cidrs: Some(
+                    ["127.0.0.0/8", "::1/128"]
+                        .iter()
+                        .filter_map(|cidr| anteroom_config::Cidr::parse(cidr).ok())
+                        .collect(),
+                ),
+                ..Default::default()
+            },
         }],
     }
 }

@@ -4,6 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::ListenerConfig;
+use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
@@ -67,6 +69,7 @@ pub fn build_with_store(
             gateway: gateway.clone(),
             slot,
             factory,
+            guard_factory: store_connect::guard_factory(&config.store),
             health: health.clone(),
             tick_count: Default::default(),
         },
@@ -83,7 +86,13 @@ pub fn build_with_store(
             HEAD_TIMEOUT,
         ),
     );
-    proxy.add_tcp(&config.listen.public.to_string());
+    // Pingora's default 64 KiB read buffer in front of every connection is not needed: each
+    // read already lands in a buffer of the right size (Pingora's head buffer, a stream's
+    // head reader), and a long-lived stream connection would keep its first page resident.
+    proxy.add_listener(
+        ListenerConfig::tcp(config.listen.public.to_string())
+            .l4_buffer(L4BufferSettings::default().read(0)),
+    );
     proxy.threads = Some(threads);
     let proxy_handle = server.add_service(proxy);
     proxy_handle.add_dependency(&owner_handle);

@@ -57,46 +57,11 @@ impl Ended {
 /// Serve one stream request on `stream` (its head not yet read), to the end of the
 /// connection.
 pub async fn serve(gateway: &Arc<Gateway>, mut stream: Stream, shutdown: &ShutdownWatch) {
-    let (header, leftover) = match head::read(&mut stream).await {
-        Ok(read) => read,
-        Err(head::HeadError::Closed) => return,
-        Err(error) => {
-            let reply = Reply::error(error.status(), error.code(), &error.to_string());
-            let _ = raw_reply::write(&mut stream, reply).await;
-            return;
-        }
+    let Some((accept, leftover, opened)) = open(gateway, &mut stream).await else {
+        return;
     };
-    let facts = match facts::read(&header, false) {
-        Ok(facts) => facts,
-        Err(refused) => {
-            let reply = Reply::error(400, refused.code(), &refused.to_string());
-            let _ = raw_reply::write(&mut stream, reply).await;
-            return;
-        }
-    };
-    let kind = if facts.path.ends_with("/ws") {
-        StreamKind::Ws
-    } else {
-        StreamKind::Sse
-    };
-    let handshake = match kind {
-        StreamKind::Ws => match ws::handshake(&header) {
-            Ok(accept) => Some(accept),
-            Err(reply) => {
-                let _ = raw_reply::write(&mut stream, reply).await;
-                return;
-            }
-        },
-        StreamKind::Sse => None,
-    };
-    let opened = match streams::open(gateway, &facts, kind).await {
-        Ok(opened) => opened,
-        Err(reply) => {
-            let _ = raw_reply::write(&mut stream, reply).await;
-            return;
-        }
-    };
-    let ended = match handshake {
+    let kind = opened.subscription.kind();
+    let ended = match accept {
         Some(accept) => ws::run(gateway, stream, leftover, &accept, opened, shutdown.clone()).await,
         None => sse::run(gateway, &mut stream, opened, shutdown.clone()).await,
     };
@@ -105,6 +70,57 @@ pub async fn serve(gateway: &Arc<Gateway>, mut stream: Stream, shutdown: &Shutdo
         .stream_closes_total
         .with_label_values(&[kind.label(), ended.label()])
         .inc();
+}
+
+/// Read the request and open its stream, or answer the refusal and return None. The request
+/// (its head, its facts) ends here: an open stream keeps only what it sends, a few hundred
+/// bytes, for as long as it lasts.
+async fn open(
+    gateway: &Arc<Gateway>,
+    stream: &mut Stream,
+) -> Option<(Option<String>, Vec<u8>, streams::Opened)> {
+    let outcome = async {
+        let (header, leftover) = match head::read(stream).await {
+            Ok(read) => read,
+            Err(head::HeadError::Closed) => return Err(None),
+            Err(error) => {
+                return Err(Some(Reply::error(
+                    error.status(),
+                    error.code(),
+                    &error.to_string(),
+                )))
+            }
+        };
+        let peer = facts::Peer {
+            ip: stream
+                .get_socket_digest()
+                .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip())),
+            trusted_proxies: gateway.guard.trusted_proxies(),
+        };
+        let facts = facts::read(&header, false, peer)
+            .map_err(|refused| Some(Reply::error(400, refused.code(), &refused.to_string())))?;
+        let kind = if facts.path.ends_with("/ws") {
+            StreamKind::Ws
+        } else {
+            StreamKind::Sse
+        };
+        let accept = match kind {
+            StreamKind::Ws => Some(ws::handshake(&header).map_err(Some)?),
+            StreamKind::Sse => None,
+        };
+        drop(header);
+        let opened = streams::open(gateway, &facts, kind).await.map_err(Some)?;
+        Ok((accept, leftover, opened))
+    }
+    .await;
+    match outcome {
+        Ok(opened) => Some(opened),
+        Err(Some(reply)) => {
+            let _ = raw_reply::write(stream, reply).await;
+            None
+        }
+        Err(None) => None,
+    }
 }
 
 /// Count the lag of an update caused by a change of the line.

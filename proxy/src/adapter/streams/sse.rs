@@ -43,20 +43,13 @@ pub async fn run(
         mut subscription,
     } = opened;
     let kind = subscription.kind();
-    let mut head = raw_reply::status_line(200);
-    head.push_str(
-        "content-type: text/event-stream; charset=utf-8\r\ncache-control: no-store\r\n\
-         x-accel-buffering: no\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
-    );
-    for cookie in &cookies {
-        head.push_str(&format!("set-cookie: {cookie}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut opening = head.into_bytes();
-    opening.extend_from_slice(&event_chunk(&first, true));
+    // Built, sent and freed before the loop: nothing of the opening stays with the stream.
+    let opening = opening(&first, &cookies);
+    drop((first, cookies));
     if let Err(ended) = send(stream, &opening).await {
         return ended;
     }
+    drop(opening);
 
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -81,6 +74,22 @@ pub async fn run(
     }
 }
 
+/// The response head (with the cookies of a visitor id new to the client) and the first event.
+fn opening(first: &Update, cookies: &[String]) -> Vec<u8> {
+    let mut head = raw_reply::status_line(200);
+    head.push_str(
+        "content-type: text/event-stream; charset=utf-8\r\ncache-control: no-store\r\n\
+         x-accel-buffering: no\r\ntransfer-encoding: chunked\r\nconnection: close\r\n",
+    );
+    for cookie in cookies {
+        head.push_str(&format!("set-cookie: {cookie}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut opening = head.into_bytes();
+    opening.extend_from_slice(&event_chunk(first, true));
+    opening
+}
+
 async fn send(stream: &mut Stream, bytes: &[u8]) -> Result<(), Ended> {
     let write = async {
         stream.write_all(bytes).await?;
@@ -102,6 +111,19 @@ async fn finish(stream: &mut Stream) -> Ended {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that stops reading fills its socket buffer; the next write waits at most
+    /// `WRITE_TIMEOUT`, then the stream ends (and with it everything it held).
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_dropped() {
+        let (ours, _peer_never_reads) = tokio::net::UnixStream::pair().unwrap();
+        let l4: pingora::protocols::l4::stream::Stream = ours.into();
+        let mut stream: Stream = Box::new(l4);
+        let started = tokio::time::Instant::now();
+        let flood = vec![b'x'; 32 << 20];
+        assert_eq!(send(&mut stream, &flood).await, Err(Ended::SlowClient));
+        assert!(started.elapsed() >= WRITE_TIMEOUT);
+    }
 
     #[test]
     fn an_event_is_one_chunk_of_exactly_its_length() {

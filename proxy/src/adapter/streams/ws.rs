@@ -93,11 +93,14 @@ pub async fn run(
         head.push_str(&format!("set-cookie: {cookie}\r\n"));
     }
     head.push_str("\r\n");
+    drop(cookies);
     let switched = async {
         stream.write_all(head.as_bytes()).await?;
         stream.flush().await
     };
-    match tokio::time::timeout(WRITE_TIMEOUT, switched).await {
+    let switched = tokio::time::timeout(WRITE_TIMEOUT, switched).await;
+    drop(head);
+    match switched {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return Ended::Client,
         Err(_) => return Ended::SlowClient,
