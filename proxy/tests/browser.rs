@@ -281,3 +281,137 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
         artifacts.display()
     );
 }
+
+/// Run `browser/challenge_page.mjs` in `mode` on `target` (and `extra` environment); its
+/// `RESULT` line.
+async fn challenge_run(
+    gateway: &Gateway,
+    mode: &str,
+    target: &str,
+    extra: &[(&str, &str)],
+) -> Value {
+    let modules = browser_tools();
+    let mut script = Command::new("node")
+        .arg(repo_root().join("proxy/tests/browser/challenge_page.mjs"))
+        .env("ANTEROOM_NODE_MODULES", &modules)
+        .env("GATEWAY_URL", gateway.url(""))
+        .env("MODE", mode)
+        .env("TARGET", target)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut lines = BufReader::new(script.stdout.take().unwrap()).lines();
+    let line = expect_line(&mut lines, "RESULT", Duration::from_secs(60)).await;
+    let status = script.wait().await.unwrap();
+    assert!(status.success(), "browser script failed: {status}");
+    serde_json::from_str(&line).unwrap()
+}
+
+/// The challenge calls the page made, by method.
+fn challenge_calls<'a>(result: &'a Value, method: &str) -> Vec<&'a Value> {
+    result["challengeCalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|call| call["method"] == method)
+        .collect()
+}
+
+/// The page's side of the proof of work, against challenge endpoints the browser serves
+/// itself: a challenge issued by `challenge::issue` is fetched, solved in a Worker with
+/// visible progress, and posted with nonces that `challenge::verify` accepts and a client
+/// fingerprint that `ClientFingerprint::parse` reads; the page then shows the answered place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
+    use anteroom_admission::VisitorId;
+    use anteroom_bot_guard::challenge::{self, ChallengeKey, ChallengeSpec};
+    use anteroom_bot_guard::ClientFingerprint;
+
+    let backend = Backend::memory();
+    let origin = Origin::start().await;
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/tour"],
+        "admit_per_second = 1.0\nmax_active = 1\nbot_guard = { enabled = false }",
+    );
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+    Visitor::new()
+        .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
+        .await;
+    let key = ChallengeKey::derive(b"browser test challenge key 0123456789");
+    let visitor = VisitorId([7; 16]);
+    let now = unix_now();
+    let issued = challenge::issue(&ChallengeSpec::new(ROOM, visitor, 2, now, 120), &key);
+
+    let result = challenge_run(&gateway, "fake", TARGET_JS, &[("CHALLENGE", &issued)]).await;
+    let positions = result["positions"].as_array().unwrap();
+    assert!(
+        positions.iter().any(|p| p == "11"),
+        "the place the POST answered: {result}"
+    );
+    assert_eq!(result["position"], "12", "the live stream again: {result}");
+    assert_eq!(result["challengeAttribute"], Value::Null, "{result}");
+    assert_eq!(
+        result["checkRole"], "status",
+        "progress is announced politely"
+    );
+    let checks: Vec<&str> = result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        checks.contains(&"Checking your browser… 0%")
+            && checks.contains(&"Checking your browser… 100%"),
+        "progress shown from 0 to 100 %: {checks:?}"
+    );
+    assert_eq!(challenge_calls(&result, "GET").len(), 1, "{result}");
+    let posts = challenge_calls(&result, "POST");
+    let solution: Value = posts
+        .iter()
+        .map(|call| serde_json::from_str::<Value>(call["body"].as_str().unwrap()).unwrap())
+        .find(|body| body.get("challenge").is_some())
+        .unwrap_or_else(|| panic!("no solution posted: {result}"));
+    assert_eq!(solution["challenge"], issued.as_str());
+    let nonces = challenge::parse_nonces(solution["nonces"].as_str().unwrap()).unwrap();
+    let verified = challenge::verify(&issued, &nonces, ROOM, visitor, now, &key)
+        .unwrap_or_else(|e| panic!("the page's solution does not verify: {e} ({solution})"));
+    assert_eq!(verified.difficulty, 2);
+
+    let fingerprint = ClientFingerprint::parse(solution["fingerprint"].to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}: {solution}"));
+    println!("browser: client fingerprint {fingerprint:?}");
+    assert_eq!(
+        fingerprint.webdriver,
+        Some(true),
+        "Chromium driven over CDP says so"
+    );
+    assert!(fingerprint.timezone.is_some_and(|tz| !tz.is_empty()));
+    assert!(fingerprint.languages.is_some_and(|l| !l.is_empty()));
+    assert!(fingerprint.screen_width.is_some_and(|w| w > 0));
+    assert!(fingerprint.screen_height.is_some_and(|h| h > 0));
+    assert!(fingerprint.hardware_concurrency.is_some_and(|c| c > 0));
+    assert!(
+        fingerprint.device_memory.is_some(),
+        "Chromium has deviceMemory"
+    );
+    assert!(fingerprint.touch_points.is_some());
+    assert!(fingerprint.platform.is_some_and(|p| !p.is_empty()));
+    assert!(fingerprint.plugins.is_some());
+    let fields: Vec<&String> = solution["fingerprint"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    let known = serde_json::to_value(ClientFingerprint::default()).unwrap();
+    for field in &fields {
+        assert!(
+            known.get(field.as_str()).is_some(),
+            "`{field}` is not a field client_fp.rs reads: {fields:?}"
+        );
+    }
+}

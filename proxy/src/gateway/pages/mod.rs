@@ -15,6 +15,8 @@ use wording::{ahead_phrase, eta_phrase, grouped, state_text, ALL_STATES};
 
 const WAITING: &str = include_str!("waiting.html");
 const CLIENT_JS: &str = include_str!("client.js");
+/// The proof-of-work solver: run in the page, and by client.js as a Worker from its text.
+const POW_JS: &str = include_str!("pow-worker.js");
 const MESSAGE: &str = include_str!("message.html");
 
 /// The waiting page for a visitor who may not enter yet, in any state (closed and sold out
@@ -103,7 +105,7 @@ static STATE_TEXTS: LazyLock<serde_json::Value> = LazyLock::new(|| {
 fn client_script(status: &StatusObject) -> String {
     let data = json!({ "status": page_status(status), "text": *STATE_TEXTS });
     format!(
-        "<script type=\"application/json\" id=\"anteroom-data\">{}</script>\n<script>\n{CLIENT_JS}</script>",
+        "<script type=\"application/json\" id=\"anteroom-data\">{}</script>\n<script id=\"anteroom-pow\">\n{POW_JS}</script>\n<script>\n{CLIENT_JS}</script>",
         script_safe_json(&data.to_string())
     )
 }

@@ -179,3 +179,19 @@ fn error_pages_fill_their_slots() {
     assert!(page.contains("502 · Anteroom"));
     assert!(!page.contains("{{"));
 }
+
+#[test]
+fn the_client_script_carries_the_proof_of_work_solver_inline() {
+    let page = waiting_page(&status(VisitorState::Waiting), None);
+    // client.js builds its Worker from this element's text: no external asset.
+    assert!(page.contains("<script id=\"anteroom-pow\">\n// Proof of work"));
+    assert!(page.contains("var anteroomPow"));
+    assert!(page.contains("/_anteroom/challenge?room="));
+    assert!(page.contains("role=\"status\" data-anteroom=\"check\""));
+    for script in [POW_JS, CLIENT_JS] {
+        assert!(
+            !script.to_ascii_lowercase().contains("</script"),
+            "inlined as is: it may not close its element"
+        );
+    }
+}
