@@ -415,3 +415,52 @@ async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
         );
     }
 }
+
+/// Issue 8's browser check, end to end: in a room with `challenge = "always"`, headless
+/// Chromium opens a protected URL, gets no place at first, solves the gateway's challenge in
+/// the page's Worker, takes a place and is admitted to the page it asked for, by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_solves_the_gateways_challenge_and_is_admitted() {
+    let backend = Backend::memory();
+    let origin = Origin::start().await;
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/tour"],
+        "mode = \"queue-all\"\nadmit_per_second = 5.0\nmax_active = 10\n\
+         bot_guard = { challenge = \"always\", difficulty_floor = 1, difficulty_cap = 4 }",
+    );
+    let gateway = Gateway::start(&backend, &rooms, "").await;
+
+    let result = challenge_run(&gateway, "real", TARGET_JS, &[]).await;
+    assert_eq!(
+        result["firstPosition"], "",
+        "no place before the proof of work: {result}"
+    );
+    let solved: Vec<&Value> = challenge_calls(&result, "POST")
+        .into_iter()
+        .filter(|call| {
+            call["status"] == 200 && call["body"].as_str().unwrap().contains("\"nonces\"")
+        })
+        .collect();
+    assert!(!solved.is_empty(), "a solution was accepted: {result}");
+    assert_eq!(result["origin"]["status"], 200, "{result}");
+    assert_eq!(
+        result["origin"]["body"],
+        format!("origin:{TARGET_JS}"),
+        "landed on the page asked for: {result}"
+    );
+    assert_eq!(result["finalUrl"], gateway.url(TARGET_JS), "{result}");
+    let seen = origin.seen();
+    let request = seen
+        .iter()
+        .find(|seen| seen.path == TARGET_JS)
+        .unwrap_or_else(|| panic!("origin never saw {TARGET_JS}: {seen:?}"));
+    keyring()
+        .verify_pass(
+            request.pass.as_deref().expect("pass forwarded"),
+            ROOM,
+            unix_now(),
+        )
+        .unwrap_or_else(|e| panic!("invalid pass: {e:?}"));
+}
