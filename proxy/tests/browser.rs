@@ -133,6 +133,29 @@ async fn line_up(gateway: &Gateway, active: u64, ahead: usize) {
     }
 }
 
+/// A gateway on the memory store with the one room `tour` on `/tour` (with `settings`), in
+/// front of a fresh origin.
+async fn tour_gateway(settings: &str) -> (Origin, Gateway) {
+    let origin = Origin::start().await;
+    let rooms = room_toml(ROOM, origin.addr, &["/tour"], settings);
+    let gateway = Gateway::start(&Backend::memory(), &rooms, "").await;
+    (origin, gateway)
+}
+
+/// The pass the origin received with `target`, checked valid for the room.
+fn pass_seen_with(origin: &Origin, target: &str) -> String {
+    let seen = origin.seen();
+    let request = seen
+        .iter()
+        .find(|seen| seen.path == target)
+        .unwrap_or_else(|| panic!("origin never saw {target}: {seen:?}"));
+    let pass = request.pass.clone().expect("pass forwarded");
+    keyring()
+        .verify_pass(&pass, ROOM, unix_now())
+        .unwrap_or_else(|e| panic!("invalid pass for {target}: {e:?}"));
+    pass
+}
+
 fn check_run(result: &Value, target: &str, expected_first: &str, gateway: &Gateway) {
     let run = result["target"].as_str().unwrap();
     assert_eq!(run, target);
@@ -158,15 +181,8 @@ fn check_run(result: &Value, target: &str, expected_first: &str, gateway: &Gatew
 async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
     let modules = browser_tools();
     let artifacts = artifacts_dir();
-    let backend = Backend::memory();
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        ROOM,
-        origin.addr,
-        &["/tour"],
-        "mode = \"queue-all\"\nadmit_per_second = 1.0\nmax_active = 2",
-    );
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+    let (origin, gateway) =
+        tour_gateway("mode = \"queue-all\"\nadmit_per_second = 1.0\nmax_active = 2").await;
     for _ in 0..2 {
         Visitor::new()
             .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
@@ -256,17 +272,9 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
 
     // The origin saw exactly the asked-for targets, each with a valid pass for the room, and
     // no pass ever travelled in a URL.
-    let keyring = keyring();
-    let seen = origin.seen();
     for (target, run) in [(TARGET_JS, &js), (TARGET_NOJS, &nojs)] {
-        let request = seen
-            .iter()
-            .find(|seen| seen.path == target)
-            .unwrap_or_else(|| panic!("origin never saw {target}: {seen:?}"));
-        let pass = request.pass.as_deref().expect("pass forwarded");
-        keyring
-            .verify_pass(pass, ROOM, unix_now())
-            .unwrap_or_else(|e| panic!("invalid pass for {target}: {e:?}"));
+        let pass = pass_seen_with(&origin, target);
+        let pass = pass.as_str();
         let urls = run["requests"].as_array().unwrap();
         assert!(
             urls.iter().all(|url| {
@@ -329,15 +337,9 @@ async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
     use anteroom_bot_guard::challenge::{self, ChallengeKey, ChallengeSpec};
     use anteroom_bot_guard::ClientFingerprint;
 
-    let backend = Backend::memory();
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        ROOM,
-        origin.addr,
-        &["/tour"],
-        "admit_per_second = 1.0\nmax_active = 1\nbot_guard = { enabled = false }",
-    );
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+    let (_origin, gateway) =
+        tour_gateway("admit_per_second = 1.0\nmax_active = 1\nbot_guard = { enabled = false }")
+            .await;
     Visitor::new()
         .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
         .await;
@@ -421,16 +423,11 @@ async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
 /// the page's Worker, takes a place and is admitted to the page it asked for, by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_solves_the_gateways_challenge_and_is_admitted() {
-    let backend = Backend::memory();
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        ROOM,
-        origin.addr,
-        &["/tour"],
+    let (origin, gateway) = tour_gateway(
         "mode = \"queue-all\"\nadmit_per_second = 5.0\nmax_active = 10\n\
          bot_guard = { challenge = \"always\", difficulty_floor = 1, difficulty_cap = 4 }",
-    );
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+    )
+    .await;
 
     let result = challenge_run(&gateway, "real", TARGET_JS, &[]).await;
     assert_eq!(
@@ -451,16 +448,5 @@ async fn headless_chromium_solves_the_gateways_challenge_and_is_admitted() {
         "landed on the page asked for: {result}"
     );
     assert_eq!(result["finalUrl"], gateway.url(TARGET_JS), "{result}");
-    let seen = origin.seen();
-    let request = seen
-        .iter()
-        .find(|seen| seen.path == TARGET_JS)
-        .unwrap_or_else(|| panic!("origin never saw {TARGET_JS}: {seen:?}"));
-    keyring()
-        .verify_pass(
-            request.pass.as_deref().expect("pass forwarded"),
-            ROOM,
-            unix_now(),
-        )
-        .unwrap_or_else(|e| panic!("invalid pass: {e:?}"));
+    pass_seen_with(&origin, TARGET_JS);
 }

@@ -1,5 +1,5 @@
 // Drives headless Chromium through the waiting page's proof-of-work step for
-// proxy/tests/browser_challenge.rs. MODE (env) picks the run; each prints one
+// proxy/tests/browser.rs. MODE (env) picks the run; each prints one
 // `RESULT <json>` line on success and exits non-zero with the reason on failure.
 //
 // - `fake`: the gateway's real waiting page, with the challenge endpoints and the status
@@ -8,28 +8,14 @@
 //   fingerprint, show the place the POST answered (11), then follow the stream again (12).
 // - `real`: a room with `challenge = "always"`: the page solves the gateway's challenge, takes
 //   a place and is admitted to the page it asked for, by itself.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) { throw new Error(`${name} is not set`); }
-  return value;
-};
-const require = createRequire(path.join(env('ANTEROOM_NODE_MODULES'), 'resolve-from-here.js'));
-const { chromium } = require('playwright-core');
+import { env, landing, launch } from './chromium.mjs';
 
 const base = env('GATEWAY_URL');
 const target = env('TARGET');
 const mode = env('MODE');
 const limit = (ms, what) => new Promise((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms));
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 // Records what the page does with the challenge: requests to the challenge endpoint (method,
 // body, answer) and every text the progress line shows.
@@ -114,20 +100,10 @@ async function real() {
   const result = { requests: [] };
   await watch(page, result);
   page.on('request', (request) => result.requests.push(request.url()));
-  const landed = new Promise((resolve) => {
-    page.on('response', async (response) => {
-      if (response.url() !== url) { return; }
-      const type = response.headers()['content-type'] || '';
-      const body = await response.text().catch(() => '');
-      if (type.startsWith('text/html')) {
-        result.firstPosition ??= (body.match(/data-anteroom="position">([^<]*)</) || [])[1];
-      } else {
-        resolve({ status: response.status(), body });
-      }
-    });
-  });
+  const landed = landing(page, url, result);
   await page.goto(url);
   result.origin = await Promise.race([landed, limit(40000, 'never reached the origin')]);
+  result.firstPosition = result.waitingPages[0];
   await page.waitForLoadState('load');
   result.finalUrl = page.url();
   await context.close();

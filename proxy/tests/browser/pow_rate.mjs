@@ -4,22 +4,15 @@
 //   ANTEROOM_NODE_MODULES=scripts/node_modules node proxy/tests/browser/pow_rate.mjs [SECONDS]
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const modules = process.env.ANTEROOM_NODE_MODULES || path.join(here, '../../../scripts/node_modules');
-const require = createRequire(path.join(modules, 'resolve-from-here.js'));
-const { chromium } = require('playwright-core');
+process.env.ANTEROOM_NODE_MODULES ||= path.join(here, '../../../scripts/node_modules');
+const { launch } = await import('./chromium.mjs');
 const source = fs.readFileSync(path.join(here, '../../src/gateway/pages/pow-worker.js'), 'utf8');
 const seconds = Number(process.argv[2] || 10);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.setContent('<!doctype html><title>calibration</title>');
