@@ -348,41 +348,47 @@ async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
     let now = unix_now();
     let issued = challenge::issue(&ChallengeSpec::new(ROOM, visitor, 2, now, 120), &key);
 
-    let result = challenge_run(&gateway, "fake", TARGET_JS, &[("CHALLENGE", &issued)]).await;
-    let positions = result["positions"].as_array().unwrap();
-    assert!(
-        positions.iter().any(|p| p == "11"),
-        "the place the POST answered: {result}"
-    );
-    assert_eq!(result["position"], "12", "the live stream again: {result}");
-    assert_eq!(result["challengeAttribute"], Value::Null, "{result}");
-    assert_eq!(
-        result["checkRole"], "status",
-        "progress is announced politely"
-    );
-    let checks: Vec<&str> = result["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(
-        checks.contains(&"Checking your browser… 0%")
-            && checks.contains(&"Checking your browser… 100%"),
-        "progress shown from 0 to 100 %: {checks:?}"
-    );
-    assert_eq!(challenge_calls(&result, "GET").len(), 1, "{result}");
-    let posts = challenge_calls(&result, "POST");
-    let solution: Value = posts
-        .iter()
-        .map(|call| serde_json::from_str::<Value>(call["body"].as_str().unwrap()).unwrap())
-        .find(|body| body.get("challenge").is_some())
-        .unwrap_or_else(|| panic!("no solution posted: {result}"));
-    assert_eq!(solution["challenge"], issued.as_str());
-    let nonces = challenge::parse_nonces(solution["nonces"].as_str().unwrap()).unwrap();
-    let verified = challenge::verify(&issued, &nonces, ROOM, visitor, now, &key)
-        .unwrap_or_else(|e| panic!("the page's solution does not verify: {e} ({solution})"));
-    assert_eq!(verified.difficulty, 2);
+    let runs = challenge_run(&gateway, "fake", TARGET_JS, &[("CHALLENGE", &issued)]).await;
+    let mut solution = Value::Null;
+    // With a Worker, then with `new Worker` refused: the page solves in slices itself.
+    for run in ["worker", "inPage"] {
+        let result = &runs[run];
+        assert_eq!(result["workersStarted"], 1, "{run}: {result}");
+        let positions = result["positions"].as_array().unwrap();
+        assert!(
+            positions.iter().any(|p| p == "11"),
+            "the place the POST answered: {result}"
+        );
+        assert_eq!(result["position"], "12", "the live stream again: {result}");
+        assert_eq!(result["challengeAttribute"], Value::Null, "{result}");
+        assert_eq!(
+            result["checkRole"], "status",
+            "progress is announced politely"
+        );
+        let checks: Vec<&str> = result["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            checks.contains(&"Checking your browser… 0%")
+                && checks.contains(&"Checking your browser… 100%"),
+            "progress shown from 0 to 100 %: {checks:?}"
+        );
+        assert_eq!(challenge_calls(result, "GET").len(), 1, "{result}");
+        let posts = challenge_calls(result, "POST");
+        solution = posts
+            .iter()
+            .map(|call| serde_json::from_str::<Value>(call["body"].as_str().unwrap()).unwrap())
+            .find(|body| body.get("challenge").is_some())
+            .unwrap_or_else(|| panic!("no solution posted: {result}"));
+        assert_eq!(solution["challenge"], issued.as_str());
+        let nonces = challenge::parse_nonces(solution["nonces"].as_str().unwrap()).unwrap();
+        let verified = challenge::verify(&issued, &nonces, ROOM, visitor, now, &key)
+            .unwrap_or_else(|e| panic!("the page's solution does not verify: {e} ({solution})"));
+        assert_eq!(verified.difficulty, 2);
+    }
 
     let fingerprint = ClientFingerprint::parse(solution["fingerprint"].to_string().as_bytes())
         .unwrap_or_else(|e| panic!("{e}: {solution}"));

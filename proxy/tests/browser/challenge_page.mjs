@@ -5,7 +5,8 @@
 // - `fake`: the gateway's real waiting page, with the challenge endpoints and the status
 //   stream served by the browser itself from CHALLENGE (issued by the Rust side): the page must
 //   fetch the challenge, solve it in a Worker, show its progress, post nonces and the client
-//   fingerprint, show the place the POST answered (11), then follow the stream again (12).
+//   fingerprint, show the place the POST answered (11), then follow the stream again (12);
+//   once with Workers, once with `new Worker` refused (the page solves in slices itself).
 // - `real`: a room with `challenge = "always"`: the page solves the gateway's challenge, takes
 //   a place and is admitted to the page it asked for, by itself.
 import { env, landing, launch } from './chromium.mjs';
@@ -49,12 +50,22 @@ async function watch(page, result) {
   });
 }
 
-async function fake() {
+// `workers`: false makes `new Worker` throw, as a strict Content-Security-Policy does.
+async function fake(workers) {
   const challenge = env('CHALLENGE');
   const context = await browser.newContext();
   const page = await context.newPage();
   const result = {};
   await watch(page, result);
+  await page.addInitScript((allowed) => {
+    const Real = window.Worker;
+    window.workersStarted = 0;
+    window.Worker = function (url) {
+      window.workersStarted++;
+      if (!allowed) { throw new DOMException('refused by the test', 'SecurityError'); }
+      return new Real(url);
+    };
+  }, workers);
   let solved = false;
   const status = (extra) => JSON.stringify({
     room: 'tour', state: 'waiting', position: null, waiting: 40, admit_per_second: 1.0,
@@ -88,7 +99,7 @@ async function fake() {
   result.position = (await page.textContent('[data-anteroom="position"]')).trim();
   result.challengeAttribute = await page.evaluate(() => document.documentElement.dataset.challenge || null);
   result.checkRole = await page.getAttribute('[data-anteroom="check"]', 'role');
-  result.usedWorker = await page.evaluate(() => typeof Worker === 'function');
+  result.workersStarted = await page.evaluate(() => window.workersStarted);
   await context.close();
   return result;
 }
@@ -111,7 +122,7 @@ async function real() {
 }
 
 try {
-  const result = mode === 'fake' ? await fake() : await real();
+  const result = mode === 'fake' ? { worker: await fake(true), inPage: await fake(false) } : await real();
   console.log(`RESULT ${JSON.stringify(result)}`);
 } finally {
   await browser.close();
