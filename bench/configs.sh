@@ -3,12 +3,17 @@
 # functions expect WORK, ROOM, WORKERS, ORIGIN_PORT, GATEWAY_PORT, ADMIN_PORT, METRICS_PORT
 # and NGINX_PORT to be set.
 
-# The signing key of every benchmark gateway (a fixed test secret, never a real one).
+# The signing key of every benchmark gateway (a fixed test secret, never a real one), and the
+# bot guard off: every benchmark client comes from loopback, which the guard would take for
+# one farm (the guard's own cost is measured by its benches).
 gateway_keys_section() {
     cat <<EOF
 [keys]
 signing = "k1"
 secrets = { k1 = "0123456789abcdef0123456789abcdef-bench" }
+
+[bot_guard]
+enabled = false
 EOF
 }
 

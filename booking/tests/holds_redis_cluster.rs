@@ -11,87 +11,13 @@
 
 mod holds_conformance;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anteroom_booking::holds::RedisHolds;
 use anteroom_queue::RedisOptions;
-use anteroom_testkit::{free_port, unique_temp_dir};
+use anteroom_testkit::RedisClusterNode as ClusterNode;
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
 use fred::types::Value;
-
-/// A cluster-enabled redis-server owning all 16384 slots; killed by pid on drop.
-struct ClusterNode {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for ClusterNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// One inline command, the reply's first bytes.
-fn command(port: u16, line: &str) -> Result<String, std::io::Error> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.write_all(format!("{line}\r\n").as_bytes())?;
-    let mut reply = vec![0u8; 4096];
-    let n = stream.read(&mut reply)?;
-    Ok(String::from_utf8_lossy(&reply[..n]).into_owned())
-}
-
-impl ClusterNode {
-    fn start() -> ClusterNode {
-        let dir = unique_temp_dir("anteroom-redis-cluster");
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (apt-get install redis-server)");
-        let node = ClusterNode { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut slots_added = false;
-        loop {
-            if !slots_added {
-                slots_added = command(port, "CLUSTER ADDSLOTSRANGE 0 16383")
-                    .map(|reply| reply.starts_with("+OK"))
-                    .unwrap_or(false);
-            } else if command(port, "CLUSTER INFO")
-                .map(|info| info.contains("cluster_state:ok"))
-                .unwrap_or(false)
-            {
-                return node;
-            }
-            assert!(Instant::now() < deadline, "one-node cluster not ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
 
 struct Cluster {
     _node: ClusterNode,

@@ -7,6 +7,7 @@
 //! The gateway and the booking service both consult it.
 
 pub mod challenge;
+pub mod clearance;
 pub mod client_fp;
 pub mod client_ip;
 pub mod decide;
@@ -26,6 +27,7 @@ pub use challenge::{
     issue, parse_nonces, solve, verify, ChallengeError, ChallengeKey, ChallengeSpec, Verified,
     CHALLENGE_PREFIX, MAX_CHALLENGE_LEN, MAX_SUB_PUZZLES,
 };
+pub use clearance::{ClearanceKey, MAX_CLEARANCE_LEN};
 pub use client_fp::{ClientFingerprint, ClientFpError, MAX_CLIENT_FP_BYTES};
 pub use client_ip::client_ip;
 pub use decide::{decide, suspicion, Counts};
@@ -33,4 +35,5 @@ pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PU
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};
 pub use rules::{Rules, VelocityLimit, VelocityLimits};
 pub use signals::{HeaderFingerprint, Signals, Subnet};
+pub use store::{MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
 pub use verdict::{Reason, Verdict, VerdictKind};

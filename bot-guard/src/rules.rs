@@ -113,7 +113,13 @@ impl Rules {
             velocity: vec![
                 velocity(signals.ip_subject(), self.velocity.ip),
                 velocity(signals.subnet_subject(), self.velocity.subnet),
-                velocity(signals.fingerprint_subject(), self.velocity.fingerprint),
+                // The fingerprint within its subnet, as for places: one popular browser build
+                // is shared by thousands of fans arriving in the same second at a big sale;
+                // counted globally it would challenge them all.
+                velocity(
+                    signals.fingerprint_in_subnet_subject(),
+                    self.velocity.fingerprint,
+                ),
                 velocity(signals.visitor_subject(), self.velocity.visitor),
             ],
             places: Some(PlaceCheck {
@@ -187,7 +193,7 @@ mod tests {
             vec![
                 "ip:203.0.113.9".to_string(),
                 "net:203.0.113.0/24".to_string(),
-                s.fingerprint_subject(),
+                s.fingerprint_in_subnet_subject(),
                 s.visitor_subject()
             ]
         );

@@ -24,7 +24,7 @@ use anteroom_queue::keys::{visitor_member, RoomKeys};
 use anteroom_queue::{
     connect_pool, LineView, QueueStore, RedisOptions, RedisStore, RoomSettings, TOUCH_BATCH,
 };
-use anteroom_testkit::RedisServer;
+use anteroom_testkit::{env_u64, RedisServer};
 use fred::prelude::{ClientLike, Pool};
 use fred::types::CustomCommand;
 
@@ -34,13 +34,6 @@ const TICK: Duration = Duration::from_millis(100);
 const ABANDON_AFTER_SECONDS: u64 = 120;
 /// Visitors who leave between two ticks (other instances' traffic: new gaps every tick).
 const LEAVES_PER_TICK: u64 = 5;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn visitor(n: u64) -> VisitorId {
     let mut bytes = [0u8; 16];
@@ -202,10 +195,10 @@ impl Xorshift {
 }
 
 fn main() {
-    let queued = env_or("FRONTIER_BENCH_QUEUED", 1_000_000);
-    let connected = env_or("FRONTIER_BENCH_CONNECTED", 15_000);
-    let ticks = env_or("FRONTIER_BENCH_TICKS", 50);
-    let pre_leaves = env_or("FRONTIER_BENCH_LEAVES", 10_000);
+    let queued = env_u64("FRONTIER_BENCH_QUEUED", 1_000_000);
+    let connected = env_u64("FRONTIER_BENCH_CONNECTED", 15_000);
+    let ticks = env_u64("FRONTIER_BENCH_TICKS", 50);
+    let pre_leaves = env_u64("FRONTIER_BENCH_LEAVES", 10_000);
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,7 +14,6 @@
 //! Environment: JOIN_BENCH_REQUESTS (default 100000), JOIN_BENCH_CLIENTS (default 64),
 //! JOIN_BENCH_POOL (default 4).
 
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,14 +22,7 @@ use anteroom_admission::VisitorId;
 use anteroom_config::RoomMode;
 use anteroom_queue::keys::RoomKeys;
 use anteroom_queue::{QueueStore, RedisOptions, RedisStore, RoomSettings};
-use anteroom_testkit::RedisServer;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use anteroom_testkit::{env_u64, RedisServer};
 
 fn queue_all() -> RoomSettings {
     RoomSettings {
@@ -78,29 +70,20 @@ async fn store_joins(store: Arc<RedisStore>, requests: u64, clients: u64) -> f64
 /// `pipeline` requests per round trip.
 fn redis_benchmark(port: u16, sha: &str, requests: u64, clients: u64, pipeline: u32) -> f64 {
     let keys = RoomKeys::new("bench-redis");
-    let output = Command::new("redis-benchmark")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-n", &requests.to_string(), "-c", &clients.to_string()])
-        .args(["-P", &pipeline.to_string()])
-        .args(["-r", "100000000", "--csv"])
-        .args(["EVALSHA", sha, &keys.all().len().to_string()])
-        .args(keys.all())
-        .arg("visitor:__rand_int__")
-        .output()
-        .expect("run redis-benchmark (apt-get install -y redis-tools)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "redis-benchmark failed: {text}");
-    // --csv: a header line, then "<test>","<rps>",...
-    text.lines()
-        .filter_map(|line| line.split("\",\"").nth(1))
-        .find_map(|rps| rps.trim_matches('"').parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no requests/s in redis-benchmark output:\n{text}"))
+    let mut command = vec![
+        "EVALSHA".to_string(),
+        sha.to_string(),
+        keys.all().len().to_string(),
+    ];
+    command.extend(keys.all().iter().cloned());
+    command.push("visitor:__rand_int__".to_string());
+    anteroom_testkit::redis_benchmark_rps(port, requests, clients, pipeline, &command)
 }
 
 fn main() {
-    let requests = env_or("JOIN_BENCH_REQUESTS", 100_000);
-    let clients = env_or("JOIN_BENCH_CLIENTS", 64);
-    let pool = env_or("JOIN_BENCH_POOL", 4) as usize;
+    let requests = env_u64("JOIN_BENCH_REQUESTS", 100_000);
+    let clients = env_u64("JOIN_BENCH_CLIENTS", 64);
+    let pool = env_u64("JOIN_BENCH_POOL", 4) as usize;
     let server = RedisServer::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -14,7 +14,7 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use line_view::LineView;
 pub use memory::MemoryStore;
-pub use redis::{connect_pool, RedisOptions, RedisStore, JOIN_LUA};
+pub use redis::{connect_pool, is_transient_redis_error, RedisOptions, RedisStore, JOIN_LUA};
 pub use settings::settings_digest;
 pub use store::*;
 

@@ -11,14 +11,26 @@
 pub mod microbench;
 mod postgres;
 mod redis;
+mod redis_benchmark;
+mod redis_cluster;
 mod tls_certs;
 
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
+pub use redis_benchmark::redis_benchmark_rps;
+pub use redis_cluster::RedisClusterNode;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A benchmark knob from the environment: `name` parsed as a number, else `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// A loopback port that was free a moment ago (bind to port 0, read what the OS chose).
 /// Another process may take it before the caller binds it; servers started here retry.

@@ -1,6 +1,20 @@
 //! Shared counters of the guard, behind one trait: every check of one request is one store
 //! round trip (one Lua script on Redis, hash-tagged `bg:{ROOM}:…` keys so a room's counters
-//! live on one Redis Cluster shard).
+//! live on one Redis Cluster shard). `MemoryGuardStore` (one node) and `RedisGuardStore`
+//! (every instance on one Redis) pass one conformance suite (`bot-guard/tests/conformance`).
+//!
+//! Velocity is GCRA (see `gcra`): `limit` requests at once, then one every
+//! `window_ms / limit`; refused requests are counted too, so a subject that keeps pushing stays
+//! refused and its count shows how hard it pushes. Rooms need no set-up: a room's counters
+//! exist from its first check.
+
+mod gcra;
+pub mod keys;
+mod memory;
+mod redis;
+
+pub use memory::MemoryGuardStore;
+pub use redis::{RedisGuardStore, CHECK_LUA};
 
 use anteroom_admission::VisitorId;
 use async_trait::async_trait;
@@ -14,8 +28,14 @@ pub enum GuardStoreError {
     Protocol(String),
 }
 
-/// One velocity limit to count a request against: at most `limit` requests per `window_ms`
-/// for `subject` (e.g. `ip:203.0.113.9`, `net:203.0.113.0/24`, `fp:<hex>`, `vid:<hex>`).
+/// One velocity limit to count a request against: `limit` requests per `window_ms` for
+/// `subject` (e.g. `ip:203.0.113.9`, `net:203.0.113.0/24`, `fp:<hex>`, `vid:<hex>`), as a
+/// GCRA: a burst of `limit` at once, then one every `window_ms / limit`; after `window_ms`
+/// without requests the whole burst is back. Refused requests count too (up to
+/// 10 × `limit`): a subject is let in again only once it slows below the rate, and after at
+/// most 10 windows of silence. The counter is per (subject, window): the same
+/// subject under two windows (10 s and 1 min) counts twice, independently. `limit` 0 refuses
+/// everything; `window_ms` is at least 1 ms and at most `MAX_WINDOW_MS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VelocityCheck {
     pub subject: String,
@@ -25,15 +45,30 @@ pub struct VelocityCheck {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VelocityResult {
-    /// Requests counted in the window, this one included.
+    /// Requests counted in the window, this one included — refused ones too — as requests
+    /// not yet paid off at the rate; saturates at 10 × `limit`. `count > limit` exactly when
+    /// the request is refused, and a subject making 200 requests at once against a limit of
+    /// 20 reads 200 (what the verdict engine calls heavy).
     pub count: u32,
-    /// Over the limit: how long until a request would be allowed again.
+    /// Over the limit (this request was refused): how long until a request would be allowed
+    /// again if the subject makes none meanwhile, at least 1 ms.
     pub retry_after_ms: Option<u64>,
+}
+
+/// Longest velocity window, place hold or redemption ttl (about 115 days); longer ones are
+/// cut to it, and 0 counts as 1 ms.
+pub const MAX_WINDOW_MS: u64 = 10_000_000_000;
+
+/// A window, hold or ttl as both stores use it: within `[1, MAX_WINDOW_MS]`.
+pub(crate) fn span_ms(ms: u64) -> u64 {
+    ms.clamp(1, MAX_WINDOW_MS)
 }
 
 /// At most `max_per_subject` distinct visitors may hold places under each of `subjects`
 /// (the IP, the fingerprint) in the room; a holder is forgotten `hold_ms` after it was last
-/// counted.
+/// counted. A visitor already holding under a subject is refreshed, not counted again; a
+/// visitor is taken under all its subjects or none (no partial holds). `hold_ms` is meant to
+/// be one per room (config): a check with a shorter one forgets older holders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceCheck {
     pub visitor: VisitorId,
@@ -56,7 +91,8 @@ pub struct GuardCounts {
     /// One per `PlaceCheck::subjects`, in order: distinct holders counting this visitor, if
     /// it was admitted as a holder; `None` overall without a place check.
     pub holders: Option<Vec<u32>>,
-    /// The visitor holds (or now took) a place under every subject within the maximum.
+    /// The visitor holds (or now took) a place under every subject within the maximum; true
+    /// without a place check (nothing refused it).
     pub place_allowed: bool,
 }
 
@@ -74,7 +110,8 @@ pub trait GuardStore: Send + Sync + 'static {
         ttl_ms: u64,
     ) -> Result<bool, GuardStoreError>;
 
-    /// Shadow a visitor until `until_ms` (store clock), or lift the shadow with `None`.
+    /// Shadow a visitor until `until_ms` (store clock: Redis `TIME`, the system clock in
+    /// memory; a time already past lifts it), or lift the shadow with `None`.
     async fn set_shadow(
         &self,
         room: &str,

@@ -1,12 +1,18 @@
 //! Reading `RequestFacts` off a Pingora request header.
 
+use std::net::IpAddr;
+
+use anteroom_config::Cidr;
 use http::header::{HeaderName, ACCEPT, COOKIE, HOST};
 use pingora::http::RequestHeader;
 
+use crate::gateway::guard::{GuardFacts, CLEARANCE_COOKIE, CLEARANCE_HEADER};
 use crate::gateway::request_form::{self, FormError, RawTarget};
 use crate::gateway::{
-    parse_cookies, RequestFacts, PASS_COOKIE, PASS_HEADER, VISITOR_COOKIE, VISITOR_HEADER,
+    parse_cookies, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, PASS_HEADER, VISITOR_COOKIE,
+    VISITOR_HEADER,
 };
+use anteroom_admission::CookieJar;
 
 /// At most this many pass candidates are verified per request (a header and a few
 /// path-scoped cookies); more is not a legitimate client.
@@ -15,9 +21,18 @@ const MAX_PASS_CANDIDATES: usize = 4;
 /// Header names parsed once: looking a header up by `&str` parses the name on every call.
 pub(super) static PASS_HEADER_NAME: HeaderName = HeaderName::from_static(PASS_HEADER);
 static VISITOR_HEADER_NAME: HeaderName = HeaderName::from_static(VISITOR_HEADER);
+static CLEARANCE_HEADER_NAME: HeaderName = HeaderName::from_static(CLEARANCE_HEADER);
+static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Where a request came from: the connection's peer and the proxies trusted to say otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer<'a> {
+    pub ip: Option<IpAddr>,
+    pub trusted_proxies: &'a [Cidr],
+}
 
 /// Read a request, or refuse a target or Host whose meaning origins disagree on.
-pub fn read(header: &RequestHeader, tls: bool) -> Result<RequestFacts, FormError> {
+pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFacts, FormError> {
     let headers = &header.headers;
     let mut hosts = headers.get_all(HOST).iter();
     let (host_header, second_host) = (hosts.next(), hosts.next());
@@ -50,18 +65,68 @@ pub fn read(header: &RequestHeader, tls: bool) -> Result<RequestFacts, FormError
         .map(|value| value.trim().to_string())
         .or_else(|| jar.first(VISITOR_COOKIE).map(str::to_string));
 
+    let path = target.path.into_owned();
+    let guard = guard_facts(
+        header,
+        peer,
+        &jar,
+        pass_tokens.is_empty() || path.starts_with(ENDPOINT_PREFIX),
+    );
     Ok(RequestFacts {
         method: header.method.as_str().to_string(),
         host: target.host,
         host_is_ip: target.host_is_ip,
-        path: target.path.into_owned(),
+        path,
         query: target.query.map(str::to_string),
         pass_tokens,
         visitor_token,
         wants_json: text(&ACCEPT).is_some_and(|accept| accept.contains("application/json")),
         tls,
         forward: target.forward,
+        guard,
+        body: None,
     })
+}
+
+/// What the bot guard reads of a request. The header list (the fingerprint's input) is
+/// copied only for requests that may meet the guard — no pass, or the gateway's own
+/// endpoints — so an admitted request pays nothing for it.
+fn guard_facts(
+    header: &RequestHeader,
+    peer: Peer,
+    jar: &CookieJar,
+    may_meet_guard: bool,
+) -> GuardFacts {
+    let headers = &header.headers;
+    let client_ip = peer.ip.map(|ip| {
+        let forwarded: Vec<&[u8]> = headers
+            .get_all(&FORWARDED_FOR)
+            .iter()
+            .map(|value| value.as_bytes())
+            .collect();
+        anteroom_bot_guard::client_ip(ip, &forwarded, peer.trusted_proxies)
+    });
+    if !may_meet_guard {
+        return GuardFacts {
+            client_ip,
+            ..GuardFacts::default()
+        };
+    }
+    let clearance = headers
+        .get(&CLEARANCE_HEADER_NAME)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.trim().to_string())
+        .or_else(|| jar.first(CLEARANCE_COOKIE).map(str::to_string));
+    // The header map keeps the order names first arrived in (repeats grouped).
+    let list = headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+        .collect();
+    GuardFacts {
+        client_ip,
+        headers: list,
+        clearance,
+    }
 }
 
 #[cfg(test)]
@@ -77,7 +142,7 @@ mod tests {
             .unwrap();
         header.insert_header("x-anteroom-pass", "p-header").unwrap();
         header.insert_header("accept", "application/json").unwrap();
-        let facts = read(&header, false).unwrap();
+        let facts = read(&header, false, Peer::default()).unwrap();
         assert_eq!(facts.host.as_deref(), Some("shop.example"));
         assert_eq!(facts.path, "/tour/x");
         assert_eq!(facts.query.as_deref(), Some("room=a"));
@@ -95,7 +160,13 @@ mod tests {
         ] {
             let mut header = RequestHeader::build("GET", b"/", None).unwrap();
             header.insert_header("host", sent).unwrap();
-            assert_eq!(read(&header, false).unwrap().host.as_deref(), Some(host));
+            assert_eq!(
+                read(&header, false, Peer::default())
+                    .unwrap()
+                    .host
+                    .as_deref(),
+                Some(host)
+            );
         }
     }
 
@@ -104,7 +175,7 @@ mod tests {
         let mut header =
             RequestHeader::build("GET", b"http://VIP.example/x/../tour", None).unwrap();
         header.set_version(http::Version::HTTP_10);
-        let facts = read(&header, false).unwrap();
+        let facts = read(&header, false, Peer::default()).unwrap();
         assert_eq!(facts.host.as_deref(), Some("vip.example"));
         assert_eq!(facts.path, "/tour");
         let forward = facts.forward.unwrap();
@@ -115,10 +186,16 @@ mod tests {
     #[test]
     fn http_1_1_without_host_and_two_hosts_are_refused() {
         let header = RequestHeader::build("GET", b"/", None).unwrap();
-        assert_eq!(read(&header, false).unwrap_err(), FormError::MissingHost);
+        assert_eq!(
+            read(&header, false, Peer::default()).unwrap_err(),
+            FormError::MissingHost
+        );
         let mut header = RequestHeader::build("GET", b"/", None).unwrap();
         header.append_header("host", "a.example").unwrap();
         header.append_header("host", "b.example").unwrap();
-        assert_eq!(read(&header, false).unwrap_err(), FormError::DuplicateHost);
+        assert_eq!(
+            read(&header, false, Peer::default()).unwrap_err(),
+            FormError::DuplicateHost
+        );
     }
 }

@@ -5,10 +5,34 @@
 use pingora::prelude::*;
 
 use super::{facts, write_reply, RequestCtx};
-use crate::gateway::{Gateway, Outcome, Reply};
+use crate::gateway::{Gateway, Outcome, Reply, CHALLENGE_MAX_BODY as MAX_BODY, CHALLENGE_PATH};
+
+/// The request body, up to `limit` bytes; None when it is longer.
+async fn read_body(session: &mut Session, limit: usize) -> Option<bytes::Bytes> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return None;
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Some(body.freeze()),
+            Err(_) => return Some(body.freeze()),
+        }
+    }
+}
 
 pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-    let mut facts = match facts::read(session.req_header(), false) {
+    let peer = facts::Peer {
+        ip: session
+            .client_addr()
+            .and_then(|address| address.as_inet())
+            .map(|address| address.ip()),
+        trusted_proxies: gateway.guard.trusted_proxies(),
+    };
+    let mut facts = match facts::read(session.req_header(), false, peer) {
         Ok(facts) => facts,
         Err(refused) => {
             // Nothing more is read from a client that sent an ambiguous request.
@@ -19,6 +43,17 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         }
     };
     ctx.wants_json = facts.wants_json;
+    if facts.method == "POST" && facts.path == CHALLENGE_PATH {
+        match read_body(session, MAX_BODY).await {
+            Some(body) => facts.body = Some(body),
+            None => {
+                session.set_keepalive(None);
+                let reply = Reply::error(413, "body_too_large", "at most 8 KiB");
+                write_reply(session, reply).await?;
+                return Ok(true);
+            }
+        }
+    }
     match gateway.handle(&facts).await {
         Outcome::Proxy(plan) => {
             ctx.plan = Some(plan);

@@ -3,7 +3,8 @@
 //! one that gets here came in a form streams are not served in.
 
 use super::engine::{unix_now, Gateway};
-use super::protected::unavailable;
+use super::guard::CLEARANCE_HEADER;
+use super::protected::{blocked_reply, unavailable};
 use super::reply::Reply;
 use super::status::{StatusObject, VisitorState};
 use super::{RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE};
@@ -17,7 +18,7 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
     let Some(index) = room_param(facts.query.as_deref()).and_then(|id| gateway.room_index(id))
     else {
         return match name {
-            "status" | "leave" | "events" | "ws" => {
+            "status" | "leave" | "events" | "ws" | "challenge" => {
                 Reply::error(404, "unknown_room", "name an existing room: ?room=ID")
             }
             _ => Reply::error(404, "not_found", "no such Anteroom endpoint"),
@@ -25,6 +26,7 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
     };
     match (name, facts.method.as_str()) {
         ("status", "GET" | "HEAD") => status(gateway, index, facts).await,
+        ("challenge", _) => super::challenge::handle(gateway, index, facts).await,
         ("leave", "POST") => leave(gateway, index, facts).await,
         ("events" | "ws", _) => Reply::error(
             400,
@@ -57,6 +59,10 @@ pub(super) struct Current {
     pub visitor: VisitorId,
     /// The visitor's ticket while it waits in the line.
     pub ticket: Option<u64>,
+    /// The status is made up: the visitor is in the guard's shadow line.
+    pub shadowed: bool,
+    /// A clearance new to the client, for apps' `X-Anteroom-Guard`.
+    pub new_clearance: Option<String>,
 }
 
 /// Where the visitor stands; joins the queue if not yet in it (the contract has no
@@ -67,6 +73,9 @@ async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply 
             let mut reply = Reply::json_text(200, current.status.to_json());
             if current.status.state != VisitorState::Admitted {
                 reply = reply.with_header("retry-after", current.status.retry_after().to_string());
+            }
+            if let Some(clearance) = current.new_clearance {
+                reply = reply.with_header(CLEARANCE_HEADER, clearance);
             }
             reply.with_cookies(current.cookies)
         }
@@ -106,6 +115,8 @@ pub(super) async fn current_status(
             cookies: Vec::new(),
             visitor: claims.visitor,
             ticket: None,
+            shadowed: false,
+            new_clearance: None,
         });
     }
     if live.settings.mode == RoomMode::Passthrough {
@@ -124,14 +135,22 @@ pub(super) async fn current_status(
             cookies: visitor.cookie.into_iter().collect(),
             visitor: visitor.id,
             ticket: None,
+            shadowed: false,
+            new_clearance: None,
         });
     }
     match gateway.place(index, facts).await {
+        Ok(placed) if placed.blocked.is_some() => Err(blocked_reply(&RequestFacts {
+            wants_json: true,
+            ..facts.clone()
+        })),
         Ok(placed) => Ok(Current {
             status: placed.status,
             cookies: placed.cookies,
             visitor: placed.visitor,
             ticket: placed.ticket,
+            shadowed: placed.shadowed,
+            new_clearance: placed.new_clearance,
         }),
         Err(_) => Err(unavailable(&RequestFacts {
             wants_json: true,

@@ -11,10 +11,11 @@ use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
 use super::cookies::set_cookie;
+use super::guard::{shadow_position, GuardGate, Screened};
 use super::live::LiveRoom;
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
-use super::status::StatusObject;
+use super::status::{ChallengeInfo, StatusObject};
 use super::streams::StreamHub;
 use super::{endpoints, protected, RequestFacts, ENDPOINT_PREFIX, PASS_COOKIE, VISITOR_COOKIE};
 use crate::gateway::metrics::Metrics;
@@ -49,6 +50,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// The live status streams open on this instance and each room's line as they see it.
     pub streams: StreamHub,
+    /// The bot guard: rules per room, keys, the shared counters.
+    pub guard: GuardGate,
 }
 
 /// Who a request comes from: the id, its signed text, and the cookie to set when that text is
@@ -70,6 +73,12 @@ pub(super) struct Placed {
     pub visitor: VisitorId,
     /// The visitor's ticket when it waits in the line (what streams compute positions from).
     pub ticket: Option<u64>,
+    /// The guard turned the visitor away (the reason label).
+    pub blocked: Option<&'static str>,
+    /// The guard put the visitor in the shadow line (its status is made up).
+    pub shadowed: bool,
+    /// A clearance new to the client (apps read it from `X-Anteroom-Guard`).
+    pub new_clearance: Option<String>,
 }
 
 impl Gateway {
@@ -102,7 +111,14 @@ impl Gateway {
             config.streams,
             rooms.iter().map(|room| room.live().settings.clone()),
         );
+        let signing_secret = config
+            .keys
+            .secrets
+            .get(&config.keys.signing)
+            .map(|secret| secret.0.clone())
+            .ok_or_else(|| "keys.signing names no secret".to_string())?;
         Ok(Gateway {
+            guard: GuardGate::new(config, &signing_secret),
             rooms,
             streams,
             router: Router::new(&config.rooms),
@@ -306,11 +322,24 @@ impl Gateway {
     }
 
     /// Put a visitor without a valid pass where the room's mode says: straight through,
-    /// the queue, or a closed door. One store round trip at most.
+    /// the queue, or a closed door — once the bot guard lets it (see `place_screened`).
     pub(super) async fn place(
         &self,
         index: usize,
         facts: &RequestFacts,
+    ) -> Result<Placed, StoreError> {
+        self.place_screened(index, facts, None, None).await
+    }
+
+    /// `place`, with the proof of work the visitor solved on this request (its difficulty)
+    /// and what its page reported of the client. The guard is met unless the visitor holds a
+    /// clearance for the room: one store round trip for the guard then, one for the join.
+    pub(super) async fn place_screened(
+        &self,
+        index: usize,
+        facts: &RequestFacts,
+        proof: Option<u8>,
+        client: Option<anteroom_bot_guard::ClientFingerprint>,
     ) -> Result<Placed, StoreError> {
         let entry = self
             .rooms
@@ -325,8 +354,59 @@ impl Gateway {
         } = self.visitor(facts);
         let new_visitor_token = visitor_cookie.is_some().then(|| signed_visitor.clone());
         let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
-        let placement = match live.settings.mode {
-            anteroom_config::RoomMode::Closed => Placement::Closed,
+        let screened = match live.settings.mode {
+            anteroom_config::RoomMode::Closed => Screened::Pass { clearance: None },
+            _ => {
+                self.guard
+                    .screen(
+                        room,
+                        index,
+                        &live,
+                        facts,
+                        visitor,
+                        proof,
+                        client,
+                        &self.metrics,
+                    )
+                    .await
+            }
+        };
+        let mut challenge = None;
+        let mut blocked = None;
+        let mut shadowed = false;
+        let mut new_clearance = None;
+        let placement = match screened {
+            Screened::Pass { clearance } => {
+                if let Some(clearance) = clearance {
+                    cookies.push(GuardGate::clearance_cookie(&clearance, facts.tls));
+                    new_clearance = Some(clearance);
+                }
+                None
+            }
+            Screened::Challenge { difficulty } => {
+                challenge = Some(ChallengeInfo {
+                    url: format!("{ENDPOINT_PREFIX}challenge?room={room}"),
+                    difficulty,
+                });
+                Some(Placement::Absent)
+            }
+            Screened::Shadow => {
+                shadowed = true;
+                let position = shadow_position(visitor, live.waiting, unix_now());
+                Some(Placement::Waiting {
+                    position,
+                    waiting: live.waiting.max(position),
+                    ticket: 0,
+                })
+            }
+            Screened::Block { reason } => {
+                blocked = Some(reason);
+                Some(Placement::Absent)
+            }
+        };
+        let placement = match (placement, live.settings.mode) {
+            (Some(placement), _) => placement,
+            (None, anteroom_config::RoomMode::Closed) => Placement::Closed,
             _ => {
                 let store = self
                     .store()
@@ -337,7 +417,7 @@ impl Gateway {
             }
         };
         let ticket = match placement {
-            Placement::Waiting { ticket, .. } => Some(ticket),
+            Placement::Waiting { ticket, .. } if !shadowed => Some(ticket),
             _ => None,
         };
         let mut issued_pass = None;
@@ -355,7 +435,8 @@ impl Gateway {
             live.waiting,
             issued_pass.clone(),
             live.measured_rate(),
-        );
+        )
+        .with_challenge(challenge);
         Ok(Placed {
             status,
             cookies,
@@ -363,6 +444,9 @@ impl Gateway {
             new_visitor_token,
             visitor,
             ticket,
+            blocked,
+            shadowed,
+            new_clearance,
         })
     }
 }

@@ -20,6 +20,7 @@ pub struct Metrics {
     pub upstream_responses_total: IntCounterVec,
     pub store_seconds: HistogramVec,
     pub bot_verdicts_total: IntCounterVec,
+    pub challenges_total: IntCounterVec,
     pub store_errors_total: IntCounterVec,
     pub stream_opens_total: IntCounterVec,
     pub stream_closes_total: IntCounterVec,
@@ -106,8 +107,13 @@ impl Metrics {
             .expect("metric registration");
         let bot_verdicts_total = counter(
             "anteroom_bot_verdicts_total",
-            "Bot-guard verdicts, by room and verdict.",
-            &["room", "verdict"],
+            "Bot-guard verdicts, by room, verdict (allow, challenge, shadow, block) and reason.",
+            &["room", "verdict", "reason"],
+        );
+        let challenges_total = counter(
+            "anteroom_challenges_total",
+            "Proof-of-work challenges, by room and outcome (issued, solved, failed, replayed).",
+            &["room", "outcome"],
         );
         let store_errors_total = counter(
             "anteroom_store_errors_total",
@@ -160,6 +166,7 @@ impl Metrics {
             upstream_responses_total,
             store_seconds,
             bot_verdicts_total,
+            challenges_total,
             store_errors_total,
             stream_opens_total,
             stream_closes_total,
@@ -179,6 +186,18 @@ impl Metrics {
         if matches!(joined.placement, Placement::Admitted { .. }) {
             self.admitted_total.with_label_values(&[room]).inc();
         }
+    }
+
+    pub fn count_verdict(&self, room: &str, verdict: &str, reason: &str) {
+        self.bot_verdicts_total
+            .with_label_values(&[room, verdict, reason])
+            .inc();
+    }
+
+    pub fn count_challenge(&self, room: &str, outcome: &str) {
+        self.challenges_total
+            .with_label_values(&[room, outcome])
+            .inc();
     }
 
     /// The shared figures of a room, as the store reported them.

@@ -2,9 +2,11 @@
 //! No Pingora types here — the adapter translates HTTP to `RequestFacts` and an
 //! `Outcome` back to HTTP.
 
+mod challenge;
 mod cookies;
 pub(crate) mod endpoints;
 pub mod engine;
+pub mod guard;
 mod live;
 pub mod metrics;
 pub mod pages;
@@ -45,6 +47,11 @@ pub struct RequestFacts {
     /// The target and Host the origin must get instead of the client's, when the client sent
     /// another form than the normal one matched here.
     pub forward: Option<ForwardTarget>,
+    /// What the bot guard reads (the client address always; headers only when the request
+    /// may meet the guard).
+    pub guard: guard::GuardFacts,
+    /// The body of a `POST /_anteroom/challenge` (the only body the gateway reads itself).
+    pub body: Option<bytes::Bytes>,
 }
 
 impl RequestFacts {
@@ -59,6 +66,9 @@ impl RequestFacts {
 
 /// Paths under this prefix are the gateway's own endpoints.
 pub const ENDPOINT_PREFIX: &str = "/_anteroom/";
+/// The bot guard's proof-of-work endpoint (its POST body is read by the adapter).
+pub const CHALLENGE_PATH: &str = "/_anteroom/challenge";
+pub use challenge::MAX_BODY as CHALLENGE_MAX_BODY;
 // The names live with the pass format; the gateway spells headers in lower case.
 pub use anteroom_admission::{
     PASS_COOKIE, PASS_HEADER_LOWER as PASS_HEADER, VISITOR_COOKIE,

@@ -42,6 +42,7 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
     }
 
     match gateway.place(index, facts).await {
+        Ok(placed) if placed.blocked.is_some() => Outcome::Reply(blocked_reply(facts)),
         Ok(placed) => match placed.issued_pass {
             Some(pass) => Outcome::Proxy(ProxyPlan {
                 forward_pass: Some(pass.clone()),
@@ -101,6 +102,17 @@ pub(super) fn queue_reply(
     match status.state {
         VisitorState::Closed => Reply::html(503, page).with_header("retry-after", retry_after),
         _ => Reply::html(200, page),
+    }
+}
+
+/// The answer to a visitor the bot guard turned away. It names no reason: a bot learns
+/// nothing from it to adjust to.
+pub(super) fn blocked_reply(facts: &RequestFacts) -> Reply {
+    let detail = "this request was refused; if you think this is a mistake, contact the site";
+    if facts.wants_json {
+        Reply::error(403, "blocked", detail)
+    } else {
+        Reply::html(403, pages::error_page(403, "Access refused", detail))
     }
 }
 

@@ -27,6 +27,15 @@ pub struct StatusObject {
     pub eta_seconds: Option<Eta>,
     pub message: Option<String>,
     pub pass: Option<String>,
+    /// A proof of work to solve before the visitor takes a place (the bot guard asked).
+    pub challenge: Option<ChallengeInfo>,
+}
+
+/// Where a visitor gets its challenge, and how hard it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChallengeInfo {
+    pub url: String,
+    pub difficulty: u8,
 }
 
 impl StatusObject {
@@ -70,7 +79,13 @@ impl StatusObject {
             eta_seconds,
             message: settings.message.clone(),
             pass,
+            challenge: None,
         }
+    }
+
+    pub fn with_challenge(mut self, challenge: Option<ChallengeInfo>) -> StatusObject {
+        self.challenge = challenge;
+        self
     }
 
     /// Seconds a polling client should wait before asking again.

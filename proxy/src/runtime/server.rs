@@ -69,6 +69,7 @@ pub fn build_with_store(
             gateway: gateway.clone(),
             slot,
             factory,
+            guard_factory: store_connect::guard_factory(&config.store),
             health: health.clone(),
             tick_count: Default::default(),
         },

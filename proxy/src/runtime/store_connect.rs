@@ -5,11 +5,44 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use anteroom_bot_guard::{GuardStore, MemoryGuardStore, RedisGuardStore};
 use anteroom_config::{StoreBackend, StoreConfig};
 use anteroom_queue::{MemoryStore, QueueStore, RedisOptions, RedisStore};
 
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn QueueStore>, String>> + Send>>;
 pub type StoreFactory = Arc<dyn Fn() -> StoreFuture + Send + Sync>;
+pub type GuardFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn GuardStore>, String>> + Send>>;
+/// Makes the bot guard's store, on the same backend as the queue's.
+pub type GuardFactory = Arc<dyn Fn() -> GuardFuture + Send + Sync>;
+
+pub fn guard_factory(config: &StoreConfig) -> GuardFactory {
+    match config.backend {
+        StoreBackend::Memory => {
+            let store: Arc<dyn GuardStore> = Arc::new(MemoryGuardStore::new());
+            Arc::new(move || {
+                let store = store.clone();
+                Box::pin(async move { Ok(store) })
+            })
+        }
+        StoreBackend::Redis => {
+            let url = config.url.clone().unwrap_or_default();
+            let tls_ca = config.tls_ca.clone();
+            Arc::new(move || {
+                let url = url.clone();
+                let options = RedisOptions {
+                    tls_ca: tls_ca.clone(),
+                    ..RedisOptions::default()
+                };
+                Box::pin(async move {
+                    let store = RedisGuardStore::connect(&url, options)
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    Ok(Arc::new(store) as Arc<dyn GuardStore>)
+                })
+            })
+        }
+    }
+}
 
 /// A factory that hands out one given store (the demo shares its memory store with the
 /// booking service, which marks the room sold out in it).

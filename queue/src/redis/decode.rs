@@ -10,12 +10,10 @@ use crate::store::{Frontier, Joined, Left, Placement, Revocation, RevocationPage
 /// Marker the scripts put in an error reply when the room has no settings.
 const NO_ROOM: &str = "ANTEROOM_NO_ROOM";
 
-pub(crate) fn store_error(room: &str, error: Error) -> StoreError {
-    let details = error.details();
-    if details.contains(NO_ROOM) {
-        return StoreError::Invalid(format!("unknown room `{room}`: init_room first"));
-    }
-    let transient = matches!(
+/// Redis down, timing out, loading or failing over: the caller may retry; anything else is a
+/// reply the code did not expect. Shared with the other Redis clients (the bot guard).
+pub fn is_transient_redis_error(error: &Error) -> bool {
+    matches!(
         error.kind(),
         ErrorKind::IO
             | ErrorKind::Timeout
@@ -25,8 +23,15 @@ pub(crate) fn store_error(room: &str, error: Error) -> StoreError {
             | ErrorKind::Cluster
     ) || ["LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN"]
         .iter()
-        .any(|prefix| details.starts_with(prefix));
-    if transient {
+        .any(|prefix| error.details().starts_with(prefix))
+}
+
+pub(crate) fn store_error(room: &str, error: Error) -> StoreError {
+    let details = error.details();
+    if details.contains(NO_ROOM) {
+        return StoreError::Invalid(format!("unknown room `{room}`: init_room first"));
+    }
+    if is_transient_redis_error(&error) {
         StoreError::Unavailable(error.to_string())
     } else {
         StoreError::Protocol(error.to_string())

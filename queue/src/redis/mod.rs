@@ -26,6 +26,7 @@ use crate::store::{
     REVOCATION_GRACE_MS, REVOCATION_PAGE, TOUCH_BATCH,
 };
 
+pub use decode::is_transient_redis_error;
 pub use scripts::JOIN_LUA;
 
 /// How the store talks to Redis.

@@ -91,7 +91,13 @@ async fn open(
                 )))
             }
         };
-        let facts = facts::read(&header, false)
+        let peer = facts::Peer {
+            ip: stream
+                .get_socket_digest()
+                .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip())),
+            trusted_proxies: gateway.guard.trusted_proxies(),
+        };
+        let facts = facts::read(&header, false, peer)
             .map_err(|refused| Some(Reply::error(400, refused.code(), &refused.to_string())))?;
         let kind = if facts.path.ends_with("/ws") {
             StreamKind::Ws

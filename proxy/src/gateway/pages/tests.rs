@@ -23,6 +23,7 @@ fn status(state: VisitorState) -> StatusObject {
         }),
         message: None,
         pass: Some(PASS.into()),
+        challenge: None,
     }
 }
 

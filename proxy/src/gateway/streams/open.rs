@@ -61,7 +61,8 @@ pub async fn open(
         Some(feed) => feed.subscribe(),
         None => return Err(Reply::error(404, "unknown_room", "no such room")),
     };
-    let subscription = Subscription::new(slot, line, current.status, current.ticket);
+    let subscription =
+        Subscription::new(slot, line, current.status, current.ticket, current.shadowed);
     Ok(Opened {
         first: subscription.current(),
         cookies: current.cookies,

@@ -10,7 +10,8 @@ use tokio::sync::watch;
 
 use super::feed::LineSnapshot;
 use super::hub::StreamSlot;
-use crate::gateway::engine::unix_now_ms;
+use crate::gateway::engine::{unix_now, unix_now_ms};
+use crate::gateway::guard::shadow_position;
 use crate::gateway::{StatusObject, VisitorState};
 
 /// A status to send: the text of the object, the SSE id, and for a change of the line the
@@ -33,6 +34,9 @@ pub struct Subscription {
     last_id: u64,
     /// Admitted, closed or out of the line: nothing more changes for this stream.
     settled: bool,
+    /// The visitor waits in the bot guard's shadow line: its position is made up, moves as
+    /// time passes and never reaches the door.
+    shadowed: bool,
 }
 
 /// What the line snapshot alone says of a ticket.
@@ -84,6 +88,7 @@ impl Subscription {
         line: watch::Receiver<LineSnapshot>,
         first: StatusObject,
         ticket: Option<u64>,
+        shadowed: bool,
     ) -> Subscription {
         let (last_id, epoch) = {
             let snapshot = line.borrow();
@@ -93,7 +98,7 @@ impl Subscription {
         let settled = matches!(
             first.state,
             VisitorState::Admitted | VisitorState::Closed | VisitorState::SoldOut
-        ) || (first.position.is_none() && ticket.is_none());
+        ) || (first.position.is_none() && ticket.is_none() && !shadowed);
         Subscription {
             signed_visitor: first.visitor.clone(),
             slot,
@@ -103,6 +108,7 @@ impl Subscription {
             last: first,
             last_id,
             settled,
+            shadowed,
         }
     }
 
@@ -145,6 +151,16 @@ impl Subscription {
                     snapshot.version,
                     snapshot.changed_at_ms,
                 )
+            };
+            let answer = if self.shadowed {
+                let position = shadow_position(self.slot.visitor, self.last.waiting, unix_now());
+                FromLine::Placed(Placement::Waiting {
+                    position,
+                    waiting: self.last.waiting.max(position),
+                    ticket: 0,
+                })
+            } else {
+                answer
             };
             let (placement, pass) = match answer {
                 FromLine::Unknown => continue,
@@ -197,11 +213,13 @@ impl Subscription {
                     ticket,
                 },
                 Some(shown),
-            ) if Some(ticket) == self.ticket && position > shown => Placement::Waiting {
-                position: shown,
-                waiting,
-                ticket,
-            },
+            ) if (Some(ticket) == self.ticket || self.shadowed) && position > shown => {
+                Placement::Waiting {
+                    position: shown,
+                    waiting,
+                    ticket,
+                }
+            }
             _ => placement,
         }
     }

@@ -15,7 +15,7 @@ use anteroom_queue::{QueueStore, StoreError};
 use super::health::StoreHealth;
 use crate::gateway::engine::{configured_settings, unix_now_ms};
 use crate::gateway::{Gateway, StoreSlot};
-use crate::runtime::store_connect::StoreFactory;
+use crate::runtime::store_connect::{GuardFactory, StoreFactory};
 
 /// How often admission runs. Short enough that every stream sees a tick within a second.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -33,6 +33,7 @@ pub struct StoreOwner {
     pub gateway: Arc<Gateway>,
     pub slot: StoreSlot,
     pub factory: StoreFactory,
+    pub guard_factory: GuardFactory,
     pub health: Arc<StoreHealth>,
     /// Ticks so far (what paces the keep-alive of streaming visitors' places).
     pub tick_count: std::sync::atomic::AtomicU32,
@@ -91,7 +92,13 @@ impl StoreOwner {
         loop {
             match (self.factory)().await {
                 Ok(store) => match self.seed(store.as_ref()).await {
-                    Ok(()) => return Some(store),
+                    Ok(()) => match (self.guard_factory)().await {
+                        Ok(guard) => {
+                            self.gateway.guard.connect(guard);
+                            return Some(store);
+                        }
+                        Err(error) => log::error!("bot guard store connection failed: {error}"),
+                    },
                     Err(error) => log::error!("store connected but seeding rooms failed: {error}"),
                 },
                 Err(error) => {

@@ -1,0 +1,285 @@
+//! `RedisGuardStore`: the guard's counters shared by every gateway instance on one Redis.
+//! `check` is one Lua script (`lua/check.lua`, one round trip, atomic, Redis `TIME`); the
+//! other operations are one plain command each. Keys: see `keys`.
+
+use anteroom_admission::VisitorId;
+use anteroom_queue::{connect_pool, is_transient_redis_error, RedisOptions, StoreError};
+use async_trait::async_trait;
+use fred::error::Error;
+use fred::prelude::{ClientLike, KeysInterface, Pool};
+use fred::types::scripts::Script;
+use fred::types::{Expiration, SetOptions, Value};
+
+use super::{keys, span_ms, GuardCheck, GuardCounts, GuardStore, GuardStoreError, VelocityResult};
+
+/// The check script (for benchmarks and tests that call it directly).
+pub const CHECK_LUA: &str = include_str!("lua/check.lua");
+
+/// Latest shadow end the store accepts (2^53 ms, far beyond any real date): Redis refuses a
+/// PXAT that overflows its clock arithmetic.
+const MAX_UNTIL_MS: u64 = 1 << 53;
+
+pub struct RedisGuardStore {
+    pool: Pool,
+    check: Script,
+}
+
+impl RedisGuardStore {
+    /// Connect with the queue's reconnect policy and timeouts (`connect_pool`: fails at once
+    /// if Redis cannot be reached now) and load the script.
+    pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisGuardStore, StoreError> {
+        let pool = connect_pool(url, &options).await?;
+        let store = RedisGuardStore::new(pool);
+        store
+            .check
+            .load(store.pool.next())
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("load the guard script: {e}")))?;
+        Ok(store)
+    }
+
+    /// On a pool already connected (e.g. shared with another store); the script is loaded on
+    /// first use.
+    pub fn new(pool: Pool) -> RedisGuardStore {
+        RedisGuardStore {
+            pool,
+            check: Script::from_lua(CHECK_LUA),
+        }
+    }
+
+    /// SHA-1 of the check script.
+    pub fn check_script_sha(&self) -> String {
+        self.check.sha1().to_string()
+    }
+
+    /// Close every connection.
+    pub async fn quit(&self) -> Result<(), GuardStoreError> {
+        self.pool.quit().await.map_err(guard_error)
+    }
+}
+
+fn guard_error(error: Error) -> GuardStoreError {
+    if is_transient_redis_error(&error) {
+        GuardStoreError::Unavailable(error.to_string())
+    } else {
+        GuardStoreError::Protocol(error.to_string())
+    }
+}
+
+/// `KEYS` and `ARGV` of the check script (layout in `check.lua`).
+fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<String>) {
+    let mut keys = Vec::with_capacity(check.velocity.len() + 2);
+    let mut args = Vec::with_capacity(2 * check.velocity.len() + 4);
+    args.push(check.velocity.len().to_string());
+    for limit in &check.velocity {
+        keys.push(keys::velocity(room, limit.window_ms, &limit.subject));
+        args.push(limit.limit.to_string());
+        args.push(span_ms(limit.window_ms).to_string());
+    }
+    if let Some(places) = &check.places {
+        keys.extend(places.subjects.iter().map(|s| keys::places(room, s)));
+        args.push(places.visitor.to_hex());
+        args.push(places.max_per_subject.to_string());
+        args.push(span_ms(places.hold_ms).to_string());
+    }
+    (keys, args)
+}
+
+fn protocol(what: &str, reply: &[i64]) -> GuardStoreError {
+    GuardStoreError::Protocol(format!("check script: {what} in reply {reply:?}"))
+}
+
+fn number<T: TryFrom<i64>>(value: i64, reply: &[i64]) -> Result<T, GuardStoreError> {
+    T::try_from(value).map_err(|_| protocol("a number out of range", reply))
+}
+
+/// A count, saturating as the memory store's does (up to 10 × a limit near `u32::MAX`).
+fn saturated(value: i64, reply: &[i64]) -> Result<u32, GuardStoreError> {
+    let count: u64 = number(value, reply)?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// The check script's reply into counts, for a check of `velocity` counters and
+/// `subjects` place subjects.
+fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts, GuardStoreError> {
+    let (pairs, place) = reply
+        .split_at_checked(2 * velocity)
+        .ok_or_else(|| protocol("too few numbers", reply))?;
+    let velocity = pairs
+        .chunks_exact(2)
+        .map(|pair| match *pair {
+            [count, -1] => Ok(VelocityResult {
+                count: saturated(count, reply)?,
+                retry_after_ms: None,
+            }),
+            [count, retry] => Ok(VelocityResult {
+                count: saturated(count, reply)?,
+                retry_after_ms: Some(number(retry, reply)?),
+            }),
+            _ => Err(protocol("an odd pair", reply)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (place_allowed, holders) = match place {
+        [-1] => (true, None),
+        [flag @ (0 | 1), holders @ ..] if holders.len() == subjects => (
+            *flag == 1,
+            Some(
+                holders
+                    .iter()
+                    .map(|n| number(*n, reply))
+                    .collect::<Result<Vec<u32>, _>>()?,
+            ),
+        ),
+        _ => return Err(protocol("a bad place part", reply)),
+    };
+    Ok(GuardCounts {
+        velocity,
+        holders,
+        place_allowed,
+    })
+}
+
+#[async_trait]
+impl GuardStore for RedisGuardStore {
+    async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError> {
+        let (keys, args) = script_input(room, check);
+        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
+        let reply: Vec<i64> = self
+            .check
+            .evalsha_with_reload(self.pool.next(), keys, args)
+            .await
+            .map_err(guard_error)?;
+        let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
+        counts(&reply, check.velocity.len(), subjects)
+    }
+
+    async fn redeem(
+        &self,
+        room: &str,
+        challenge_id: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, GuardStoreError> {
+        let ttl = i64::try_from(span_ms(ttl_ms)).unwrap_or(i64::MAX);
+        // SET NX: one atomic command decides, so exactly one of concurrent replays wins.
+        let set: Value = self
+            .pool
+            .set(
+                keys::redeemed(room, challenge_id),
+                "1",
+                Some(Expiration::PX(ttl)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(guard_error)?;
+        Ok(!set.is_null())
+    }
+
+    async fn set_shadow(
+        &self,
+        room: &str,
+        visitor: VisitorId,
+        until_ms: Option<u64>,
+    ) -> Result<(), GuardStoreError> {
+        let key = keys::shadow(room, visitor);
+        match until_ms.filter(|until| *until > 0) {
+            // A PXAT already past deletes the key: the shadow is lifted by the same command.
+            Some(until) => {
+                let at = i64::try_from(until.min(MAX_UNTIL_MS)).unwrap_or(i64::MAX);
+                self.pool
+                    .set::<Value, _, _>(key, "1", Some(Expiration::PXAT(at)), None, false)
+                    .await
+            }
+            None => self.pool.del::<Value, _>(key).await,
+        }
+        .map(drop)
+        .map_err(guard_error)
+    }
+
+    async fn is_shadowed(&self, room: &str, visitor: VisitorId) -> Result<bool, GuardStoreError> {
+        let found: i64 = self
+            .pool
+            .exists(keys::shadow(room, visitor))
+            .await
+            .map_err(guard_error)?;
+        Ok(found == 1)
+    }
+
+    async fn rules(&self, room: &str) -> Result<Option<String>, GuardStoreError> {
+        self.pool.get(keys::rules(room)).await.map_err(guard_error)
+    }
+
+    async fn set_rules(&self, room: &str, rules_json: &str) -> Result<(), GuardStoreError> {
+        self.pool
+            .set::<Value, _, _>(keys::rules(room), rules_json, None, None, false)
+            .await
+            .map(drop)
+            .map_err(guard_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PlaceCheck, VelocityCheck};
+
+    #[test]
+    fn the_script_input_declares_every_key_under_the_room_tag() {
+        let check = GuardCheck {
+            velocity: vec![
+                VelocityCheck {
+                    subject: "ip:1".into(),
+                    limit: 5,
+                    window_ms: 0,
+                },
+                VelocityCheck {
+                    subject: "fp:2".into(),
+                    limit: 7,
+                    window_ms: 60_000,
+                },
+            ],
+            places: Some(PlaceCheck {
+                visitor: VisitorId([1; 16]),
+                subjects: vec!["ip:1".into()],
+                max_per_subject: 3,
+                hold_ms: 120_000,
+            }),
+        };
+        let (keys, args) = script_input("r", &check);
+        assert_eq!(
+            keys,
+            ["bg:{r}:v:0:ip:1", "bg:{r}:v:60000:fp:2", "bg:{r}:p:ip:1"]
+        );
+        let visitor = VisitorId([1; 16]).to_hex();
+        assert_eq!(
+            args,
+            ["2", "5", "1", "7", "60000", visitor.as_str(), "3", "120000"]
+        );
+    }
+
+    #[test]
+    fn the_script_shares_the_rust_constants() {
+        let debt = crate::store::gcra::MAX_DEBT_LIMITS;
+        assert!(CHECK_LUA.contains(&format!("local MAX_DEBT_LIMITS = {debt}\n")));
+    }
+
+    #[test]
+    fn replies_decode_or_fail_as_protocol_errors() {
+        let counts_ok = counts(&[3, -1, 6, 200, 1, 2, 4], 2, 2).unwrap();
+        assert_eq!(counts_ok.velocity[0].retry_after_ms, None);
+        assert_eq!(counts_ok.velocity[1].retry_after_ms, Some(200));
+        assert_eq!(counts_ok.holders, Some(vec![2, 4]));
+        assert!(counts_ok.place_allowed);
+        let saturated = counts(&[1 << 40, 5, -1], 1, 0).unwrap();
+        assert_eq!(saturated.velocity[0].count, u32::MAX);
+        let no_place = counts(&[-1], 0, 0).unwrap();
+        assert_eq!(no_place.holders, None);
+        assert!(no_place.place_allowed);
+        for bad in [&[3, -1][..], &[3], &[1, 2], &[-5, -1, -1], &[2, 1, 1]] {
+            assert!(
+                matches!(counts(bad, 1, 1), Err(GuardStoreError::Protocol(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

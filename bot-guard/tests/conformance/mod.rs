@@ -1,0 +1,502 @@
+//! The one behavioural suite every `GuardStore` passes. `conformance_memory.rs` runs it on a
+//! `MemoryGuardStore` with a manual clock (time passes when a test says so, exactly);
+//! `conformance_redis.rs` on a real redis-server, where time is Redis' own and passes for
+//! real, so bounds on times carry the slack of a real clock and no more.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anteroom_admission::VisitorId;
+use anteroom_bot_guard::{
+    GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck, VelocityResult,
+};
+use anteroom_queue::RedisOptions;
+
+pub type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One backend, seen by two gateway instances.
+pub struct Env {
+    pub store: Arc<dyn GuardStore>,
+    /// A second instance on the same backend (its own pool on Redis; the same object in
+    /// memory).
+    pub other: Arc<dyn GuardStore>,
+    /// Keeps the backend (e.g. a redis-server) alive for the test.
+    pub _guard: Box<dyn std::any::Any + Send + Sync>,
+    /// Let this much time pass on the store's clock.
+    pub pass: Box<dyn Fn(Duration) -> Wait + Send + Sync>,
+    /// The store's clock now, in ms.
+    pub now_ms: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+/// Two instances (two pools) on the Redis at `url`, where time is Redis' own and passes for
+/// real; `guard` keeps the server alive.
+#[allow(dead_code)] // not every suite runs on Redis
+pub async fn redis_env(url: &str, guard: Box<dyn std::any::Any + Send + Sync>) -> Env {
+    let store = RedisGuardStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect");
+    let other = RedisGuardStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect second instance");
+    Env {
+        store: Arc::new(store),
+        other: Arc::new(other),
+        _guard: guard,
+        pass: Box::new(|d| Box::pin(tokio::time::sleep(d))),
+        // Same host, so the system clock is Redis' clock.
+        now_ms: Box::new(|| {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+            u64::try_from(now.as_millis()).unwrap()
+        }),
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance test, each with a fresh `Env` from `$make`.
+macro_rules! conformance_suite {
+    ($make:path) => {
+        conformance_suite!(@tests $make;
+            velocity_allows_a_burst_of_limit_then_refuses_with_retry_after,
+            hammering_is_counted_up_to_ten_times_the_limit,
+            velocity_recovers_after_retry_after_and_after_the_window,
+            extreme_limits_windows_and_holds_are_clamped_alike,
+            subjects_in_one_check_count_independently,
+            two_instances_share_the_counts,
+            places_admit_at_most_max_per_subject,
+            a_holder_checking_again_is_not_a_new_holder,
+            a_place_needs_room_under_every_subject,
+            holders_expire_hold_ms_after_they_were_last_seen,
+            concurrent_checks_never_exceed_the_max,
+            a_check_without_places_reports_no_holders,
+            concurrent_redemptions_have_exactly_one_winner,
+            redemptions_are_forgotten_after_their_ttl,
+            shadows_are_set_lifted_and_expire,
+            rules_round_trip,
+            rooms_are_independent,
+        );
+    };
+    (@tests $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let env = $make().await;
+                conformance::$name(&env).await;
+            }
+        )*
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+pub fn vid(n: u64) -> VisitorId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&0xb07_0000_0000_0000u64.to_be_bytes());
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    VisitorId(bytes)
+}
+
+fn limit(subject: &str, limit: u32, window_ms: u64) -> VelocityCheck {
+    VelocityCheck {
+        subject: subject.to_string(),
+        limit,
+        window_ms,
+    }
+}
+
+fn velocity_only(limits: &[VelocityCheck]) -> GuardCheck {
+    GuardCheck {
+        velocity: limits.to_vec(),
+        places: None,
+    }
+}
+
+fn place(visitor: u64, subjects: &[&str], max: u32, hold_ms: u64) -> GuardCheck {
+    GuardCheck {
+        velocity: Vec::new(),
+        places: Some(PlaceCheck {
+            visitor: vid(visitor),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            max_per_subject: max,
+            hold_ms,
+        }),
+    }
+}
+
+async fn check(store: &Arc<dyn GuardStore>, room: &str, check: &GuardCheck) -> GuardCounts {
+    store.check(room, check).await.expect("check")
+}
+
+/// The first (only) velocity result of `n` checks in a row.
+async fn hits(env: &Env, room: &str, limits: &[VelocityCheck], n: usize) -> Vec<VelocityResult> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(
+            check(&env.store, room, &velocity_only(limits))
+                .await
+                .velocity[0],
+        );
+    }
+    out
+}
+
+fn allowed(results: &[VelocityResult]) -> usize {
+    results
+        .iter()
+        .filter(|r| r.retry_after_ms.is_none())
+        .count()
+}
+
+// ---------------------------------------------------------------------------------------------
+// velocity
+
+pub async fn velocity_allows_a_burst_of_limit_then_refuses_with_retry_after(env: &Env) {
+    // 5 per 10 s: one every 2 s once the burst is spent.
+    let ip = [limit("ip:203.0.113.9", 5, 10_000)];
+    let results = hits(env, "r", &ip, 8).await;
+    let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
+    // Refused requests count too: the count shows how hard the subject pushes.
+    assert_eq!(counts, [1, 2, 3, 4, 5, 6, 7, 8], "{results:?}");
+    assert_eq!(allowed(&results[..5]), 5);
+    for (k, refused) in (6u64..).zip(&results[5..]) {
+        let retry = refused.retry_after_ms.expect("refused");
+        // Each refusal pays one interval (2 s) too: the k-th waits (k - 4) intervals, less
+        // the time the checks took.
+        let most = (k - 4) * 2_000;
+        assert!(
+            (most - 1_000..=most).contains(&retry),
+            "request {k}: retry after {retry} ms"
+        );
+    }
+}
+
+pub async fn hammering_is_counted_up_to_ten_times_the_limit(env: &Env) {
+    let ip = [limit("ip:hammer", 4, 10_000)];
+    let results = hits(env, "r", &ip, 60).await;
+    assert_eq!(allowed(&results), 4);
+    let counts: Vec<u32> = results.iter().map(|r| r.count).collect();
+    assert_eq!(
+        counts[..40],
+        (1..=40).collect::<Vec<u32>>()[..],
+        "{counts:?}"
+    );
+    assert!(
+        counts[40..].iter().all(|c| *c == 40),
+        "saturates: {counts:?}"
+    );
+}
+
+pub async fn velocity_recovers_after_retry_after_and_after_the_window(env: &Env) {
+    // 3 per 600 ms: one every 200 ms.
+    let ip = [limit("ip:198.51.100.7", 3, 600)];
+    let burst = hits(env, "r", &ip, 4).await;
+    assert_eq!(allowed(&burst), 3);
+    let retry = burst[3].retry_after_ms.expect("the fourth is refused");
+    // It paid an interval too: two intervals (400 ms) until one more fits.
+    assert!((200..=400).contains(&retry), "retry after {retry} ms");
+
+    // Waiting what the store said is enough for one more.
+    (env.pass)(Duration::from_millis(retry)).await;
+    let one_more = hits(env, "r", &ip, 1).await;
+    assert_eq!(allowed(&one_more), 1, "{one_more:?}");
+
+    // A whole window without requests gives the whole burst back, and no more.
+    (env.pass)(Duration::from_millis(600)).await;
+    let again = hits(env, "r", &ip, 4).await;
+    assert_eq!(allowed(&again[..3]), 3, "{again:?}");
+    assert!(again[3].retry_after_ms.is_some(), "{again:?}");
+}
+
+pub async fn extreme_limits_windows_and_holds_are_clamped_alike(env: &Env) {
+    let limits = [
+        limit("ip:zero", 0, 1_000),
+        limit("ip:huge", u32::MAX, u64::MAX),
+        limit("ip:instant", 1, 0),
+    ];
+    let counts = check(&env.store, "r", &velocity_only(&limits)).await;
+    assert_eq!(counts.velocity[0].count, 1, "limit 0 refuses everything");
+    assert!(counts.velocity[0].retry_after_ms >= Some(1_000));
+    assert_eq!(counts.velocity[1].retry_after_ms, None);
+    assert_eq!(
+        counts.velocity[2].retry_after_ms, None,
+        "window 0 counts as 1 ms"
+    );
+    let held = check(&env.store, "r", &place(1, &["fp:zero-hold"], 1, 0)).await;
+    assert!(held.place_allowed);
+    assert_eq!(held.holders, Some(vec![1]));
+    let no_room = check(&env.store, "r", &place(2, &["fp:no-room"], 0, 60_000)).await;
+    assert!(!no_room.place_allowed, "a maximum of 0 takes nobody");
+    assert_eq!(no_room.holders, Some(vec![0]));
+}
+
+pub async fn subjects_in_one_check_count_independently(env: &Env) {
+    let limits = [
+        limit("ip:a", 2, 10_000),
+        limit("fp:b", 4, 10_000),
+        // The same subject under another window is another counter.
+        limit("ip:a", 3, 60_000),
+    ];
+    let mut per_limit = vec![Vec::new(); limits.len()];
+    for _ in 0..5 {
+        let counts = check(&env.store, "r", &velocity_only(&limits)).await;
+        assert_eq!(counts.velocity.len(), limits.len());
+        assert_eq!(counts.holders, None);
+        for (results, result) in per_limit.iter_mut().zip(counts.velocity) {
+            results.push(result);
+        }
+    }
+    assert_eq!(allowed(&per_limit[0]), 2, "{:?}", per_limit[0]);
+    assert_eq!(allowed(&per_limit[1]), 4, "{:?}", per_limit[1]);
+    assert_eq!(allowed(&per_limit[2]), 3, "{:?}", per_limit[2]);
+    // A subject nobody checked yet has its whole burst.
+    let fresh = hits(env, "r", &[limit("fp:c", 2, 10_000)], 1).await;
+    assert_eq!(fresh[0].count, 1);
+    assert_eq!(fresh[0].retry_after_ms, None);
+}
+
+pub async fn two_instances_share_the_counts(env: &Env) {
+    let ip = velocity_only(&[limit("ip:shared", 6, 10_000)]);
+    let mut admitted = 0;
+    for n in 0..12 {
+        let store = if n % 2 == 0 { &env.store } else { &env.other };
+        if check(store, "r", &ip).await.velocity[0]
+            .retry_after_ms
+            .is_none()
+        {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 6, "the limit holds for the sum of both instances");
+
+    let mut places = Vec::new();
+    for n in 0..4 {
+        let store = if n % 2 == 0 { &env.store } else { &env.other };
+        places.push(
+            check(store, "r", &place(n, &["fp:shared"], 2, 60_000))
+                .await
+                .place_allowed,
+        );
+    }
+    assert_eq!(places, [true, true, false, false]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// places
+
+pub async fn places_admit_at_most_max_per_subject(env: &Env) {
+    let mut results = Vec::new();
+    for n in 1..=5 {
+        results.push(check(&env.store, "r", &place(n, &["fp:x"], 3, 60_000)).await);
+    }
+    let allowed: Vec<bool> = results.iter().map(|c| c.place_allowed).collect();
+    assert_eq!(allowed, [true, true, true, false, false]);
+    let holders: Vec<Vec<u32>> = results.iter().map(|c| c.holders.clone().unwrap()).collect();
+    assert_eq!(holders, [vec![1], vec![2], vec![3], vec![3], vec![3]]);
+}
+
+pub async fn a_holder_checking_again_is_not_a_new_holder(env: &Env) {
+    for (n, holders) in [(1, 1), (2, 2), (1, 2), (2, 2), (1, 2)] {
+        let counts = check(&env.store, "r", &place(n, &["ip:x"], 2, 60_000)).await;
+        assert!(counts.place_allowed, "holder {n} keeps its place");
+        assert_eq!(counts.holders, Some(vec![holders]));
+    }
+    let third = check(&env.store, "r", &place(3, &["ip:x"], 2, 60_000)).await;
+    assert!(!third.place_allowed);
+    assert_eq!(third.holders, Some(vec![2]));
+}
+
+pub async fn a_place_needs_room_under_every_subject(env: &Env) {
+    let take = |n, subjects: &'static [&'static str]| place(n, subjects, 2, 60_000);
+    assert!(
+        check(&env.store, "r", &take(1, &["ip:A", "fp:X"]))
+            .await
+            .place_allowed
+    );
+    assert!(
+        check(&env.store, "r", &take(2, &["ip:B", "fp:X"]))
+            .await
+            .place_allowed
+    );
+    // fp:X is full: refused, and not taken under ip:A either (all subjects or none).
+    let refused = check(&env.store, "r", &take(3, &["ip:A", "fp:X"])).await;
+    assert!(!refused.place_allowed);
+    assert_eq!(refused.holders, Some(vec![1, 2]));
+    let other_fp = check(&env.store, "r", &take(4, &["ip:A", "fp:Y"])).await;
+    assert!(
+        other_fp.place_allowed,
+        "ip:A still had room: visitor 3 took none"
+    );
+    assert_eq!(other_fp.holders, Some(vec![2, 1]));
+    // An empty subject list refuses nothing.
+    let none = check(&env.store, "r", &take(5, &[])).await;
+    assert!(none.place_allowed);
+    assert_eq!(none.holders, Some(vec![]));
+}
+
+pub async fn holders_expire_hold_ms_after_they_were_last_seen(env: &Env) {
+    let hold = 800;
+    let take = |n| place(n, &["fp:expiring"], 1, hold);
+    assert!(check(&env.store, "r", &take(1)).await.place_allowed);
+    assert!(!check(&env.store, "r", &take(2)).await.place_allowed);
+    // Seen again halfway: the hold runs from now.
+    (env.pass)(Duration::from_millis(500)).await;
+    assert!(check(&env.store, "r", &take(1)).await.place_allowed);
+    (env.pass)(Duration::from_millis(500)).await;
+    let still_held = check(&env.store, "r", &take(2)).await;
+    assert!(
+        !still_held.place_allowed,
+        "the refreshed holder still holds"
+    );
+    // Not seen for longer than the hold: forgotten, the place is free.
+    (env.pass)(Duration::from_millis(hold + 100)).await;
+    let freed = check(&env.store, "r", &take(2)).await;
+    assert!(freed.place_allowed);
+    assert_eq!(freed.holders, Some(vec![1]));
+}
+
+pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
+    let mut tasks = Vec::new();
+    for n in 0..2_000 {
+        let store = if n % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let check = place(n, &["ip:crowd", "fp:crowd"], 4, 60_000);
+            store.check("r", &check).await.expect("check")
+        }));
+    }
+    let mut admitted = 0;
+    for task in tasks {
+        let counts = task.await.expect("task");
+        let holders = counts.holders.expect("holders");
+        assert!(holders.iter().all(|h| *h <= 4), "{holders:?}");
+        if counts.place_allowed {
+            admitted += 1;
+        }
+    }
+    assert_eq!(admitted, 4);
+    let late = check(&env.store, "r", &place(10_000, &["ip:crowd"], 4, 60_000)).await;
+    assert_eq!(late.holders, Some(vec![4]));
+}
+
+pub async fn a_check_without_places_reports_no_holders(env: &Env) {
+    let empty = check(&env.store, "r", &GuardCheck::default()).await;
+    assert!(empty.velocity.is_empty());
+    assert_eq!(empty.holders, None);
+    assert!(empty.place_allowed, "nothing to refuse");
+}
+
+// ---------------------------------------------------------------------------------------------
+// redemption, shadows, rules, rooms
+
+pub async fn concurrent_redemptions_have_exactly_one_winner(env: &Env) {
+    let mut tasks = Vec::new();
+    for n in 0..10 {
+        let store = if n % 2 == 0 {
+            env.store.clone()
+        } else {
+            env.other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .redeem("r", "challenge-1", 60_000)
+                .await
+                .expect("redeem")
+        }));
+    }
+    let mut winners = 0;
+    for task in tasks {
+        if task.await.expect("task") {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert!(!env.store.redeem("r", "challenge-1", 60_000).await.unwrap());
+    assert!(env.store.redeem("r", "challenge-2", 60_000).await.unwrap());
+    assert!(env
+        .store
+        .redeem("other-room", "challenge-1", 60_000)
+        .await
+        .unwrap());
+}
+
+pub async fn redemptions_are_forgotten_after_their_ttl(env: &Env) {
+    assert!(env.store.redeem("r", "short", 300).await.unwrap());
+    assert!(!env.store.redeem("r", "short", 300).await.unwrap());
+    (env.pass)(Duration::from_millis(400)).await;
+    assert!(env.store.redeem("r", "short", 300).await.unwrap());
+}
+
+pub async fn shadows_are_set_lifted_and_expire(env: &Env) {
+    let v = vid(7);
+    assert!(!env.store.is_shadowed("r", v).await.unwrap());
+    env.store
+        .set_shadow("r", v, Some((env.now_ms)() + 60_000))
+        .await
+        .unwrap();
+    assert!(env.store.is_shadowed("r", v).await.unwrap());
+    assert!(
+        env.other.is_shadowed("r", v).await.unwrap(),
+        "every instance sees it"
+    );
+    assert!(!env.store.is_shadowed("r", vid(8)).await.unwrap());
+    assert!(!env.store.is_shadowed("other-room", v).await.unwrap());
+
+    env.other.set_shadow("r", v, None).await.unwrap();
+    assert!(!env.store.is_shadowed("r", v).await.unwrap(), "lifted");
+
+    env.store
+        .set_shadow("r", v, Some((env.now_ms)() + 300))
+        .await
+        .unwrap();
+    assert!(env.store.is_shadowed("r", v).await.unwrap());
+    (env.pass)(Duration::from_millis(400)).await;
+    assert!(!env.store.is_shadowed("r", v).await.unwrap(), "expired");
+
+    // An end already past lifts a shadow too.
+    env.store
+        .set_shadow("r", v, Some((env.now_ms)() + 60_000))
+        .await
+        .unwrap();
+    env.store
+        .set_shadow("r", v, Some((env.now_ms)() - 1_000))
+        .await
+        .unwrap();
+    assert!(!env.store.is_shadowed("r", v).await.unwrap());
+    env.store.set_shadow("r", v, Some(0)).await.unwrap();
+    assert!(!env.store.is_shadowed("r", v).await.unwrap());
+}
+
+pub async fn rules_round_trip(env: &Env) {
+    assert_eq!(env.store.rules("r").await.unwrap(), None);
+    let rules = r#"{"enabled":true,"block_cidrs":["192.0.2.0/24"]}"#;
+    env.store.set_rules("r", rules).await.unwrap();
+    assert_eq!(env.other.rules("r").await.unwrap().as_deref(), Some(rules));
+    env.other.set_rules("r", "{}").await.unwrap();
+    assert_eq!(env.store.rules("r").await.unwrap().as_deref(), Some("{}"));
+    assert_eq!(env.store.rules("other-room").await.unwrap(), None);
+}
+
+pub async fn rooms_are_independent(env: &Env) {
+    let ip = [limit("ip:same", 2, 10_000)];
+    assert_eq!(allowed(&hits(env, "room-a", &ip, 3).await), 2);
+    assert_eq!(allowed(&hits(env, "room-b", &ip, 3).await), 2);
+    assert!(
+        check(&env.store, "room-a", &place(1, &["fp:same"], 1, 60_000))
+            .await
+            .place_allowed
+    );
+    assert!(
+        check(&env.store, "room-b", &place(2, &["fp:same"], 1, 60_000))
+            .await
+            .place_allowed
+    );
+    assert!(
+        !check(&env.store, "room-a", &place(3, &["fp:same"], 1, 60_000))
+            .await
+            .place_allowed
+    );
+}

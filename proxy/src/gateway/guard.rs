@@ -1,0 +1,282 @@
+//! The bot guard at the gateway's door: before a visitor takes a place, the room's rules,
+//! the request's signals and the shared counts decide whether it joins, solves a proof of
+//! work first, waits in a shadow line that never admits, or is turned away. A visitor the
+//! guard let in carries a clearance for the room, so polling does not meet the guard again.
+//! The store is consulted once per screening (`GuardStore::check`, one round trip) plus once
+//! to know whether the visitor is shadowed; when the guard store cannot be reached the
+//! guard lets visitors through (the queue still orders them) and counts it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, OnceLock};
+
+use anteroom_admission::{unix_now, unix_now_ms, VisitorId};
+use anteroom_bot_guard::{
+    decide, price, shadow_lift, suspicion, ChallengeKey, ChallengeSpec, ClearanceKey,
+    ClientFingerprint, Counts, Demand, GuardStore, Rules, Signals, VerdictKind,
+};
+use anteroom_config::{Cidr, GatewayConfig};
+
+use super::cookies::set_cookie;
+use super::live::LiveRoom;
+use super::metrics::Metrics;
+use super::RequestFacts;
+
+/// The cookie (browsers) and header (apps) that carry a clearance.
+pub const CLEARANCE_COOKIE: &str = "anteroom_guard";
+pub const CLEARANCE_HEADER: &str = "x-anteroom-guard";
+/// A shadow lasts this long unless lifted; the visitor is re-scored on every request.
+const SHADOW_MS: u64 = 10 * 60 * 1000;
+/// A challenge must be solved within this long.
+pub const CHALLENGE_TTL_SECONDS: u64 = 120;
+
+/// What the guard needs of a request without a pass (read by the adapter).
+#[derive(Debug, Clone, Default)]
+pub struct GuardFacts {
+    /// The client's address: the peer, or what trusted proxies said it was.
+    pub client_ip: Option<IpAddr>,
+    /// Header names and values in arrival order (the fingerprint's input).
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// `anteroom_guard` cookie or `X-Anteroom-Guard` header.
+    pub clearance: Option<String>,
+}
+
+/// The guard's answer for a visitor about to take a place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screened {
+    /// Take the place; `clearance` is new for the client when set.
+    Pass {
+        clearance: Option<String>,
+    },
+    Challenge {
+        difficulty: u8,
+    },
+    Shadow,
+    Block {
+        reason: &'static str,
+    },
+}
+
+pub struct GuardGate {
+    rules: Vec<Rules>,
+    challenge_key: ChallengeKey,
+    clearance_key: ClearanceKey,
+    trusted_proxies: Vec<Cidr>,
+    store: OnceLock<Arc<dyn GuardStore>>,
+}
+
+impl GuardGate {
+    pub fn new(config: &GatewayConfig, signing_secret: &[u8]) -> GuardGate {
+        GuardGate {
+            rules: config
+                .rooms
+                .iter()
+                .map(|room| Rules::for_room(&config.bot_guard, &room.bot_guard))
+                .collect(),
+            challenge_key: ChallengeKey::derive(signing_secret),
+            clearance_key: ClearanceKey::derive(signing_secret),
+            trusted_proxies: config.listen.trusted_proxies.clone(),
+            store: OnceLock::new(),
+        }
+    }
+
+    /// Hand the connected guard store over (the store owner does, once).
+    pub fn connect(&self, store: Arc<dyn GuardStore>) {
+        let _ = self.store.set(store);
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn GuardStore>> {
+        self.store.get()
+    }
+
+    pub fn trusted_proxies(&self) -> &[Cidr] {
+        &self.trusted_proxies
+    }
+
+    pub fn rules(&self, room: usize) -> Option<&Rules> {
+        self.rules.get(room)
+    }
+
+    /// Whether the room's guard is on at all (a room with it off skips all of this).
+    pub fn enabled(&self, room: usize) -> bool {
+        self.rules
+            .get(room)
+            .is_some_and(|rules| rules.config.enabled)
+    }
+
+    pub fn challenge_key(&self) -> &ChallengeKey {
+        &self.challenge_key
+    }
+
+    fn signals(facts: &RequestFacts, visitor: VisitorId) -> Signals {
+        let ip = facts
+            .guard
+            .client_ip
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let headers: Vec<(&str, &[u8])> = facts
+            .guard
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        Signals::from_request(ip, &headers, visitor)
+    }
+
+    /// Screen a visitor about to take a place in room `index`. `proof` is the difficulty of
+    /// a challenge it solved (and redeemed) on this request; `client` what its page
+    /// reported.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn screen(
+        &self,
+        room: &str,
+        index: usize,
+        live: &LiveRoom,
+        facts: &RequestFacts,
+        visitor: VisitorId,
+        proof: Option<u8>,
+        client: Option<ClientFingerprint>,
+        metrics: &Metrics,
+    ) -> Screened {
+        let Some(rules) = self.rules.get(index).filter(|rules| rules.config.enabled) else {
+            return Screened::Pass { clearance: None };
+        };
+        let now = unix_now();
+        if proof.is_none() {
+            if let Some(text) = facts.guard.clearance.as_deref() {
+                if self.clearance_key.verify(text, room, visitor, now) {
+                    return Screened::Pass { clearance: None };
+                }
+            }
+        }
+        let Some(store) = self.store.get() else {
+            metrics.count_verdict(room, "allow", "guard_store_unavailable");
+            return Screened::Pass { clearance: None };
+        };
+        let mut signals = Self::signals(facts, visitor);
+        signals.proof = proof;
+        signals.client = client;
+        let hold_ms = live
+            .settings
+            .abandon_after_seconds
+            .max(live.settings.session_seconds)
+            .saturating_mul(1000);
+        let check = rules.guard_check(&signals, hold_ms);
+        let (counts, shadowed) =
+            match tokio::join!(store.check(room, &check), store.is_shadowed(room, visitor)) {
+                (Ok(counts), Ok(shadowed)) => (counts, shadowed),
+                _ => {
+                    metrics.count_verdict(room, "allow", "guard_store_unavailable");
+                    return Screened::Pass { clearance: None };
+                }
+            };
+        let demand = demand(live);
+        let verdict = decide(
+            &signals,
+            &Counts::from_store(&counts, shadowed),
+            rules,
+            &demand,
+        );
+        metrics.count_verdict(room, verdict.kind.as_label(), verdict.reason.as_label());
+        match verdict.kind {
+            VerdictKind::Allow => {
+                if shadowed {
+                    let _ = store.set_shadow(room, visitor, None).await;
+                }
+                let expires_at = now.saturating_add(hold_ms / 1000);
+                Screened::Pass {
+                    clearance: Some(self.clearance_key.issue(room, visitor, expires_at)),
+                }
+            }
+            VerdictKind::Challenge { difficulty } => Screened::Challenge { difficulty },
+            VerdictKind::Shadow => {
+                if !shadowed {
+                    let until = unix_now_ms().saturating_add(SHADOW_MS);
+                    let _ = store.set_shadow(room, visitor, Some(until)).await;
+                }
+                Screened::Shadow
+            }
+            VerdictKind::Block => Screened::Block {
+                reason: verdict.reason.as_label(),
+            },
+        }
+    }
+
+    /// A challenge for this visitor at the level it would be priced now (the shadow-lift
+    /// level when it is shadowed). One store round trip (is it shadowed?), no counting.
+    pub async fn challenge_for(
+        &self,
+        room: &str,
+        index: usize,
+        live: &LiveRoom,
+        facts: &RequestFacts,
+        visitor: VisitorId,
+    ) -> (String, u8) {
+        let (floor, cap) = self
+            .rules
+            .get(index)
+            .map(|rules| rules.difficulty_bounds())
+            .unwrap_or((1, 8));
+        let score = suspicion(&Self::signals(facts, visitor));
+        let mut level = price(&demand(live), score, floor, cap);
+        if let Some(store) = self.store.get() {
+            if store.is_shadowed(room, visitor).await.unwrap_or(false) {
+                level = shadow_lift(level, cap);
+            }
+        }
+        let spec = ChallengeSpec::new(room, visitor, level, unix_now(), CHALLENGE_TTL_SECONDS);
+        (anteroom_bot_guard::issue(&spec, &self.challenge_key), level)
+    }
+
+    /// The cookie that carries a clearance to the browser.
+    pub fn clearance_cookie(clearance: &str, tls: bool) -> String {
+        set_cookie(CLEARANCE_COOKIE, clearance, "/", 24 * 3600, tls)
+    }
+}
+
+/// The room's demand as the price sees it: the line and the rate it actually moves at.
+fn demand(live: &LiveRoom) -> Demand {
+    Demand {
+        queue_length: live.waiting,
+        admit_per_second: live
+            .measured_rate()
+            .unwrap_or(live.settings.admit_per_second),
+    }
+}
+
+/// The position a shadowed visitor is shown: it moves like a real one (down a place every
+/// few seconds) but never reaches the door, and never goes up within the hour.
+pub fn shadow_position(visitor: VisitorId, waiting: u64, now: u64) -> u64 {
+    let seed = u64::from_le_bytes([
+        visitor.0[0],
+        visitor.0[1],
+        visitor.0[2],
+        visitor.0[3],
+        visitor.0[4],
+        visitor.0[5],
+        visitor.0[6],
+        visitor.0[7],
+    ]);
+    let start = waiting.max(50).saturating_add(seed % 200);
+    let elapsed = now.wrapping_add(seed) % 3600;
+    start.saturating_sub(elapsed / 4).max(3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shadow_position_moves_down_and_stops_short_of_the_door() {
+        let visitor = VisitorId([9; 16]);
+        let mut last = u64::MAX;
+        let mut moved = 0;
+        let start = 1_000_000 - (1_000_000 + u64::from_le_bytes([9; 8])) % 3600;
+        for now in start..start + 3599 {
+            let position = shadow_position(visitor, 100, now);
+            assert!(position >= 3);
+            assert!(position <= last, "went up at {now}");
+            moved += u64::from(position < last && last != u64::MAX);
+            last = position;
+        }
+        assert!(moved > 50);
+    }
+}

@@ -1,0 +1,593 @@
+//! The bot guard against real `anteroom serve` processes: a scripted bot, a farm rotating
+//! visitor ids behind one fingerprint, the proof-of-work endpoints (forged, expired,
+//! other-room and replayed solutions), the allow list, `X-Forwarded-For` from untrusted and
+//! trusted peers, counters shared by two gateways on one Redis, and 500 real-looking
+//! browsers from distinct addresses that must all get through.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anteroom_admission::{unix_now, VisitorId};
+use anteroom_bot_guard::{issue, solve, ChallengeKey, ChallengeSpec};
+use support::{room_toml, Backend, Gateway, Origin, SECRET};
+
+const ROOM: &str = "sale";
+
+async fn gateway(backend: &Backend, origin: &Origin, guard: &str, room_extra: &str) -> Gateway {
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/sale"],
+        &format!("mode = \"queue-all\"\nadmit_per_second = 1\n{room_extra}"),
+    );
+    let gateway = Gateway::start(backend, &rooms, &format!("[bot_guard]\n{guard}\n")).await;
+    gateway
+        .admin_patch(ROOM, serde_json::json!({ "paused": true }))
+        .await;
+    gateway
+}
+
+/// An HTTP client whose connections come from `source` (any 127.x.y.z works on loopback).
+fn client_from(source: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// A scripted client: no cookies kept (a new visitor id every time), a library's headers.
+async fn bot_join(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    extra: &[(&str, String)],
+) -> (u16, serde_json::Value) {
+    let mut request = client
+        .get(gateway.url("/sale/tickets"))
+        .header("user-agent", "python-requests/2.31.0")
+        .header("accept", "application/json");
+    for (name, value) in extra {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+async fn waiting(gateway: &Gateway) -> u64 {
+    gateway.admin_room(ROOM).await["waiting"].as_u64().unwrap()
+}
+
+async fn scripted_bot_is_throttled(backend: Backend) {
+    let origin = Origin::start().await;
+    let gateway = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nmax_places_per_ip = 4",
+        "",
+    )
+    .await;
+    let bot = client_from("127.0.0.9");
+    let mut places = 0;
+    for _ in 0..200 {
+        let (status, body) = bot_join(&bot, &gateway, &[]).await;
+        assert_eq!(status, 429, "{body}");
+        if body["position"].as_u64().is_some() {
+            places += 1;
+        }
+    }
+    // Every answer looks like a waiting visitor's, but at most four are real places.
+    assert_eq!(places, 200, "a shadowed bot sees a position too");
+    assert!(
+        waiting(&gateway).await <= 4,
+        "{}",
+        gateway.admin_room(ROOM).await
+    );
+    let shadowed = gateway
+        .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
+        .await;
+    assert!(shadowed >= 150.0, "shadow verdicts: {shadowed}");
+
+    // Real visitors from their own addresses join behind the bot and are all admitted;
+    // the bot never gets more than its four places in.
+    let mut fans = Vec::new();
+    for n in 2..5 {
+        let fan = client_from(&format!("127.0.1.{n}"));
+        let answer = fan
+            .get(gateway.url("/_anteroom/status?room=sale"))
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+            .header("accept-language", "en-GB,en;q=0.9")
+            .header("accept-encoding", "gzip, deflate")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let cookie = answer
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|value| {
+                value
+                    .to_str()
+                    .unwrap()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        fans.push((fan, cookie));
+    }
+    let queued = waiting(&gateway).await;
+    assert!(queued <= 7, "{queued}");
+    gateway
+        .admin_patch(
+            ROOM,
+            serde_json::json!({ "paused": false, "admit_per_second": 20.0 }),
+        )
+        .await;
+    for (fan, cookie) in &fans {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let status: serde_json::Value = fan
+                .get(gateway.url("/_anteroom/status?room=sale"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if status["state"] == "admitted" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fan not admitted: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let admitted = gateway.admin_room(ROOM).await["admitted_total"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        admitted <= queued,
+        "admitted {admitted} of {queued} real places"
+    );
+}
+
+#[tokio::test]
+async fn memory_a_scripted_bot_holds_at_most_its_places_and_is_shadowed() {
+    scripted_bot_is_throttled(Backend::memory()).await;
+}
+
+#[tokio::test]
+async fn redis_a_scripted_bot_holds_at_most_its_places_and_is_shadowed() {
+    scripted_bot_is_throttled(Backend::redis()).await;
+}
+
+#[tokio::test]
+async fn rotating_ids_behind_one_fingerprint_and_subnet_hold_at_most_k_places() {
+    let origin = Origin::start().await;
+    let backend = Backend::memory();
+    let gateway = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nmax_places_per_ip = 1000\nmax_places_per_fingerprint = 4",
+        "",
+    )
+    .await;
+    let clients: Vec<reqwest::Client> = (1..=200)
+        .map(|n| client_from(&format!("127.0.5.{n}")))
+        .collect();
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let clients = clients.clone();
+        let url = gateway.url("/sale/tickets");
+        tasks.push(tokio::spawn(async move {
+            for n in 0..250 {
+                let client = &clients[(worker * 250 + n) % clients.len()];
+                let response = client
+                    .get(&url)
+                    .header(
+                        "user-agent",
+                        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                    )
+                    .header("accept", "application/json")
+                    .header("accept-language", "en-US,en;q=0.5")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 429);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(
+        waiting(&gateway).await <= 4,
+        "{}",
+        gateway.admin_room(ROOM).await
+    );
+    let by_fingerprint = gateway
+        .metric(
+            "anteroom_bot_verdicts_total",
+            &["reason=\"places_fingerprint\""],
+        )
+        .await;
+    assert!(by_fingerprint >= 1990.0, "{by_fingerprint}");
+}
+
+/// A challenge, as the endpoint hands it out, for a visitor cookie.
+async fn get_challenge(
+    gateway: &Gateway,
+    room: &str,
+    cookie: Option<&str>,
+) -> (serde_json::Value, String) {
+    let mut request =
+        support::client().get(gateway.url(&format!("/_anteroom/challenge?room={room}")));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = cookie.map(str::to_string).unwrap_or_else(|| {
+        response
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    });
+    (response.json().await.unwrap(), cookie)
+}
+
+async fn post_solution(
+    gateway: &Gateway,
+    room: &str,
+    cookie: &str,
+    challenge: &str,
+    nonces: &str,
+) -> (u16, serde_json::Value) {
+    let response = support::client()
+        .post(gateway.url(&format!("/_anteroom/challenge?room={room}")))
+        .header("cookie", cookie)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "challenge": challenge, "nonces": nonces }).to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn nonces_text(nonces: &[u64]) -> String {
+    nonces
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test]
+async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_do_not() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    let rooms = format!(
+        "{}{}",
+        room_toml(
+            ROOM,
+            origin.addr,
+            &["/sale"],
+            "mode = \"queue-all\"\nadmit_per_second = 1"
+        ),
+        room_toml(
+            "other",
+            origin.addr,
+            &["/other"],
+            "mode = \"queue-all\"\nadmit_per_second = 1"
+        )
+    );
+    let gateway = Gateway::start(
+        &backend,
+        &rooms,
+        "[bot_guard]\nchallenge = \"always\"\ndifficulty_floor = 0\ndifficulty_cap = 1\n",
+    )
+    .await;
+
+    // Asking for a place: the status names the challenge, no position.
+    let mut visitor = support::Visitor::new();
+    let status = visitor
+        .get_json(&gateway.url("/_anteroom/status?room=sale"))
+        .await
+        .json();
+    assert_eq!(
+        status["challenge"]["url"], "/_anteroom/challenge?room=sale",
+        "{status}"
+    );
+    assert!(status["position"].is_null());
+    let cookie = format!("anteroom_vid={}", visitor.vid.clone().unwrap());
+
+    let (issued, cookie) = get_challenge(&gateway, ROOM, Some(&cookie)).await;
+    let challenge = issued["challenge"].as_str().unwrap().to_string();
+    let nonces = nonces_text(&solve(&challenge).unwrap());
+
+    // Forged: any changed byte of the challenge.
+    let mut forged = challenge.clone().into_bytes();
+    let last = forged.len() - 3;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let (code, body) = post_solution(
+        &gateway,
+        ROOM,
+        &cookie,
+        &String::from_utf8(forged).unwrap(),
+        &nonces,
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("challenge_failed")),
+        "{body}"
+    );
+    // Another room's challenge.
+    let (code, body) = post_solution(&gateway, "other", &cookie, &challenge, &nonces).await;
+    assert_eq!(
+        (code, body["detail"].as_str()),
+        (400, Some("wrong_room")),
+        "{body}"
+    );
+    // Expired (signed with the gateway's key, but issued long ago).
+    let key = ChallengeKey::derive(SECRET.as_bytes());
+    let visitor_id: VisitorId = support::keyring()
+        .verify_visitor(visitor.vid.as_deref().unwrap())
+        .unwrap();
+    let old = issue(
+        &ChallengeSpec::new(ROOM, visitor_id, 0, unix_now() - 1000, 120),
+        &key,
+    );
+    let old_nonces = nonces_text(&solve(&old).unwrap());
+    let (code, body) = post_solution(&gateway, ROOM, &cookie, &old, &old_nonces).await;
+    assert_eq!(
+        (code, body["detail"].as_str()),
+        (400, Some("expired")),
+        "{body}"
+    );
+
+    // The real solution takes a place; the same solution again is refused.
+    let (code, body) = post_solution(&gateway, ROOM, &cookie, &challenge, &nonces).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["position"], 1, "{body}");
+    assert!(body["challenge"].is_null());
+    let (code, body) = post_solution(&gateway, ROOM, &cookie, &challenge, &nonces).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("challenge_used")),
+        "{body}"
+    );
+
+    // Ten concurrent replays of one fresh solution: exactly one accepted.
+    let (issued, cookie) = get_challenge(&gateway, ROOM, None).await;
+    let challenge = issued["challenge"].as_str().unwrap().to_string();
+    let nonces = nonces_text(&solve(&challenge).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (url, cookie, challenge, nonces) = (
+            gateway.url("/_anteroom/challenge?room=sale"),
+            cookie.clone(),
+            challenge.clone(),
+            nonces.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            support::client()
+                .post(url)
+                .header("cookie", cookie)
+                .body(serde_json::json!({ "challenge": challenge, "nonces": nonces }).to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut codes = Vec::new();
+    for task in tasks {
+        codes.push(task.await.unwrap());
+    }
+    codes.sort();
+    assert_eq!(codes, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(
+        gateway
+            .metric("anteroom_challenges_total", &["outcome=\"replayed\""])
+            .await,
+        10.0
+    );
+}
+
+#[tokio::test]
+async fn the_allow_list_bypasses_the_guard_and_untrusted_forwarding_is_ignored() {
+    let origin = Origin::start().await;
+    let backend = Backend::memory();
+    // Allow-listed: fifty rotating ids from one address all take places.
+    let open = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nallow_cidrs = [\"127.0.0.0/8\"]",
+        "",
+    )
+    .await;
+    let bot = client_from("127.0.0.9");
+    for _ in 0..50 {
+        assert_eq!(bot_join(&bot, &open, &[]).await.0, 429);
+    }
+    assert_eq!(waiting(&open).await, 50);
+    drop(open);
+
+    // X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
+    let strict = gateway(&backend, &origin, "challenge = \"off\"", "").await;
+    for n in 0..10 {
+        let forwarded = [("x-forwarded-for", format!("203.0.113.{n}"))];
+        bot_join(&bot, &strict, &forwarded).await;
+    }
+    assert_eq!(waiting(&strict).await, 4);
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client() {
+    let origin = Origin::start().await;
+    let backend = Backend::memory();
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/sale"],
+        "mode = \"queue-all\"\nadmit_per_second = 1",
+    );
+    let gateway = Gateway::start(
+        &backend,
+        &rooms,
+        "trusted_proxies = [\"127.0.0.9/32\"]\n[bot_guard]\nchallenge = \"off\"\n",
+    )
+    .await;
+    let balancer = client_from("127.0.0.9");
+    for n in 0..10 {
+        let forwarded = [("x-forwarded-for", format!("198.51.{n}.7"))];
+        bot_join(&balancer, &gateway, &forwarded).await;
+    }
+    assert_eq!(
+        waiting(&gateway).await,
+        10,
+        "ten clients behind one balancer"
+    );
+}
+
+#[tokio::test]
+async fn counters_are_shared_by_two_gateways_on_one_redis() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    let guard = "challenge = \"off\"\nmax_places_per_ip = 4";
+    let a = gateway(&backend, &origin, guard, "").await;
+    let b = gateway(&backend, &origin, guard, "").await;
+    let bot = client_from("127.0.0.9");
+    for n in 0..12 {
+        let gateway = if n % 2 == 0 { &a } else { &b };
+        bot_join(&bot, gateway, &[]).await;
+    }
+    // Four places in all, not four per gateway.
+    assert_eq!(waiting(&a).await, 4);
+    let shadow_a = a
+        .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
+        .await;
+    let shadow_b = b
+        .metric("anteroom_bot_verdicts_total", &["verdict=\"shadow\""])
+        .await;
+    assert_eq!(shadow_a + shadow_b, 8.0);
+}
+
+/// Realistic browsers, each from its own address, at a normal pace: none is challenged,
+/// shadowed or blocked.
+#[tokio::test]
+async fn five_hundred_real_browsers_all_get_through() {
+    let origin = Origin::start().await;
+    let backend = Backend::memory();
+    // The guard as configured by default; the room admits 50 a second, so 500 in line is a
+    // ten-second wait (a long line would price a proof of work for everyone: `demand`).
+    let rooms = room_toml(
+        ROOM,
+        origin.addr,
+        &["/sale"],
+        "mode = \"queue-all\"\nadmit_per_second = 50",
+    );
+    let gateway = Gateway::start(&backend, &rooms, "[bot_guard]\nenabled = true\n").await;
+    gateway
+        .admin_patch(ROOM, serde_json::json!({ "paused": true }))
+        .await;
+    let browsers: [&[(&str, &str)]; 4] = [
+        &[
+            ("user-agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"),
+            ("upgrade-insecure-requests", "1"),
+            ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+            ("accept-encoding", "gzip, deflate"),
+            ("accept-language", "en-US,en;q=0.9"),
+        ],
+        &[
+            ("user-agent", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+            ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("accept-language", "de-DE,de;q=0.8,en-US;q=0.5,en;q=0.3"),
+            ("accept-encoding", "gzip, deflate"),
+            ("upgrade-insecure-requests", "1"),
+        ],
+        &[
+            ("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"),
+            ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            ("accept-language", "fr-FR,fr;q=0.9"),
+            ("accept-encoding", "gzip, deflate"),
+        ],
+        &[
+            ("user-agent", "Mozilla/5.0 (Linux; Android 14; SM-A146B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36"),
+            ("upgrade-insecure-requests", "1"),
+            ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+            ("accept-encoding", "gzip, deflate"),
+            ("accept-language", "es-ES,es;q=0.9"),
+        ],
+    ];
+    for n in 0..500u32 {
+        let client = client_from(&format!(
+            "127.{}.{}.{}",
+            10 + n / 250,
+            (n % 250) / 10,
+            1 + n % 10 * 20
+        ));
+        let mut request = client.get(gateway.url(&format!("/sale/event?n={n}")));
+        for (name, value) in browsers[n as usize % browsers.len()] {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "browser {n}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("position") || page.contains("Position"),
+            "browser {n}"
+        );
+        if n % 50 == 49 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let verdicts: Vec<String> = gateway
+        .metrics_text()
+        .await
+        .lines()
+        .filter(|l| l.starts_with("anteroom_bot_verdicts_total"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(waiting(&gateway).await, 500, "{verdicts:#?}");
+    for verdict in ["challenge", "shadow", "block"] {
+        assert_eq!(
+            gateway
+                .metric(
+                    "anteroom_bot_verdicts_total",
+                    &[&format!("verdict=\"{verdict}\"")]
+                )
+                .await,
+            0.0,
+            "{verdict}"
+        );
+    }
+}
