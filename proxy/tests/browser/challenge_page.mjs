@@ -113,7 +113,10 @@ async function real() {
   page.on('request', (request) => result.requests.push(request.url()));
   const landed = landing(page, url, result);
   await page.goto(url);
-  result.origin = await Promise.race([landed, limit(40000, 'never reached the origin')]);
+  result.origin = await Promise.race([landed, limit(40000, 'never reached the origin')]).catch((e) => {
+    console.error(`what the page did: ${JSON.stringify(result)}`);
+    throw e;
+  });
   result.firstPosition = result.waitingPages[0];
   await page.waitForLoadState('load');
   result.finalUrl = page.url();

@@ -15,7 +15,6 @@
   var first = 0, stream = null, timer = null, watchdog = null, backoff = 1, entering = false;
   var solving = false, tries = 0;
   try { first = Number(sessionStorage.getItem(firstKey)) || 0; } catch (e) { /* storage off */ }
-  var CHECKING = { headline: 'Checking your browser', detail: 'This takes a few seconds, then you get your place in line. Keep this page open.' };
 
   function fill(name, value) {
     var nodes = d.querySelectorAll('[data-anteroom="' + name + '"]');
@@ -189,9 +188,9 @@
   function checking(percent) {
     if (percent == null) { root.removeAttribute('data-challenge'); fill('check', ''); return; }
     root.setAttribute('data-challenge', 'solving');
-    d.title = CHECKING.headline;
-    fill('headline', CHECKING.headline);
-    fill('detail', CHECKING.detail);
+    d.title = text.checking.headline;
+    fill('headline', text.checking.headline);
+    fill('detail', text.checking.detail);
     fill('position', '');
     fill('ahead', '');
     fill('eta', '');
@@ -240,7 +239,10 @@
     solving = true;
     stop();
     checking(0);
-    fetch(info.url || challengeUrl, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+    // The level the status asked for: priced with this page's fingerprint, it may be above
+    // what the request headers alone would price (the gateway never issues below its own).
+    var url = (info.url || challengeUrl) + (info.difficulty ? '&difficulty=' + encodeURIComponent(info.difficulty) : '');
+    fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
       .then(function (r) { if (!r.ok) { throw new Error('challenge ' + r.status); } return r.json(); })
       .then(function (c) {
         return solve(puzzle(c.challenge)).then(function (nonces) {
