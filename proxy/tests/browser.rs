@@ -133,6 +133,29 @@ async fn line_up(gateway: &Gateway, active: u64, ahead: usize) {
     }
 }
 
+/// A gateway on the memory store (with `extra` top-level TOML) with the one room `tour` on
+/// `/tour` (with `settings`), in front of a fresh origin.
+async fn tour_gateway(settings: &str, extra: &str) -> (Origin, Gateway) {
+    let origin = Origin::start().await;
+    let rooms = room_toml(ROOM, origin.addr, &["/tour"], settings);
+    let gateway = Gateway::start(&Backend::memory(), &rooms, extra).await;
+    (origin, gateway)
+}
+
+/// The pass the origin received with `target`, checked valid for the room.
+fn pass_seen_with(origin: &Origin, target: &str) -> String {
+    let seen = origin.seen();
+    let request = seen
+        .iter()
+        .find(|seen| seen.path == target)
+        .unwrap_or_else(|| panic!("origin never saw {target}: {seen:?}"));
+    let pass = request.pass.clone().expect("pass forwarded");
+    keyring()
+        .verify_pass(&pass, ROOM, unix_now())
+        .unwrap_or_else(|e| panic!("invalid pass for {target}: {e:?}"));
+    pass
+}
+
 fn check_run(result: &Value, target: &str, expected_first: &str, gateway: &Gateway) {
     let run = result["target"].as_str().unwrap();
     assert_eq!(run, target);
@@ -158,15 +181,11 @@ fn check_run(result: &Value, target: &str, expected_first: &str, gateway: &Gatew
 async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
     let modules = browser_tools();
     let artifacts = artifacts_dir();
-    let backend = Backend::memory();
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        ROOM,
-        origin.addr,
-        &["/tour"],
+    let (origin, gateway) = tour_gateway(
         "mode = \"queue-all\"\nadmit_per_second = 1.0\nmax_active = 2",
-    );
-    let gateway = Gateway::start(&backend, &rooms, "").await;
+        "",
+    )
+    .await;
     for _ in 0..2 {
         Visitor::new()
             .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
@@ -256,17 +275,9 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
 
     // The origin saw exactly the asked-for targets, each with a valid pass for the room, and
     // no pass ever travelled in a URL.
-    let keyring = keyring();
-    let seen = origin.seen();
     for (target, run) in [(TARGET_JS, &js), (TARGET_NOJS, &nojs)] {
-        let request = seen
-            .iter()
-            .find(|seen| seen.path == target)
-            .unwrap_or_else(|| panic!("origin never saw {target}: {seen:?}"));
-        let pass = request.pass.as_deref().expect("pass forwarded");
-        keyring
-            .verify_pass(pass, ROOM, unix_now())
-            .unwrap_or_else(|e| panic!("invalid pass for {target}: {e:?}"));
+        let pass = pass_seen_with(&origin, target);
+        let pass = pass.as_str();
         let urls = run["requests"].as_array().unwrap();
         assert!(
             urls.iter().all(|url| {
@@ -280,4 +291,185 @@ async fn the_waiting_page_moves_live_and_lets_the_visitor_in_by_itself() {
         "browser: screenshots in {} (waiting-js-320.png, waiting-js-1280.png, waiting-nojs-*.png, landed-*.png)",
         artifacts.display()
     );
+}
+
+/// Run `browser/challenge_page.mjs` in `mode` on `target` (and `extra` environment); its
+/// `RESULT` line.
+async fn challenge_run(
+    gateway: &Gateway,
+    mode: &str,
+    target: &str,
+    extra: &[(&str, &str)],
+) -> Value {
+    let modules = browser_tools();
+    let mut script = Command::new("node")
+        .arg(repo_root().join("proxy/tests/browser/challenge_page.mjs"))
+        .env("ANTEROOM_NODE_MODULES", &modules)
+        .env("GATEWAY_URL", gateway.url(""))
+        .env("MODE", mode)
+        .env("TARGET", target)
+        .envs(extra.iter().copied())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut lines = BufReader::new(script.stdout.take().unwrap()).lines();
+    let line = expect_line(&mut lines, "RESULT", Duration::from_secs(60)).await;
+    let status = script.wait().await.unwrap();
+    assert!(status.success(), "browser script failed: {status}");
+    serde_json::from_str(&line).unwrap()
+}
+
+/// The challenge calls the page made, by method.
+fn challenge_calls<'a>(result: &'a Value, method: &str) -> Vec<&'a Value> {
+    result["challengeCalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|call| call["method"] == method)
+        .collect()
+}
+
+/// The page's side of the proof of work, against challenge endpoints the browser serves
+/// itself: a challenge issued by `challenge::issue` is fetched, solved in a Worker with
+/// visible progress, and posted with nonces that `challenge::verify` accepts and a client
+/// fingerprint that `ClientFingerprint::parse` reads; the page then shows the answered place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_page_solves_a_challenge_and_posts_its_fingerprint() {
+    use anteroom_admission::VisitorId;
+    use anteroom_bot_guard::challenge::{self, ChallengeKey, ChallengeSpec};
+    use anteroom_bot_guard::ClientFingerprint;
+
+    let (_origin, gateway) = tour_gateway(
+        "admit_per_second = 1.0\nmax_active = 1\nbot_guard = { enabled = false }",
+        "",
+    )
+    .await;
+    Visitor::new()
+        .wait_admitted(&gateway, ROOM, Duration::from_secs(10))
+        .await;
+    let key = ChallengeKey::derive(b"browser test challenge key 0123456789");
+    let visitor = VisitorId([7; 16]);
+    let now = unix_now();
+    let issued = challenge::issue(&ChallengeSpec::new(ROOM, visitor, 2, now, 120), &key);
+
+    let runs = challenge_run(&gateway, "fake", TARGET_JS, &[("CHALLENGE", &issued)]).await;
+    let mut solution = Value::Null;
+    // With a Worker, then with `new Worker` refused: the page solves in slices itself.
+    for run in ["worker", "inPage"] {
+        let result = &runs[run];
+        assert_eq!(result["workersStarted"], 1, "{run}: {result}");
+        let positions = result["positions"].as_array().unwrap();
+        assert!(
+            positions.iter().any(|p| p == "11"),
+            "the place the POST answered: {result}"
+        );
+        assert_eq!(result["position"], "12", "the live stream again: {result}");
+        assert_eq!(result["challengeAttribute"], Value::Null, "{result}");
+        assert_eq!(
+            result["checkRole"], "status",
+            "progress is announced politely"
+        );
+        let checks: Vec<&str> = result["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            checks.contains(&"Checking your browser… 0%")
+                && checks.contains(&"Checking your browser… 100%"),
+            "progress shown from 0 to 100 %: {checks:?}"
+        );
+        assert_eq!(challenge_calls(result, "GET").len(), 1, "{result}");
+        let posts = challenge_calls(result, "POST");
+        solution = posts
+            .iter()
+            .map(|call| serde_json::from_str::<Value>(call["body"].as_str().unwrap()).unwrap())
+            .find(|body| body.get("challenge").is_some())
+            .unwrap_or_else(|| panic!("no solution posted: {result}"));
+        assert_eq!(solution["challenge"], issued.as_str());
+        let nonces = challenge::parse_nonces(solution["nonces"].as_str().unwrap()).unwrap();
+        let verified = challenge::verify(&issued, &nonces, ROOM, visitor, now, &key)
+            .unwrap_or_else(|e| panic!("the page's solution does not verify: {e} ({solution})"));
+        assert_eq!(verified.difficulty, 2);
+    }
+
+    let fingerprint = ClientFingerprint::parse(solution["fingerprint"].to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{e}: {solution}"));
+    println!("browser: client fingerprint {fingerprint:?}");
+    assert_eq!(
+        fingerprint.webdriver,
+        Some(true),
+        "Chromium driven over CDP says so"
+    );
+    assert!(fingerprint.timezone.is_some_and(|tz| !tz.is_empty()));
+    assert!(fingerprint.languages.is_some_and(|l| !l.is_empty()));
+    assert!(fingerprint.screen_width.is_some_and(|w| w > 0));
+    assert!(fingerprint.screen_height.is_some_and(|h| h > 0));
+    assert!(fingerprint.hardware_concurrency.is_some_and(|c| c > 0));
+    assert!(
+        fingerprint.device_memory.is_some(),
+        "Chromium has deviceMemory"
+    );
+    assert!(fingerprint.touch_points.is_some());
+    assert!(fingerprint.platform.is_some_and(|p| !p.is_empty()));
+    assert!(fingerprint.plugins.is_some());
+    let fields: Vec<&String> = solution["fingerprint"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    let known = serde_json::to_value(ClientFingerprint::default()).unwrap();
+    for field in &fields {
+        assert!(
+            known.get(field.as_str()).is_some(),
+            "`{field}` is not a field client_fp.rs reads: {fields:?}"
+        );
+    }
+}
+
+/// Issue 8's browser check, end to end: in a room with `challenge = "always"`, headless
+/// Chromium opens a protected URL, gets no place at first, solves the gateway's challenge in
+/// the page's Worker, takes a place and is admitted to the page it asked for, by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headless_chromium_solves_the_gateways_challenge_and_is_admitted() {
+    let (origin, gateway) = tour_gateway(
+        "mode = \"queue-all\"\nadmit_per_second = 5.0\nmax_active = 10\n\
+         bot_guard = { challenge = \"always\", difficulty_floor = 1, difficulty_cap = 4 }",
+        "[bot_guard]\nenabled = true\n",
+    )
+    .await;
+
+    let result = challenge_run(&gateway, "real", TARGET_JS, &[]).await;
+    assert_eq!(
+        result["firstPosition"], "",
+        "no place before the proof of work: {result}"
+    );
+    let solved: Vec<&Value> = challenge_calls(&result, "POST")
+        .into_iter()
+        .filter(|call| {
+            call["status"] == 200 && call["body"].as_str().unwrap().contains("\"nonces\"")
+        })
+        .collect();
+    assert!(!solved.is_empty(), "a solution was accepted: {result}");
+    // The solution is screened again with the page's fingerprint (webdriver: more suspicious
+    // than the headers alone); the page asks for that level and is through in one more round.
+    assert!(
+        solved.len() <= 2,
+        "the page went round solving challenges: {result}"
+    );
+    let checks = result["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(|c| c == "Checking your browser… 100%"),
+        "{checks:?}"
+    );
+    assert_eq!(result["origin"]["status"], 200, "{result}");
+    assert_eq!(
+        result["origin"]["body"],
+        format!("origin:{TARGET_JS}"),
+        "landed on the page asked for: {result}"
+    );
+    assert_eq!(result["finalUrl"], gateway.url(TARGET_JS), "{result}");
+    pass_seen_with(&origin, TARGET_JS);
 }

@@ -54,7 +54,14 @@ async fn issue(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
     let live = entry.live();
     let (challenge, level) = gateway
         .guard
-        .challenge_for(room, index, &live, facts, visitor.id)
+        .challenge_for(
+            room,
+            index,
+            &live,
+            facts,
+            visitor.id,
+            asked_difficulty(facts),
+        )
         .await;
     gateway.metrics.count_challenge(room, "issued");
     let work = Work::of(level);
@@ -165,6 +172,22 @@ async fn solve(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
         }
         Err(_) => unavailable(&json(facts)),
     }
+}
+
+/// `&difficulty=D` in the query: the level the visitor's last status asked for. A solution
+/// is screened again with the page's client report, which can price it above what the
+/// request headers alone price a GET at; asking for that level ends the round trip. Never
+/// lowers the price.
+fn asked_difficulty(facts: &RequestFacts) -> u8 {
+    facts
+        .query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "difficulty")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }
 
 fn json(facts: &RequestFacts) -> RequestFacts {

@@ -200,8 +200,9 @@ impl GuardGate {
         }
     }
 
-    /// A challenge for this visitor at the level it would be priced now (the shadow-lift
-    /// level when it is shadowed). One store round trip (is it shadowed?), no counting.
+    /// A challenge for this visitor at the level it would be priced now, or `at_least` (up
+    /// to the cap) when that is higher (the shadow-lift level when it is shadowed). One
+    /// store round trip (is it shadowed?), no counting.
     pub async fn challenge_for(
         &self,
         room: &str,
@@ -209,6 +210,7 @@ impl GuardGate {
         live: &LiveRoom,
         facts: &RequestFacts,
         visitor: VisitorId,
+        at_least: u8,
     ) -> (String, u8) {
         let (floor, cap) = self
             .rules
@@ -216,7 +218,7 @@ impl GuardGate {
             .map(|rules| rules.difficulty_bounds())
             .unwrap_or((1, 8));
         let score = suspicion(&Self::signals(facts, visitor));
-        let mut level = price(&demand(live), score, floor, cap);
+        let mut level = price(&demand(live), score, floor, cap).max(at_least.min(cap));
         if let Some(store) = self.store.get() {
             if store.is_shadowed(room, visitor).await.unwrap_or(false) {
                 level = shadow_lift(level, cap);

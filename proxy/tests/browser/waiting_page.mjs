@@ -2,51 +2,24 @@
 // Talks to the Rust side over stdio: prints `WAITING <run> <position>` once the page shows a
 // place (the Rust side then lets the line move), `RESULT <run> <json>` when the run is over,
 // and reads `go` before the next run. Any failure exits non-zero with the reason.
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import readline from 'node:readline';
-
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) { throw new Error(`${name} is not set`); }
-  return value;
-};
-const require = createRequire(path.join(env('ANTEROOM_NODE_MODULES'), 'resolve-from-here.js'));
-const { chromium } = require('playwright-core');
+import { env, landing, launch } from './chromium.mjs';
 
 const base = env('GATEWAY_URL');
 const artifacts = env('ARTIFACTS');
 const stdin = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 const say = (...parts) => console.log(parts.join(' '));
-const positionIn = (html) => (html.match(/data-anteroom="position">([^<]*)</) || [])[1];
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launch();
 
 async function run(name, target, javaScriptEnabled) {
   const url = base + target;
   const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  const result = { target, requests: [], waitingPages: [], positions: [], transports: [] };
+  const result = { target, requests: [], positions: [], transports: [] };
   page.on('request', (request) => result.requests.push(request.url()));
-  // Every answer for the protected URL: waiting pages (and the first position each showed)
-  // until one comes from the origin.
-  const landed = new Promise((resolve) => {
-    page.on('response', async (response) => {
-      if (response.url() !== url) { return; }
-      const type = response.headers()['content-type'] || '';
-      const body = await response.text().catch(() => '');
-      if (type.startsWith('text/html')) {
-        result.waitingPages.push(positionIn(body));
-      } else {
-        resolve({ status: response.status(), body });
-      }
-    });
-  });
+  const landed = landing(page, url, result);
   // Positions as the live page changes them, reported from inside the page.
   await page.exposeBinding('reportPosition', (_, position, transport) => {
     result.positions.push(position);

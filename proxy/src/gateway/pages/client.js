@@ -4,12 +4,16 @@
   // /_anteroom/status at the pace its Retry-After asks. Elements marked data-anteroom="NAME"
   // are kept current; <html data-state> follows the state and data-transport names the
   // transport in use. The pass and the visitor id are never written into the page.
+  // A status with a `challenge` (the bot guard asks for a proof of work before a place) is
+  // solved in a Web Worker first, then posted with the client fingerprint (challenge()).
   var d = document, root = d.documentElement;
   var data = JSON.parse(d.getElementById('anteroom-data').textContent);
   var text = data.text, room = data.status.room;
   var roomId = encodeURIComponent(room), statusUrl = '/_anteroom/status?room=' + roomId;
-  var firstKey = 'anteroom-first-position:' + room;
+  var challengeUrl = '/_anteroom/challenge?room=' + roomId;
+  var firstKey = 'anteroom-first-position:' + room, reportedKey = 'anteroom-fingerprint:' + room;
   var first = 0, stream = null, timer = null, watchdog = null, backoff = 1, entering = false;
+  var solving = false, tries = 0;
   try { first = Number(sessionStorage.getItem(firstKey)) || 0; } catch (e) { /* storage off */ }
 
   function fill(name, value) {
@@ -33,6 +37,7 @@
   }
 
   function show(s) {
+    if (s.challenge && s.state === 'waiting') { challenge(s.challenge); return; }
     var words = text[s.state] || text.waiting;
     root.setAttribute('data-state', s.state);
     d.title = words.headline;
@@ -61,8 +66,8 @@
   function receive(kind, body) {
     var s;
     try { s = JSON.parse(body); } catch (e) { return; }
-    if (!s || typeof s.state !== 'string' || entering) { return; }
-    root.setAttribute('data-transport', kind);
+    if (!s || typeof s.state !== 'string' || entering || solving) { return; }
+    if (kind) { root.setAttribute('data-transport', kind); }
     backoff = 1;
     show(s);
   }
@@ -151,6 +156,134 @@
     timer = setTimeout(poll, seconds * 1000);
   }
 
+  // What the browser says about itself, as bot-guard's client_fp.rs reads it (camelCase,
+  // every field optional, sizes within its bounds so one odd value cannot void the report).
+  function fingerprint() {
+    var n = navigator, s = window.screen || {}, fp = {};
+    var count = function (v) { return typeof v === 'number' && v >= 0 && v < 4294967296 ? Math.floor(v) : undefined; };
+    var short = function (v) { return typeof v === 'string' ? v.slice(0, 64) : undefined; };
+    if (typeof n.webdriver === 'boolean') { fp.webdriver = n.webdriver; }
+    try { fp.timezone = short(Intl.DateTimeFormat().resolvedOptions().timeZone); } catch (e) { /* no Intl */ }
+    if (n.languages) {
+      fp.languages = Array.prototype.slice.call(n.languages, 0, 16).map(function (l) { return String(l).slice(0, 35); });
+    }
+    fp.screenWidth = count(s.width);
+    fp.screenHeight = count(s.height);
+    fp.hardwareConcurrency = count(n.hardwareConcurrency);
+    if (typeof n.deviceMemory === 'number' && isFinite(n.deviceMemory)) { fp.deviceMemory = n.deviceMemory; }
+    fp.touchPoints = count(n.maxTouchPoints);
+    fp.platform = short(n.platform);
+    fp.plugins = n.plugins ? count(n.plugins.length) : undefined;
+    return fp;
+  }
+
+  function post(body) {
+    return fetch(challengeUrl, {
+      method: 'POST', credentials: 'same-origin', cache: 'no-store',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  }
+
+  function checking(percent) {
+    if (percent == null) { root.removeAttribute('data-challenge'); fill('check', ''); return; }
+    root.setAttribute('data-challenge', 'solving');
+    d.title = text.checking.headline;
+    fill('headline', text.checking.headline);
+    fill('detail', text.checking.detail);
+    fill('position', '');
+    fill('ahead', '');
+    fill('eta', '');
+    fill('check', 'Checking your browser\u2026 ' + percent + '%');
+  }
+
+  // The challenge's own payload says what to solve: {id, n, bits} (base64url JSON).
+  function puzzle(challengeText) {
+    var part = String(challengeText).split('.')[1] || '';
+    var b64 = part.replace(/-/g, '+').replace(/_/g, '/');
+    return JSON.parse(atob(b64 + '==='.slice((b64.length + 3) % 4)));
+  }
+
+  // The nonces ("n0,n1,...") of a challenge: in a Worker built from the solver's own script
+  // in this page, or, where Workers are refused (old browsers, a strict CSP), in this page in
+  // slices that leave it responsive.
+  function solve(p) {
+    return new Promise(function (resolve, reject) {
+      var worker = null, source = d.getElementById('anteroom-pow');
+      function inPage() {
+        if (!window.anteroomPow) { reject(new Error('no solver')); return; }
+        var solver = window.anteroomPow.solver(p.id, p.n, p.bits);
+        (function slice() {
+          if (solver.step(20000)) { resolve(solver.nonces()); return; }
+          checking(Math.floor(100 * solver.solved / p.n));
+          setTimeout(slice, 0);
+        })();
+      }
+      try {
+        worker = new Worker(URL.createObjectURL(new Blob([source.textContent], { type: 'text/javascript' })));
+      } catch (e) { inPage(); return; }
+      worker.onmessage = function (e) {
+        var m = e.data || {};
+        if (m.done) { worker.terminate(); resolve(m.nonces); } else if (m.error) { worker.terminate(); reject(new Error(m.error)); } else { checking(Math.floor(100 * m.solved / m.n)); }
+      };
+      worker.onerror = function (e) { if (e && e.preventDefault) { e.preventDefault(); } worker.terminate(); inPage(); };
+      worker.postMessage({ id: p.id, n: p.n, bits: p.bits });
+    });
+  }
+
+  // Fetch a challenge, solve it, post the solution with the fingerprint: the answer is the
+  // status (a place now). A refused or stale challenge is replaced by a fresh one, with a
+  // growing pause; live updates resume once the guard is satisfied.
+  function challenge(info) {
+    if (solving || entering) { return; }
+    solving = true;
+    stop();
+    checking(0);
+    // The level the status asked for: priced with this page's fingerprint, it may be above
+    // what the request headers alone would price (the gateway never issues below its own).
+    var url = (info.url || challengeUrl) + (info.difficulty ? '&difficulty=' + encodeURIComponent(info.difficulty) : '');
+    fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+      .then(function (r) { if (!r.ok) { throw new Error('challenge ' + r.status); } return r.json(); })
+      .then(function (c) {
+        return solve(puzzle(c.challenge)).then(function (nonces) {
+          checking(100);
+          return post({ challenge: c.challenge, nonces: nonces, fingerprint: fingerprint() });
+        });
+      })
+      .then(function (r) {
+        return r.text().then(function (body) {
+          solving = false;
+          if (r.status === 409) { live(); return; }
+          if (!r.ok) { throw new Error('solution ' + r.status); }
+          tries = 0;
+          try { sessionStorage.setItem(reportedKey, '1'); } catch (e) { /* storage off */ }
+          checking(null);
+          receive(null, body);
+          if (!solving) { live(); }
+        });
+      })
+      .catch(function () {
+        solving = false;
+        tries = Math.min(tries + 1, 5);
+        timer = setTimeout(function () { challenge(info); }, 1000 * Math.pow(2, tries - 1));
+      });
+  }
+
+  // The client fingerprint, once per tab and room, for a visitor the guard let straight in:
+  // the answer is the status, which may ask for a challenge after all.
+  function report() {
+    try { if (sessionStorage.getItem(reportedKey)) { return; } sessionStorage.setItem(reportedKey, '1'); } catch (e) { return; }
+    post({ fingerprint: fingerprint() })
+      .then(function (r) { return r.ok ? r.text().then(function (body) { receive(null, body); }) : null; })
+      .catch(function () { /* the report is a hint, not a step */ });
+  }
+
+  function live() {
+    if (entering || solving) { return; }
+    sse();
+    if (data.status.state === 'waiting' || data.status.state === 'prequeue') { report(); }
+  }
+
   show(data.status);
-  if (!entering) { sse(); }
+  live();
 })();

@@ -11,10 +11,12 @@ use anteroom_config::{template_slots, PageTemplate};
 use serde_json::json;
 
 use crate::gateway::StatusObject;
-use wording::{ahead_phrase, eta_phrase, grouped, state_text, ALL_STATES};
+use wording::{ahead_phrase, eta_phrase, grouped, state_text, StateText, ALL_STATES, CHECKING};
 
 const WAITING: &str = include_str!("waiting.html");
 const CLIENT_JS: &str = include_str!("client.js");
+/// The proof-of-work solver: run in the page, and by client.js as a Worker from its text.
+const POW_JS: &str = include_str!("pow-worker.js");
 const MESSAGE: &str = include_str!("message.html");
 
 /// The waiting page for a visitor who may not enter yet, in any state (closed and sold out
@@ -49,8 +51,17 @@ fn fill(text: &str, value: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
+/// The words of the status: the state's, or the browser check's while a challenge is due.
+fn words(status: &StatusObject) -> StateText {
+    if status.challenge.is_some() {
+        CHECKING
+    } else {
+        state_text(status.state)
+    }
+}
+
 fn waiting_value(status: &StatusObject, name: &str) -> Option<String> {
-    let words = state_text(status.state);
+    let words = words(status);
     Some(match name {
         "room" => escape_html(&status.room),
         "state" => state_name(status),
@@ -78,6 +89,7 @@ fn page_status(status: &StatusObject) -> serde_json::Value {
         "admit_per_second": status.admit_per_second,
         "eta_seconds": status.eta_seconds,
         "message": status.message,
+        "challenge": status.challenge,
     })
 }
 
@@ -96,6 +108,11 @@ static STATE_TEXTS: LazyLock<serde_json::Value> = LazyLock::new(|| {
             let name = serde_json::to_value(state).ok()?.as_str()?.to_string();
             Some((name, serde_json::to_value(state_text(*state)).ok()?))
         })
+        .chain(
+            serde_json::to_value(CHECKING)
+                .ok()
+                .map(|words| ("checking".to_string(), words)),
+        )
         .collect();
     serde_json::Value::Object(texts)
 });
@@ -103,7 +120,7 @@ static STATE_TEXTS: LazyLock<serde_json::Value> = LazyLock::new(|| {
 fn client_script(status: &StatusObject) -> String {
     let data = json!({ "status": page_status(status), "text": *STATE_TEXTS });
     format!(
-        "<script type=\"application/json\" id=\"anteroom-data\">{}</script>\n<script>\n{CLIENT_JS}</script>",
+        "<script type=\"application/json\" id=\"anteroom-data\">{}</script>\n<script id=\"anteroom-pow\">\n{POW_JS}</script>\n<script>\n{CLIENT_JS}</script>",
         script_safe_json(&data.to_string())
     )
 }

@@ -165,7 +165,7 @@ fn a_template_gets_every_documented_placeholder() {
     assert_eq!(
         page,
         "tour-2027|waiting|You&#39;re in line|1,235|1,234 people are ahead of you.|50,000|about 2–4 minutes|Doors at 10|10|\
-         {\"admit_per_second\":50.0,\"eta_seconds\":{\"high\":250,\"low\":100},\"message\":\"Doors at 10\",\"position\":1235,\"room\":\"tour-2027\",\"state\":\"waiting\",\"waiting\":50000}"
+         {\"admit_per_second\":50.0,\"challenge\":null,\"eta_seconds\":{\"high\":250,\"low\":100},\"message\":\"Doors at 10\",\"position\":1235,\"room\":\"tour-2027\",\"state\":\"waiting\",\"waiting\":50000}"
     );
     let scripted = waiting_page(&waiting, Some(&template("<body>{{client_script}}</body>")));
     assert!(scripted.contains("id=\"anteroom-data\""));
@@ -179,4 +179,44 @@ fn error_pages_fill_their_slots() {
     assert!(page.contains("<h1>Bad &lt;gateway&gt;</h1>"));
     assert!(page.contains("502 · Anteroom"));
     assert!(!page.contains("{{"));
+}
+
+#[test]
+fn the_client_script_carries_the_proof_of_work_solver_inline() {
+    let page = waiting_page(&status(VisitorState::Waiting), None);
+    // client.js builds its Worker from this element's text: no external asset.
+    assert!(page.contains("<script id=\"anteroom-pow\">\n// Proof of work"));
+    assert!(page.contains("var anteroomPow"));
+    assert!(page.contains("/_anteroom/challenge?room="));
+    assert!(page.contains("role=\"status\" data-anteroom=\"check\""));
+    for script in [POW_JS, CLIENT_JS] {
+        assert!(
+            !script.to_ascii_lowercase().contains("</script"),
+            "inlined as is: it may not close its element"
+        );
+    }
+}
+
+#[test]
+fn a_status_with_a_challenge_says_the_browser_is_being_checked() {
+    let mut checking = status(VisitorState::Waiting);
+    checking.position = None;
+    checking.eta_seconds = None;
+    checking.challenge = Some(crate::gateway::status::ChallengeInfo {
+        url: "/_anteroom/challenge?room=tour-2027".into(),
+        difficulty: 4,
+    });
+    let page = waiting_page(&checking, None);
+    assert!(page.contains("<h1 data-anteroom=\"headline\">Checking your browser</h1>"));
+    assert!(
+        page.contains("with JavaScript on"),
+        "says why it needs scripts"
+    );
+    // The script starts solving from the first paint's status, and words it from the table.
+    assert!(page.contains(
+        "\"challenge\":{\"difficulty\":4,\"url\":\"/_anteroom/challenge?room=tour-2027\"}"
+    ));
+    assert!(page.contains("\"checking\":{\"detail\":"));
+    let plain = waiting_page(&status(VisitorState::Waiting), None);
+    assert!(plain.contains("You&#39;re in line") && plain.contains("\"challenge\":null"));
 }

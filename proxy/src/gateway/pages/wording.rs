@@ -49,6 +49,13 @@ pub fn state_text(state: VisitorState) -> StateText {
     StateText { headline, detail }
 }
 
+/// While the bot guard's proof of work runs (a waiting status with a `challenge`): the page
+/// solves it with JavaScript, which is why the sentence says so.
+pub const CHECKING: StateText = StateText {
+    headline: "Checking your browser",
+    detail: "This takes a few seconds with JavaScript on, then you get your place in line. Keep this page open.",
+};
+
 /// `1234567` → `1,234,567`.
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
