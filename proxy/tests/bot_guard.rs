@@ -591,3 +591,43 @@ async fn five_hundred_real_browsers_all_get_through() {
         );
     }
 }
+
+#[tokio::test]
+async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    // Places are plentiful here: only the per-IP velocity (20 per 10 s) can stop anyone.
+    let guard =
+        "challenge = \"adaptive\"\nmax_places_per_ip = 1000\nmax_places_per_fingerprint = 1000";
+    let a = gateway(&backend, &origin, guard, "").await;
+    let b = gateway(&backend, &origin, guard, "").await;
+    let client = client_from("127.0.0.9");
+    for n in 0..30 {
+        let gateway = if n % 2 == 0 { &a } else { &b };
+        let response = client
+            .get(gateway.url("/sale/tickets"))
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            )
+            .header("accept", "application/json")
+            .header("accept-language", "en-US,en;q=0.5")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429);
+    }
+    // Fifteen requests through each: under the limit per gateway, over it together.
+    let velocity_ip = |text: String| {
+        text.lines()
+            .filter(|line| {
+                line.starts_with("anteroom_bot_verdicts_total")
+                    && line.contains("reason=\"velocity_ip\"")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let over_a = velocity_ip(a.metrics_text().await);
+    let over_b = velocity_ip(b.metrics_text().await);
+    assert_eq!(over_a + over_b, 10.0, "a {over_a}, b {over_b}");
+}
