@@ -73,6 +73,7 @@ pub async fn connect_pool(url: &str, options: &RedisOptions) -> Result<Pool, Sto
             REDIS_SCHEMES.join(", ")
         )));
     }
+    tls::install_crypto_provider();
     let mut config = Config::from_url(url)
         .map_err(|e| StoreError::Invalid(format!("redis url `{url}`: {e}")))?;
     tls::apply(url, options.tls_ca.as_deref(), &mut config)?;

@@ -15,6 +15,15 @@ use crate::store::StoreError;
 
 const TLS_SCHEME: &str = "rediss://";
 
+/// Make `ring` the process's TLS crypto provider, once. rustls picks one by itself only
+/// when exactly one provider feature is compiled in; a workspace that also builds a crate
+/// enabling `aws-lc-rs` (the load tests' HTTP client) leaves it undecided, and fred's TLS
+/// setup would panic.
+pub(super) fn install_crypto_provider() {
+    // Err only when a provider is installed already: that one serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Set (or check) `config.tls` for `url`; `tls_ca` replaces the system roots.
 pub(super) fn apply(
     url: &str,
