@@ -631,3 +631,89 @@ async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
     let over_b = velocity_ip(b.metrics_text().await);
     assert_eq!(over_a + over_b, 10.0, "a {over_a}, b {over_b}");
 }
+
+#[tokio::test]
+async fn live_rules_reach_every_gateway_within_a_second() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    let a = gateway(&backend, &origin, "challenge = \"off\"", "").await;
+    let b = gateway(&backend, &origin, "challenge = \"off\"", "").await;
+    let admin = |gateway: &Gateway| gateway.admin_url("/v1/rooms/sale/guard");
+
+    // A change with several mistakes is refused whole, each named.
+    let refused = support::client()
+        .patch(admin(&a))
+        .bearer_auth(support::ADMIN_TOKEN)
+        .json(&serde_json::json!({ "challenge": "sometimes", "allow_cidrs": ["10.1.2.3/8"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let detail = refused.json::<serde_json::Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("challenge") && detail.contains("allow_cidrs"),
+        "{detail}"
+    );
+
+    // `anteroom ctl guard` changes it through A.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        .args([
+            "ctl",
+            "--admin",
+            &a.admin_url(""),
+            "--token",
+            support::ADMIN_TOKEN,
+        ])
+        .args([
+            "guard",
+            "sale",
+            "--challenge",
+            "always",
+            "--max-places",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(printed.contains("challenge: \"always\""), "{printed}");
+
+    // B applies it within a second, and a new visitor there is asked for a proof of work.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let rules: serde_json::Value = support::client()
+            .get(admin(&b))
+            .bearer_auth(support::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if rules["rules"]["challenge"] == "always" {
+            assert_eq!(rules["rules"]["max_places_per_ip"], 2);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not applied on B in 1 s: {rules}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut visitor = support::Visitor::new();
+    let status = visitor
+        .get_json(&b.url("/_anteroom/status?room=sale"))
+        .await
+        .json();
+    assert_eq!(
+        status["challenge"]["url"], "/_anteroom/challenge?room=sale",
+        "{status}"
+    );
+}

@@ -21,6 +21,25 @@ pub enum CtlCommand {
     Message { room: String, text: String },
     /// End a visitor's pass and place.
     Revoke { room: String, visitor: String },
+    /// Show the room's bot-guard rules, or change them live (every instance within a second).
+    Guard {
+        room: String,
+        /// Places per IP and per fingerprint (both).
+        #[arg(long)]
+        max_places: Option<u32>,
+        /// off, adaptive or always.
+        #[arg(long)]
+        challenge: Option<String>,
+        /// A CIDR never challenged, shadowed or blocked (repeat for more; replaces the list).
+        #[arg(long)]
+        allow: Vec<String>,
+        /// A CIDR always blocked (repeat for more; replaces the list).
+        #[arg(long)]
+        block: Vec<String>,
+        /// Turn the room's guard on or off.
+        #[arg(long)]
+        enabled: Option<bool>,
+    },
 }
 
 /// Run one command against the admin API; Err is the message to print.
@@ -46,6 +65,38 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
             patch(room, json!({ "message": null }))
         }
         CtlCommand::Message { room, text } => patch(room, json!({ "message": text })),
+        CtlCommand::Guard {
+            room,
+            max_places,
+            challenge,
+            allow,
+            block,
+            enabled,
+        } => {
+            let mut change = serde_json::Map::new();
+            if let Some(max) = max_places {
+                change.insert("max_places_per_ip".into(), json!(max));
+                change.insert("max_places_per_fingerprint".into(), json!(max));
+            }
+            if let Some(mode) = challenge {
+                change.insert("challenge".into(), json!(mode));
+            }
+            if !allow.is_empty() {
+                change.insert("allow_cidrs".into(), json!(allow));
+            }
+            if !block.is_empty() {
+                change.insert("block_cidrs".into(), json!(block));
+            }
+            if let Some(enabled) = enabled {
+                change.insert("enabled".into(), json!(enabled));
+            }
+            let path = format!("/v1/rooms/{room}/guard");
+            if change.is_empty() {
+                (reqwest::Method::GET, path, None)
+            } else {
+                (reqwest::Method::PATCH, path, Some(Value::Object(change)))
+            }
+        }
         CtlCommand::Revoke { room, visitor } => (
             reqwest::Method::POST,
             format!("/v1/rooms/{room}/revoke"),
@@ -80,6 +131,7 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
             field(&value, "visitor").as_str().unwrap_or("?"),
             field(&value, "had_place")
         ),
+        CtlCommand::Guard { .. } => render_guard(&value),
         _ => render_rooms(&value),
     })
 }
@@ -126,6 +178,21 @@ fn render_rooms(value: &Value) -> String {
         ));
     }
     out.trim_end().to_string()
+}
+
+/// A room's guard rules, one `key: value` a line.
+fn render_guard(value: &Value) -> String {
+    let mut out = format!(
+        "bot guard of {}\n",
+        field(value, "room").as_str().unwrap_or("?")
+    );
+    if let Some(rules) = field(value, "rules").as_object() {
+        for (key, rule) in rules {
+            out.push_str(&format!("  {key}: {rule}\n"));
+        }
+    }
+    out.push_str(&format!("live change: {}", field(value, "live")));
+    out
 }
 
 /// A field of an admin API answer, `null` when absent (indexing a `Value` would read the

@@ -7,14 +7,14 @@
 //! guard lets visitors through (the queue still orders them) and counts it.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use anteroom_admission::{unix_now, unix_now_ms, VisitorId};
 use anteroom_bot_guard::{
     decide, price, shadow_lift, suspicion, ChallengeKey, ChallengeSpec, ClearanceKey,
     ClientFingerprint, Counts, Demand, GuardStore, Rules, Signals, VerdictKind,
 };
-use anteroom_config::{Cidr, GatewayConfig};
+use anteroom_config::{BotGuardConfig, BotGuardOverride, Cidr, GatewayConfig};
 
 use super::cookies::set_cookie;
 use super::live::LiveRoom;
@@ -57,7 +57,13 @@ pub enum Screened {
 }
 
 pub struct GuardGate {
-    rules: Vec<Rules>,
+    global: BotGuardConfig,
+    /// Each room's `bot_guard = { … }` from the config.
+    configured: Vec<BotGuardOverride>,
+    /// Each room's live change (admin API), as last applied.
+    live: RwLock<Vec<BotGuardOverride>>,
+    /// Each room's rules in force: the global ones, the room's, then the live change.
+    rules: RwLock<Vec<Arc<Rules>>>,
     challenge_key: ChallengeKey,
     clearance_key: ClearanceKey,
     trusted_proxies: Vec<Cidr>,
@@ -67,11 +73,20 @@ pub struct GuardGate {
 impl GuardGate {
     pub fn new(config: &GatewayConfig, signing_secret: &[u8]) -> GuardGate {
         GuardGate {
-            rules: config
+            global: config.bot_guard.clone(),
+            configured: config
                 .rooms
                 .iter()
-                .map(|room| Rules::for_room(&config.bot_guard, &room.bot_guard))
+                .map(|room| room.bot_guard.clone())
                 .collect(),
+            live: RwLock::new(vec![BotGuardOverride::default(); config.rooms.len()]),
+            rules: RwLock::new(
+                config
+                    .rooms
+                    .iter()
+                    .map(|room| Arc::new(Rules::for_room(&config.bot_guard, &room.bot_guard)))
+                    .collect(),
+            ),
             challenge_key: ChallengeKey::derive(signing_secret),
             clearance_key: ClearanceKey::derive(signing_secret),
             trusted_proxies: config.listen.trusted_proxies.clone(),
@@ -92,15 +107,60 @@ impl GuardGate {
         &self.trusted_proxies
     }
 
-    pub fn rules(&self, room: usize) -> Option<&Rules> {
-        self.rules.get(room)
+    /// The room's rules in force now.
+    pub fn rules(&self, room: usize) -> Option<Arc<Rules>> {
+        self.rules
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(room)
+            .cloned()
     }
 
     /// Whether the room's guard is on at all (a room with it off skips all of this).
     pub fn enabled(&self, room: usize) -> bool {
-        self.rules
+        self.rules(room).is_some_and(|rules| rules.config.enabled)
+    }
+
+    /// The room's live change as last applied.
+    pub fn live(&self, room: usize) -> BotGuardOverride {
+        self.live
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(room)
-            .is_some_and(|rules| rules.config.enabled)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The rules a live change would put in force (the config's, with the change laid over).
+    pub fn with_live(&self, room: usize, live: &BotGuardOverride) -> Option<BotGuardConfig> {
+        let configured = self.configured.get(room)?;
+        Some(
+            self.global
+                .with_override(&super::guard_rules::merge(configured, live)),
+        )
+    }
+
+    /// Put a live change in force for the room (the admin API here, the refresh elsewhere).
+    pub fn apply_live(&self, room: usize, live: BotGuardOverride) {
+        let Some(config) = self.with_live(room, &live) else {
+            return;
+        };
+        if let Some(slot) = self
+            .rules
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(room)
+        {
+            *slot = Arc::new(Rules::from_config(config));
+        }
+        if let Some(slot) = self
+            .live
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(room)
+        {
+            *slot = live;
+        }
     }
 
     pub fn challenge_key(&self) -> &ChallengeKey {
@@ -136,7 +196,7 @@ impl GuardGate {
         client: Option<ClientFingerprint>,
         metrics: &Metrics,
     ) -> Screened {
-        let Some(rules) = self.rules.get(index).filter(|rules| rules.config.enabled) else {
+        let Some(rules) = self.rules(index).filter(|rules| rules.config.enabled) else {
             return Screened::Pass { clearance: None };
         };
         let now = unix_now();
@@ -172,7 +232,7 @@ impl GuardGate {
         let verdict = decide(
             &signals,
             &Counts::from_store(&counts, shadowed),
-            rules,
+            &rules,
             &demand,
         );
         metrics.count_verdict(room, verdict.kind.as_label(), verdict.reason.as_label());
@@ -213,8 +273,7 @@ impl GuardGate {
         at_least: u8,
     ) -> (String, u8) {
         let (floor, cap) = self
-            .rules
-            .get(index)
+            .rules(index)
             .map(|rules| rules.difficulty_bounds())
             .unwrap_or((1, 8));
         let score = suspicion(&Self::signals(facts, visitor));

@@ -7,6 +7,7 @@ mod cookies;
 pub(crate) mod endpoints;
 pub mod engine;
 pub mod guard;
+pub mod guard_rules;
 mod live;
 pub mod metrics;
 pub mod pages;

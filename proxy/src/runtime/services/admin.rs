@@ -15,7 +15,7 @@ use anteroom_queue::{RoomSettings, SettingsPatch, StoreError};
 
 use super::health::StoreHealth;
 use super::{error_response, json_response, read_body, MAX_ADMIN_BODY};
-use crate::gateway::Gateway;
+use crate::gateway::{guard_rules, Gateway};
 
 pub struct AdminApi {
     pub gateway: Arc<Gateway>,
@@ -59,6 +59,11 @@ impl ServeHttp for AdminApi {
                 Ok(body) => self.revoke(id, &body).await,
                 Err(refusal) => *refusal,
             },
+            ("GET", ["v1", "rooms", id, "guard"]) => self.guard(id),
+            ("PATCH", ["v1", "rooms", id, "guard"]) => match read_json(session).await {
+                Ok(body) => self.patch_guard(id, &body).await,
+                Err(refusal) => *refusal,
+            },
             (_, ["v1", "rooms", ..]) => {
                 error_response(405, "method_not_allowed", "see docs/http-api.md")
             }
@@ -68,6 +73,65 @@ impl ServeHttp for AdminApi {
 }
 
 impl AdminApi {
+    /// A room's bot-guard rules in force, and the live change laid over its config.
+    fn guard(&self, id: &str) -> Response<Vec<u8>> {
+        let Some(index) = self.gateway.room_index(id) else {
+            return error_response(404, "unknown_room", "no room has this id");
+        };
+        let guard = &self.gateway.guard;
+        match guard.rules(index) {
+            Some(rules) => json_response(
+                200,
+                &json!({
+                    "room": id,
+                    "rules": guard_rules::effective_json(&rules.config),
+                    "live": guard_rules::to_json(&guard.live(index)),
+                }),
+            ),
+            None => error_response(404, "unknown_room", "no room has this id"),
+        }
+    }
+
+    /// Change a room's bot-guard rules live: checked whole (nothing applied on any problem),
+    /// kept in the store for every instance (applied by each within a second), in force
+    /// here at once.
+    async fn patch_guard(&self, id: &str, body: &Value) -> Response<Vec<u8>> {
+        let Some(index) = self.gateway.room_index(id) else {
+            return error_response(404, "unknown_room", "no room has this id");
+        };
+        let guard = &self.gateway.guard;
+        let change = match guard_rules::parse_live(body) {
+            Ok(change) => change,
+            Err(problems) => return error_response(400, "invalid_patch", &problems.join("; ")),
+        };
+        let live = guard_rules::merge(&guard.live(index), &change);
+        match guard
+            .with_live(index, &live)
+            .map(|rules| guard_rules::check(&rules))
+        {
+            Some(Ok(())) => {}
+            Some(Err(problem)) => return error_response(400, "invalid_patch", &problem),
+            None => return error_response(404, "unknown_room", "no room has this id"),
+        }
+        let Some(store) = guard.store() else {
+            return error_response(
+                503,
+                "store_unavailable",
+                "the guard's store is not connected yet",
+            );
+        };
+        let text = guard_rules::to_json(&live).to_string();
+        if store.set_rules(id, &text).await.is_err() {
+            return error_response(
+                503,
+                "store_unavailable",
+                "the guard's store did not answer; nothing changed",
+            );
+        }
+        guard.apply_live(index, live);
+        self.guard(id)
+    }
+
     /// The 401 to send unless the request carries the admin token.
     fn refusal(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
         let Some(expected) = &self.token else {

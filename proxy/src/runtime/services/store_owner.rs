@@ -232,6 +232,33 @@ impl StoreOwner {
         }
     }
 
+    /// Take the room's live bot-guard change from the store when another instance made one.
+    async fn refresh_guard_rules(&self, index: usize, id: &str) {
+        let guard = &self.gateway.guard;
+        let Some(store) = guard.store() else {
+            return;
+        };
+        let Ok(stored) = store.rules(id).await else {
+            return;
+        };
+        let live = match stored {
+            Some(text) => match serde_json::from_str(&text)
+                .map_err(|error| vec![error.to_string()])
+                .and_then(|value| crate::gateway::guard_rules::parse_live(&value))
+            {
+                Ok(live) => live,
+                Err(problems) => {
+                    log::warn!("room {id}: stored bot-guard rules unreadable: {problems:?}");
+                    return;
+                }
+            },
+            None => Default::default(),
+        };
+        if live != guard.live(index) {
+            guard.apply_live(index, live);
+        }
+    }
+
     /// Re-read each room's settings, new revocations and figures into this instance. The
     /// store is read first and what it said applied in one step, so a revocation this
     /// instance recorded meanwhile (admin revoke, leave) is never overwritten.
@@ -257,6 +284,7 @@ impl StoreOwner {
                     break;
                 }
             }
+            self.refresh_guard_rules(index, id).await;
             let stats = gateway.timed("stats", store.stats(id)).await.ok();
             if let Some(stats) = stats {
                 gateway
