@@ -82,6 +82,7 @@ pub async fn service(
         HoldsConfig {
             ttl_seconds,
             max_seats_per_visitor: 6,
+            ..HoldsConfig::default()
         },
         rooms,
     ));
