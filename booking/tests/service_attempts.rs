@@ -105,21 +105,8 @@ fn assert_refused(answer: &Answer, whose: &str) {
 }
 
 async fn state_of(api: &Api, room: &str, seat: &str) -> String {
-    let map: Value = client()
-        .get(api.url(&format!("/v1/events/{room}/seats")))
-        .header("x-anteroom-pass", pass_for(VisitorId::random(), room))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    map.as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["seat"] == seat)
-        .map(|s| s["state"].as_str().unwrap().to_string())
-        .unwrap()
+    let map = api.seat_map_in(room, room).await;
+    map.into_iter().find(|(s, _)| s == seat).unwrap().1
 }
 
 /// Behind an untrusted peer (the test client, 127.0.0.1, is outside 10.0.0.0/8): the visitor

@@ -226,33 +226,27 @@ mod tests {
                 crate::Cidr::parse("::1/128").unwrap()
             ]
         );
-        let error = parse(&format!(
-            "{keys}[holds]\nmax_attempts_per_visitor_per_minute = 0\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains(":5:") && error.contains("holds.max_attempts_per_visitor_per_minute"),
-            "{error}"
-        );
-        let error = parse(&format!(
-            "{keys}[holds]\nmax_attempts_per_ip_per_minute = 100001\n"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains(":5:") && error.contains("holds.max_attempts_per_ip_per_minute"),
-            "{error}"
-        );
-        let error = parse(&format!(
-            "[listen]\ntrusted_proxies = [\"proxy.internal\"]\n{keys}"
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.contains(":2:") && error.contains("listen.trusted_proxies[0]"),
-            "{error}"
-        );
+        let refused = [
+            (
+                format!("{keys}[holds]\nmax_attempts_per_visitor_per_minute = 0\n"),
+                ":5:",
+                "holds.max_attempts_per_visitor_per_minute",
+            ),
+            (
+                format!("{keys}[holds]\nmax_attempts_per_ip_per_minute = 100001\n"),
+                ":5:",
+                "holds.max_attempts_per_ip_per_minute",
+            ),
+            (
+                format!("[listen]\ntrusted_proxies = [\"proxy.internal\"]\n{keys}"),
+                ":2:",
+                "listen.trusted_proxies[0]",
+            ),
+        ];
+        for (text, line, field) in refused {
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(error.contains(line) && error.contains(field), "{error}");
+        }
     }
 
     #[test]
