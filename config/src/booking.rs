@@ -14,11 +14,18 @@ pub const DEFAULT_BOOKING_PUBLIC: &str = "127.0.0.1:3000";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://anteroom-bookings.db";
 pub const DEFAULT_HOLD_TTL_SECONDS: u64 = 300;
 pub const DEFAULT_MAX_SEATS_PER_VISITOR: u64 = 6;
+pub const DEFAULT_MAX_ATTEMPTS_PER_VISITOR_PER_MINUTE: u64 = 30;
+pub const DEFAULT_MAX_ATTEMPTS_PER_IP_PER_MINUTE: u64 = 120;
+/// Upper bound of both hold-attempt limits.
+pub const MAX_ATTEMPTS_PER_MINUTE: i64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BookingConfig {
     /// `[listen] public`, default 127.0.0.1:3000
     pub public: SocketAddr,
+    /// `[listen] trusted_proxies`: peers whose `X-Forwarded-For` names the client (the
+    /// gateways in front); default none, so the socket peer is the client.
+    pub trusted_proxies: Vec<crate::Cidr>,
     /// Holds: memory (single node) or redis — and, with redis, the store whose rooms are
     /// marked sold out.
     pub store: StoreConfig,
@@ -37,9 +44,30 @@ pub struct HoldsConfig {
     pub ttl_seconds: u64,
     /// 1..=100, default 6
     pub max_seats_per_visitor: u64,
+    /// Hold attempts per visitor per minute, 1..=100000, default 30.
+    pub max_attempts_per_visitor_per_minute: u64,
+    /// Hold attempts per client IP per minute, 1..=100000, default 120.
+    pub max_attempts_per_ip_per_minute: u64,
+}
+
+impl Default for HoldsConfig {
+    fn default() -> Self {
+        HoldsConfig {
+            ttl_seconds: DEFAULT_HOLD_TTL_SECONDS,
+            max_seats_per_visitor: DEFAULT_MAX_SEATS_PER_VISITOR,
+            max_attempts_per_visitor_per_minute: DEFAULT_MAX_ATTEMPTS_PER_VISITOR_PER_MINUTE,
+            max_attempts_per_ip_per_minute: DEFAULT_MAX_ATTEMPTS_PER_IP_PER_MINUTE,
+        }
+    }
 }
 
 const TOP_KEYS: &[&str] = &["listen", "store", "database", "keys", "admin", "holds"];
+const HOLDS_KEYS: &[&str] = &[
+    "ttl_seconds",
+    "max_seats_per_visitor",
+    "max_attempts_per_visitor_per_minute",
+    "max_attempts_per_ip_per_minute",
+];
 
 pub fn load_booking_config(path: &Path) -> Result<BookingConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
@@ -66,8 +94,12 @@ pub fn parse_booking_config_with_env(
 
     let listen = schema::optional_section(&src, &root, "listen");
     if let Some(s) = &listen {
-        s.deny_unknown(&src, &["public"]);
+        s.deny_unknown(&src, &["public", "trusted_proxies"]);
     }
+    let trusted_proxies = listen
+        .as_ref()
+        .map(|s| crate::bot_guard::trusted_proxies(&src, s))
+        .unwrap_or_default();
     let public = listen
         .and_then(|s| src.keep(s.string(&src, "public")).flatten())
         .and_then(|at| schema::check(&src, &at, validate::socket_addr))
@@ -90,7 +122,10 @@ pub fn parse_booking_config_with_env(
     let admin = schema::admin(&src, schema::optional_section(&src, &root, "admin"), env);
     let holds = match schema::optional_section(&src, &root, "holds") {
         Some(s) => {
-            s.deny_unknown(&src, &["ttl_seconds", "max_seats_per_visitor"]);
+            s.deny_unknown(&src, HOLDS_KEYS);
+            let attempts = |key: &str, default: u64| {
+                schema::integer(&src, &s, key, default, MAX_ATTEMPTS_PER_MINUTE, "attempts")
+            };
             HoldsConfig {
                 ttl_seconds: schema::integer(
                     &src,
@@ -108,15 +143,21 @@ pub fn parse_booking_config_with_env(
                     100,
                     "seats",
                 ),
+                max_attempts_per_visitor_per_minute: attempts(
+                    "max_attempts_per_visitor_per_minute",
+                    DEFAULT_MAX_ATTEMPTS_PER_VISITOR_PER_MINUTE,
+                ),
+                max_attempts_per_ip_per_minute: attempts(
+                    "max_attempts_per_ip_per_minute",
+                    DEFAULT_MAX_ATTEMPTS_PER_IP_PER_MINUTE,
+                ),
             }
         }
-        None => HoldsConfig {
-            ttl_seconds: DEFAULT_HOLD_TTL_SECONDS,
-            max_seats_per_visitor: DEFAULT_MAX_SEATS_PER_VISITOR,
-        },
+        None => HoldsConfig::default(),
     };
     src.finish(BookingConfig {
         public,
+        trusted_proxies,
         store,
         database_url,
         keys,
@@ -160,6 +201,52 @@ mod tests {
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(config.holds.ttl_seconds, 300);
         assert_eq!(config.holds.max_seats_per_visitor, 6);
+        assert_eq!(config.holds.max_attempts_per_visitor_per_minute, 30);
+        assert_eq!(config.holds.max_attempts_per_ip_per_minute, 120);
+        assert!(
+            config.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+    }
+
+    #[test]
+    fn attempt_limits_and_trusted_proxies_parse_and_are_checked() {
+        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
+        let config = parse(&format!(
+            "[listen]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n{keys}\
+             [holds]\nmax_attempts_per_visitor_per_minute = 2\nmax_attempts_per_ip_per_minute = 100000\n"
+        ))
+        .unwrap();
+        assert_eq!(config.holds.max_attempts_per_visitor_per_minute, 2);
+        assert_eq!(config.holds.max_attempts_per_ip_per_minute, 100_000);
+        assert_eq!(
+            config.trusted_proxies,
+            vec![
+                crate::Cidr::parse("10.0.0.0/8").unwrap(),
+                crate::Cidr::parse("::1/128").unwrap()
+            ]
+        );
+        let refused = [
+            (
+                format!("{keys}[holds]\nmax_attempts_per_visitor_per_minute = 0\n"),
+                ":5:",
+                "holds.max_attempts_per_visitor_per_minute",
+            ),
+            (
+                format!("{keys}[holds]\nmax_attempts_per_ip_per_minute = 100001\n"),
+                ":5:",
+                "holds.max_attempts_per_ip_per_minute",
+            ),
+            (
+                format!("[listen]\ntrusted_proxies = [\"proxy.internal\"]\n{keys}"),
+                ":2:",
+                "listen.trusted_proxies[0]",
+            ),
+        ];
+        for (text, line, field) in refused {
+            let error = parse(&text).unwrap_err().to_string();
+            assert!(error.contains(line) && error.contains(field), "{error}");
+        }
     }
 
     #[test]

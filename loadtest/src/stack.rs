@@ -118,9 +118,12 @@ impl Stack {
 
         let booking: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let booking_config = dir.join("booking.toml");
+        // Every fan reaches the booking service from loopback: the per-IP hold-attempt limit
+        // would count the whole sale as one client.
         let text = format!(
             "[listen]\npublic = \"{booking}\"\n{store}\n[database]\nurl = \"{}\"\n{keys}\n\
-             [admin]\ntoken = \"{ADMIN_TOKEN}\"\n[holds]\nttl_seconds = 300\nmax_seats_per_visitor = 6\n",
+             [admin]\ntoken = \"{ADMIN_TOKEN}\"\n[holds]\nttl_seconds = 300\nmax_seats_per_visitor = 6\n\
+             max_attempts_per_ip_per_minute = 100000\n",
             postgres.url()
         );
         write(&booking_config, &text)?;

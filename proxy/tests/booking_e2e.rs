@@ -31,11 +31,16 @@ impl Drop for BookingProcess {
 
 impl BookingProcess {
     async fn start(store_toml: &str) -> BookingProcess {
+        BookingProcess::start_with(store_toml, "", "").await
+    }
+
+    /// With lines added to `[listen]` and sections at the end.
+    async fn start_with(store_toml: &str, listen: &str, tail: &str) -> BookingProcess {
         let dir = anteroom_testkit::unique_temp_dir("anteroom-booking");
         let addr: SocketAddr = ([127, 0, 0, 1], anteroom_testkit::free_port()).into();
         let config = format!(
-            "[listen]\npublic = \"{addr}\"\n{store_toml}\n[database]\nurl = \"sqlite://{}\"\n\
-             [keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{}\" }}\n[admin]\ntoken = \"{}\"\n",
+            "[listen]\npublic = \"{addr}\"\n{listen}\n{store_toml}\n[database]\nurl = \"sqlite://{}\"\n\
+             [keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{}\" }}\n[admin]\ntoken = \"{}\"\n{tail}",
             dir.join("bookings.db").display(),
             support::SECRET,
             support::ADMIN_TOKEN
@@ -173,4 +178,54 @@ async fn selling_the_last_seat_tells_the_whole_line_at_once() {
             .json();
         assert_eq!(status["state"], "sold_out", "{status}");
     }
+}
+
+/// The gateway appends the client it resolved to `X-Forwarded-For`; the booking service,
+/// trusting the gateway, limits hold attempts per that client, not per gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_attempts_behind_the_gateway_are_limited_per_client() {
+    let booking = BookingProcess::start_with(
+        "[store]\nbackend = \"memory\"\n",
+        "trusted_proxies = [\"127.0.0.1\"]",
+        "[holds]\nmax_attempts_per_ip_per_minute = 2\n",
+    )
+    .await;
+    let seats: Vec<String> = (0..6).map(|i| format!("S{i}")).collect();
+    let event = json!({"id": "gig", "seats": seats, "room": "tour"});
+    assert_eq!(booking.create_event(event).await, 201);
+    let rooms = room_toml("tour", booking.addr, &["/v1"], "mode = \"queue-all\"");
+    let gateway = Gateway::start(&Backend::memory(), &rooms, "").await;
+    // Two clients, told apart by their source address on loopback.
+    let from = |ip: [u8; 4]| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let hold = |client: reqwest::Client, seat: &'static str| {
+        let url = gateway.url("/v1/events/gig/holds");
+        async move {
+            let pass = mint_pass("tour", VisitorId::random(), unix_now(), unix_now() + 600);
+            client
+                .post(url)
+                .header("x-anteroom-pass", pass)
+                .json(&json!({ "seats": [seat] }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let first = from([127, 0, 0, 2]);
+    assert_eq!(hold(first.clone(), "S0").await, 201);
+    assert_eq!(hold(first.clone(), "S1").await, 201);
+    assert_eq!(hold(first, "S2").await, 429, "the client's third attempt");
+    // Counted per gateway (the booking service's peer) it would be refused too.
+    assert_eq!(
+        hold(from([127, 0, 0, 3]), "S2").await,
+        201,
+        "another client"
+    );
 }

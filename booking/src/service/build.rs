@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anteroom_admission::Keyring;
+use anteroom_bot_guard::{GuardStore, MemoryGuardStore, RedisGuardStore};
 use anteroom_config::{BookingConfig, StoreBackend};
 use anteroom_queue::{QueueStore, RedisOptions};
 
@@ -29,32 +30,46 @@ pub async fn build_with_rooms(
     rooms: Option<Arc<dyn QueueStore>>,
 ) -> Result<Arc<BookingService>, BookingError> {
     let keyring = Keyring::from_config(&config.keys)?;
-    let (holds, rooms): (Arc<dyn HoldStore>, Option<Arc<dyn QueueStore>>) =
-        match (config.store.backend, config.store.url.as_deref()) {
-            (StoreBackend::Redis, Some(url)) => {
-                let options = RedisOptions {
-                    tls_ca: config.store.tls_ca.clone(),
-                    ..RedisOptions::default()
-                };
-                let holds = Arc::new(RedisHolds::connect(url, options.clone()).await?);
-                let rooms = match rooms {
-                    Some(rooms) => rooms,
-                    None => Arc::new(anteroom_queue::RedisStore::connect(url, options).await?),
-                };
-                (holds, Some(rooms))
-            }
-            // The config refuses redis without a url; memory otherwise.
-            _ => (Arc::new(MemoryHolds::new()), rooms),
-        };
+    type Stores = (
+        Arc<dyn HoldStore>,
+        Option<Arc<dyn QueueStore>>,
+        Arc<dyn GuardStore>,
+    );
+    let (holds, rooms, guard): Stores = match (config.store.backend, config.store.url.as_deref()) {
+        (StoreBackend::Redis, Some(url)) => {
+            let options = RedisOptions {
+                tls_ca: config.store.tls_ca.clone(),
+                ..RedisOptions::default()
+            };
+            let holds = Arc::new(RedisHolds::connect(url, options.clone()).await?);
+            // Hold attempts are counted on the same Redis: the limits hold for the sum of
+            // every booking instance.
+            let guard = Arc::new(RedisGuardStore::connect(url, options.clone()).await?);
+            let rooms = match rooms {
+                Some(rooms) => rooms,
+                None => Arc::new(anteroom_queue::RedisStore::connect(url, options).await?),
+            };
+            (holds, Some(rooms), guard)
+        }
+        // The config refuses redis without a url; memory otherwise.
+        _ => (
+            Arc::new(MemoryHolds::new()),
+            rooms,
+            Arc::new(MemoryGuardStore::new()),
+        ),
+    };
     let ledger = ledger::open_url(&config.database_url).await?;
-    let service = Arc::new(BookingService::new(
-        holds,
-        ledger,
-        keyring,
-        config.admin.token.as_ref().map(|token| token.0.clone()),
-        config.holds,
-        rooms,
-    ));
+    let service = Arc::new(
+        BookingService::new(
+            holds,
+            ledger,
+            keyring,
+            config.admin.token.as_ref().map(|token| token.0.clone()),
+            config.holds,
+            rooms,
+        )
+        .with_attempt_guard(guard, config.trusted_proxies.clone()),
+    );
     service.reconcile().await?;
     super::watch_hold_store(&service, super::FLUSH_CHECK_EVERY);
     Ok(service)

@@ -1,13 +1,14 @@
 //! `POST /v1/events/{id}/holds` and `DELETE /v1/holds/{hold_id}`.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
@@ -40,6 +41,7 @@ pub fn hold_json(hold: &Hold) -> serde_json::Value {
 
 pub async fn create(
     State(service): State<Arc<BookingService>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -48,6 +50,14 @@ pub async fn create(
     let id = path_id(path)?;
     let event = service.event(&id).await?;
     let holder = auth::holder_in(&passes, &event)?;
+    if let Some(attempts) = &service.attempts {
+        // Served without connection info (a router mounted elsewhere): per visitor only.
+        let client = peer.map(|Extension(ConnectInfo(peer))| attempts.client(peer, &headers));
+        let room = event.room.as_deref().unwrap_or(&event.id);
+        attempts
+            .admit(room, holder, client, &service.limits)
+            .await?;
+    }
     let request: HoldRequest = json_body(body)?;
     let ttl_ms = service.limits.ttl_seconds * 1000;
     let max = service.limits.max_seats_per_visitor;

@@ -1,6 +1,7 @@
 //! The booking HTTP API (axum): events, seat map, holds, bookings. Handlers translate
 //! between HTTP and the hold store / ledger; the guarantees live in those.
 
+mod attempts;
 mod auth;
 mod bookings;
 mod build;
@@ -30,6 +31,7 @@ use crate::holds::{validate_event, HoldStore};
 use crate::ledger::{Ledger, LedgerError};
 use crate::EventSpec;
 
+pub use attempts::{AttemptGuard, ATTEMPT_WINDOW_MS};
 pub use build::{build, build_with_rooms};
 pub use errors::ApiError;
 pub use reconcile::{watch_hold_store, FLUSH_CHECK_EVERY};
@@ -58,6 +60,9 @@ pub struct BookingService {
     pub limits: HoldsConfig,
     /// The gateway's shared store, to mark a room sold out.
     pub rooms: Option<Arc<dyn QueueStore>>,
+    /// Hold-attempt limits per visitor and per client IP (`with_attempt_guard`); none: every
+    /// attempt goes through.
+    pub attempts: Option<AttemptGuard>,
     /// Events never change once created: cached after the first read.
     events: RwLock<HashMap<String, Arc<EventSpec>>>,
     /// Live seat-map feeds, one per watched event.
@@ -85,11 +90,23 @@ impl BookingService {
             admin_token,
             limits,
             rooms,
+            attempts: None,
             events: RwLock::new(HashMap::new()),
             feeds: seatmap::Feeds::default(),
             loading: tokio::sync::Mutex::new(()),
             pending_sold_out: std::sync::Mutex::default(),
         }
+    }
+
+    /// Count hold attempts in `store` against `limits`' per-minute limits, believing
+    /// `X-Forwarded-For` only from `trusted_proxies`.
+    pub fn with_attempt_guard(
+        mut self,
+        store: Arc<dyn anteroom_bot_guard::GuardStore>,
+        trusted_proxies: Vec<anteroom_bot_guard::Cidr>,
+    ) -> BookingService {
+        self.attempts = Some(AttemptGuard::new(store, trusted_proxies));
+        self
     }
 
     /// The event, from the cache or the ledger.
@@ -145,13 +162,15 @@ pub fn router(service: Arc<BookingService>) -> Router {
         .with_state(service)
 }
 
-/// Serve until `shutdown` completes.
+/// Serve until `shutdown` completes. Handlers see each connection's peer address (the
+/// hold-attempt limits count per client IP).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     service: Arc<BookingService>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(service))
+    let app = router(service).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

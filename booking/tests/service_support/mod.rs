@@ -82,6 +82,7 @@ pub async fn service(
         HoldsConfig {
             ttl_seconds,
             max_seats_per_visitor: 6,
+            ..HoldsConfig::default()
         },
         rooms,
     ));
@@ -341,9 +342,14 @@ impl Api {
     }
 
     pub async fn seat_map(&self, event: &str) -> Vec<(String, String)> {
+        self.seat_map_in(event, ROOM).await
+    }
+
+    /// The seat map of an event of `room`, as (seat, state).
+    pub async fn seat_map_in(&self, event: &str, room: &str) -> Vec<(String, String)> {
         let body: Value = client()
             .get(self.url(&format!("/v1/events/{event}/seats")))
-            .header("x-anteroom-pass", pass_for(VisitorId::random(), ROOM))
+            .header("x-anteroom-pass", pass_for(VisitorId::random(), room))
             .send()
             .await
             .unwrap()

@@ -30,6 +30,9 @@ pub struct RequestCtx {
     /// The normal target the origin gets when the client sent another form.
     forward: Option<ForwardTarget>,
     wants_json: bool,
+    /// The client as the gateway resolved it (`[listen] trusted_proxies`), appended to the
+    /// upstream request's `X-Forwarded-For`.
+    client_ip: Option<std::net::IpAddr>,
 }
 
 pub struct GatewayProxy {

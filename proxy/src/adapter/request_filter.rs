@@ -58,6 +58,7 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         Outcome::Proxy(plan) => {
             ctx.plan = Some(plan);
             ctx.forward = facts.forward.take();
+            ctx.client_ip = facts.guard.client_ip;
             Ok(false)
         }
         Outcome::Reply(reply) => {

@@ -1,6 +1,10 @@
 //! upstream_request_filter: the origin sees only a pass the gateway verified or issued, never
 //! one a client made up (nor a look-alike header an origin might read as one), and exactly the
-//! target and Host the gateway matched.
+//! target and Host the gateway matched; `X-Forwarded-For` ends with the client the gateway
+//! resolved, so an origin that trusts the gateway (the booking service's `trusted_proxies`)
+//! learns who the client is.
+
+use std::net::IpAddr;
 
 use http::header::HOST;
 use pingora::http::RequestHeader;
@@ -13,12 +17,14 @@ use crate::gateway::{ForwardTarget, PASS_HEADER};
 /// Headers a client may not hand the origin: `X-Forwarded-Host` could make the origin believe
 /// in another host than the one the room was matched on.
 static X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
+static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
 
 pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     if let Some(forward) = &ctx.forward {
         rewrite_target(upstream_request, forward)?;
     }
     strip_look_alikes(upstream_request);
+    forward_client(upstream_request, ctx.client_ip)?;
     let forward = ctx
         .plan
         .as_ref()
@@ -49,6 +55,28 @@ fn rewrite_target(upstream_request: &mut RequestHeader, forward: &ForwardTarget)
     if let Some(host) = &forward.host {
         upstream_request.insert_header(HOST, host.as_str())?;
     }
+    Ok(())
+}
+
+/// Append the client to `X-Forwarded-For` (one line: some origins read only the first). The
+/// entries before it are kept as they came, since an origin reads the chain from the right and
+/// stops at the first hop it does not trust. Without a known client the header is dropped: an
+/// origin trusting the gateway would otherwise believe what the client wrote.
+fn forward_client(upstream_request: &mut RequestHeader, client: Option<IpAddr>) -> Result<()> {
+    let Some(client) = client else {
+        upstream_request.remove_header(&X_FORWARDED_FOR);
+        return Ok(());
+    };
+    let mut chain: Vec<String> = upstream_request
+        .headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+        .collect();
+    chain.push(client.to_string());
+    upstream_request.insert_header(X_FORWARDED_FOR.clone(), chain.join(", "))?;
     Ok(())
 }
 
@@ -94,6 +122,39 @@ mod tests {
         run(&mut request, &RequestCtx::default()).unwrap();
         let names: Vec<&str> = request.headers.keys().map(|n| n.as_str()).collect();
         assert_eq!(names, vec!["x_other"]);
+    }
+
+    #[test]
+    fn the_resolved_client_is_appended_to_x_forwarded_for() {
+        let ctx = RequestCtx {
+            client_ip: Some("198.51.100.7".parse().unwrap()),
+            ..RequestCtx::default()
+        };
+        let mut request = RequestHeader::build("GET", b"/tour", None).unwrap();
+        run(&mut request, &ctx).unwrap();
+        assert_eq!(
+            request.headers.get("x-forwarded-for").unwrap(),
+            "198.51.100.7"
+        );
+
+        let mut request = RequestHeader::build("GET", b"/tour", None).unwrap();
+        request
+            .append_header("X-Forwarded-For", "203.0.113.1")
+            .unwrap();
+        request
+            .append_header("X-Forwarded-For", "10.0.0.2")
+            .unwrap();
+        run(&mut request, &ctx).unwrap();
+        let values: Vec<_> = request.headers.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(values, vec!["203.0.113.1, 10.0.0.2, 198.51.100.7"]);
+
+        // No known client: nothing a client wrote reaches an origin that trusts the gateway.
+        let mut request = RequestHeader::build("GET", b"/tour", None).unwrap();
+        request
+            .append_header("X-Forwarded-For", "203.0.113.1")
+            .unwrap();
+        run(&mut request, &RequestCtx::default()).unwrap();
+        assert!(request.headers.get("x-forwarded-for").is_none());
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub fn booking_host(
         HoldsConfig {
             ttl_seconds: 120,
             max_seats_per_visitor: 6,
+            ..HoldsConfig::default()
         },
         Some(rooms),
     );

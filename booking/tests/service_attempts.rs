@@ -1,0 +1,237 @@
+//! Hold-attempt limits before seat-lock: per visitor and per client IP per minute, counted in
+//! the bot guard's shared store (memory, or the Redis of the holds); over a limit → `429
+//! too_many_attempts` + `Retry-After` and nothing held. `X-Forwarded-For` counts only from
+//! `[listen] trusted_proxies`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod service_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anteroom_admission::VisitorId;
+use anteroom_booking::holds::{HoldStore, MemoryHolds, RedisHolds};
+use anteroom_booking::ledger::{Ledger, PostgresLedger, PostgresOptions, SqliteLedger};
+use anteroom_booking::service::BookingService;
+use anteroom_bot_guard::{Cidr, GuardStore, MemoryGuardStore, RedisGuardStore};
+use anteroom_config::HoldsConfig;
+use anteroom_queue::RedisOptions;
+use anteroom_testkit::{PostgresServer, RedisServer};
+use serde_json::{json, Value};
+use service_support::{client, keyring, pass_for, serve_service, Api, ADMIN};
+
+/// Per visitor 2, per IP 4 attempts a minute.
+async fn api(
+    holds: Arc<dyn HoldStore>,
+    ledger: Arc<dyn Ledger>,
+    guard: Arc<dyn GuardStore>,
+    trusted: &str,
+) -> Api {
+    let limits = HoldsConfig {
+        max_attempts_per_visitor_per_minute: 2,
+        max_attempts_per_ip_per_minute: 4,
+        ..HoldsConfig::default()
+    };
+    let service = BookingService::new(
+        holds.clone(),
+        ledger.clone(),
+        keyring(),
+        Some(ADMIN.as_bytes().to_vec()),
+        limits,
+        None,
+    )
+    .with_attempt_guard(guard, vec![Cidr::parse(trusted).unwrap()]);
+    serve_service(Arc::new(service), holds, ledger, None, None, None).await
+}
+
+async fn event(api: &Api, room: &str) {
+    let seats: Vec<String> = (0..8).map(|i| format!("S{i}")).collect();
+    let (status, body) = api
+        .create_event(json!({ "id": room, "seats": seats, "room": room }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<u64>,
+    body: Value,
+}
+
+/// `visitor` tries to hold `seat` of the event named like its room, with `X-Forwarded-For`.
+async fn attempt(
+    api: &Api,
+    room: &str,
+    visitor: VisitorId,
+    seat: &str,
+    forwarded_for: Option<&str>,
+) -> Answer {
+    let mut request = client()
+        .post(api.url(&format!("/v1/events/{room}/holds")))
+        .header("x-anteroom-pass", pass_for(visitor, room))
+        .json(&json!({ "seats": [seat] }));
+    if let Some(value) = forwarded_for {
+        request = request.header("x-forwarded-for", value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().parse().unwrap());
+    Answer {
+        status,
+        retry_after,
+        body: response.json().await.unwrap_or(Value::Null),
+    }
+}
+
+fn assert_refused(answer: &Answer, whose: &str) {
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert_eq!(answer.body["error"], "too_many_attempts", "{}", answer.body);
+    assert!(
+        answer.body["detail"].as_str().unwrap().contains(whose),
+        "{}",
+        answer.body
+    );
+    // GCRA at 2 or 4 a minute: the next attempt is 15–30 s away, rounded up to seconds.
+    let seconds = answer.retry_after.expect("Retry-After");
+    assert!((1..=60).contains(&seconds), "Retry-After {seconds}");
+}
+
+async fn state_of(api: &Api, room: &str, seat: &str) -> String {
+    let map = api.seat_map_in(room, room).await;
+    map.into_iter().find(|(s, _)| s == seat).unwrap().1
+}
+
+/// Behind an untrusted peer (the test client, 127.0.0.1, is outside 10.0.0.0/8): the visitor
+/// limit, then the IP limit across visitors whatever `X-Forwarded-For` they claim.
+async fn limits_from_an_untrusted_peer(api: &Api) {
+    event(api, "visitor").await;
+    let fan = VisitorId::random();
+    for seat in ["S0", "S1"] {
+        assert_eq!(attempt(api, "visitor", fan, seat, None).await.status, 201);
+    }
+    let third = attempt(api, "visitor", fan, "S2", None).await;
+    assert_refused(&third, "by this visitor");
+    assert_eq!(state_of(api, "visitor", "S2").await, "free", "nothing held");
+    // The refused attempt counted against the address too (3 of 4): one more is allowed.
+    let other = attempt(api, "visitor", VisitorId::random(), "S2", None).await;
+    assert_eq!(other.status, 201, "another visitor is not limited");
+
+    event(api, "ip").await;
+    for (n, seat) in ["S0", "S1", "S2", "S3"].iter().enumerate() {
+        let claimed = format!("198.51.100.{n}");
+        let answer = attempt(api, "ip", VisitorId::random(), seat, Some(&claimed)).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+    let fifth = attempt(api, "ip", VisitorId::random(), "S4", Some("198.51.100.9")).await;
+    assert_refused(&fifth, "from this address");
+    assert_eq!(state_of(api, "ip", "S4").await, "free", "nothing held");
+}
+
+/// Behind a trusted proxy: `X-Forwarded-For` names the client (its right-most untrusted
+/// entry; what a client wrote further left is not believed).
+async fn limits_behind_a_trusted_proxy(api: &Api) {
+    event(api, "xff").await;
+    for seat in ["S0", "S1", "S2", "S3"] {
+        let answer = attempt(api, "xff", VisitorId::random(), seat, Some("198.51.100.7")).await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+    }
+    let forged = attempt(
+        api,
+        "xff",
+        VisitorId::random(),
+        "S4",
+        Some("203.0.113.1, 198.51.100.7"),
+    )
+    .await;
+    assert_refused(&forged, "from this address");
+    let elsewhere = attempt(api, "xff", VisitorId::random(), "S4", Some("198.51.100.8")).await;
+    assert_eq!(elsewhere.status, 201, "another client address counts apart");
+}
+
+async fn sqlite() -> Arc<dyn Ledger> {
+    let ledger = SqliteLedger::open_in_memory().unwrap();
+    ledger.migrate().await.unwrap();
+    Arc::new(ledger)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_limits_hold_attempts_per_visitor_and_per_ip() {
+    let guard: Arc<dyn GuardStore> = Arc::new(MemoryGuardStore::new());
+    let holds: Arc<dyn HoldStore> = Arc::new(MemoryHolds::new());
+    let untrusted = api(holds.clone(), sqlite().await, guard.clone(), "10.0.0.0/8").await;
+    limits_from_an_untrusted_peer(&untrusted).await;
+    let trusted = api(holds, sqlite().await, guard, "127.0.0.0/8").await;
+    limits_behind_a_trusted_proxy(&trusted).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
+    let redis = RedisServer::start();
+    let postgres = PostgresServer::start();
+    let holds: Arc<dyn HoldStore> = Arc::new(
+        RedisHolds::connect(&redis.url(), RedisOptions::default())
+            .await
+            .unwrap(),
+    );
+    let ledger = PostgresLedger::connect(&postgres.url(), PostgresOptions::default())
+        .await
+        .unwrap();
+    ledger.migrate().await.unwrap();
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let guard = || async {
+        Arc::new(
+            RedisGuardStore::connect(&redis.url(), RedisOptions::default())
+                .await
+                .unwrap(),
+        ) as Arc<dyn GuardStore>
+    };
+    // Two instances on one Redis: the limits hold for their sum.
+    let untrusted = api(holds.clone(), ledger.clone(), guard().await, "10.0.0.0/8").await;
+    limits_from_an_untrusted_peer(&untrusted).await;
+    let trusted = api(holds, ledger, guard().await, "127.0.0.0/8").await;
+    limits_behind_a_trusted_proxy(&trusted).await;
+    let other_instance = api(
+        untrusted.holds.clone(),
+        untrusted.ledger.clone(),
+        guard().await,
+        "10.0.0.0/8",
+    )
+    .await;
+    let answer = attempt(&other_instance, "ip", VisitorId::random(), "S5", None).await;
+    assert_refused(&answer, "from this address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_guard_store_lets_attempts_through() {
+    let mut redis = RedisServer::start();
+    let options = RedisOptions {
+        command_timeout: Duration::from_millis(300),
+        ..RedisOptions::default()
+    };
+    let guard = Arc::new(
+        RedisGuardStore::connect(&redis.url(), options)
+            .await
+            .unwrap(),
+    );
+    let api = api(
+        Arc::new(MemoryHolds::new()),
+        sqlite().await,
+        guard,
+        "10.0.0.0/8",
+    )
+    .await;
+    event(&api, "down").await;
+    redis.stop();
+    let answer = attempt(&api, "down", VisitorId::random(), "S0", None).await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let attempts = api.service.attempts.as_ref().unwrap();
+    assert_eq!(attempts.unavailable_total(), 1);
+}
