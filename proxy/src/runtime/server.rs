@@ -86,12 +86,13 @@ pub fn build_with_store(
             HEAD_TIMEOUT,
         ),
     );
-    // Pingora's default 64 KiB read buffer in front of every connection is not needed: each
-    // read already lands in a buffer of the right size (Pingora's head buffer, a stream's
-    // head reader), and a long-lived stream connection would keep its first page resident.
+    // A small read buffer in front of every connection instead of Pingora's 64 KiB: the
+    // public app peeks the first bytes of each request (is it a stream?), and with a buffer
+    // that peek's one read takes in the whole head, so Pingora parses it without a second
+    // read; 64 KiB would keep pages resident under every long-lived stream.
     proxy.add_listener(
         ListenerConfig::tcp(config.listen.public.to_string())
-            .l4_buffer(L4BufferSettings::default().read(0)),
+            .l4_buffer(L4BufferSettings::default().read(PUBLIC_READ_BUFFER)),
     );
     proxy.threads = Some(threads);
     let proxy_handle = server.add_service(proxy);
@@ -120,6 +121,9 @@ pub fn build_with_store(
 
     Ok((server, gateway))
 }
+
+/// Bytes of the public listener's per-connection read buffer: a request head fits.
+const PUBLIC_READ_BUFFER: usize = 4096;
 
 /// The default worker count of the public listener: one thread per core.
 pub fn threads_per_core() -> usize {
