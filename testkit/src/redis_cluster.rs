@@ -62,7 +62,8 @@ impl RedisClusterNode {
             .spawn()
             .expect("redis-server (apt-get install redis-server)");
         let node = RedisClusterNode { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: a suite starts one node per test, all at once, on a loaded machine.
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut slots_added = false;
         loop {
             if !slots_added {
