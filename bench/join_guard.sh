@@ -60,7 +60,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
     >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 
-start_gateway() { # room, guard on|off -> prints the public port
+start_gateway() { # room, guard on|off -> sets PUBLIC_PORT (not a subshell: its pid must reach PIDS)
     local room=$1 enabled=$2 public admin metrics
     public=$(free_port); admin=$(free_port); metrics=$(free_port)
     cat >"$WORK/$room.toml" <<EOF
@@ -94,10 +94,10 @@ EOF
     "$BIN" serve --config "$WORK/$room.toml" >"$WORK/$room.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:$metrics/healthz" && break; sleep 0.1; done
-    echo "$public"
+    PUBLIC_PORT=$public
 }
-ON_PORT=$(start_gateway on true)
-OFF_PORT=$(start_gateway off false)
+start_gateway on true; ON_PORT=$PUBLIC_PORT
+start_gateway off false; OFF_PORT=$PUBLIC_PORT
 
 cat >"$WORK/join.lua" <<'EOF'
 -- A new visitor on every request, from a random client address behind the trusted proxy.
