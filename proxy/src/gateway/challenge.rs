@@ -7,11 +7,11 @@
 use anteroom_bot_guard::{parse_nonces, verify, ClientFingerprint, Work, MAX_CLIENT_FP_BYTES};
 use serde::Deserialize;
 
+use super::endpoints::status_reply;
 use super::engine::{unix_now, Gateway};
-use super::guard::{CHALLENGE_TTL_SECONDS, CLEARANCE_HEADER};
+use super::guard::CHALLENGE_TTL_SECONDS;
 use super::protected::{blocked_reply, unavailable};
 use super::reply::Reply;
-use super::status::VisitorState;
 use super::RequestFacts;
 
 /// A posted body larger than this is refused (a challenge, 16 nonces and a client report fit
@@ -160,16 +160,7 @@ async fn solve(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
     }
     match gateway.place_screened(index, facts, proof, client).await {
         Ok(placed) if placed.blocked.is_some() => blocked_reply(&json(facts)),
-        Ok(placed) => {
-            let mut reply = Reply::json_text(200, placed.status.to_json());
-            if placed.status.state != VisitorState::Admitted {
-                reply = reply.with_header("retry-after", placed.status.retry_after().to_string());
-            }
-            if let Some(clearance) = placed.new_clearance {
-                reply = reply.with_header(CLEARANCE_HEADER, clearance);
-            }
-            reply.with_cookies(placed.cookies)
-        }
+        Ok(placed) => status_reply(&placed.status, placed.new_clearance, placed.cookies),
         Err(_) => unavailable(&json(facts)),
     }
 }

@@ -69,18 +69,26 @@ pub(super) struct Current {
 /// "absent" state: asking is taking a place).
 async fn status(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Reply {
     match current_status(gateway, index, facts).await {
-        Ok(current) => {
-            let mut reply = Reply::json_text(200, current.status.to_json());
-            if current.status.state != VisitorState::Admitted {
-                reply = reply.with_header("retry-after", current.status.retry_after().to_string());
-            }
-            if let Some(clearance) = current.new_clearance {
-                reply = reply.with_header(CLEARANCE_HEADER, clearance);
-            }
-            reply.with_cookies(current.cookies)
-        }
+        Ok(current) => status_reply(&current.status, current.new_clearance, current.cookies),
         Err(reply) => reply,
     }
+}
+
+/// The status object as an answer: `Retry-After` unless admitted, a clearance new to the
+/// client in `X-Anteroom-Guard`, the cookies.
+pub(super) fn status_reply(
+    status: &StatusObject,
+    new_clearance: Option<String>,
+    cookies: Vec<String>,
+) -> Reply {
+    let mut reply = Reply::json_text(200, status.to_json());
+    if status.state != VisitorState::Admitted {
+        reply = reply.with_header("retry-after", status.retry_after().to_string());
+    }
+    if let Some(clearance) = new_clearance {
+        reply = reply.with_header(CLEARANCE_HEADER, clearance);
+    }
+    reply.with_cookies(cookies)
 }
 
 pub(super) async fn current_status(

@@ -9,6 +9,10 @@ use anteroom_bot_guard::{GuardStore, MemoryGuardStore, RedisGuardStore};
 use anteroom_config::{StoreBackend, StoreConfig};
 use anteroom_queue::{MemoryStore, QueueStore, RedisOptions, RedisStore};
 
+/// Makes something (a store) on the runtime that calls it, as often as it is called.
+pub type Factory<S> =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<S, String>> + Send>> + Send + Sync>;
+
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn QueueStore>, String>> + Send>>;
 pub type StoreFactory = Arc<dyn Fn() -> StoreFuture + Send + Sync>;
 pub type GuardFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn GuardStore>, String>> + Send>>;
@@ -24,23 +28,12 @@ pub fn guard_factory(config: &StoreConfig) -> GuardFactory {
                 Box::pin(async move { Ok(store) })
             })
         }
-        StoreBackend::Redis => {
-            let url = config.url.clone().unwrap_or_default();
-            let tls_ca = config.tls_ca.clone();
-            Arc::new(move || {
-                let url = url.clone();
-                let options = RedisOptions {
-                    tls_ca: tls_ca.clone(),
-                    ..RedisOptions::default()
-                };
-                Box::pin(async move {
-                    let store = RedisGuardStore::connect(&url, options)
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    Ok(Arc::new(store) as Arc<dyn GuardStore>)
-                })
-            })
-        }
+        StoreBackend::Redis => on_redis(config, |url, options| async move {
+            let store = RedisGuardStore::connect(&url, options)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(Arc::new(store) as Arc<dyn GuardStore>)
+        }),
     }
 }
 
@@ -59,22 +52,30 @@ pub fn factory(config: &StoreConfig) -> StoreFactory {
             // One memory store for the life of the process, however often the factory runs.
             shared(Arc::new(MemoryStore::new()))
         }
-        StoreBackend::Redis => {
-            let url = config.url.clone().unwrap_or_default();
-            let tls_ca = config.tls_ca.clone();
-            Arc::new(move || {
-                let url = url.clone();
-                let options = RedisOptions {
-                    tls_ca: tls_ca.clone(),
-                    ..RedisOptions::default()
-                };
-                Box::pin(async move {
-                    let store = RedisStore::connect(&url, options)
-                        .await
-                        .map_err(|error| error.to_string())?;
-                    Ok(Arc::new(store) as Arc<dyn QueueStore>)
-                })
-            })
-        }
+        StoreBackend::Redis => on_redis(config, |url, options| async move {
+            let store = RedisStore::connect(&url, options)
+                .await
+                .map_err(|error| error.to_string())?;
+            Ok(Arc::new(store) as Arc<dyn QueueStore>)
+        }),
     }
+}
+
+/// A factory that connects with `connect` to the configured Redis (URL and TLS options)
+/// each time it runs: the queue's and the guard's stores are made the same way.
+fn on_redis<S, F, Fut>(config: &StoreConfig, connect: F) -> Factory<S>
+where
+    S: 'static,
+    F: Fn(String, RedisOptions) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S, String>> + Send + 'static,
+{
+    let url = config.url.clone().unwrap_or_default();
+    let tls_ca = config.tls_ca.clone();
+    Arc::new(move || {
+        let options = RedisOptions {
+            tls_ca: tls_ca.clone(),
+            ..RedisOptions::default()
+        };
+        Box::pin(connect(url.clone(), options))
+    })
 }
