@@ -28,7 +28,13 @@ pub struct Keyring {
     keys: Vec<KeyEntry>,
     /// A copy of the signing entry of `keys` (a key is cheap to clone).
     signing: KeyEntry,
+    /// Unique to the keys this keyring was built from: what a thread remembers of a verified
+    /// pass (`recent_passes`) holds only under the same generation.
+    generation: u64,
 }
+
+/// The generation of the next keyring built.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// True for 1-32 characters of `[A-Za-z0-9_-]`.
 pub(crate) fn valid_kid(kid: &str) -> bool {
@@ -79,7 +85,12 @@ impl Keyring {
             .find(|k| k.kid == signing_kid)
             .cloned()
             .ok_or_else(|| AdmissionError::UnknownSigningKey(signing_kid.to_owned()))?;
-        Ok(Keyring { keys, signing })
+        let generation = NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Keyring {
+            keys,
+            signing,
+            generation,
+        })
     }
 
     pub fn signing_kid(&self) -> &str {
@@ -96,6 +107,10 @@ impl Keyring {
     /// Every kid that verifies, in the order given.
     pub fn kids(&self) -> impl Iterator<Item = &str> + '_ {
         self.keys.iter().map(|k| k.kid.as_str())
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub(crate) fn signing_entry(&self) -> &KeyEntry {

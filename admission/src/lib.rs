@@ -23,6 +23,7 @@ mod keyring;
 mod names;
 mod pass;
 mod rate_meter;
+mod recent_passes;
 mod visitor;
 
 pub use bucket::{bucket_capacity, Bucket, RateLimits};

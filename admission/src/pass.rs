@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::error::PassRejection;
 use crate::keyring::{valid_kid, Keyring};
+use crate::recent_passes;
 use crate::visitor::{hex_digit, VisitorId};
 
 /// Longest token `verify_pass` considers; longer ones are `Malformed` without further work.
@@ -216,6 +217,9 @@ impl Keyring {
         now: u64,
     ) -> Result<PassClaims, PassRejection> {
         use PassRejection::*;
+        if let Some(claims) = recent_passes::recall(self.generation(), token) {
+            return check_claims(claims, room, now);
+        }
         if token.len() > MAX_PASS_LEN || !token.is_ascii() {
             return Err(Malformed);
         }
@@ -254,19 +258,31 @@ impl Keyring {
         if raw.iat > raw.exp {
             return Err(Malformed);
         }
-        if room.is_some_and(|room| raw.room != room) {
-            return Err(WrongRoom);
-        }
-        if now >= raw.exp {
-            return Err(Expired);
-        }
-        Ok(PassClaims {
+        let claims = PassClaims {
             room: raw.room.into_owned(),
             visitor: raw.visitor,
             issued_at: raw.iat,
             expires_at: raw.exp,
-        })
+        };
+        recent_passes::remember(self.generation(), token, &claims);
+        check_claims(claims, room, now)
     }
+}
+
+/// The checks that depend on the request and the moment, made on every verification (after
+/// the MAC, or on a pass this thread already verified): the room, then expiry.
+fn check_claims(
+    claims: PassClaims,
+    room: Option<&str>,
+    now: u64,
+) -> Result<PassClaims, PassRejection> {
+    if room.is_some_and(|room| claims.room != room) {
+        return Err(PassRejection::WrongRoom);
+    }
+    if now >= claims.expires_at {
+        return Err(PassRejection::Expired);
+    }
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -295,6 +311,47 @@ mod tests {
         assert!(ring.verify_pass_any_room(&tampered, 150).is_err());
     }
     const S2: &[u8] = b"pass-unit-test-secret-k2-0123456789abcdef";
+
+    #[test]
+    fn a_pass_this_thread_verified_before_is_still_checked_for_room_expiry_and_keys() {
+        let ring = Keyring::new("k1", vec![("k1".into(), S1.to_vec())]).unwrap();
+        let claims = PassClaims {
+            room: "tour".into(),
+            visitor: crate::VisitorId([9; 16]),
+            issued_at: 100,
+            expires_at: 200,
+        };
+        let token = ring.issue_pass(&claims);
+        assert_eq!(ring.verify_pass(&token, "tour", 150), Ok(claims.clone()));
+        // Remembered now: the same answers as a full verification.
+        assert_eq!(ring.verify_pass(&token, "tour", 150), Ok(claims.clone()));
+        assert_eq!(
+            ring.verify_pass(&token, "other", 150),
+            Err(PassRejection::WrongRoom)
+        );
+        assert_eq!(
+            ring.verify_pass(&token, "tour", 200),
+            Err(PassRejection::Expired)
+        );
+        // A keyring without that key (a reload that dropped it) recalls nothing.
+        let rotated = Keyring::new("k2", vec![("k2".into(), S2.to_vec())]).unwrap();
+        assert_eq!(
+            rotated.verify_pass(&token, "tour", 150),
+            Err(PassRejection::UnknownKey)
+        );
+        let same_secret_other_kid = Keyring::new("k1", vec![("k1".into(), S2.to_vec())]).unwrap();
+        assert_eq!(
+            same_secret_other_kid.verify_pass(&token, "tour", 150),
+            Err(PassRejection::BadSignature)
+        );
+        // A token one byte off a remembered one gets the full check.
+        for index in [4, token.len() / 2, token.len() - 1] {
+            let mut tampered = token.clone().into_bytes();
+            tampered[index] = if tampered[index] == b'A' { b'B' } else { b'A' };
+            let tampered = String::from_utf8(tampered).unwrap();
+            assert!(ring.verify_pass(&tampered, "tour", 150).is_err(), "{index}");
+        }
+    }
 
     fn ring(signing: &str) -> Keyring {
         Keyring::new(

@@ -466,6 +466,10 @@ async fn a_trusted_proxy_names_the_client() {
         "trusted_proxies = [\"127.0.0.9/32\"]\n[bot_guard]\nchallenge = \"off\"\n",
     )
     .await;
+    // Paused: no admission tick takes one of the ten out of the line meanwhile.
+    gateway
+        .admin_patch(ROOM, serde_json::json!({ "paused": true }))
+        .await;
     let balancer = client_from("127.0.0.9");
     for n in 0..10 {
         let forwarded = [("x-forwarded-for", format!("198.51.{n}.7"))];
@@ -716,4 +720,51 @@ async fn live_rules_reach_every_gateway_within_a_second() {
         status["challenge"]["url"], "/_anteroom/challenge?room=sale",
         "{status}"
     );
+}
+
+/// `EXISTS` commands (the shadow lookup) Redis has run so far.
+fn shadow_lookups(backend: &Backend) -> u64 {
+    let Backend::Redis(server) = backend else {
+        panic!("a Redis backend")
+    };
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &server.port().to_string(), "info", "commandstats"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_exists:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+/// A visitor id made on the request cannot be shadowed yet: the guard asks the store only
+/// its counts (one round trip). A returning visitor's id is looked up.
+#[tokio::test]
+async fn a_new_visitor_costs_the_guard_one_round_trip_and_a_returning_one_is_looked_up() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    let gateway = gateway(&backend, &origin, "challenge = \"off\"", "").await;
+    let before = shadow_lookups(&backend);
+    for source in ["127.0.0.21", "127.0.0.22", "127.0.0.23"] {
+        let (status, body) = bot_join(&client_from(source), &gateway, &[]).await;
+        assert_eq!((status, body["state"].as_str()), (429, Some("paused")));
+    }
+    assert_eq!(shadow_lookups(&backend), before, "no lookup for new ids");
+    assert_eq!(waiting(&gateway).await, 3, "each took a place");
+
+    // The same visitor again, without its clearance: its id is known now, so it is looked up.
+    let mut visitor = support::Visitor::new();
+    visitor.get_json(&gateway.url("/sale/tickets")).await;
+    let before = shadow_lookups(&backend);
+    let jar_without_clearance = visitor.vid.clone().unwrap();
+    let answer = client_from("127.0.0.24")
+        .get(gateway.url("/sale/tickets"))
+        .header("accept", "application/json")
+        .header("cookie", format!("anteroom_vid={jar_without_clearance}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 429);
+    assert_eq!(shadow_lookups(&backend), before + 1);
 }

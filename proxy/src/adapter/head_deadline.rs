@@ -69,11 +69,20 @@ fn head_end(after_newline: bool, bytes: &[u8]) -> HeadScan {
     }
 }
 
+/// Most bytes `try_peek` keeps read ahead (the public app peeks 16).
+const AHEAD: usize = 32;
+
 pub struct BoundedHead {
     inner: Stream,
     limit: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    /// Bytes `try_peek` read ahead of the next reader, handed out first: `ahead[taken..held]`.
+    /// Kept here rather than in the L4 stream's rewind buffer (a `Vec` per peek, and a read
+    /// that returns only the peeked bytes, so Pingora parses every head twice).
+    ahead: [u8; AHEAD],
+    held: usize,
+    taken: usize,
 }
 
 impl BoundedHead {
@@ -85,7 +94,38 @@ impl BoundedHead {
                 after_newline: false,
             },
             deadline: Box::pin(tokio::time::sleep(limit)),
+            ahead: [0; AHEAD],
+            held: 0,
+            taken: 0,
         }
+    }
+
+    /// Hand out the bytes read ahead, then whatever more the connection has ready, in one
+    /// read: the whole head reaches the parser at once.
+    fn poll_read_after_ahead(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let pending = self.ahead.get(self.taken..self.held).unwrap_or_default();
+        let n = pending.len().min(buf.remaining());
+        buf.put_slice(pending.get(..n).unwrap_or_default());
+        self.taken += n;
+        if self.taken == self.held {
+            self.taken = 0;
+            self.held = 0;
+            let before = buf.filled().len();
+            // These bytes were seen when they were read ahead; only fresh ones are new.
+            if buf.remaining() > 0 {
+                if let Poll::Ready(Ok(())) = Pin::new(&mut self.inner).poll_read(cx, buf) {
+                    let filled = buf.filled();
+                    self.saw(filled.get(before..).unwrap_or_default());
+                }
+            }
+        }
+        // What was read ahead is data in hand: a fresh read that failed or must wait shows
+        // itself on the next call.
+        Poll::Ready(Ok(()))
     }
 
     /// Follow the head's progress over newly read bytes.
@@ -143,6 +183,9 @@ impl AsyncRead for BoundedHead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.held > 0 {
+            return this.poll_read_after_ahead(cx, buf);
+        }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         match read {
@@ -266,8 +309,33 @@ impl GetSocketDigest for BoundedHead {
 
 #[async_trait]
 impl Peek for BoundedHead {
+    /// Fill `buf` with the next bytes without consuming them: they are read here (through the
+    /// head bound, so a client that sends a few bytes and stops is cut off in time) and handed
+    /// out again by the next reads.
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        if buf.len() > AHEAD || self.held > 0 {
+            return Ok(false);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            let mut more = [0u8; AHEAD];
+            let want = buf.len() - filled;
+            let n = tokio::io::AsyncReadExt::read(self, more.get_mut(..want).unwrap_or_default())
+                .await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if let (Some(to), Some(from)) = (buf.get_mut(filled..filled + n), more.get(..n)) {
+                to.copy_from_slice(from);
+            }
+            filled += n;
+        }
+        if let Some(to) = self.ahead.get_mut(..filled) {
+            to.copy_from_slice(buf.get(..filled).unwrap_or_default());
+            self.held = filled;
+            self.taken = 0;
+        }
+        Ok(true)
     }
 }
 

@@ -11,7 +11,7 @@ use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
 use super::cookies::set_cookie;
-use super::guard::{shadow_position, GuardGate, Screened};
+use super::guard::{shadow_position, GuardGate, Screened, Screenee};
 use super::live::LiveRoom;
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
@@ -60,6 +60,8 @@ pub(super) struct KnownVisitor {
     pub id: VisitorId,
     pub signed: String,
     pub cookie: Option<String>,
+    /// The id was made on this request: nothing in any store can name it yet.
+    pub fresh: bool,
 }
 
 /// Where a visitor without a valid pass ended up.
@@ -245,20 +247,22 @@ impl Gateway {
                         id,
                         signed: token.to_string(),
                         cookie: None,
+                        fresh: false,
                     };
                 }
-                return self.hand_out(id, facts);
+                return self.hand_out(id, facts, false);
             }
         }
-        self.hand_out(VisitorId::random(), facts)
+        self.hand_out(VisitorId::random(), facts, true)
     }
 
-    fn hand_out(&self, id: VisitorId, facts: &RequestFacts) -> KnownVisitor {
+    fn hand_out(&self, id: VisitorId, facts: &RequestFacts, fresh: bool) -> KnownVisitor {
         let signed = self.keyring.sign_visitor(id);
         KnownVisitor {
             id,
             cookie: Some(self.visitor_cookie(&signed, facts)),
             signed,
+            fresh,
         }
     }
 
@@ -351,6 +355,7 @@ impl Gateway {
             id: visitor,
             signed: signed_visitor,
             cookie: visitor_cookie,
+            fresh,
         } = self.visitor(facts);
         let new_visitor_token = visitor_cookie.is_some().then(|| signed_visitor.clone());
         let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
@@ -363,7 +368,7 @@ impl Gateway {
                         index,
                         &live,
                         facts,
-                        visitor,
+                        Screenee { id: visitor, fresh },
                         proof,
                         client,
                         &self.metrics,

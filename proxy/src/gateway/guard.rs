@@ -56,6 +56,15 @@ pub enum Screened {
     },
 }
 
+/// Who is screened: the visitor id, and whether it was made on this request.
+#[derive(Debug, Clone, Copy)]
+pub struct Screenee {
+    pub id: VisitorId,
+    /// Made on this request: it cannot be shadowed yet (a shadow names a known id), so the
+    /// store is not asked. A farm of cookie-less bots pays one round trip each, not two.
+    pub fresh: bool,
+}
+
 pub struct GuardGate {
     global: BotGuardConfig,
     /// Each room's `bot_guard = { … }` from the config.
@@ -191,11 +200,12 @@ impl GuardGate {
         index: usize,
         live: &LiveRoom,
         facts: &RequestFacts,
-        visitor: VisitorId,
+        screenee: Screenee,
         proof: Option<u8>,
         client: Option<ClientFingerprint>,
         metrics: &Metrics,
     ) -> Screened {
+        let visitor = screenee.id;
         let Some(rules) = self.rules(index).filter(|rules| rules.config.enabled) else {
             return Screened::Pass { clearance: None };
         };
@@ -220,14 +230,19 @@ impl GuardGate {
             .max(live.settings.session_seconds)
             .saturating_mul(1000);
         let check = rules.guard_check(&signals, hold_ms);
-        let (counts, shadowed) =
-            match tokio::join!(store.check(room, &check), store.is_shadowed(room, visitor)) {
-                (Ok(counts), Ok(shadowed)) => (counts, shadowed),
-                _ => {
-                    metrics.count_verdict(room, "allow", "guard_store_unavailable");
-                    return Screened::Pass { clearance: None };
-                }
-            };
+        let shadow_of = async {
+            match screenee.fresh {
+                true => Ok(false),
+                false => store.is_shadowed(room, visitor).await,
+            }
+        };
+        let (counts, shadowed) = match tokio::join!(store.check(room, &check), shadow_of) {
+            (Ok(counts), Ok(shadowed)) => (counts, shadowed),
+            _ => {
+                metrics.count_verdict(room, "allow", "guard_store_unavailable");
+                return Screened::Pass { clearance: None };
+            }
+        };
         let demand = demand(live);
         let verdict = decide(
             &signals,

@@ -250,22 +250,41 @@ fn parse_host(value: &[u8]) -> Result<Host<'_>, FormError> {
         Some(stripped) => (stripped, true),
         None => (name, false),
     };
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if name.len() > 253 || !name.split('.').all(label_ok) {
+    if !is_host_name(name.as_bytes()) {
         return Err(FormError::MalformedHost);
     }
+    let dotted_digits = name.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     Ok(Host {
         name: name.to_ascii_lowercase(),
         port,
-        is_ip: name.parse::<Ipv4Addr>().is_ok(),
+        is_ip: dotted_digits && name.parse::<Ipv4Addr>().is_ok(),
         renamed,
     })
+}
+
+/// At most 253 bytes of dot-separated labels, each 1-63 of `[A-Za-z0-9_-]` (one pass: this
+/// runs on every request).
+fn is_host_name(name: &[u8]) -> bool {
+    if name.len() > 253 {
+        return false;
+    }
+    let mut label = 0usize;
+    for &byte in name {
+        if byte == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 fn port(text: &str) -> Result<&str, FormError> {

@@ -157,3 +157,20 @@ fn control_bytes_in_the_query_are_refused() {
     );
     assert_eq!(target("/?a=%2F", Some("a")).unwrap().query, Some("a=%2F"));
 }
+
+proptest::proptest! {
+    #[test]
+    fn is_host_name_agrees_with_the_label_rules(
+        name in "[a-zA-Z0-9._\\-:]{0,70}|[a-z.]{250,256}",
+    ) {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let expected = name.len() <= 253 && name.split('.').all(label_ok);
+        proptest::prop_assert_eq!(super::is_host_name(name.as_bytes()), expected);
+    }
+}
