@@ -19,6 +19,7 @@ mod error;
 mod eta;
 #[cfg(feature = "config")]
 mod from_config;
+mod hex;
 mod keyring;
 mod names;
 mod pass;
@@ -32,6 +33,7 @@ pub use compare::constant_time_eq;
 pub use cookies::{parse_cookies, CookieJar};
 pub use error::{AdmissionError, PassRejection};
 pub use eta::{estimate_wait, estimate_wait_measured, Eta};
+pub use hex::{hex_lower, push_hex};
 pub use keyring::{generate_secret, Keyring, MAX_KID_LEN, MIN_SECRET_LEN};
 pub use names::{
     PASS_COOKIE, PASS_HEADER, PASS_HEADER_LOWER, VISITOR_COOKIE, VISITOR_HEADER,

@@ -33,13 +33,7 @@ const VISITOR_MAC_B64_LEN: usize = 22;
 pub const MAX_SIGNED_VISITOR_LEN: usize = 32 + 1 + MAX_KID_LEN + 1 + VISITOR_MAC_B64_LEN;
 
 /// The lowercase hex digit of a nibble (`n < 16`).
-pub(crate) fn hex_digit(n: u8) -> u8 {
-    if n < 10 {
-        b'0' + n
-    } else {
-        b'a' + (n - 10)
-    }
-}
+pub(crate) use crate::hex::hex_digit;
 
 /// The value of a lowercase hex digit, or 0x80 for any other byte. A table lookup: no
 /// branch on the (secret-derived) input.
@@ -120,10 +114,8 @@ const HEX_VALUE: [u8; 256] = {
 
 impl fmt::Display for VisitorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        let hex = self.hex_bytes();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -63,7 +63,7 @@ pub fn new_id() -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    anteroom_admission::hex_lower(&bytes)
 }
 
 /// The event id inside a hold id (`<hex>.<event>`), if well formed.

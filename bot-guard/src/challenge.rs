@@ -153,7 +153,7 @@ struct Payload {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    anteroom_admission::hex_lower(bytes)
 }
 
 fn unhex16(text: &str) -> Option<[u8; ID_LEN]> {

@@ -109,25 +109,22 @@ impl Rules {
             limit: limit.limit,
             window_ms: limit.window_ms,
         };
+        // Each subject's text is made once: this runs for every visitor who meets the guard.
+        let ip = signals.ip_subject();
+        let fingerprint_in_subnet = signals.fingerprint_in_subnet_subject();
         GuardCheck {
             velocity: vec![
-                velocity(signals.ip_subject(), self.velocity.ip),
+                velocity(ip.clone(), self.velocity.ip),
                 velocity(signals.subnet_subject(), self.velocity.subnet),
                 // The fingerprint within its subnet, as for places: one popular browser build
                 // is shared by thousands of fans arriving in the same second at a big sale;
                 // counted globally it would challenge them all.
-                velocity(
-                    signals.fingerprint_in_subnet_subject(),
-                    self.velocity.fingerprint,
-                ),
+                velocity(fingerprint_in_subnet.clone(), self.velocity.fingerprint),
                 velocity(signals.visitor_subject(), self.velocity.visitor),
             ],
             places: Some(PlaceCheck {
                 visitor: signals.visitor,
-                subjects: vec![
-                    signals.ip_subject(),
-                    signals.fingerprint_in_subnet_subject(),
-                ],
+                subjects: vec![ip, fingerprint_in_subnet],
                 // The store applies one maximum to every subject: the lower one, and the
                 // decision tells which subject was full from the holder counts.
                 max_per_subject: self

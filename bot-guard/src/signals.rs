@@ -59,10 +59,7 @@ pub struct HeaderFingerprint(pub [u8; 8]);
 
 impl fmt::Display for HeaderFingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&anteroom_admission::hex_lower(&self.0))
     }
 }
 
@@ -112,27 +109,50 @@ impl Signals {
 
     /// Velocity subjects and place subjects in their stable text forms (store keys).
     pub fn ip_subject(&self) -> String {
-        format!("ip:{}", self.ip)
+        let mut subject = String::with_capacity(44);
+        subject.push_str("ip:");
+        push_display(&mut subject, &self.ip);
+        subject
     }
 
     pub fn subnet_subject(&self) -> String {
-        format!("net:{}", self.subnet)
+        let mut subject = String::with_capacity(48);
+        subject.push_str("net:");
+        push_display(&mut subject, &self.subnet);
+        subject
     }
 
     pub fn fingerprint_subject(&self) -> String {
-        format!("fp:{}", self.header_fingerprint)
+        let mut subject = String::with_capacity(19);
+        subject.push_str("fp:");
+        anteroom_admission::push_hex(&mut subject, &self.header_fingerprint.0);
+        subject
     }
 
     /// One fingerprint within one subnet: what `max_places_per_fingerprint` counts, so
     /// thousands of fans on the same popular browser build, spread over the internet, do not
     /// share one budget of places, while one farm behind one network does.
     pub fn fingerprint_in_subnet_subject(&self) -> String {
-        format!("fpnet:{}@{}", self.header_fingerprint, self.subnet)
+        let mut subject = String::with_capacity(70);
+        subject.push_str("fpnet:");
+        anteroom_admission::push_hex(&mut subject, &self.header_fingerprint.0);
+        subject.push('@');
+        push_display(&mut subject, &self.subnet);
+        subject
     }
 
     pub fn visitor_subject(&self) -> String {
-        format!("vid:{}", self.visitor)
+        let mut subject = String::with_capacity(36);
+        subject.push_str("vid:");
+        anteroom_admission::push_hex(&mut subject, &self.visitor.0);
+        subject
     }
+}
+
+/// Append a value's text without a new allocation (`format!` makes one per call).
+fn push_display(out: &mut String, value: &dyn fmt::Display) {
+    use fmt::Write as _;
+    let _ = write!(out, "{value}");
 }
 
 #[cfg(test)]

@@ -31,7 +31,15 @@ pub const KEY_SUFFIXES: [&str; 12] = [
 impl RoomKeys {
     pub fn new(room: &str) -> RoomKeys {
         RoomKeys {
-            keys: KEY_SUFFIXES.map(|suffix| format!("ar:{{{room}}}:{suffix}")),
+            keys: KEY_SUFFIXES.map(|suffix| {
+                // Pushed, not `format!`ed: twelve names are made for every store call.
+                let mut key = String::with_capacity(room.len() + suffix.len() + 6);
+                key.push_str("ar:{");
+                key.push_str(room);
+                key.push_str("}:");
+                key.push_str(suffix);
+                key
+            }),
         }
     }
 
@@ -46,19 +54,9 @@ impl RoomKeys {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// The visitor as a sorted-set member: 32 lowercase hex digits (its text form).
 pub fn visitor_member(visitor: VisitorId) -> String {
-    let mut text = String::with_capacity(32);
-    for byte in visitor.0 {
-        for nibble in [byte >> 4, byte & 0x0f] {
-            text.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
-    text
+    anteroom_admission::hex_lower(&visitor.0)
 }
 
 /// Inverse of `visitor_member`; None for anything but 32 lowercase hex digits.

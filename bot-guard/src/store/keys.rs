@@ -4,33 +4,43 @@
 
 use anteroom_admission::VisitorId;
 
-fn prefix(room: &str) -> String {
-    format!("bg:{{{room}}}:")
+/// `bg:{ROOM}:` followed by `parts`, pushed into one string (these run for every screened
+/// visitor; `format!` would allocate twice per key).
+fn key(room: &str, parts: &[&str]) -> String {
+    let length = 6 + room.len() + parts.iter().map(|part| part.len()).sum::<usize>();
+    let mut key = String::with_capacity(length);
+    key.push_str("bg:{");
+    key.push_str(room);
+    key.push_str("}:");
+    for part in parts {
+        key.push_str(part);
+    }
+    key
 }
 
 /// A velocity counter (GCRA `tat`, a string with a PX expiry): one per subject and window.
 pub fn velocity(room: &str, window_ms: u64, subject: &str) -> String {
-    format!("{}v:{window_ms}:{subject}", prefix(room))
+    key(room, &["v:", &window_ms.to_string(), ":", subject])
 }
 
 /// The holders of places under a subject: a zset of visitor ids scored by last-seen ms.
 pub fn places(room: &str, subject: &str) -> String {
-    format!("{}p:{subject}", prefix(room))
+    key(room, &["p:", subject])
 }
 
 /// A redeemed challenge (`SET NX PX`).
 pub fn redeemed(room: &str, challenge_id: &str) -> String {
-    format!("{}r:{challenge_id}", prefix(room))
+    key(room, &["r:", challenge_id])
 }
 
 /// A shadowed visitor (a string with a PXAT expiry at the end of the shadow).
 pub fn shadow(room: &str, visitor: VisitorId) -> String {
-    format!("{}s:{}", prefix(room), visitor.to_hex())
+    key(room, &["s:", &visitor.to_hex()])
 }
 
 /// The room's live rules (JSON, a plain string).
 pub fn rules(room: &str) -> String {
-    format!("{}rules", prefix(room))
+    key(room, &["rules"])
 }
 
 #[cfg(test)]
