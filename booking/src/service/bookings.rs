@@ -27,7 +27,7 @@ pub struct ConfirmRequest {
 
 use crate::ledger::MAX_IDEMPOTENCY_KEY_LEN as MAX_KEY_LEN;
 
-fn booking_json(booking: &Booking) -> Value {
+pub(crate) fn booking_json(booking: &Booking) -> Value {
     json!({
         "booking_id": booking.booking_id,
         "event": booking.event,
