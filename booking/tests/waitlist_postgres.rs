@@ -118,15 +118,32 @@ impl Db {
     /// one open offer whose place is `offered`, and every `offered` place has exactly one
     /// open offer.
     fn assert_consistent(&self, event: &str) {
-        let offered_entries = self.scalar(&format!(
-            "SELECT count(*) FROM waitlist_entries WHERE event = '{event}' AND state = 'offered'"
-        ));
-        let open_offers = self.scalar(&format!(
-            "SELECT count(*) FROM waitlist_offers WHERE event = '{event}' AND state = 'open'"
-        ));
-        let offered_units = self.scalar(&format!(
-            "SELECT count(*) FROM capacity_released WHERE event = '{event}' AND state = 'offered'"
-        ));
+        // One statement: one snapshot, whatever commits meanwhile.
+        let row = &self
+            .server
+            .query(&format!(
+                "SELECT \
+                 (SELECT count(*) FROM waitlist_entries WHERE event = '{event}' \
+                    AND state = 'offered'), \
+                 (SELECT count(*) FROM waitlist_offers WHERE event = '{event}' \
+                    AND state = 'open'), \
+                 (SELECT count(*) FROM capacity_released WHERE event = '{event}' \
+                    AND state = 'offered'), \
+                 (SELECT count(*) FROM waitlist_offers o JOIN waitlist_entries e \
+                    USING (entry_id) JOIN capacity_released u USING (unit_id) \
+                    WHERE o.event = '{event}' AND o.state = 'open' \
+                    AND (e.state <> 'offered' OR u.state <> 'offered')), \
+                 (SELECT count(*) FROM waitlist_offers o LEFT JOIN waitlist_outbox m \
+                    ON m.message_id = o.offer_id WHERE o.event = '{event}' \
+                    AND m.message_id IS NULL)"
+            ))
+            .unwrap()[0];
+        let n: Vec<i64> = row
+            .iter()
+            .map(|v| v.as_deref().unwrap().parse().unwrap())
+            .collect();
+        let (offered_entries, open_offers, offered_units, orphans, no_outbox) =
+            (n[0], n[1], n[2], n[3], n[4]);
         assert_eq!(
             offered_entries, open_offers,
             "an offered fan per open offer"
@@ -135,17 +152,8 @@ impl Db {
             offered_units, open_offers,
             "an offered place per open offer"
         );
-        let orphans = self.scalar(&format!(
-            "SELECT count(*) FROM waitlist_offers o JOIN waitlist_entries e USING (entry_id) \
-             JOIN capacity_released u USING (unit_id) WHERE o.event = '{event}' \
-             AND o.state = 'open' AND (e.state <> 'offered' OR u.state <> 'offered')"
-        ));
         assert_eq!(orphans, 0, "no open offer without its fan and place");
-        let outbox = self.scalar(&format!(
-            "SELECT count(*) FROM waitlist_offers o LEFT JOIN waitlist_outbox m \
-             ON m.message_id = o.offer_id WHERE o.event = '{event}' AND m.message_id IS NULL"
-        ));
-        assert_eq!(outbox, 0, "every offer has its outbox row");
+        assert_eq!(no_outbox, 0, "every offer has its outbox row");
     }
 }
 
@@ -282,7 +290,7 @@ async fn thousand_fans_hundred_cancellations_two_promoters() {
         .collect();
     let mut booking_ids = HashSet::new();
     for accept in accepts {
-        booking_ids.insert(accept.await.unwrap().unwrap().booking_id);
+        booking_ids.insert(accept.await.unwrap().unwrap().0.booking_id);
     }
     assert_eq!(booking_ids.len(), 100, "one booking per offer");
     assert_eq!(
@@ -412,7 +420,8 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
         .waitlist
         .accept(&fourth.offer.unwrap().offer_id, "k", fans[3].1)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(booking.seats, vec!["S00001"]);
     db.assert_consistent("ex");
     let offers: Vec<String> = db.column("SELECT state FROM waitlist_offers ORDER BY offered_at_ms");
@@ -453,7 +462,7 @@ async fn ten_concurrent_accepts_with_different_keys_make_one_booking() {
         .collect();
     let mut ids = HashSet::new();
     for tap in taps {
-        ids.insert(tap.await.unwrap().unwrap().booking_id);
+        ids.insert(tap.await.unwrap().unwrap().0.booking_id);
     }
     assert_eq!(ids.len(), 1, "one booking whatever the keys");
     assert_eq!(
@@ -466,7 +475,8 @@ async fn ten_concurrent_accepts_with_different_keys_make_one_booking() {
         .accept(&offer.offer_id, "key-3", fans[0].1)
         .await
         .unwrap();
-    assert!(ids.contains(&again.booking_id));
+    assert!(ids.contains(&again.0.booking_id));
+    assert!(!again.1, "a repeat, not a new booking");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

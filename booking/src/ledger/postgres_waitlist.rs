@@ -440,7 +440,7 @@ impl PostgresWaitlist {
         offer_id: &str,
         key: &str,
         visitor: VisitorId,
-    ) -> std::result::Result<Booking, Retry> {
+    ) -> std::result::Result<(Booking, bool), Retry> {
         let mut client = self.client().await?;
         let holder = visitor.to_hex();
         let hold_id = format!("offer:{offer_id}");
@@ -462,9 +462,12 @@ impl PostgresWaitlist {
                 Some((other, _)) if other != hold_id => {
                     Err(WaitlistError::Ledger(LedgerError::IdempotencyKeyReused).into())
                 }
-                Some((_, existing)) => Ok(load_booking(&**client, &existing)
-                    .await?
-                    .ok_or(LedgerError::UnknownBooking)?),
+                Some((_, existing)) => Ok((
+                    load_booking(&**client, &existing)
+                        .await?
+                        .ok_or(LedgerError::UnknownBooking)?,
+                    false,
+                )),
                 None => Err(Retry::Again),
             };
         }
@@ -498,7 +501,7 @@ impl PostgresWaitlist {
                 .await?
                 .ok_or(LedgerError::UnknownBooking)?;
             tx.commit().await.map_err(Retry::db)?;
-            return Ok(booking);
+            return Ok((booking, false));
         }
         if state != "open" || expires_at <= now {
             return Err(WaitlistError::OfferClosed.into());
@@ -591,7 +594,7 @@ impl PostgresWaitlist {
         step.audit(&tx, "booking", &booking_id, None, STATUS_CONFIRMED)
             .await?;
         tx.commit().await.map_err(Retry::db)?;
-        Ok(Booking {
+        let booking = Booking {
             booking_id,
             event,
             holder: visitor,
@@ -599,7 +602,8 @@ impl PostgresWaitlist {
             quantity: 1,
             status: STATUS_CONFIRMED.to_string(),
             created_at_ms: ms(now),
-        })
+        };
+        Ok((booking, true))
     }
 
     /// Close the visitor's open offer (decline) or entry (leave) in one transaction.
@@ -841,7 +845,12 @@ impl Waitlist for PostgresWaitlist {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn accept(&self, offer_id: &str, key: &str, visitor: VisitorId) -> Result<Booking> {
+    async fn accept(
+        &self,
+        offer_id: &str,
+        key: &str,
+        visitor: VisitorId,
+    ) -> Result<(Booking, bool)> {
         if key.is_empty() || key.len() > super::MAX_IDEMPOTENCY_KEY_LEN {
             return Err(WaitlistError::Ledger(LedgerError::Invalid(format!(
                 "idempotency key must be 1-{} bytes",

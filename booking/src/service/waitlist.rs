@@ -342,8 +342,10 @@ pub async fn accept(
     let id = path_id(path)?;
     let key = idempotency_key(&headers)?;
     let (event, visitor) = offer_caller(&service, &headers, &id).await?;
-    let booking = waitlist_of(&service)?.accept(&id, &key, visitor).await?;
-    service.metrics.outcome("accepted", 1);
+    let (booking, fresh) = waitlist_of(&service)?.accept(&id, &key, visitor).await?;
+    if fresh {
+        service.metrics.outcome("accepted", 1);
+    }
     service.feeds.poke(&event.id);
     sold_out::signal(&service, &event).await;
     Ok((

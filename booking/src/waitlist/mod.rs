@@ -163,13 +163,14 @@ pub trait Waitlist: Send + Sync + 'static {
     async fn events_to_promote(&self) -> Result<Vec<String>, WaitlistError>;
 
     /// Book the offered place (idempotent by (key, visitor); one booking per offer whatever
-    /// the keys). `OfferClosed` if expired, answered otherwise, or not the visitor's.
+    /// the keys): the booking, and whether this call made it (false: a repeat).
+    /// `OfferClosed` if expired, answered otherwise, or not the visitor's.
     async fn accept(
         &self,
         offer_id: &str,
         idempotency_key: &str,
         visitor: VisitorId,
-    ) -> Result<Booking, WaitlistError>;
+    ) -> Result<(Booking, bool), WaitlistError>;
 
     async fn decline(&self, offer_id: &str, visitor: VisitorId) -> Result<Entry, WaitlistError>;
 
