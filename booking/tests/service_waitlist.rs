@@ -231,6 +231,11 @@ async fn cancel_join_offer_accept_over_http() {
         sold_out(&api).await,
         "a place reserved for the line keeps the room sold out"
     );
+    let map: HashMap<String, String> = api.seat_map("show").await.into_iter().collect();
+    assert_eq!(
+        map["S0"], "booked",
+        "reserved for the line: not shown as free"
+    );
     let (status, taken) = api.hold("show", VisitorId::random(), &["S0"]).await;
     assert_eq!(
         (status, taken["error"].as_str()),

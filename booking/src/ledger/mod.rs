@@ -151,7 +151,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// The booking a hold became, if it was confirmed (at most one: UNIQUE on hold_id).
     async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError>;
 
-    /// Seats with a confirmed booking.
+    /// Seats not for sale: confirmed bookings, and (PostgreSQL) seats released to the
+    /// waitlist and not back on sale yet.
     async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError>;
 
     /// Places sold: confirmed seats, or GA quantity sold.

@@ -966,9 +966,13 @@ impl Ledger for PostgresLedger {
         run(self.timeout, async {
             let client = self.client().await?;
             event_kind(&**client, event).await?;
+            // Seats released to the waitlist (not offered yet, or offered) are not for sale
+            // either: the hold store must keep them booked, also after a flush.
             let rows = client
                 .query(
-                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = 'confirmed'",
+                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = 'confirmed' \
+                     UNION SELECT seat FROM capacity_released WHERE event = $1 \
+                     AND state IN ('free', 'offered') AND seat IS NOT NULL",
                     &[&event],
                 )
                 .await
