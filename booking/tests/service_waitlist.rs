@@ -18,12 +18,11 @@ use std::time::Duration;
 
 use anteroom_admission::VisitorId;
 use anteroom_booking::service::{run_promoter, run_relay, BookingService};
-use anteroom_config::{HoldsConfig, RoomMode, WaitlistConfig, WaitlistPosition};
-use anteroom_queue::RoomSettings;
+use anteroom_config::{HoldsConfig, WaitlistConfig, WaitlistPosition};
 use serde_json::{json, Value};
 use service_support::{
-    client, eventually, keyring, pass_for, serve_service, with_redis_postgres_and_rooms, Api,
-    ADMIN, ROOM,
+    client, eventually, keyring, pass_for, room_settings, serve_service,
+    with_redis_postgres_and_rooms, Api, ADMIN, ROOM,
 };
 
 /// The harness's stores and servers (`base`), served again by a service with `config`
@@ -31,22 +30,7 @@ use service_support::{
 async fn waitlist_api(config: WaitlistConfig) -> (Api, Api) {
     let base = with_redis_postgres_and_rooms(300).await;
     let rooms = base.rooms.clone().unwrap();
-    rooms
-        .init_room(
-            ROOM,
-            &RoomSettings {
-                mode: RoomMode::QueueAll,
-                admit_per_second: 5.0,
-                max_active: 100,
-                session_seconds: 600,
-                abandon_after_seconds: 120,
-                paused: false,
-                sold_out: false,
-                message: None,
-            },
-        )
-        .await
-        .unwrap();
+    rooms.init_room(ROOM, &room_settings()).await.unwrap();
     let service = Arc::new(
         BookingService::new(
             base.holds.clone(),

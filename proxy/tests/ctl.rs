@@ -13,10 +13,15 @@ use std::process::Command;
 use support::{room_toml, Backend, Gateway, Origin, ADMIN_TOKEN};
 
 fn ctl(gateway: &Gateway, token: &str, args: &[&str]) -> (bool, String, String) {
+    ctl_at(&gateway.admin_url(""), token, args)
+}
+
+/// `anteroom ctl --admin URL --token TOKEN ARGS…`: (success, stdout, stderr).
+fn ctl_at(admin: &str, token: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_anteroom"))
         .arg("ctl")
         .arg("--admin")
-        .arg(gateway.admin_url(""))
+        .arg(admin)
         .arg("--token")
         .arg(token)
         .args(args)
@@ -138,20 +143,8 @@ async fn ctl_shows_a_waitlist_and_an_entrys_history() {
         .unwrap();
     assert_eq!(service.promote_once().await, 1);
 
-    let run = |args: Vec<String>| {
-        let output = Command::new(env!("CARGO_BIN_EXE_anteroom"))
-            .args(["ctl", "--admin", url.as_str(), "--token", ADMIN_TOKEN])
-            .args(args)
-            .env("RUST_LOG", "off")
-            .output()
-            .expect("run anteroom ctl");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).to_string(),
-            String::from_utf8_lossy(&output.stderr).to_string(),
-        )
-    };
-    let (ok, out, err) = run(vec!["waitlist".into(), "gig".into()]);
+    let run = |args: &[&str]| ctl_at(&url, ADMIN_TOKEN, args);
+    let (ok, out, err) = run(&["waitlist", "gig"]);
     assert!(ok, "{err}");
     for line in [
         "waitlist of gig",
@@ -161,12 +154,7 @@ async fn ctl_shows_a_waitlist_and_an_entrys_history() {
     ] {
         assert!(out.contains(line), "{line} in {out}");
     }
-    let (ok, out, err) = run(vec![
-        "waitlist".into(),
-        "gig".into(),
-        "--entry".into(),
-        first.entry_id.clone(),
-    ]);
+    let (ok, out, err) = run(&["waitlist", "gig", "--entry", &first.entry_id]);
     assert!(ok, "{err}");
     assert!(
         out.contains(&first.entry_id) && out.contains(": offered"),
@@ -176,7 +164,7 @@ async fn ctl_shows_a_waitlist_and_an_entrys_history() {
         out.contains("(new) -> waiting") && out.contains("waiting -> offered"),
         "{out}"
     );
-    let (ok, _, err) = run(vec!["waitlist".into(), "nope".into()]);
+    let (ok, _, err) = run(&["waitlist", "nope"]);
     assert!(!ok);
     assert!(err.contains("unknown_event"), "{err}");
 }

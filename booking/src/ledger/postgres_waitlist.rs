@@ -145,6 +145,28 @@ struct Step<'a> {
     at_ms: i64,
 }
 
+/// The entry and its place move together (offered, accepted, back to the pool...).
+async fn move_entry_and_place(
+    tx: &Transaction<'_>,
+    entry_id: &str,
+    entry_to: &str,
+    unit_id: i64,
+    unit_to: &str,
+    at_ms: i64,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "UPDATE waitlist_entries SET state = $2, updated_at_ms = $3 WHERE entry_id = $1",
+        &[&entry_id, &entry_to, &at_ms],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE capacity_released SET state = $2 WHERE unit_id = $1",
+        &[&unit_id, &unit_to],
+    )
+    .await
+    .map(drop)
+}
+
 impl Step<'_> {
     async fn audit(
         &self,
@@ -187,18 +209,9 @@ impl Step<'_> {
         )
         .await
         .map_err(db)?;
-        tx.execute(
-            "UPDATE waitlist_entries SET state = $2, updated_at_ms = $3 WHERE entry_id = $1",
-            &[&self.entry_id, &entry_to, &self.at_ms],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "UPDATE capacity_released SET state = 'free' WHERE unit_id = $1",
-            &[&unit_id],
-        )
-        .await
-        .map_err(db)?;
+        move_entry_and_place(tx, self.entry_id, entry_to, unit_id, "free", self.at_ms)
+            .await
+            .map_err(db)?;
         self.audit(tx, "offer", offer_id, Some("open"), to).await?;
         self.audit(tx, "entry", self.entry_id, Some("offered"), entry_to)
             .await?;
@@ -337,19 +350,9 @@ impl PostgresWaitlist {
             )
             .await
             .map_err(Retry::db)?;
-            tx.execute(
-                "UPDATE waitlist_entries SET state = 'offered', updated_at_ms = $2 \
-                 WHERE entry_id = $1",
-                &[&entry_id, &now],
-            )
-            .await
-            .map_err(Retry::db)?;
-            tx.execute(
-                "UPDATE capacity_released SET state = 'offered' WHERE unit_id = $1",
-                &[&unit_id],
-            )
-            .await
-            .map_err(Retry::db)?;
+            move_entry_and_place(&tx, &entry_id, "offered", unit_id, "offered", now)
+                .await
+                .map_err(Retry::db)?;
             let offer = Offer {
                 offer_id: offer_id.clone(),
                 entry_id: entry_id.clone(),
@@ -566,19 +569,9 @@ impl PostgresWaitlist {
         )
         .await
         .map_err(Retry::db)?;
-        tx.execute(
-            "UPDATE waitlist_entries SET state = 'accepted', updated_at_ms = $2 \
-             WHERE entry_id = $1",
-            &[&entry_id, &now],
-        )
-        .await
-        .map_err(Retry::db)?;
-        tx.execute(
-            "UPDATE capacity_released SET state = 'taken' WHERE unit_id = $1",
-            &[&unit_id],
-        )
-        .await
-        .map_err(Retry::db)?;
+        move_entry_and_place(&tx, &entry_id, "accepted", unit_id, "taken", now)
+            .await
+            .map_err(Retry::db)?;
         let step = Step {
             event: &event,
             entry_id: &entry_id,

@@ -18,9 +18,9 @@ use anteroom_admission::VisitorId;
 use anteroom_config::WaitlistPosition;
 
 use super::errors::ApiError;
-use super::input::path_id;
+use super::input::{idempotency_key, path_id};
 use super::{auth, sold_out, BookingService};
-use crate::ledger::{Canceller, LedgerError, MAX_IDEMPOTENCY_KEY_LEN};
+use crate::ledger::{Canceller, LedgerError};
 use crate::waitlist::{band, Entry, Position, Waitlist, WaitlistError};
 use crate::{EventSpec, Inventory};
 
@@ -46,16 +46,6 @@ impl From<WaitlistError> for ApiError {
             WaitlistError::Ledger(error) => error.into(),
         }
     }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_IDEMPOTENCY_KEY_LEN)
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::bad_request("send an Idempotency-Key header (1-255 characters)"))
 }
 
 fn waitlist_of(service: &BookingService) -> Result<&Arc<dyn Waitlist>, ApiError> {
