@@ -8,5 +8,6 @@ pub mod holds;
 pub mod ledger;
 pub mod model;
 pub mod service;
+pub mod waitlist;
 
 pub use model::*;

@@ -45,6 +45,7 @@ hold_store_suite!(Memory;
     a_2000_way_race_for_50_seats_gives_exactly_50_holds,
     a_2000_way_race_with_small_sets_holds_every_seat_once,
     overlapping_multi_seat_races_never_share_a_seat,
+    returned_places_are_on_sale_again,
 );
 
 /// With a manual clock, expiry is exact to the millisecond: live until `expires_at_ms`,

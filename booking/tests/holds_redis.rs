@@ -68,6 +68,7 @@ hold_store_suite!(Redis;
     a_2000_way_race_for_50_seats_gives_exactly_50_holds,
     a_2000_way_race_with_small_sets_holds_every_seat_once,
     overlapping_multi_seat_races_never_share_a_seat,
+    returned_places_are_on_sale_again,
 );
 
 /// Drop Redis' script cache too (FLUSHALL keeps it), as a restart without persistence does.

@@ -48,6 +48,7 @@ hold_store_suite!(Cluster;
     expiry_frees_the_seat_and_the_cap_without_any_cleanup,
     only_the_holder_releases,
     consumed_holds_make_seats_booked_for_good,
+    returned_places_are_on_sale_again,
     consume_after_expiry_still_books,
     general_admission_counts_against_the_visitor_cap,
     general_admission_places_come_back_on_expiry_but_not_after_consume,

@@ -30,6 +30,13 @@ struct SqliteDb(Mutex<rusqlite::Connection>);
 
 #[async_trait]
 impl Db for SqliteDb {
+    async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let conn = self.0.lock().unwrap();
+        conn.execute(sql, [])
+            .map(|n| n as u64)
+            .map_err(|e| e.to_string())
+    }
+
     async fn scalar(&self, sql: &str) -> i64 {
         let conn = self.0.lock().unwrap();
         conn.query_row(sql, [], |r| r.get(0))

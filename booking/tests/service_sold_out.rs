@@ -14,26 +14,12 @@ use std::sync::Arc;
 
 use anteroom_admission::VisitorId;
 use anteroom_booking::service::watch_hold_store;
-use anteroom_config::RoomMode;
-use anteroom_queue::{MemoryStore, QueueStore, RoomSettings};
+use anteroom_queue::{MemoryStore, QueueStore};
 use serde_json::json;
 use service_support::{
-    embedded_with_rooms, eventually, serve_service, service, with_redis_and_postgres,
-    with_redis_postgres_and_rooms, Api, ROOM,
+    embedded_with_rooms, eventually, room_settings, serve_service, service,
+    with_redis_and_postgres, with_redis_postgres_and_rooms, Api, ROOM,
 };
-
-fn room_settings() -> RoomSettings {
-    RoomSettings {
-        mode: RoomMode::QueueAll,
-        admit_per_second: 5.0,
-        max_active: 100,
-        session_seconds: 600,
-        abandon_after_seconds: 120,
-        paused: false,
-        sold_out: false,
-        message: None,
-    }
-}
 
 async fn sold_out(api: &Api, room: &str) -> bool {
     api.rooms

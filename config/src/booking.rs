@@ -36,6 +36,113 @@ pub struct BookingConfig {
     /// Needed to create events.
     pub admin: AdminConfig,
     pub holds: HoldsConfig,
+    pub waitlist: WaitlistConfig,
+}
+
+/// `[waitlist]`: the line after sell-out (booking service with a PostgreSQL ledger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitlistConfig {
+    /// How long an offered place is kept for its fan, 1..=86400, default 900.
+    pub offer_ttl_seconds: u64,
+    /// What a waiting fan sees: their exact position, or a band of 100.
+    pub position: WaitlistPosition,
+    /// Where offers are POSTed (at least once, JSON with an `id` for de-duplication);
+    /// none: fans learn of offers from their status only.
+    pub webhook_url: Option<String>,
+    /// At most this many offers per event per second (a bulk cancellation goes out in
+    /// waves), 1..=10000, default 50.
+    pub notify_per_second: u64,
+    /// Most fans waiting (or offered) per event, 1..=10000000, default 100000.
+    pub max_depth: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitlistPosition {
+    Exact,
+    Band,
+}
+
+pub const DEFAULT_OFFER_TTL_SECONDS: u64 = 900;
+pub const DEFAULT_NOTIFY_PER_SECOND: u64 = 50;
+pub const DEFAULT_WAITLIST_MAX_DEPTH: u64 = 100_000;
+
+impl Default for WaitlistConfig {
+    fn default() -> Self {
+        WaitlistConfig {
+            offer_ttl_seconds: DEFAULT_OFFER_TTL_SECONDS,
+            position: WaitlistPosition::Exact,
+            webhook_url: None,
+            notify_per_second: DEFAULT_NOTIFY_PER_SECOND,
+            max_depth: DEFAULT_WAITLIST_MAX_DEPTH,
+        }
+    }
+}
+
+const WAITLIST_KEYS: &[&str] = &[
+    "offer_ttl_seconds",
+    "position",
+    "webhook_url",
+    "notify_per_second",
+    "max_depth",
+];
+
+fn waitlist_position(text: &str) -> Result<WaitlistPosition, String> {
+    match text {
+        "exact" => Ok(WaitlistPosition::Exact),
+        "band" => Ok(WaitlistPosition::Band),
+        other => Err(format!("expected \"exact\" or \"band\", got {other:?}")),
+    }
+}
+
+fn webhook_url(url: &str) -> Result<String, String> {
+    match url.strip_prefix("http://") {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
+            Ok(url.to_string())
+        }
+        _ => Err(format!(
+            "expected http://HOST[:PORT]/PATH (plain HTTP: put a TLS relay in front), got {url:?}"
+        )),
+    }
+}
+
+fn waitlist(src: &Source, s: Option<Section>) -> WaitlistConfig {
+    let Some(s) = s else {
+        return WaitlistConfig::default();
+    };
+    s.deny_unknown(src, WAITLIST_KEYS);
+    let located = |key: &str| src.keep(s.string(src, key)).flatten();
+    WaitlistConfig {
+        offer_ttl_seconds: schema::integer(
+            src,
+            &s,
+            "offer_ttl_seconds",
+            DEFAULT_OFFER_TTL_SECONDS,
+            86_400,
+            "seconds",
+        ),
+        position: located("position")
+            .and_then(|at| schema::check(src, &at, waitlist_position))
+            .unwrap_or(WaitlistPosition::Exact),
+        webhook_url: located("webhook_url").and_then(|at| schema::check(src, &at, webhook_url)),
+        notify_per_second: schema::integer(
+            src,
+            &s,
+            "notify_per_second",
+            DEFAULT_NOTIFY_PER_SECOND,
+            10_000,
+            "offers per second",
+        ),
+        max_depth: schema::integer(
+            src,
+            &s,
+            "max_depth",
+            DEFAULT_WAITLIST_MAX_DEPTH,
+            10_000_000,
+            "fans",
+        ),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +168,9 @@ impl Default for HoldsConfig {
     }
 }
 
-const TOP_KEYS: &[&str] = &["listen", "store", "database", "keys", "admin", "holds"];
+const TOP_KEYS: &[&str] = &[
+    "listen", "store", "database", "keys", "admin", "holds", "waitlist",
+];
 const HOLDS_KEYS: &[&str] = &[
     "ttl_seconds",
     "max_seats_per_visitor",
@@ -155,6 +264,7 @@ pub fn parse_booking_config_with_env(
         }
         None => HoldsConfig::default(),
     };
+    let waitlist = waitlist(&src, schema::optional_section(&src, &root, "waitlist"));
     src.finish(BookingConfig {
         public,
         trusted_proxies,
@@ -163,6 +273,7 @@ pub fn parse_booking_config_with_env(
         keys,
         admin,
         holds,
+        waitlist,
     })
 }
 
@@ -319,6 +430,46 @@ mod tests {
         assert!(error.contains("store.url"), "{error}");
         let config = parse(&format!("{keys}[database]\nurl = \"sqlite://data/b.db\"\n")).unwrap();
         assert_eq!(config.database_url, "sqlite://data/b.db");
+    }
+
+    #[test]
+    fn waitlist_parses_with_defaults_and_located_errors() {
+        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
+        assert_eq!(parse(&keys).unwrap().waitlist, WaitlistConfig::default());
+        let config = parse(&format!(
+            "{keys}[waitlist]\noffer_ttl_seconds = 60\nposition = \"band\"\n\
+             webhook_url = \"http://hooks.example/offers\"\nnotify_per_second = 5\nmax_depth = 10\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.waitlist,
+            WaitlistConfig {
+                offer_ttl_seconds: 60,
+                position: WaitlistPosition::Band,
+                webhook_url: Some("http://hooks.example/offers".into()),
+                notify_per_second: 5,
+                max_depth: 10,
+            }
+        );
+        let refused = [
+            ("offer_ttl_seconds = 0", "waitlist.offer_ttl_seconds"),
+            ("offer_ttl_seconds = 86401", "waitlist.offer_ttl_seconds"),
+            ("position = \"fuzzy\"", "waitlist.position"),
+            ("webhook_url = \"ftp://x\"", "waitlist.webhook_url"),
+            ("webhook_url = \"https://x/h\"", "waitlist.webhook_url"),
+            ("notify_per_second = 10001", "waitlist.notify_per_second"),
+            ("max_depth = 0", "waitlist.max_depth"),
+            ("depth = 5", "depth"),
+        ];
+        for (line, field) in refused {
+            let error = parse(&format!("{keys}[waitlist]\n{line}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("booking.toml:5:") && error.contains(field),
+                "{line}: {error}"
+            );
+        }
     }
 
     #[test]

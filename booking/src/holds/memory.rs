@@ -313,6 +313,28 @@ impl HoldStore for MemoryHolds {
         })
     }
 
+    async fn return_to_sale(
+        &self,
+        event: &str,
+        seats: &[String],
+        quantity: u64,
+    ) -> Result<(), HoldError> {
+        let seats = if seats.is_empty() {
+            Vec::new()
+        } else {
+            validate_seats(seats)?
+        };
+        self.with_event(event, |state, _| {
+            if seats.is_empty() {
+                state.consumed_quantity = state.consumed_quantity.saturating_sub(quantity);
+            }
+            for seat in &seats {
+                state.booked.remove(seat);
+            }
+            Ok(())
+        })
+    }
+
     async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError> {
         let mut seats = self.with_known_event(event, Vec::new(), |state| {
             state.seats.keys().cloned().collect::<Vec<_>>()

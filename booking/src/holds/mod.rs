@@ -164,6 +164,16 @@ pub trait HoldStore: Send + Sync + 'static {
     /// Mark seats booked (rebuilding from the ledger after the hold store lost its data).
     async fn mark_booked(&self, event: &str, seats: &[String]) -> Result<(), HoldError>;
 
+    /// Places a cancellation gave back and no waitlisted fan took go on sale again: the
+    /// seats stop being booked, or (general admission, `seats` empty) `quantity` places
+    /// leave the consumed count, never below zero.
+    async fn return_to_sale(
+        &self,
+        event: &str,
+        seats: &[String],
+        quantity: u64,
+    ) -> Result<(), HoldError>;
+
     /// Seats currently held (not booked) in an event, for the seat map.
     async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError>;
 

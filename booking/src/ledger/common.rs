@@ -17,6 +17,7 @@ pub const MAX_SEAT_LEN: usize = 64;
 pub const MAX_ROOM_LEN: usize = 128;
 
 pub(crate) const STATUS_CONFIRMED: &str = "confirmed";
+pub(crate) const STATUS_CANCELLED: &str = "cancelled";
 pub(crate) const KIND_SEATS: &str = "seats";
 pub(crate) const KIND_GA: &str = "ga";
 
@@ -163,6 +164,41 @@ pub(crate) fn validate_confirm(key: &str, hold: &Hold) -> Result<ConfirmRequest,
         quantity,
         token,
     })
+}
+
+/// A cancellation's inputs: a booking id of 32 lowercase hex (anything else is unknown
+/// without a database read), a key of 1-255 bytes.
+pub(crate) fn validate_cancel(booking_id: &str, key: &str) -> Result<(), LedgerError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(invalid(format!(
+            "idempotency key must be 1-{MAX_IDEMPOTENCY_KEY_LEN} bytes"
+        )));
+    }
+    if !is_record_id(booking_id) {
+        return Err(LedgerError::UnknownBooking);
+    }
+    Ok(())
+}
+
+/// Booking, entry and offer ids: 32 lowercase hex.
+pub fn is_record_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// How the audit log and the cancellations table name who cancelled.
+pub(crate) fn canceller_name(by: super::Canceller) -> String {
+    match by {
+        super::Canceller::Holder(visitor) => visitor.to_hex(),
+        super::Canceller::Operator => "operator".to_string(),
+    }
+}
+
+/// Whether `by` may cancel a booking held by `holder`.
+pub(crate) fn may_cancel(by: super::Canceller, holder: VisitorId) -> bool {
+    match by {
+        super::Canceller::Holder(visitor) => visitor == holder,
+        super::Canceller::Operator => true,
+    }
 }
 
 /// Seats of `wanted` missing from `known` (sorted).

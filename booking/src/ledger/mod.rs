@@ -30,10 +30,14 @@ use crate::{Booking, EventSpec, Hold};
 
 mod common;
 mod postgres;
+mod postgres_waitlist;
 mod sqlite;
 
-pub use common::{MAX_HOLD_ID_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_ROOM_LEN, MAX_SEAT_LEN};
+pub use common::{
+    is_record_id, MAX_HOLD_ID_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_ROOM_LEN, MAX_SEAT_LEN,
+};
 pub use postgres::{PostgresLedger, PostgresOptions};
+pub use postgres_waitlist::PostgresWaitlist;
 pub use sqlite::SqliteLedger;
 
 /// Open the ledger a `[database] url` names and apply the migrations:
@@ -89,6 +93,31 @@ pub enum LedgerError {
     Unavailable(String),
     #[error("invalid ledger request: {0}")]
     Invalid(String),
+    /// No booking with this id (or not the caller's).
+    #[error("unknown booking")]
+    UnknownBooking,
+}
+
+/// Who cancels: the booking's holder (their pass), or the operator (the admin token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canceller {
+    Holder(VisitorId),
+    Operator,
+}
+
+/// A cancelled booking and the places it released (in the cancellation's transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The booking, status "cancelled".
+    pub booking: Booking,
+    /// The released seats (sorted), empty for general admission.
+    pub seats: Vec<String>,
+    /// Places released.
+    pub quantity: u64,
+    /// Nobody was waiting for them: they went straight back on public sale (the hold store
+    /// must stop calling them booked). Otherwise they wait for the waitlist's promotion.
+    pub returned_to_sale: bool,
+    pub cancelled_at_ms: u64,
 }
 
 #[async_trait]
@@ -122,9 +151,28 @@ pub trait Ledger: Send + Sync + 'static {
     /// The booking a hold became, if it was confirmed (at most one: UNIQUE on hold_id).
     async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError>;
 
-    /// Seats with a confirmed booking.
+    /// Seats not for sale: confirmed bookings, and (PostgreSQL) seats released to the
+    /// waitlist and not back on sale yet.
     async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError>;
 
     /// Places sold: confirmed seats, or GA quantity sold.
     async fn sold(&self, event: &str) -> Result<u64, LedgerError>;
+
+    /// Cancel a confirmed booking in ONE transaction: the booking (and its seats) become
+    /// "cancelled", the places are released (seat rows stop counting for the unique index,
+    /// GA `sold -= quantity`), one `capacity_released` row per place and an audit row are
+    /// appended. Released places are reserved for the event's waitlist when someone is
+    /// waiting, else returned to sale. Cancelling again (any key) answers with the same
+    /// cancellation. A holder's call for another holder's booking → UnknownBooking.
+    async fn cancel(
+        &self,
+        booking_id: &str,
+        idempotency_key: &str,
+        by: Canceller,
+    ) -> Result<Cancellation, LedgerError>;
+
+    /// The waitlist kept in this database, if the backend has one (PostgreSQL).
+    fn waitlist(&self) -> Option<std::sync::Arc<dyn crate::waitlist::Waitlist>> {
+        None
+    }
 }

@@ -18,10 +18,11 @@ use tokio_postgres::{GenericClient, NoTls};
 use anteroom_admission::VisitorId;
 
 use super::common::{
-    invalid, missing_seats, now_ms, parse_holder, validate_confirm, validate_event, ConfirmRequest,
-    KIND_GA, KIND_SEATS, STATUS_CONFIRMED,
+    canceller_name, invalid, may_cancel, missing_seats, now_ms, parse_holder, validate_cancel,
+    validate_confirm, validate_event, ConfirmRequest, KIND_GA, KIND_SEATS, STATUS_CANCELLED,
+    STATUS_CONFIRMED,
 };
-use super::{Ledger, LedgerError};
+use super::{Cancellation, Canceller, Ledger, LedgerError};
 use crate::{new_id, Booking, EventSpec, Hold, Inventory};
 
 /// (version, name, SQL), applied in order, each recorded in schema_migrations.
@@ -35,6 +36,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         2,
         "one_booking_per_hold",
         include_str!("../../migrations/postgres/0002_one_booking_per_hold.sql"),
+    ),
+    (
+        3,
+        "cancellation",
+        include_str!("../../migrations/postgres/0003_cancellation.sql"),
+    ),
+    (
+        4,
+        "waitlist",
+        include_str!("../../migrations/postgres/0004_waitlist.sql"),
     ),
 ];
 
@@ -133,7 +144,7 @@ impl PostgresLedger {
         })
     }
 
-    async fn client(&self) -> Result<Object, LedgerError> {
+    pub(super) async fn client(&self) -> Result<Object, LedgerError> {
         self.pool
             .get()
             .await
@@ -332,8 +343,198 @@ impl PostgresLedger {
     }
 }
 
+/// One audit row, in the caller's transaction: `subject` ("booking", "entry", "offer",
+/// "unit") `subject_id` went from `from` (None: created) to `to`, for `reason`.
+pub(super) struct Audit<'a> {
+    pub event: &'a str,
+    pub subject: &'static str,
+    pub subject_id: &'a str,
+    pub entry_id: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub reason: &'a str,
+    pub at_ms: i64,
+}
+
+pub(super) async fn append_audit<C: GenericClient>(
+    client: &C,
+    row: &Audit<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "INSERT INTO audit_log (event, subject, subject_id, entry_id, from_state, \
+             to_state, reason, at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &row.event,
+                &row.subject,
+                &row.subject_id,
+                &row.entry_id,
+                &row.from,
+                &row.to,
+                &row.reason,
+                &row.at_ms,
+            ],
+        )
+        .await
+        .map(drop)
+}
+
+impl PostgresLedger {
+    async fn cancel_once(
+        &self,
+        booking_id: &str,
+        key: &str,
+        by: Canceller,
+    ) -> Result<Cancellation, Failure> {
+        let mut client = self.client().await?;
+        let now = now_ms();
+        let tx = client.transaction().await.map_err(Failure::db)?;
+        // The booking row, locked: a concurrent cancellation waits here, then sees ours.
+        let row = tx
+            .query_opt(
+                "SELECT event, holder, quantity, status FROM bookings WHERE booking_id = $1 \
+                 FOR UPDATE",
+                &[&booking_id],
+            )
+            .await
+            .map_err(Failure::db)?
+            .ok_or(LedgerError::UnknownBooking)?;
+        let event: String = row.get(0);
+        let holder = parse_holder(&row.get::<_, String>(1))?;
+        if !may_cancel(by, holder) {
+            return Err(LedgerError::UnknownBooking.into());
+        }
+        let status: String = row.get(3);
+        if status == STATUS_CANCELLED {
+            let answer = cancellation_of(&*tx, booking_id).await?;
+            tx.commit().await.map_err(Failure::db)?;
+            return Ok(answer);
+        }
+        let quantity: i64 = row.get(2);
+        tx.execute(
+            "UPDATE bookings SET status = $2 WHERE booking_id = $1",
+            &[&booking_id, &STATUS_CANCELLED],
+        )
+        .await
+        .map_err(Failure::db)?;
+        let seats: Vec<String> = tx
+            .query(
+                "UPDATE booking_seats SET status = $2 WHERE booking_id = $1 RETURNING seat",
+                &[&booking_id, &STATUS_CANCELLED],
+            )
+            .await
+            .map_err(Failure::db)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if seats.is_empty() {
+            tx.execute(
+                "UPDATE ga_inventory SET sold = sold - $2 WHERE event = $1",
+                &[&event, &quantity],
+            )
+            .await
+            .map_err(Failure::db)?;
+        }
+        // Someone waiting: the places are theirs to be offered; else straight back on sale.
+        let waiting: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM waitlist_entries \
+                 WHERE event = $1 AND state = 'waiting')",
+                &[&event],
+            )
+            .await
+            .map_err(Failure::db)?
+            .get(0);
+        let unit_state = if waiting { "free" } else { "returned" };
+        if seats.is_empty() {
+            tx.execute(
+                "INSERT INTO capacity_released (event, seat, booking_id, released_at_ms, state) \
+                 SELECT $1, NULL, $2, $3, $4 FROM generate_series(1, $5::bigint)",
+                &[&event, &booking_id, &now, &unit_state, &quantity],
+            )
+            .await
+            .map_err(Failure::db)?;
+        } else {
+            tx.execute(
+                "INSERT INTO capacity_released (event, seat, booking_id, released_at_ms, state) \
+                 SELECT $1, s, $2, $3, $4 FROM unnest($5::text[]) AS s ORDER BY s",
+                &[&event, &booking_id, &now, &unit_state, &seats],
+            )
+            .await
+            .map_err(Failure::db)?;
+        }
+        let actor = canceller_name(by);
+        tx.execute(
+            "INSERT INTO cancellations (booking_id, idempotency_key, actor, cancelled_at_ms) \
+             VALUES ($1, $2, $3, $4)",
+            &[&booking_id, &key, &actor, &now],
+        )
+        .await
+        .map_err(Failure::db)?;
+        let reason = format!("cancelled by {actor}");
+        append_audit(
+            &*tx,
+            &Audit {
+                event: &event,
+                subject: "booking",
+                subject_id: booking_id,
+                entry_id: None,
+                from: Some(STATUS_CONFIRMED),
+                to: STATUS_CANCELLED,
+                reason: &reason,
+                at_ms: now,
+            },
+        )
+        .await
+        .map_err(Failure::db)?;
+        let answer = cancellation_of(&*tx, booking_id).await?;
+        tx.commit().await.map_err(Failure::db)?;
+        Ok(answer)
+    }
+}
+
+/// A cancelled booking as recorded (the answer to every call for it).
+async fn cancellation_of<C: GenericClient>(
+    client: &C,
+    booking_id: &str,
+) -> Result<Cancellation, LedgerError> {
+    let booking = load_booking(client, booking_id)
+        .await?
+        .ok_or(LedgerError::UnknownBooking)?;
+    let at: i64 = client
+        .query_one(
+            "SELECT cancelled_at_ms FROM cancellations WHERE booking_id = $1",
+            &[&booking_id],
+        )
+        .await
+        .map_err(unavailable)?
+        .get(0);
+    let units = client
+        .query(
+            "SELECT seat, state FROM capacity_released WHERE booking_id = $1 ORDER BY unit_id",
+            &[&booking_id],
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut seats: Vec<String> = units
+        .iter()
+        .filter_map(|r| r.get::<_, Option<String>>(0))
+        .collect();
+    seats.sort();
+    let returned_to_sale = units
+        .first()
+        .is_some_and(|r| r.get::<_, String>(1) == "returned");
+    Ok(Cancellation {
+        quantity: booking.quantity,
+        booking,
+        seats,
+        returned_to_sale,
+        cancelled_at_ms: at.max(0) as u64,
+    })
+}
+
 /// Why one confirmation attempt stopped: an answer, or a transient conflict worth a retry.
-enum Failure {
+pub(super) enum Failure {
     Ledger(LedgerError),
     Retry,
 }
@@ -345,7 +546,7 @@ impl From<LedgerError> for Failure {
 }
 
 impl Failure {
-    fn db(e: tokio_postgres::Error) -> Failure {
+    pub(super) fn db(e: tokio_postgres::Error) -> Failure {
         match e.code() {
             Some(code)
                 if *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -360,7 +561,7 @@ impl Failure {
 
 /// Any database failure the caller cannot fix: connection lost, server shutting down,
 /// timeout, schema missing... → 503.
-fn unavailable(e: tokio_postgres::Error) -> LedgerError {
+pub(super) fn unavailable(e: tokio_postgres::Error) -> LedgerError {
     match e.as_db_error() {
         Some(db) => {
             LedgerError::Unavailable(format!("PostgreSQL {}: {}", db.code().code(), db.message()))
@@ -370,7 +571,7 @@ fn unavailable(e: tokio_postgres::Error) -> LedgerError {
 }
 
 /// Run one ledger call under the deadline.
-async fn run<T>(
+pub(super) async fn run<T>(
     timeout: Duration,
     fut: impl std::future::Future<Output = Result<T, LedgerError>>,
 ) -> Result<T, LedgerError> {
@@ -401,7 +602,7 @@ async fn booked_among<C: GenericClient>(
     Ok(taken)
 }
 
-async fn key_row<C: GenericClient>(
+pub(super) async fn key_row<C: GenericClient>(
     client: &C,
     key: &str,
     holder: &str,
@@ -416,7 +617,7 @@ async fn key_row<C: GenericClient>(
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-async fn load_booking<C: GenericClient>(
+pub(super) async fn load_booking<C: GenericClient>(
     client: &C,
     booking_id: &str,
 ) -> Result<Option<Booking>, LedgerError> {
@@ -716,6 +917,35 @@ impl Ledger for PostgresLedger {
         .await
     }
 
+    async fn cancel(
+        &self,
+        booking_id: &str,
+        idempotency_key: &str,
+        by: Canceller,
+    ) -> Result<Cancellation, LedgerError> {
+        validate_cancel(booking_id, idempotency_key)?;
+        run(self.timeout, async {
+            for _ in 0..CONFIRM_ATTEMPTS {
+                match self.cancel_once(booking_id, idempotency_key, by).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(Failure::Ledger(e)) => return Err(e),
+                    Err(Failure::Retry) => tokio::task::yield_now().await,
+                }
+            }
+            Err(LedgerError::Unavailable(
+                "cancellation kept conflicting with concurrent ones; retry".into(),
+            ))
+        })
+        .await
+    }
+
+    fn waitlist(&self) -> Option<std::sync::Arc<dyn crate::waitlist::Waitlist>> {
+        Some(std::sync::Arc::new(super::PostgresWaitlist::new(
+            self.pool.clone(),
+            self.timeout,
+        )))
+    }
+
     async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError> {
         run(self.timeout, async {
             let client = self.client().await?;
@@ -736,9 +966,13 @@ impl Ledger for PostgresLedger {
         run(self.timeout, async {
             let client = self.client().await?;
             event_kind(&**client, event).await?;
+            // Seats released to the waitlist (not offered yet, or offered) are not for sale
+            // either: the hold store must keep them booked, also after a flush.
             let rows = client
                 .query(
-                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = 'confirmed'",
+                    "SELECT seat FROM booking_seats WHERE event = $1 AND status = 'confirmed' \
+                     UNION SELECT seat FROM capacity_released WHERE event = $1 \
+                     AND state IN ('free', 'offered') AND seat IS NOT NULL",
                     &[&event],
                 )
                 .await

@@ -19,10 +19,11 @@ use rusqlite::{ffi, params, Connection, OptionalExtension, TransactionBehavior};
 use anteroom_admission::VisitorId;
 
 use super::common::{
-    invalid, missing_seats, now_ms, parse_holder, validate_confirm, validate_event, ConfirmRequest,
-    KIND_GA, KIND_SEATS, STATUS_CONFIRMED,
+    canceller_name, invalid, may_cancel, missing_seats, now_ms, parse_holder, validate_cancel,
+    validate_confirm, validate_event, ConfirmRequest, KIND_GA, KIND_SEATS, STATUS_CANCELLED,
+    STATUS_CONFIRMED,
 };
-use super::{Ledger, LedgerError};
+use super::{Cancellation, Canceller, Ledger, LedgerError};
 use crate::{new_id, Booking, EventSpec, Hold, Inventory};
 
 /// (version, name, SQL), applied in order, each recorded in schema_migrations.
@@ -36,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "one_booking_per_hold",
         include_str!("../../migrations/sqlite/0002_one_booking_per_hold.sql"),
+    ),
+    (
+        3,
+        "cancellation",
+        include_str!("../../migrations/sqlite/0003_cancellation.sql"),
     ),
 ];
 
@@ -264,6 +270,102 @@ fn confirm_in(conn: &mut Connection, req: &ConfirmRequest) -> Result<Booking, Le
     }
     tx.commit().map_err(sqlite_err)?;
     Ok(req.booking(booking_id, now))
+}
+
+/// Cancel in one `BEGIN IMMEDIATE` transaction. The embedded ledger keeps no waitlist, so
+/// the released places go straight back on sale (`returned`).
+fn cancel_in(
+    conn: &mut Connection,
+    booking_id: &str,
+    key: &str,
+    by: Canceller,
+) -> Result<Cancellation, LedgerError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err)?;
+    let booking = load_booking(&tx, booking_id)?.ok_or(LedgerError::UnknownBooking)?;
+    if !may_cancel(by, booking.holder) {
+        return Err(LedgerError::UnknownBooking);
+    }
+    if booking.status == STATUS_CANCELLED {
+        return cancellation_of(&tx, booking_id);
+    }
+    let now = now_ms();
+    tx.execute(
+        "UPDATE bookings SET status = ?2 WHERE booking_id = ?1",
+        params![booking_id, STATUS_CANCELLED],
+    )
+    .map_err(sqlite_err)?;
+    tx.execute(
+        "UPDATE booking_seats SET status = ?2 WHERE booking_id = ?1",
+        params![booking_id, STATUS_CANCELLED],
+    )
+    .map_err(sqlite_err)?;
+    {
+        let mut unit = tx
+            .prepare_cached(
+                "INSERT INTO capacity_released (event, seat, booking_id, released_at_ms, state) \
+                 VALUES (?1, ?2, ?3, ?4, 'returned')",
+            )
+            .map_err(sqlite_err)?;
+        if booking.seats.is_empty() {
+            tx.execute(
+                "UPDATE ga_inventory SET sold = sold - ?2 WHERE event = ?1",
+                params![booking.event, booking.quantity as i64],
+            )
+            .map_err(sqlite_err)?;
+            for _ in 0..booking.quantity {
+                unit.execute(params![booking.event, None::<String>, booking_id, now])
+                    .map_err(sqlite_err)?;
+            }
+        } else {
+            for seat in &booking.seats {
+                unit.execute(params![booking.event, seat, booking_id, now])
+                    .map_err(sqlite_err)?;
+            }
+        }
+    }
+    let actor = canceller_name(by);
+    tx.execute(
+        "INSERT INTO cancellations (booking_id, idempotency_key, actor, cancelled_at_ms) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![booking_id, key, actor, now],
+    )
+    .map_err(sqlite_err)?;
+    tx.execute(
+        "INSERT INTO audit_log (event, subject, subject_id, entry_id, from_state, to_state, \
+         reason, at_ms) VALUES (?1, 'booking', ?2, NULL, ?3, ?4, ?5, ?6)",
+        params![
+            booking.event,
+            booking_id,
+            STATUS_CONFIRMED,
+            STATUS_CANCELLED,
+            format!("cancelled by {actor}"),
+            now
+        ],
+    )
+    .map_err(sqlite_err)?;
+    let answer = cancellation_of(&tx, booking_id)?;
+    tx.commit().map_err(sqlite_err)?;
+    Ok(answer)
+}
+
+fn cancellation_of(conn: &Connection, booking_id: &str) -> Result<Cancellation, LedgerError> {
+    let booking = load_booking(conn, booking_id)?.ok_or(LedgerError::UnknownBooking)?;
+    let at: i64 = conn
+        .query_row(
+            "SELECT cancelled_at_ms FROM cancellations WHERE booking_id = ?1",
+            params![booking_id],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err)?;
+    Ok(Cancellation {
+        seats: booking.seats.clone(),
+        quantity: booking.quantity,
+        booking,
+        returned_to_sale: true,
+        cancelled_at_ms: at.max(0) as u64,
+    })
 }
 
 fn insert_booking(
@@ -543,6 +645,18 @@ impl Ledger for SqliteLedger {
     async fn confirm(&self, idempotency_key: &str, hold: &Hold) -> Result<Booking, LedgerError> {
         let req = validate_confirm(idempotency_key, hold)?;
         self.call(move |conn| confirm_in(conn, &req)).await
+    }
+
+    async fn cancel(
+        &self,
+        booking_id: &str,
+        idempotency_key: &str,
+        by: Canceller,
+    ) -> Result<Cancellation, LedgerError> {
+        validate_cancel(booking_id, idempotency_key)?;
+        let (booking_id, key) = (booking_id.to_string(), idempotency_key.to_string());
+        self.call(move |conn| cancel_in(conn, &booking_id, &key, by))
+            .await
     }
 
     async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError> {

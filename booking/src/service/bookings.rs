@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::input::{json_body, path_id};
+use super::input::{idempotency_key, json_body, path_id};
 use super::{auth, sold_out, BookingService};
 use crate::ledger::LedgerError;
 use crate::{event_of_hold, Booking};
@@ -25,9 +25,7 @@ pub struct ConfirmRequest {
     hold_id: String,
 }
 
-use crate::ledger::MAX_IDEMPOTENCY_KEY_LEN as MAX_KEY_LEN;
-
-fn booking_json(booking: &Booking) -> Value {
+pub(crate) fn booking_json(booking: &Booking) -> Value {
     json!({
         "booking_id": booking.booking_id,
         "event": booking.event,
@@ -43,13 +41,7 @@ pub async fn confirm(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let passes = auth::passes(&service, &headers)?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_LEN)
-        .ok_or_else(|| ApiError::bad_request("send an Idempotency-Key header (1-255 characters)"))?
-        .to_string();
+    let key = idempotency_key(&headers)?;
     let request: ConfirmRequest = json_body(body)?;
     let event_id = event_of_hold(&request.hold_id).ok_or_else(ApiError::hold_expired)?;
     let event = service.event(event_id).await.map_err(|error| {

@@ -68,9 +68,12 @@ pub async fn build_with_rooms(
             config.holds,
             rooms,
         )
-        .with_attempt_guard(guard, config.trusted_proxies.clone()),
+        .with_attempt_guard(guard, config.trusted_proxies.clone())
+        .with_waitlist_config(config.waitlist.clone()),
     );
     service.reconcile().await?;
     super::watch_hold_store(&service, super::FLUSH_CHECK_EVERY);
+    super::run_promoter(&service);
+    super::run_relay(&service);
     Ok(service)
 }

@@ -143,6 +143,9 @@ impl From<LedgerError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", detail)
             }
             LedgerError::Unavailable(detail) => ApiError::unavailable("database", detail),
+            LedgerError::UnknownBooking => {
+                ApiError::not_found("unknown_booking", "no booking of yours has this id")
+            }
         }
     }
 }

@@ -57,3 +57,14 @@ pub fn upgrade(
         )
     })
 }
+
+/// The `Idempotency-Key` header (1-255 characters after trimming), or 400.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && key.len() <= crate::ledger::MAX_IDEMPOTENCY_KEY_LEN)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("send an Idempotency-Key header (1-255 characters)"))
+}

@@ -9,10 +9,13 @@ mod errors;
 mod events;
 mod holds;
 mod input;
+mod metrics;
+mod promoter;
 mod reconcile;
 mod seatmap;
 mod shop;
 mod sold_out;
+mod waitlist;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,7 +27,7 @@ use axum::Router;
 use thiserror::Error;
 
 use anteroom_admission::{AdmissionError, Keyring};
-use anteroom_config::HoldsConfig;
+use anteroom_config::{HoldsConfig, WaitlistConfig};
 use anteroom_queue::QueueStore;
 
 use crate::holds::{validate_event, HoldStore};
@@ -34,8 +37,11 @@ use crate::EventSpec;
 pub use attempts::{AttemptGuard, ATTEMPT_WINDOW_MS};
 pub use build::{build, build_with_rooms};
 pub use errors::ApiError;
+pub use metrics::WaitlistMetrics;
+pub use promoter::{relay_once, run_promoter, run_relay, PROMOTE_EVERY};
 pub use reconcile::{watch_hold_store, FLUSH_CHECK_EVERY};
 pub use shop::shop_router;
+pub use waitlist::entry_json;
 
 /// Largest request body read.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -72,6 +78,12 @@ pub struct BookingService {
     loading: tokio::sync::Mutex<()>,
     /// Sold-out events whose room could not be marked yet (retried by the watcher).
     pending_sold_out: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// The ledger's waitlist (PostgreSQL), if it has one.
+    pub waitlist: Option<Arc<dyn crate::waitlist::Waitlist>>,
+    pub waitlist_config: WaitlistConfig,
+    /// Wakes the promoter (`run_promoter`).
+    pub(crate) promote_now: Arc<tokio::sync::Notify>,
+    pub metrics: WaitlistMetrics,
 }
 
 impl BookingService {
@@ -84,6 +96,10 @@ impl BookingService {
         rooms: Option<Arc<dyn QueueStore>>,
     ) -> BookingService {
         BookingService {
+            waitlist: ledger.waitlist(),
+            waitlist_config: WaitlistConfig::default(),
+            promote_now: Arc::default(),
+            metrics: WaitlistMetrics::new(),
             holds,
             ledger,
             keyring,
@@ -106,6 +122,12 @@ impl BookingService {
         trusted_proxies: Vec<anteroom_bot_guard::Cidr>,
     ) -> BookingService {
         self.attempts = Some(AttemptGuard::new(store, trusted_proxies));
+        self
+    }
+
+    /// The `[waitlist]` settings (offer TTL, position display, webhook, rate, depth).
+    pub fn with_waitlist_config(mut self, config: WaitlistConfig) -> BookingService {
+        self.waitlist_config = config;
         self
     }
 
@@ -148,6 +170,20 @@ pub fn router(service: Arc<BookingService>) -> Router {
         .route("/v1/holds/{hold_id}", delete(holds::release))
         .route("/v1/bookings", post(bookings::confirm))
         .route("/v1/bookings/{id}", get(bookings::show))
+        .route("/v1/bookings/{id}/cancel", post(waitlist::cancel))
+        .route(
+            "/v1/events/{id}/waitlist",
+            post(waitlist::join).get(waitlist::overview),
+        )
+        .route(
+            "/v1/waitlist/{entry_id}",
+            get(waitlist::show).delete(waitlist::leave),
+        )
+        .route("/v1/waitlist/{entry_id}/events", get(waitlist::stream))
+        .route("/v1/waitlist/{entry_id}/audit", get(waitlist::audit))
+        .route("/v1/offers/{id}/accept", post(waitlist::accept))
+        .route("/v1/offers/{id}/decline", post(waitlist::decline))
+        .route("/metrics", get(waitlist::metrics))
         .fallback(|| async {
             ApiError::not_found("not_found", "no such endpoint; see docs/booking.md")
         })

@@ -3,8 +3,9 @@
 //! waiting visitor is told at once instead of waiting for nothing.
 //!
 //! Only the ledger counts: places taken by holds are not sold (they may expire), so a sale
-//! whose last places are held is not sold out until they are confirmed. A mark is never
-//! taken back: sold places are never returned, and a mark the operator set is theirs.
+//! whose last places are held is not sold out until they are confirmed. A mark is taken
+//! back only when cancelled places go back on public sale (nobody on the waitlist wants
+//! them); places released to the waitlist keep the room sold out.
 
 use anteroom_queue::{SettingsPatch, StoreError};
 
@@ -76,5 +77,27 @@ pub async fn retry_pending(service: &BookingService) {
         if let Ok(event) = service.event(&id).await {
             signal(service, &event).await;
         }
+    }
+}
+
+/// Places went back on public sale (a cancellation nobody on the waitlist took): the room
+/// is no longer sold out, so the line moves again. Best effort, like [`signal`].
+pub async fn clear(service: &BookingService, event: &EventSpec) {
+    let (Some(room), Some(rooms)) = (&event.room, &service.rooms) else {
+        return;
+    };
+    if let Ok(mut pending) = service.pending_sold_out.lock() {
+        pending.remove(&event.id);
+    }
+    let patch = SettingsPatch {
+        sold_out: Some(false),
+        ..SettingsPatch::default()
+    };
+    match rooms.update_settings(room, &patch).await {
+        Ok(_) => log::info!("event {}: places back on sale, room {room} open", event.id),
+        Err(error) => log::warn!(
+            "event {}: places back on sale but room {room} still marked sold out: {error}",
+            event.id
+        ),
     }
 }

@@ -594,3 +594,40 @@ pub async fn overlapping_multi_seat_races_never_share_a_seat(store: Store) {
     let held: HashSet<String> = store.held_seats("mix").await.unwrap().into_iter().collect();
     assert_eq!(held, owner.keys().cloned().collect::<HashSet<_>>());
 }
+
+/// A cancelled booking's places, once no waitlisted fan takes them, can be held again:
+/// booked seats stop being booked, consumed GA places come back (never below zero).
+pub async fn returned_places_are_on_sale_again(store: Store) {
+    let fan = VisitorId::random();
+    let hold = store
+        .hold_seats("rs1", &seats(&["A1", "A2"]), fan, LONG, 6)
+        .await
+        .unwrap();
+    store.consume(&hold).await.unwrap();
+    store
+        .return_to_sale("rs1", &seats(&["A1"]), 1)
+        .await
+        .unwrap();
+    let other = VisitorId::random();
+    assert_eq!(
+        store
+            .hold_seats("rs1", &seats(&["A1", "A2"]), other, LONG, 6)
+            .await,
+        Err(HoldError::SeatTaken(seats(&["A2"]))),
+        "A2 is still booked"
+    );
+    let again = store
+        .hold_seats("rs1", &seats(&["A1"]), other, LONG, 6)
+        .await
+        .expect("A1 is on sale again");
+    assert_eq!(again.seats, seats(&["A1"]));
+
+    store.init_capacity("rs2", 3).await.unwrap();
+    let ga = store.hold_quantity("rs2", 3, fan, LONG, 6).await.unwrap();
+    store.consume(&ga).await.unwrap();
+    assert_eq!(store.available("rs2").await.unwrap(), 0);
+    store.return_to_sale("rs2", &[], 2).await.unwrap();
+    assert_eq!(store.available("rs2").await.unwrap(), 2);
+    store.return_to_sale("rs2", &[], 10).await.unwrap();
+    assert_eq!(store.available("rs2").await.unwrap(), 3, "never below zero");
+}

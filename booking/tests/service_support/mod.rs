@@ -386,3 +386,17 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A queue-all room as the gateway registers it, for the sold-out signal.
+pub fn room_settings() -> anteroom_queue::RoomSettings {
+    anteroom_queue::RoomSettings {
+        mode: anteroom_config::RoomMode::QueueAll,
+        admit_per_second: 5.0,
+        max_active: 100,
+        session_seconds: 600,
+        abandon_after_seconds: 120,
+        paused: false,
+        sold_out: false,
+        message: None,
+    }
+}

@@ -40,6 +40,15 @@ pub enum CtlCommand {
         #[arg(long)]
         enabled: Option<bool>,
     },
+    /// A booking event's waitlist: depth, open offers, promotion lag, outbox backlog; with
+    /// --entry, that entry's full history. Asks the booking service: --admin is its URL,
+    /// --token its [admin] token.
+    Waitlist {
+        event: String,
+        /// A waitlist entry id: show its audit trail.
+        #[arg(long)]
+        entry: Option<String>,
+    },
 }
 
 /// Run one command against the admin API; Err is the message to print.
@@ -97,6 +106,18 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
                 (reqwest::Method::PATCH, path, Some(Value::Object(change)))
             }
         }
+        CtlCommand::Waitlist { event, entry: None } => (
+            reqwest::Method::GET,
+            format!("/v1/events/{event}/waitlist"),
+            None,
+        ),
+        CtlCommand::Waitlist {
+            entry: Some(entry), ..
+        } => (
+            reqwest::Method::GET,
+            format!("/v1/waitlist/{entry}/audit"),
+            None,
+        ),
         CtlCommand::Revoke { room, visitor } => (
             reqwest::Method::POST,
             format!("/v1/rooms/{room}/revoke"),
@@ -132,6 +153,8 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
             field(&value, "had_place")
         ),
         CtlCommand::Guard { .. } => render_guard(&value),
+        CtlCommand::Waitlist { entry: None, .. } => render_waitlist(&value),
+        CtlCommand::Waitlist { entry: Some(_), .. } => render_history(&value),
         _ => render_rooms(&value),
     })
 }
@@ -193,6 +216,50 @@ fn render_guard(value: &Value) -> String {
     }
     out.push_str(&format!("live change: {}", field(value, "live")));
     out
+}
+
+/// An event's line: the figures an operator watches during a resale.
+fn render_waitlist(value: &Value) -> String {
+    let lag_ms = field(value, "promotion_lag_ms").as_u64().unwrap_or(0);
+    format!(
+        "waitlist of {}\n  waiting: {}\n  open offers: {}\n  accepted: {}  declined: {}  \
+         expired: {}  left: {}\n  places not offered yet: {}\n  promotion lag: {:.1} s\n  \
+         outbox backlog: {}",
+        field(value, "event").as_str().unwrap_or("?"),
+        field(value, "waiting"),
+        field(value, "open_offers"),
+        field(value, "accepted"),
+        field(value, "declined"),
+        field(value, "expired"),
+        field(value, "left"),
+        field(value, "unoffered_places"),
+        lag_ms as f64 / 1000.0,
+        field(value, "outbox_backlog"),
+    )
+}
+
+/// An entry's audit trail, one transition a line.
+fn render_history(value: &Value) -> String {
+    let entry = field(value, "entry");
+    let mut out = format!(
+        "entry {} of {} (visitor {}): {}\n",
+        field(entry, "entry_id").as_str().unwrap_or("?"),
+        field(entry, "event").as_str().unwrap_or("?"),
+        field(value, "visitor").as_str().unwrap_or("?"),
+        field(entry, "state").as_str().unwrap_or("?"),
+    );
+    for row in field(value, "audit").as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:>15} ms  {:<7} {:<32} {:>9} -> {:<9} {}\n",
+            field(row, "at_ms"),
+            field(row, "subject").as_str().unwrap_or("?"),
+            field(row, "subject_id").as_str().unwrap_or("?"),
+            field(row, "from").as_str().unwrap_or("(new)"),
+            field(row, "to").as_str().unwrap_or("?"),
+            field(row, "reason").as_str().unwrap_or(""),
+        ));
+    }
+    out.trim_end().to_string()
 }
 
 /// A field of an admin API answer, `null` when absent (indexing a `Value` would read the

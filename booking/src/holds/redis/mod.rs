@@ -301,6 +301,22 @@ impl HoldStore for RedisHolds {
         Ok(())
     }
 
+    async fn return_to_sale(
+        &self,
+        event: &str,
+        seats: &[String],
+        quantity: u64,
+    ) -> Result<(), HoldError> {
+        let mut args = vec![quantity.to_string()];
+        if !seats.is_empty() {
+            args.extend(validate_seats(seats)?);
+        }
+        let _: i64 = self
+            .eval(&self.scripts.return_to_sale, event, Scope::Event, args)
+            .await?;
+        Ok(())
+    }
+
     async fn held_seats(&self, event: &str) -> Result<Vec<String>, HoldError> {
         let mut seats: Vec<String> = self
             .eval(&self.scripts.held_seats, event, Scope::Event, vec![])

@@ -20,6 +20,7 @@ pub(super) struct Scripts {
     pub release: Script,
     pub consume: Script,
     pub mark_booked: Script,
+    pub return_to_sale: Script,
     pub held_seats: Script,
     pub available: Script,
 }
@@ -34,12 +35,13 @@ impl Scripts {
             release: script!("lua/release.lua"),
             consume: script!("lua/consume.lua"),
             mark_booked: script!("lua/mark_booked.lua"),
+            return_to_sale: script!("lua/return_to_sale.lua"),
             held_seats: script!("lua/held_seats.lua"),
             available: script!("lua/available.lua"),
         }
     }
 
-    pub fn all(&self) -> [&Script; 9] {
+    pub fn all(&self) -> [&Script; 10] {
         [
             &self.init_capacity,
             &self.hold_seats,
@@ -48,6 +50,7 @@ impl Scripts {
             &self.release,
             &self.consume,
             &self.mark_booked,
+            &self.return_to_sale,
             &self.held_seats,
             &self.available,
         ]
@@ -69,6 +72,7 @@ mod tests {
             include_str!("lua/release.lua"),
             include_str!("lua/consume.lua"),
             include_str!("lua/mark_booked.lua"),
+            include_str!("lua/return_to_sale.lua"),
             include_str!("lua/held_seats.lua"),
             include_str!("lua/available.lua"),
         ];

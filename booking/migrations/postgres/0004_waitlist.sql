@@ -1,0 +1,52 @@
+-- The waitlist after sell-out: entries in join order, offers of released places, the
+-- notification outbox. Promotion is serialised per event by a transaction-scoped advisory
+-- lock (docs/adr/0006-waitlist-promotion.md); the indexes below are the safety net.
+
+CREATE TABLE waitlist_entries (
+    entry_id       TEXT PRIMARY KEY,
+    event          TEXT NOT NULL REFERENCES events (id),
+    visitor        TEXT NOT NULL,
+    seq            BIGSERIAL NOT NULL,         -- join order
+    state          TEXT NOT NULL CHECK (state IN
+                     ('waiting', 'offered', 'accepted', 'declined', 'expired', 'left')),
+    joined_at_ms   BIGINT NOT NULL,
+    updated_at_ms  BIGINT NOT NULL,
+    -- One entry per visitor per event, whatever happened to it.
+    CONSTRAINT waitlist_one_entry_per_visitor UNIQUE (event, visitor)
+);
+CREATE INDEX waitlist_waiting ON waitlist_entries (event, seq) WHERE state = 'waiting';
+
+CREATE TABLE waitlist_offers (
+    offer_id        TEXT PRIMARY KEY,
+    entry_id        TEXT NOT NULL REFERENCES waitlist_entries (entry_id),
+    event           TEXT NOT NULL REFERENCES events (id),
+    unit_id         BIGINT NOT NULL REFERENCES capacity_released (unit_id),
+    seat            TEXT,
+    state           TEXT NOT NULL CHECK (state IN
+                      ('open', 'accepted', 'declined', 'expired', 'withdrawn')),
+    released_at_ms  BIGINT NOT NULL,           -- when the place was released (lag)
+    offered_at_ms   BIGINT NOT NULL,
+    expires_at_ms   BIGINT NOT NULL,
+    closed_at_ms    BIGINT,
+    booking_id      TEXT REFERENCES bookings (booking_id)
+);
+-- Exactly one open offer per released place, and at most one per fan.
+CREATE UNIQUE INDEX waitlist_one_open_offer_per_unit ON waitlist_offers (unit_id)
+    WHERE state = 'open';
+CREATE UNIQUE INDEX waitlist_one_open_offer_per_entry ON waitlist_offers (entry_id)
+    WHERE state = 'open';
+CREATE INDEX waitlist_offers_open ON waitlist_offers (event, expires_at_ms) WHERE state = 'open';
+
+-- One row per offer notification, written in the offer's transaction; the relay delivers
+-- it to the webhook at least once (message_id = the offer id, for de-duplication).
+CREATE TABLE waitlist_outbox (
+    message_id          TEXT PRIMARY KEY,
+    event               TEXT NOT NULL,
+    payload             TEXT NOT NULL,
+    created_at_ms       BIGINT NOT NULL,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at_ms  BIGINT NOT NULL,
+    delivered_at_ms     BIGINT
+);
+CREATE INDEX waitlist_outbox_due ON waitlist_outbox (next_attempt_at_ms)
+    WHERE delivered_at_ms IS NULL;

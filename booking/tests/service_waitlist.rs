@@ -1,0 +1,455 @@
+//! The waitlist over HTTP, on real Redis + PostgreSQL: cancel a booking (owner or operator,
+//! Idempotency-Key), join a sold-out event's line, watch the entry (polling and SSE) turn
+//! into an offer, accept it (double tap → one booking), the operator's overview, audit and
+//! metrics, places going back on sale (sold-out cleared) when nobody waits, and the
+//! webhook relay delivering every offer once the hook is back, de-dupable by id.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod service_support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anteroom_admission::VisitorId;
+use anteroom_booking::service::{run_promoter, run_relay, BookingService};
+use anteroom_config::{HoldsConfig, WaitlistConfig, WaitlistPosition};
+use serde_json::{json, Value};
+use service_support::{
+    client, eventually, keyring, pass_for, room_settings, serve_service,
+    with_redis_postgres_and_rooms, Api, ADMIN, ROOM,
+};
+
+/// The harness's stores and servers (`base`), served again by a service with `config`
+/// and its promoter and relay running.
+async fn waitlist_api(config: WaitlistConfig) -> (Api, Api) {
+    let base = with_redis_postgres_and_rooms(300).await;
+    let rooms = base.rooms.clone().unwrap();
+    rooms.init_room(ROOM, &room_settings()).await.unwrap();
+    let service = Arc::new(
+        BookingService::new(
+            base.holds.clone(),
+            base.ledger.clone(),
+            keyring(),
+            Some(ADMIN.as_bytes().to_vec()),
+            HoldsConfig::default(),
+            Some(rooms.clone()),
+        )
+        .with_waitlist_config(config),
+    );
+    service.reconcile().await.unwrap();
+    run_promoter(&service);
+    run_relay(&service);
+    let api = serve_service(
+        service,
+        base.holds.clone(),
+        base.ledger.clone(),
+        Some(rooms),
+        None,
+        None,
+    )
+    .await;
+    (base, api)
+}
+
+async fn sold_out(api: &Api) -> bool {
+    api.rooms
+        .as_ref()
+        .unwrap()
+        .settings(ROOM)
+        .await
+        .unwrap()
+        .sold_out
+}
+
+/// Hold and confirm `seat` for a new fan: (fan, booking id).
+async fn buy(api: &Api, event: &str, seat: &str) -> (VisitorId, String) {
+    let fan = VisitorId::random();
+    let (status, hold) = api.hold(event, fan, &[seat]).await;
+    assert_eq!(status, 201, "{hold}");
+    let (status, booking) = api
+        .confirm(
+            fan,
+            hold["hold_id"].as_str().unwrap(),
+            &format!("buy-{seat}"),
+        )
+        .await;
+    assert_eq!(status, 201, "{booking}");
+    (fan, booking["booking_id"].as_str().unwrap().to_string())
+}
+
+async fn admin_get(api: &Api, path: &str) -> (u16, Value) {
+    let response = client()
+        .get(api.url(path))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn cancel(
+    api: &Api,
+    booking: &str,
+    fan: Option<VisitorId>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = client().post(api.url(&format!("/v1/bookings/{booking}/cancel")));
+    request = match fan {
+        Some(fan) => request.header("x-anteroom-pass", pass_for(fan, ROOM)),
+        None => request.bearer_auth(ADMIN),
+    };
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Read SSE `entry` events from an open stream until one has `state`.
+async fn stream_until(response: &mut reqwest::Response, state: &str) -> Value {
+    let mut buffer = String::new();
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an SSE event in time")
+            .unwrap()
+            .expect("stream open");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                let value: Value = serde_json::from_str(data).unwrap();
+                if value["state"] == state {
+                    return value;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_join_offer_accept_over_http() {
+    let (_base, api) = waitlist_api(WaitlistConfig {
+        offer_ttl_seconds: 600,
+        ..WaitlistConfig::default()
+    })
+    .await;
+    api.create_seated_event("show", 2).await;
+    let early = VisitorId::random();
+    let (status, _, body) = api
+        .post("/v1/events/show/waitlist", early, json!({}), None)
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("not_sold_out"))
+    );
+
+    let (owner_a, booking_a) = buy(&api, "show", "S0").await;
+    let (owner_b, booking_b) = buy(&api, "show", "S1").await;
+    assert!(sold_out(&api).await);
+
+    // Two fans join; joining again answers with the same entry.
+    let (carol, dave) = (VisitorId::random(), VisitorId::random());
+    let (status, _, c) = api
+        .post("/v1/events/show/waitlist", carol, json!({}), None)
+        .await;
+    assert_eq!(
+        (status, c["state"].as_str(), c["position"].as_u64()),
+        (201, Some("waiting"), Some(1)),
+        "{c}"
+    );
+    let (status, _, d) = api
+        .post("/v1/events/show/waitlist", dave, json!({}), None)
+        .await;
+    assert_eq!((status, d["position"].as_u64()), (201, Some(2)));
+    let (status, _, again) = api
+        .post("/v1/events/show/waitlist", carol, json!({}), None)
+        .await;
+    assert_eq!((status, &again["entry_id"]), (200, &c["entry_id"]));
+    let carol_entry = c["entry_id"].as_str().unwrap().to_string();
+    let status = client()
+        .post(api.url("/v1/events/show/waitlist"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401, "a pass is required");
+    let (status, _) = api
+        .get(&format!("/v1/waitlist/{carol_entry}"), Some(dave))
+        .await;
+    assert_eq!(status, 404, "another fan's entry is unknown to them");
+
+    // Carol watches her entry live.
+    let mut live = client()
+        .get(api.url(&format!("/v1/waitlist/{carol_entry}/events")))
+        .header("x-anteroom-pass", pass_for(carol, ROOM))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    stream_until(&mut live, "waiting").await;
+
+    // Cancellation: a key is required, a stranger cannot, the owner can (twice: same answer).
+    assert_eq!(cancel(&api, &booking_a, Some(owner_a), None).await.0, 400);
+    assert_eq!(
+        cancel(&api, &booking_a, Some(owner_b), Some("x")).await.0,
+        404
+    );
+    let (status, cancelled) = cancel(&api, &booking_a, Some(owner_a), Some("c1")).await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["released_to"], "waitlist");
+    assert_eq!(
+        cancel(&api, &booking_a, Some(owner_a), Some("c2")).await.1,
+        cancelled
+    );
+    assert!(
+        sold_out(&api).await,
+        "a place reserved for the line keeps the room sold out"
+    );
+    let map: HashMap<String, String> = api.seat_map("show").await.into_iter().collect();
+    assert_eq!(
+        map["S0"], "booked",
+        "reserved for the line: not shown as free"
+    );
+    let (status, taken) = api.hold("show", VisitorId::random(), &["S0"]).await;
+    assert_eq!(
+        (status, taken["error"].as_str()),
+        (409, Some("seat_taken")),
+        "not on public sale"
+    );
+
+    // The offer shows at once on the stream and in the status, whatever the webhook does.
+    let offered = stream_until(&mut live, "offered").await;
+    assert_eq!(offered["offer"]["seat"], "S0");
+    let offer = offered["offer"]["offer_id"].as_str().unwrap().to_string();
+    let (_, status_now) = api
+        .get(&format!("/v1/waitlist/{carol_entry}"), Some(carol))
+        .await;
+    assert_eq!(status_now["state"], "offered");
+    let (_, dave_now) = api
+        .get(
+            &format!("/v1/waitlist/{}", d["entry_id"].as_str().unwrap()),
+            Some(dave),
+        )
+        .await;
+    assert_eq!(dave_now["position"], 1, "Dave moves up");
+
+    // Dave cannot take Carol's offer; Carol's double tap gives one booking.
+    let accept = format!("/v1/offers/{offer}/accept");
+    let (status, _, refused) = api.post(&accept, dave, json!({}), Some("d1")).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("offer_closed"))
+    );
+    let (status, _, missing_key) = api.post(&accept, carol, json!({}), None).await;
+    assert_eq!(status, 400, "{missing_key}");
+    let (s1, _, first) = api.post(&accept, carol, json!({}), Some("tap-1")).await;
+    let (s2, _, second) = api.post(&accept, carol, json!({}), Some("tap-2")).await;
+    assert_eq!((s1, s2), (201, 201), "{first} {second}");
+    assert_eq!(first["booking_id"], second["booking_id"]);
+    assert_eq!(first["seats"], json!(["S0"]));
+    let map: HashMap<String, String> = api.seat_map("show").await.into_iter().collect();
+    assert_eq!(map["S0"], "booked");
+    stream_until(&mut live, "accepted").await;
+
+    // The operator's view: depth, offers, lag; Carol's whole history.
+    let status = client()
+        .get(api.url("/v1/events/show/waitlist"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    let (status, overview) = admin_get(&api, "/v1/events/show/waitlist").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (overview["waiting"].as_u64(), overview["accepted"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let (status, audit) = admin_get(&api, &format!("/v1/waitlist/{carol_entry}/audit")).await;
+    assert_eq!(status, 200);
+    let steps: Vec<String> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["subject"].as_str().unwrap(),
+                r["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for step in [
+        "entry:waiting",
+        "offer:open",
+        "entry:offered",
+        "offer:accepted",
+        "entry:accepted",
+        "booking:confirmed",
+    ] {
+        assert!(steps.contains(&step.to_string()), "{step} in {steps:?}");
+    }
+    let metrics = client()
+        .get(api.url("/metrics"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "anteroom_waitlist_depth{event=\"show\"} 1",
+        "anteroom_waitlist_offers_total{outcome=\"accepted\"} 1",
+        "anteroom_waitlist_offers_total{outcome=\"offered\"} 1",
+        "anteroom_waitlist_promotion_lag_seconds_count 1",
+        "anteroom_waitlist_outbox_backlog{event=\"show\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
+    // Dave leaves; the operator cancels B's booking: nobody waits, so S1 is on sale again
+    // and the room is no longer sold out.
+    let dave_entry = d["entry_id"].as_str().unwrap();
+    assert_eq!(
+        api.delete(&format!("/v1/waitlist/{dave_entry}"), dave)
+            .await,
+        200
+    );
+    let (status, released) = cancel(&api, &booking_b, None, Some("op-1")).await;
+    assert_eq!(
+        (status, released["released_to"].as_str()),
+        (200, Some("sale")),
+        "{released}"
+    );
+    assert!(
+        !sold_out(&api).await,
+        "places back on sale: the line moves again"
+    );
+    let (status, hold) = api.hold("show", VisitorId::random(), &["S1"]).await;
+    assert_eq!(status, 201, "{hold}");
+}
+
+/// A webhook that refuses everything until `up`, and counts deliveries by message id.
+#[derive(Clone, Default)]
+struct Hook {
+    up: Arc<std::sync::atomic::AtomicBool>,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+async fn start_hook(hook: Hook) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let hook = hook.clone();
+            async move {
+                if !hook.up.load(std::sync::atomic::Ordering::SeqCst) {
+                    hook.refused
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let id = headers["x-anteroom-message-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let payload: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(payload["id"], id.as_str(), "the body carries the id too");
+                hook.received.lock().unwrap().push(id);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_down_then_back_gets_every_offer_once_by_id() {
+    let hook = Hook::default();
+    let url = start_hook(hook.clone()).await;
+    let (_base, api) = waitlist_api(WaitlistConfig {
+        webhook_url: Some(url),
+        position: WaitlistPosition::Band,
+        ..WaitlistConfig::default()
+    })
+    .await;
+    api.create_seated_event("hooked", 5).await;
+    let mut bookings = Vec::new();
+    for seat in ["S0", "S1", "S2", "S3", "S4"] {
+        bookings.push(buy(&api, "hooked", seat).await);
+    }
+    let mut entries = Vec::new();
+    for _ in 0..5 {
+        let fan = VisitorId::random();
+        let (status, _, entry) = api
+            .post("/v1/events/hooked/waitlist", fan, json!({}), None)
+            .await;
+        assert_eq!(status, 201);
+        assert_eq!(entry["position"], "1-100", "a band, not the exact place");
+        entries.push((fan, entry["entry_id"].as_str().unwrap().to_string()));
+    }
+    for (i, (fan, booking)) in bookings.iter().enumerate() {
+        assert_eq!(
+            cancel(&api, booking, Some(*fan), Some(&format!("c{i}")))
+                .await
+                .0,
+            200
+        );
+    }
+    // Offers show in the fans' status while the hook is down...
+    for (fan, entry) in &entries {
+        let path = format!("/v1/waitlist/{entry}");
+        assert!(
+            eventually(Duration::from_secs(10), || async {
+                api.get(&path, Some(*fan)).await.1["state"] == "offered"
+            })
+            .await
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            hook.refused.load(std::sync::atomic::Ordering::SeqCst) >= 5
+        })
+        .await,
+        "the relay tried while the hook was down"
+    );
+    assert!(hook.received.lock().unwrap().is_empty());
+    // ... and once the hook is back, every offer is delivered; ids de-duplicate.
+    hook.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        eventually(Duration::from_secs(40), || async {
+            let (_, overview) = admin_get(&api, "/v1/events/hooked/waitlist").await;
+            overview["outbox_backlog"] == 0
+        })
+        .await,
+        "backlog drained"
+    );
+    let received = hook.received.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<&String> = received.iter().collect();
+    assert_eq!(distinct.len(), 5, "every offer delivered: {received:?}");
+    let mut offer_ids = Vec::new();
+    for (fan, entry) in &entries {
+        let (_, now) = api.get(&format!("/v1/waitlist/{entry}"), Some(*fan)).await;
+        offer_ids.push(now["offer"]["offer_id"].as_str().unwrap().to_string());
+    }
+    for id in &offer_ids {
+        assert!(
+            distinct.contains(id),
+            "offer {id} delivered under its own id"
+        );
+    }
+}
