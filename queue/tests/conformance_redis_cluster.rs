@@ -1,0 +1,45 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The conformance suite against `RedisStore` on a three-master Redis Cluster started by the
+//! testkit, through slot-routing clients (`redis-cluster://`), two stores standing for two
+//! gateway instances. Rooms land on different masters; every script's keys must share the
+//! room's `ar:{ROOM}:` hash tag or the cluster refuses them (CROSSSLOT).
+
+#[macro_use]
+mod conformance;
+
+use std::sync::Arc;
+
+use anteroom_queue::{RedisOptions, RedisStore};
+use anteroom_testkit::RedisCluster;
+use conformance::Env;
+
+async fn cluster() -> Env {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .expect("start the cluster");
+    let options = RedisOptions {
+        revocation_grace: conformance::TEST_REVOCATION_GRACE,
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect(&cluster.cluster_url(), options.clone())
+        .await
+        .expect("connect");
+    let other = RedisStore::connect(&cluster.cluster_url(), options)
+        .await
+        .expect("connect second instance");
+    let cluster = Arc::new(cluster);
+    let flushed = cluster.clone();
+    Env {
+        store: Arc::new(store),
+        other: Arc::new(other),
+        _guard: Box::new(cluster),
+        lose_everything: Box::new(move || flushed.flushall()),
+    }
+}
+
+conformance_suite!(cluster);
