@@ -36,6 +36,8 @@ pub struct BookingConfig {
     /// Needed to create events.
     pub admin: AdminConfig,
     pub holds: HoldsConfig,
+    /// `[log]`: format and level (the gateway's section; `access` is the gateway's only).
+    pub log: crate::LogConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +63,9 @@ impl Default for HoldsConfig {
     }
 }
 
-const TOP_KEYS: &[&str] = &["listen", "store", "database", "keys", "admin", "holds"];
+const TOP_KEYS: &[&str] = &[
+    "listen", "store", "database", "keys", "admin", "holds", "log",
+];
 const HOLDS_KEYS: &[&str] = &[
     "ttl_seconds",
     "max_seats_per_visitor",
@@ -155,6 +159,7 @@ pub fn parse_booking_config_with_env(
         }
         None => HoldsConfig::default(),
     };
+    let log = crate::log::section(&src, schema::optional_section(&src, &root, "log"));
     src.finish(BookingConfig {
         public,
         trusted_proxies,
@@ -163,6 +168,7 @@ pub fn parse_booking_config_with_env(
         keys,
         admin,
         holds,
+        log,
     })
 }
 

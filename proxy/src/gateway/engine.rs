@@ -10,6 +10,7 @@ use anteroom_admission::{Keyring, PassClaims, VisitorId};
 use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
+use super::access::AccessOutcome;
 use super::cookies::set_cookie;
 use super::guard::{shadow_position, GuardGate, Screened};
 use super::live::LiveRoom;
@@ -179,12 +180,14 @@ impl Gateway {
         match self.router.route(facts.route_host(), &facts.path) {
             Some(index) => protected::handle(self, index, facts).await,
             None => match &self.default_origin {
-                Some(origin) => Outcome::Proxy(ProxyPlan::to(*origin, None)),
-                None => Outcome::Reply(Reply::error(
-                    404,
-                    "not_found",
-                    "no room or origin serves this path",
-                )),
+                Some(origin) => Outcome::Proxy(ProxyPlan {
+                    outcome: AccessOutcome::Unprotected,
+                    ..ProxyPlan::to(*origin, None)
+                }),
+                None => Outcome::Reply(
+                    Reply::error(404, "not_found", "no room or origin serves this path")
+                        .served(AccessOutcome::NotFound, None),
+                ),
             },
         }
     }
