@@ -91,10 +91,7 @@ impl Gateway {
     ) -> Result<Gateway, String> {
         let mut rooms = Vec::with_capacity(config.rooms.len());
         for room in &config.rooms {
-            metrics
-                .admit_per_second
-                .with_label_values(&[room.id.as_str()])
-                .set(room.admit_per_second);
+            metrics.add_room(&room.id, room.admit_per_second);
             rooms.push(RoomEntry {
                 origin: resolve_origin(&room.origin)
                     .map_err(|error| format!("room `{}` origin: {error}", room.id))?,
