@@ -29,7 +29,9 @@ pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<WorkerGu
                 LevelFilter::OFF
             },
         );
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writer thread flushes after each batch it drains: a burst of lines costs one write.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking(stderr);
     let installed = match format {
         LogFormat::Text => tracing_subscriber::registry()
             .with(
