@@ -14,7 +14,6 @@ mod conformance;
 
 use std::sync::Arc;
 
-use anteroom_queue::{RedisOptions, RedisStore};
 use anteroom_testkit::RedisCluster;
 use conformance::Env;
 
@@ -22,24 +21,14 @@ async fn cluster() -> Env {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start)
         .await
         .expect("start the cluster");
-    let options = RedisOptions {
-        revocation_grace: conformance::TEST_REVOCATION_GRACE,
-        ..RedisOptions::default()
-    };
-    let store = RedisStore::connect(&cluster.cluster_url(), options.clone())
-        .await
-        .expect("connect");
-    let other = RedisStore::connect(&cluster.cluster_url(), options)
-        .await
-        .expect("connect second instance");
     let cluster = Arc::new(cluster);
     let flushed = cluster.clone();
-    Env {
-        store: Arc::new(store),
-        other: Arc::new(other),
-        _guard: Box::new(cluster),
-        lose_everything: Box::new(move || flushed.flushall()),
-    }
+    conformance::redis_env(
+        &cluster.cluster_url(),
+        Box::new(cluster.clone()),
+        Box::new(move || flushed.flushall()),
+    )
+    .await
 }
 
 conformance_suite!(cluster);

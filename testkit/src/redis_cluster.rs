@@ -36,6 +36,21 @@ fn command(port: u16, line: &str) -> Result<String, std::io::Error> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
+/// A free port for a cluster node: Redis Cluster also listens on port + 10000 (the cluster
+/// bus), so that one must be free too, and exist — a port above 55535 has no bus port and
+/// the node would exit at once.
+fn cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        let bus_free = port
+            .checked_add(10_000)
+            .is_some_and(|bus| std::net::TcpListener::bind(("127.0.0.1", bus)).is_ok());
+        if bus_free {
+            return port;
+        }
+    }
+}
+
 /// A cluster-enabled redis-server on `port`, its files in `dir`.
 fn spawn_node(port: u16, dir: &Path) -> Child {
     Command::new("redis-server")
@@ -75,7 +90,7 @@ impl RedisClusterNode {
     /// Start it on a free port, assign every slot and wait until the cluster state is ok.
     pub fn start() -> RedisClusterNode {
         let dir = unique_temp_dir("anteroom-redis-cluster");
-        let port = free_port();
+        let port = cluster_port();
         let child = spawn_node(port, &dir);
         let node = RedisClusterNode { child, port, dir };
         // Generous: a suite starts one node per test, all at once, on a loaded machine.
@@ -145,14 +160,19 @@ impl RedisCluster {
         for index in 0..3 {
             let node_dir = cluster.dir.join(format!("node{index}"));
             std::fs::create_dir_all(&node_dir).expect("node directory");
-            let port = free_port();
+            let port = cluster_port();
             cluster.nodes.push((spawn_node(port, &node_dir), port));
         }
         // Generous, as for the one-node cluster: suites start several at once.
         let deadline = Instant::now() + Duration::from_secs(30);
-        for port in cluster.ports() {
-            while !command(port, "PING").is_ok_and(|reply| reply.starts_with("+PONG")) {
+        for (index, (child, port)) in cluster.nodes.iter_mut().enumerate() {
+            while !command(*port, "PING").is_ok_and(|reply| reply.starts_with("+PONG")) {
                 assert!(Instant::now() < deadline, "redis node {port} not answering");
+                // Another process took the port (or its bus port) first: a new pair.
+                if child.try_wait().is_ok_and(|status| status.is_some()) {
+                    *port = cluster_port();
+                    *child = spawn_node(*port, &cluster.dir.join(format!("node{index}")));
+                }
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -195,6 +215,35 @@ impl RedisCluster {
     pub fn flushall(&self) {
         for port in self.ports() {
             flushall(port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ports_leave_room_for_the_bus_port() {
+        for _ in 0..200 {
+            assert!(cluster_port() <= 55_535);
+        }
+    }
+
+    #[test]
+    fn three_masters_share_the_slots_and_flush_together() {
+        let cluster = RedisCluster::start();
+        let ports: Vec<u16> = cluster.ports().collect();
+        assert_eq!(ports.len(), 3);
+        for port in &ports {
+            let info = command(*port, "CLUSTER INFO").unwrap();
+            assert!(info.contains("cluster_known_nodes:3"), "{info}");
+            assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
+        }
+        cluster.flushall();
+        drop(cluster);
+        for port in ports {
+            assert!(command(port, "PING").is_err(), "node {port} still up");
         }
     }
 }
