@@ -215,3 +215,19 @@ async fn the_log_format_flag_overrides_the_config() {
         assert!(line.contains(part), "{part} missing: {line}");
     }
 }
+
+#[test]
+fn an_unknown_log_format_is_refused_by_serve_and_booking() {
+    for command in ["serve", "booking"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_anteroom"))
+            .args([command, "--config", "unused.toml", "--log-format", "xml"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("expected one of text, json"),
+            "{command}: {stderr}"
+        );
+    }
+}
