@@ -8,7 +8,10 @@
 #     zeroed after a warm-up, dumped after the N requests; kernel work is not counted).
 #
 #   bench/cost_per_request.sh [--requests N] [--callgrind] [--workers N] [--bare-args "ARGS"]
-#                             [--keep DIR]
+#                             [--access-log on|off] [--keep DIR]
+#
+# --access-log sets the gateway's `[log] access` (default: the config's default, on); run
+# the script once with each to price the access log.
 #
 # Uses release binaries from CARGO_TARGET_DIR (build them first: bench/admitted.sh builds
 # them, or `cargo build --release -p anteroom --examples --bin anteroom`). nginx runs one
@@ -24,6 +27,7 @@ CALLGRIND=0
 BARE_ARGS=""
 KEEP=""
 WORKERS=1
+ACCESS_LOG=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) REQUESTS="$2"; shift 2 ;;
@@ -31,7 +35,8 @@ while [ $# -gt 0 ]; do
         --bare-args) BARE_ARGS="$2"; shift 2 ;;
         --workers) WORKERS="$2"; shift 2 ;;
         --keep) KEEP="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --access-log) ACCESS_LOG="$2"; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 1 ;;
     esac
 done
@@ -63,6 +68,12 @@ ROOM=bench
 # shellcheck source=bench/configs.sh
 . "$ROOT/bench/configs.sh"
 write_gateway_config
+case "$ACCESS_LOG" in
+    "") ;;
+    on) printf '\n[log]\naccess = true\n' >>"$WORK/gateway.toml" ;;
+    off) printf '\n[log]\naccess = false\n' >>"$WORK/gateway.toml" ;;
+    *) echo "--access-log: on or off" >&2; exit 1 ;;
+esac
 # nginx in one process (all its work under one PID): master_process off runs one worker.
 write_nginx_config off
 

@@ -41,18 +41,59 @@ impl Cluster {
     }
 }
 
-hold_store_suite!(Cluster;
-    a_hold_is_found_again_and_shows_in_the_map,
-    multi_seat_holds_are_all_or_nothing,
-    the_per_visitor_cap_counts_live_holds,
-    expiry_frees_the_seat_and_the_cap_without_any_cleanup,
-    only_the_holder_releases,
-    consumed_holds_make_seats_booked_for_good,
-    returned_places_are_on_sale_again,
-    consume_after_expiry_still_books,
-    general_admission_counts_against_the_visitor_cap,
-    general_admission_places_come_back_on_expiry_but_not_after_consume,
-);
+/// The whole suite on a fixture.
+macro_rules! every_hold_test {
+    ($fixture:path) => {
+        hold_store_suite!($fixture;
+            a_hold_is_found_again_and_shows_in_the_map,
+            multi_seat_holds_are_all_or_nothing,
+            the_per_visitor_cap_counts_live_holds,
+            expiry_frees_the_seat_and_the_cap_without_any_cleanup,
+            only_the_holder_releases,
+            consumed_holds_make_seats_booked_for_good,
+            returned_places_are_on_sale_again,
+            consume_after_expiry_still_books,
+            general_admission_counts_against_the_visitor_cap,
+            general_admission_places_come_back_on_expiry_but_not_after_consume,
+        );
+    };
+}
+
+every_hold_test!(Cluster);
+
+/// The same suite on three masters (`anteroom_testkit::RedisCluster`) through a slot-routing
+/// client: events land on different shards, and every hold script's keys share its event's
+/// hash tag.
+mod three_masters {
+    use super::*;
+    use anteroom_testkit::RedisCluster;
+
+    struct ThreeMasters {
+        _cluster: RedisCluster,
+        store: holds_conformance::Store,
+    }
+
+    impl ThreeMasters {
+        async fn start() -> ThreeMasters {
+            let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+                .await
+                .expect("start the cluster");
+            let store = RedisHolds::connect(&cluster.cluster_url(), RedisOptions::default())
+                .await
+                .expect("connect to the cluster");
+            ThreeMasters {
+                _cluster: cluster,
+                store: Arc::new(store),
+            }
+        }
+
+        fn store(&self) -> holds_conformance::Store {
+            self.store.clone()
+        }
+    }
+
+    every_hold_test!(ThreeMasters);
+}
 
 async fn client(url: &str) -> fred::prelude::Client {
     let client = Builder::from_config(Config::from_url(url).unwrap())

@@ -37,6 +37,8 @@ pub struct BookingConfig {
     pub admin: AdminConfig,
     pub holds: HoldsConfig,
     pub waitlist: WaitlistConfig,
+    /// `[log]`: format and level (the gateway's section; `access` is the gateway's only).
+    pub log: crate::LogConfig,
 }
 
 /// `[waitlist]`: the line after sell-out (booking service with a PostgreSQL ledger).
@@ -169,7 +171,7 @@ impl Default for HoldsConfig {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "listen", "store", "database", "keys", "admin", "holds", "waitlist",
+    "listen", "store", "database", "keys", "admin", "holds", "waitlist", "log",
 ];
 const HOLDS_KEYS: &[&str] = &[
     "ttl_seconds",
@@ -265,6 +267,7 @@ pub fn parse_booking_config_with_env(
         None => HoldsConfig::default(),
     };
     let waitlist = waitlist(&src, schema::optional_section(&src, &root, "waitlist"));
+    let log = crate::log::section(&src, schema::optional_section(&src, &root, "log"));
     src.finish(BookingConfig {
         public,
         trusted_proxies,
@@ -274,6 +277,7 @@ pub fn parse_booking_config_with_env(
         admin,
         holds,
         waitlist,
+        log,
     })
 }
 

@@ -19,6 +19,8 @@ pub struct GatewayConfig {
     pub streams: StreamsConfig,
     /// `[bot_guard]`: the guard's rules for every room (a room may override them).
     pub bot_guard: crate::BotGuardConfig,
+    /// `[log]`: format, level and the access log.
+    pub log: crate::LogConfig,
     pub rooms: Vec<RoomConfig>,
 }
 

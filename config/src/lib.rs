@@ -15,6 +15,7 @@ mod cidr;
 mod error;
 mod gateway;
 mod location;
+mod log;
 mod page_template;
 mod reader;
 mod schema;
@@ -30,6 +31,7 @@ pub use bot_guard::{
 pub use cidr::{mask as cidr_mask, Cidr};
 pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
+pub use log::{LogConfig, LogFormat, LogLevel};
 pub use page_template::{template_slots, PageTemplate, MAX_TEMPLATE_BYTES, PAGE_PLACEHOLDERS};
 pub use secret::EnvLookup;
 pub use validate::{PATH_PUNCTUATION, REDIS_SCHEMES};

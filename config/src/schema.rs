@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "admin",
     "streams",
     "bot_guard",
+    "log",
     "room",
 ];
 const STREAMS_KEYS: &[&str] = &["max_open", "max_per_visitor"];
@@ -82,6 +83,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
     let admin = admin(&src, optional_section(&src, &root, "admin"), env);
     let streams = streams(&src, optional_section(&src, &root, "streams"));
     let bot_guard = bot_guard::global(&src, optional_section(&src, &root, "bot_guard"));
+    let log = crate::log::section(&src, optional_section(&src, &root, "log"));
     let rooms = match root.get("room") {
         Some(field) => rooms(&src, &field, proxy.default_origin.as_deref(), &bot_guard),
         None => Vec::new(),
@@ -94,6 +96,7 @@ pub(crate) fn parse(text: &str, file: &str, env: EnvLookup) -> Result<GatewayCon
         admin,
         streams,
         bot_guard,
+        log,
         rooms,
     })
 }

@@ -142,6 +142,7 @@ admit_per_second = 3
             max_per_visitor: 2,
         },
         bot_guard: BotGuardConfig::default(),
+        log: crate::LogConfig::default(),
         rooms: vec![
             RoomConfig {
                 id: "tour-2027".into(),
@@ -1163,4 +1164,48 @@ fn room_bot_guard_overrides_are_checked_against_the_global_rules() {
     let (_, _, field, message, _) = fail(&text);
     assert_eq!(field, "room[0].bot_guard");
     assert!(message.contains("a table"), "{message}");
+}
+
+#[test]
+fn log_section_is_read_and_its_errors_are_located() {
+    let cfg = parse(&with_rooms(
+        "[log]\nformat = \"json\"\nlevel = \"warn\"\naccess = false\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.log,
+        crate::LogConfig {
+            format: crate::LogFormat::Json,
+            level: crate::LogLevel::Warn,
+            access: false,
+        }
+    );
+    assert_eq!(
+        parse(&with_rooms("")).unwrap().log,
+        crate::LogConfig::default()
+    );
+
+    let text = with_rooms("[log]\nformat = \"xml\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "xml"));
+    assert_eq!(field, "log.format");
+    assert!(message.contains("text, json"), "{message}");
+
+    let text = with_rooms("[log]\nlevel = \"loud\"\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "loud"));
+    assert_eq!(field, "log.level");
+    assert!(
+        message.contains("error, warn, info, debug, trace"),
+        "{message}"
+    );
+
+    let text = with_rooms("[log]\naccess = \"yes\"\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "log.access");
+
+    let text = with_rooms("[log]\nfile = \"/var/log/x\"\n");
+    let (_, _, field, message, _) = fail(&text);
+    assert_eq!(field, "log.file");
+    assert!(message.contains("allowed keys: format"), "{message}");
 }

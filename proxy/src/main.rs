@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 use std::sync::Arc;
 
-use anteroom::runtime::{demo, server, store_connect};
+use anteroom::runtime::{demo, logs, server, store_connect};
+use anteroom_config::{LogConfig, LogFormat};
 use anteroom_queue::{MemoryStore, QueueStore};
 use pingora::services::background::background_service;
 
@@ -28,11 +29,17 @@ enum Command {
     Serve {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// `text` or `json`; overrides `[log] format`.
+        #[arg(long, value_name = "FORMAT", value_parser = LogFormat::parse)]
+        log_format: Option<LogFormat>,
     },
     /// Run the seat-hold and booking service (an origin behind the gateway).
     Booking {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// `text` or `json`; overrides `[log] format`.
+        #[arg(long, value_name = "FORMAT", value_parser = LogFormat::parse)]
+        log_format: Option<LogFormat>,
     },
     /// Gateway + booking + demo shop on the embedded stores, one command.
     Demo {
@@ -64,12 +71,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(config),
-        Command::Demo { port } => run_demo(port),
-        Command::Booking { config } => booking(config),
+        Command::Serve { config, log_format } => serve(config, log_format),
+        Command::Demo { port } => {
+            let _logs = start_logs(&LogConfig::default(), None);
+            run_demo(port)
+        }
+        Command::Booking { config, log_format } => booking(config, log_format),
         Command::Check { config } => check(config),
         Command::Ctl {
             admin,
@@ -81,6 +90,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The process logger by `[log]`, the flag overriding its format; held until exit.
+fn start_logs(
+    config: &LogConfig,
+    flag: Option<LogFormat>,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    logs::init(flag.unwrap_or(config.format), config.level, config.access)
 }
 
 fn check(path: PathBuf) -> ExitCode {
@@ -112,7 +129,7 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-fn serve(path: PathBuf) -> ExitCode {
+fn serve(path: PathBuf, log_format: Option<LogFormat>) -> ExitCode {
     let config = match anteroom_config::load_gateway_config(&path) {
         Ok(config) => config,
         Err(error) => {
@@ -120,6 +137,7 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let _logs = start_logs(&config.log, log_format);
     match server::build(&config) {
         Ok((server, _gateway)) => {
             log::info!(
@@ -193,7 +211,7 @@ fn ctl(admin: &str, token: &str, command: anteroom::cli::ctl::CtlCommand) -> Exi
     }
 }
 
-fn booking(path: PathBuf) -> ExitCode {
+fn booking(path: PathBuf, log_format: Option<LogFormat>) -> ExitCode {
     let config = match anteroom_config::load_booking_config(&path) {
         Ok(config) => config,
         Err(error) => {
@@ -201,6 +219,7 @@ fn booking(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let _logs = start_logs(&config.log, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -416,7 +416,10 @@ async fn a_solved_challenge_lets_in_once_and_forgeries_replays_and_expired_ones_
     assert_eq!(codes, [200, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
     assert_eq!(
         gateway
-            .metric("anteroom_challenges_total", &["outcome=\"replayed\""])
+            .metric(
+                "anteroom_challenges_total",
+                &[&format!("room=\"{ROOM}\""), "outcome=\"replayed\""]
+            )
             .await,
         10.0
     );

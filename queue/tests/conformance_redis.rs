@@ -20,24 +20,14 @@ async fn redis() -> Env {
     let server = tokio::task::spawn_blocking(RedisServer::start)
         .await
         .expect("start redis-server");
-    let options = RedisOptions {
-        revocation_grace: conformance::TEST_REVOCATION_GRACE,
-        ..RedisOptions::default()
-    };
-    let store = RedisStore::connect(&server.url(), options.clone())
-        .await
-        .expect("connect");
-    let other = RedisStore::connect(&server.url(), options)
-        .await
-        .expect("connect second instance");
     let server = Arc::new(server);
     let flushed = server.clone();
-    Env {
-        store: Arc::new(store),
-        other: Arc::new(other),
-        _guard: Box::new(server),
-        lose_everything: Box::new(move || flushed.flushall()),
-    }
+    conformance::redis_env(
+        &server.url(),
+        Box::new(server.clone()),
+        Box::new(move || flushed.flushall()),
+    )
+    .await
 }
 
 conformance_suite!(redis);

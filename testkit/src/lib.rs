@@ -18,7 +18,7 @@ mod tls_certs;
 pub use postgres::PostgresServer;
 pub use redis::RedisServer;
 pub use redis_benchmark::redis_benchmark_rps;
-pub use redis_cluster::RedisClusterNode;
+pub use redis_cluster::{RedisCluster, RedisClusterNode};
 
 use std::net::TcpListener;
 use std::path::PathBuf;

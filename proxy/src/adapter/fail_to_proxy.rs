@@ -7,9 +7,9 @@ use pingora::{ErrorSource, ErrorType};
 
 use super::{write_reply, RequestCtx};
 use crate::gateway::pages;
-use crate::gateway::Reply;
+use crate::gateway::{AccessOutcome, Reply};
 
-pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> FailToProxy {
+pub async fn run(session: &mut Session, error: &Error, ctx: &mut RequestCtx) -> FailToProxy {
     let code = match error.etype() {
         ErrorType::HTTPStatus(code) => *code,
         _ => match error.esource() {
@@ -21,6 +21,9 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> Fail
             ErrorSource::Internal | ErrorSource::Unset => 500,
         },
     };
+    if matches!(error.esource(), ErrorSource::Upstream) {
+        ctx.outcome = AccessOutcome::UpstreamError;
+    }
     if code > 0 {
         let (title, detail) = match code {
             502..=504 => (
@@ -35,8 +38,10 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &RequestCtx) -> Fail
         } else {
             Reply::html(code, pages::error_page(code, title, detail))
         };
-        if let Err(write_error) = write_reply(session, reply.with_header("retry-after", "5")).await
-        {
+        let reply = reply
+            .with_header("retry-after", "5")
+            .with_header("x-request-id", ctx.request_id.as_str());
+        if let Err(write_error) = write_reply(session, reply).await {
             log::debug!("could not send the error page: {write_error}");
         }
     }

@@ -4,9 +4,11 @@
 mod facts;
 mod fail_to_proxy;
 pub mod head_deadline;
+mod logging;
 pub mod proxy_protocol;
 pub mod public_app;
 mod request_filter;
+pub mod request_id;
 mod response_filter;
 pub mod streams;
 mod upstream_peer;
@@ -14,17 +16,18 @@ mod upstream_request;
 mod write_reply;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::gateway::{ForwardTarget, Gateway, ProxyPlan};
+use crate::gateway::{AccessOutcome, ForwardTarget, Gateway, ProxyPlan};
+use request_id::RequestId;
 
 pub use write_reply::write_reply;
 
 /// Per-request state carried between phases.
-#[derive(Default)]
 pub struct RequestCtx {
     plan: Option<ProxyPlan>,
     /// The normal target the origin gets when the client sent another form.
@@ -33,15 +36,46 @@ pub struct RequestCtx {
     /// The client as the gateway resolved it (`[listen] trusted_proxies`), appended to the
     /// upstream request's `X-Forwarded-For`.
     client_ip: Option<std::net::IpAddr>,
+    /// For the access log: when the request began, its id, what the gateway decided and in
+    /// which room (an index).
+    started: Instant,
+    request_id: RequestId,
+    outcome: AccessOutcome,
+    room: Option<usize>,
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        RequestCtx {
+            plan: None,
+            forward: None,
+            wants_json: false,
+            client_ip: None,
+            started: Instant::now(),
+            request_id: RequestId::default(),
+            outcome: AccessOutcome::default(),
+            room: None,
+        }
+    }
 }
 
 pub struct GatewayProxy {
     gateway: Arc<Gateway>,
+    /// `[log] access`
+    access_log: bool,
 }
 
 impl GatewayProxy {
     pub fn new(gateway: Arc<Gateway>) -> GatewayProxy {
-        GatewayProxy { gateway }
+        GatewayProxy {
+            gateway,
+            access_log: true,
+        }
+    }
+
+    pub fn with_access_log(mut self, on: bool) -> GatewayProxy {
+        self.access_log = on;
+        self
     }
 }
 
@@ -90,5 +124,11 @@ impl ProxyHttp for GatewayProxy {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         fail_to_proxy::run(session, error, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
+        if self.access_log {
+            logging::run(&self.gateway, session, error, ctx);
+        }
     }
 }

@@ -4,8 +4,11 @@
 
 use pingora::prelude::*;
 
+use super::request_id::RequestId;
 use super::{facts, write_reply, RequestCtx};
-use crate::gateway::{Gateway, Outcome, Reply, CHALLENGE_MAX_BODY as MAX_BODY, CHALLENGE_PATH};
+use crate::gateway::{
+    AccessOutcome, Gateway, Outcome, Reply, CHALLENGE_MAX_BODY as MAX_BODY, CHALLENGE_PATH,
+};
 
 /// The request body, up to `limit` bytes; None when it is longer.
 async fn read_body(session: &mut Session, limit: usize) -> Option<bytes::Bytes> {
@@ -32,13 +35,15 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             .map(|address| address.ip()),
         trusted_proxies: gateway.guard.trusted_proxies(),
     };
+    ctx.request_id = RequestId::for_request(session.req_header(), peer.ip, peer.trusted_proxies);
     let mut facts = match facts::read(session.req_header(), false, peer) {
         Ok(facts) => facts,
         Err(refused) => {
             // Nothing more is read from a client that sent an ambiguous request.
             session.set_keepalive(None);
-            let reply = Reply::error(400, refused.code(), &refused.to_string());
-            write_reply(session, reply).await?;
+            let reply = Reply::error(400, refused.code(), &refused.to_string())
+                .served(AccessOutcome::Refused, None);
+            answer(session, ctx, reply).await?;
             return Ok(true);
         }
     };
@@ -48,22 +53,33 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             Some(body) => facts.body = Some(body),
             None => {
                 session.set_keepalive(None);
-                let reply = Reply::error(413, "body_too_large", "at most 8 KiB");
-                write_reply(session, reply).await?;
+                let reply = Reply::error(413, "body_too_large", "at most 8 KiB")
+                    .served(AccessOutcome::Refused, None);
+                answer(session, ctx, reply).await?;
                 return Ok(true);
             }
         }
     }
     match gateway.handle(&facts).await {
         Outcome::Proxy(plan) => {
+            ctx.outcome = plan.outcome;
+            ctx.room = plan.room;
             ctx.plan = Some(plan);
             ctx.forward = facts.forward.take();
             ctx.client_ip = facts.guard.client_ip;
             Ok(false)
         }
         Outcome::Reply(reply) => {
-            write_reply(session, reply).await?;
+            answer(session, ctx, reply).await?;
             Ok(true)
         }
     }
+}
+
+/// Write the gateway's own answer, noting it for the access log and naming the request.
+async fn answer(session: &mut Session, ctx: &mut RequestCtx, reply: Reply) -> Result<()> {
+    ctx.outcome = reply.outcome;
+    ctx.room = reply.room;
+    let reply = reply.with_header("x-request-id", ctx.request_id.as_str());
+    write_reply(session, reply).await
 }

@@ -11,6 +11,7 @@ use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
 use super::facts::PASS_HEADER_NAME;
+use super::request_id::REQUEST_ID_HEADER;
 use super::RequestCtx;
 use crate::gateway::{ForwardTarget, PASS_HEADER};
 
@@ -25,6 +26,8 @@ pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()>
     }
     strip_look_alikes(upstream_request);
     forward_client(upstream_request, ctx.client_ip)?;
+    // Whatever id the client sent was replaced unless a trusted proxy sent it.
+    upstream_request.insert_header(REQUEST_ID_HEADER.clone(), ctx.request_id.as_str())?;
     let forward = ctx
         .plan
         .as_ref()
@@ -174,7 +177,7 @@ mod tests {
         request.append_header("x_other", "kept").unwrap();
         run(&mut request, &RequestCtx::default()).unwrap();
         let names: Vec<&str> = request.headers.keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, vec!["x_other"]);
+        assert_eq!(names, vec!["x_other", "x-request-id"]);
     }
 
     #[test]

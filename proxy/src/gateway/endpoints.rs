@@ -2,6 +2,7 @@
 //! (`events`, `ws`) are opened by the adapter before a request reaches here (`streams`);
 //! one that gets here came in a form streams are not served in.
 
+use super::access::AccessOutcome;
 use super::engine::{unix_now, Gateway};
 use super::guard::CLEARANCE_HEADER;
 use super::protected::{blocked_reply, unavailable};
@@ -24,9 +25,11 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
             _ => Reply::error(404, "not_found", "no such Anteroom endpoint"),
         };
     };
-    match (name, facts.method.as_str()) {
+    let mut reply = match (name, facts.method.as_str()) {
         ("status", "GET" | "HEAD") => status(gateway, index, facts).await,
-        ("challenge", _) => super::challenge::handle(gateway, index, facts).await,
+        ("challenge", _) => super::challenge::handle(gateway, index, facts)
+            .await
+            .served(AccessOutcome::Challenge, Some(index)),
         ("leave", "POST") => leave(gateway, index, facts).await,
         ("events" | "ws", _) => Reply::error(
             400,
@@ -38,7 +41,9 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
             Reply::error(405, "method_not_allowed", "status is GET, leave is POST")
         }
         _ => Reply::error(404, "not_found", "no such Anteroom endpoint"),
-    }
+    };
+    reply.room = Some(index);
+    reply
 }
 
 /// The room id from a query string. Room ids are `[A-Za-z0-9_-]`, so no decoding is needed

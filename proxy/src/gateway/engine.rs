@@ -10,6 +10,7 @@ use anteroom_admission::{Keyring, PassClaims, VisitorId};
 use anteroom_config::{GatewayConfig, RoomConfig};
 use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
+use super::access::AccessOutcome;
 use super::cookies::set_cookie;
 use super::guard::{shadow_position, GuardGate, Screened, Screenee};
 use super::live::LiveRoom;
@@ -92,10 +93,7 @@ impl Gateway {
     ) -> Result<Gateway, String> {
         let mut rooms = Vec::with_capacity(config.rooms.len());
         for room in &config.rooms {
-            metrics
-                .admit_per_second
-                .with_label_values(&[room.id.as_str()])
-                .set(room.admit_per_second);
+            metrics.add_room(&room.id, room.admit_per_second);
             rooms.push(RoomEntry {
                 origin: resolve_origin(&room.origin)
                     .map_err(|error| format!("room `{}` origin: {error}", room.id))?,
@@ -181,12 +179,14 @@ impl Gateway {
         match self.router.route(facts.route_host(), &facts.path) {
             Some(index) => protected::handle(self, index, facts).await,
             None => match &self.default_origin {
-                Some(origin) => Outcome::Proxy(ProxyPlan::to(*origin, None)),
-                None => Outcome::Reply(Reply::error(
-                    404,
-                    "not_found",
-                    "no room or origin serves this path",
-                )),
+                Some(origin) => Outcome::Proxy(ProxyPlan {
+                    outcome: AccessOutcome::Unprotected,
+                    ..ProxyPlan::to(*origin, None)
+                }),
+                None => Outcome::Reply(
+                    Reply::error(404, "not_found", "no room or origin serves this path")
+                        .served(AccessOutcome::NotFound, None),
+                ),
             },
         }
     }

@@ -8,6 +8,27 @@ use prometheus::{
     TextEncoder,
 };
 
+/// Every store operation timed (`anteroom_store_seconds`, `anteroom_store_errors_total`).
+pub const STORE_OPS: [&str; 13] = [
+    "join",
+    "admit_tick",
+    "settings",
+    "stats",
+    "revocations",
+    "leave",
+    "renew",
+    "revoke",
+    "update_settings",
+    "ping",
+    "frontier",
+    "touch",
+    "status",
+];
+const STREAM_KINDS: [&str; 2] = ["sse", "ws"];
+const STREAM_CLOSE_REASONS: [&str; 4] = ["client", "slow_client", "shutdown", "error"];
+const STREAM_REFUSE_REASONS: [&str; 2] = ["instance_full", "visitor_full"];
+const CHALLENGE_OUTCOMES: [&str; 4] = ["issued", "solved", "failed", "replayed"];
+
 pub struct Metrics {
     registry: Registry,
     pub queue_waiting: IntGaugeVec,
@@ -149,10 +170,22 @@ impl Metrics {
         registry
             .register(Box::new(stream_update_seconds.clone()))
             .expect("metric registration");
-        for kind in ["sse", "ws"] {
+        // Series of fixed label sets exist from the start at 0, so `rate()` sees their first
+        // increment and a dashboard shows 0 rather than "no data".
+        for kind in STREAM_KINDS {
             streams_open.with_label_values(&[kind]).set(0);
             stream_opens_total.with_label_values(&[kind]);
             stream_update_seconds.with_label_values(&[kind]);
+            for reason in STREAM_CLOSE_REASONS {
+                stream_closes_total.with_label_values(&[kind, reason]);
+            }
+            for reason in STREAM_REFUSE_REASONS {
+                streams_refused_total.with_label_values(&[kind, reason]);
+            }
+        }
+        for op in STORE_OPS {
+            store_seconds.with_label_values(&[op]);
+            store_errors_total.with_label_values(&[op]);
         }
         Metrics {
             registry,
@@ -172,6 +205,22 @@ impl Metrics {
             stream_closes_total,
             streams_refused_total,
             stream_update_seconds,
+        }
+    }
+
+    /// A configured room: its rate, and its counters at 0.
+    pub fn add_room(&self, room: &str, admit_per_second: f64) {
+        self.admit_per_second
+            .with_label_values(&[room])
+            .set(admit_per_second);
+        self.joins_total.with_label_values(&[room]);
+        self.admitted_total.with_label_values(&[room]);
+        let reasons = anteroom_admission::PassRejection::ALL.map(|reason| reason.reason());
+        for reason in reasons.iter().chain(&["revoked"]) {
+            self.pass_rejected_total.with_label_values(&[room, reason]);
+        }
+        for outcome in CHALLENGE_OUTCOMES {
+            self.challenges_total.with_label_values(&[room, outcome]);
         }
     }
 

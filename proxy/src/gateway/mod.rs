@@ -2,6 +2,7 @@
 //! No Pingora types here — the adapter translates HTTP to `RequestFacts` and an
 //! `Outcome` back to HTTP.
 
+pub mod access;
 mod challenge;
 mod cookies;
 pub(crate) mod endpoints;
@@ -18,6 +19,7 @@ mod router;
 mod status;
 pub mod streams;
 
+pub use access::AccessOutcome;
 pub use anteroom_admission::{parse_cookies, CookieJar};
 pub use engine::{Gateway, StoreSlot};
 pub use live::LiveRoom;

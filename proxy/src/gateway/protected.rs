@@ -4,6 +4,7 @@
 
 use anteroom_config::{PageTemplate, RoomMode};
 
+use super::access::AccessOutcome;
 use super::engine::{unix_now, Gateway};
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::status::{StatusObject, VisitorState};
@@ -21,6 +22,7 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
     if let Some((token, claims)) = gateway.valid_pass(index, &live, facts, now) {
         let mut plan = ProxyPlan {
             forward_pass: Some(token.to_string()),
+            outcome: AccessOutcome::Proxied,
             ..ProxyPlan::to(entry.origin, Some(index))
         };
         // A pass signed by a retiring key is renewed at once, so dropping that key after
@@ -38,25 +40,33 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
     }
 
     if live.settings.mode == RoomMode::Passthrough {
-        return Outcome::Proxy(ProxyPlan::to(entry.origin, Some(index)));
+        return Outcome::Proxy(ProxyPlan {
+            outcome: AccessOutcome::Passthrough,
+            ..ProxyPlan::to(entry.origin, Some(index))
+        });
     }
 
+    let room = Some(index);
     match gateway.place(index, facts).await {
-        Ok(placed) if placed.blocked.is_some() => Outcome::Reply(blocked_reply(facts)),
+        Ok(placed) if placed.blocked.is_some() => {
+            Outcome::Reply(blocked_reply(facts).served(AccessOutcome::Blocked, room))
+        }
         Ok(placed) => match placed.issued_pass {
             Some(pass) => Outcome::Proxy(ProxyPlan {
                 forward_pass: Some(pass.clone()),
                 set_cookies: placed.cookies,
                 issued_pass: Some(pass),
                 new_visitor_token: placed.new_visitor_token,
+                outcome: AccessOutcome::Admitted,
                 ..ProxyPlan::to(entry.origin, Some(index))
             }),
             None => Outcome::Reply(
                 queue_reply(&placed.status, entry.config.page_template.as_ref(), facts)
-                    .with_cookies(placed.cookies),
+                    .with_cookies(placed.cookies)
+                    .served(waiting_outcome(&placed.status, facts), room),
             ),
         },
-        Err(_) => Outcome::Reply(unavailable(facts)),
+        Err(_) => Outcome::Reply(unavailable(facts).served(AccessOutcome::Unavailable, room)),
     }
 }
 
@@ -78,6 +88,17 @@ async fn renew(
         plan.forward_pass = Some(token.clone());
         plan.issued_pass = Some(token);
         plan.set_cookies.extend(cookies);
+    }
+}
+
+/// What a visitor who may not enter yet was told, for the access log.
+fn waiting_outcome(status: &StatusObject, facts: &RequestFacts) -> AccessOutcome {
+    match status.state {
+        _ if status.challenge.is_some() => AccessOutcome::Challenge,
+        VisitorState::Closed => AccessOutcome::Closed,
+        VisitorState::SoldOut => AccessOutcome::SoldOut,
+        _ if facts.wants_json => AccessOutcome::Queued,
+        _ => AccessOutcome::WaitingPage,
     }
 }
 

@@ -3,6 +3,8 @@
 use bytes::Bytes;
 use std::net::SocketAddr;
 
+use super::access::AccessOutcome;
+
 /// How to proxy an allowed request.
 #[derive(Debug, Clone)]
 pub struct ProxyPlan {
@@ -21,6 +23,8 @@ pub struct ProxyPlan {
     /// signed the old one), for the response's `X-Anteroom-Visitor` header (apps; browsers
     /// get the cookie).
     pub new_visitor_token: Option<String>,
+    /// For the access log.
+    pub outcome: AccessOutcome,
 }
 
 impl ProxyPlan {
@@ -33,6 +37,7 @@ impl ProxyPlan {
             set_cookies: Vec::new(),
             issued_pass: None,
             new_visitor_token: None,
+            outcome: AccessOutcome::Proxied,
         }
     }
 }
@@ -43,6 +48,9 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// For the access log: what the gateway decided, and in which room (an index).
+    pub outcome: AccessOutcome,
+    pub room: Option<usize>,
 }
 
 impl Reply {
@@ -58,6 +66,8 @@ impl Reply {
                 ("cache-control", "no-store".to_string()),
             ],
             body: Bytes::from(body),
+            outcome: AccessOutcome::Endpoint,
+            room: None,
         }
     }
 
@@ -69,6 +79,8 @@ impl Reply {
                 ("cache-control", "no-store".to_string()),
             ],
             body: Bytes::from(body),
+            outcome: AccessOutcome::Endpoint,
+            room: None,
         }
     }
 
@@ -82,6 +94,13 @@ impl Reply {
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Tag the reply for the access log.
+    pub fn served(mut self, outcome: AccessOutcome, room: Option<usize>) -> Reply {
+        self.outcome = outcome;
+        self.room = room;
         self
     }
 

@@ -49,6 +49,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
         },
         streams: StreamsConfig::default(),
         bot_guard: Default::default(),
+        log: Default::default(),
         rooms: vec![RoomConfig {
             id: DEMO_ROOM.into(),
             origin: booking.to_string(),

@@ -3,6 +3,7 @@
 
 pub mod booking_host;
 pub mod demo;
+pub mod logs;
 pub mod server;
 pub mod services;
 pub mod store_connect;

@@ -81,7 +81,10 @@ pub fn build_with_store(
     let mut proxy = Service::new(
         "Pingora HTTP Proxy Service".to_string(),
         PublicApp::new(
-            http_proxy(&server_conf, GatewayProxy::new(gateway.clone())),
+            http_proxy(
+                &server_conf,
+                GatewayProxy::new(gateway.clone()).with_access_log(config.log.access),
+            ),
             gateway.clone(),
             HEAD_TIMEOUT,
         ),

@@ -19,6 +19,11 @@ pub use origin::{Origin, Protected};
 pub const SECRET: &str = "integration-secret-0123456789abcdef-0123";
 pub const ADMIN_TOKEN: &str = "integration-admin-token-0123456789";
 
+/// The `[keys]` section of these suites.
+pub fn keys_toml() -> String {
+    format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n")
+}
+
 /// Which store a gateway runs on; the Redis one owns its server.
 pub enum Backend {
     Memory,
@@ -70,8 +75,7 @@ impl Gateway {
     }
 
     pub async fn start_with_store_toml(store_toml: &str, rooms: &str, extra: &str) -> Gateway {
-        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
-        Gateway::start_with_keys(store_toml, rooms, extra, &keys).await
+        Gateway::start_with_keys(store_toml, rooms, extra, &keys_toml()).await
     }
 
     /// A gateway with its own `[keys]` section (key rotation).
@@ -80,6 +84,17 @@ impl Gateway {
         rooms: &str,
         extra: &str,
         keys: &str,
+    ) -> Gateway {
+        Gateway::start_with_flags(store_toml, rooms, extra, keys, &[]).await
+    }
+
+    /// A gateway with its own `[keys]` and more `anteroom serve` flags.
+    pub async fn start_with_flags(
+        store_toml: &str,
+        rooms: &str,
+        extra: &str,
+        keys: &str,
+        flags: &[&str],
     ) -> Gateway {
         let dir = unique_temp_dir("anteroom-gw");
         let public: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -105,6 +120,7 @@ impl Gateway {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
+            .args(flags)
             .env(
                 "RUST_LOG",
                 std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),

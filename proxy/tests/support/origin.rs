@@ -278,13 +278,22 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>) {
         });
         let body = format!("origin:{path}");
         let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {} OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+            answer_status(&path),
             body.len()
         );
         if stream.write_all(response.as_bytes()).await.is_err() {
             return;
         }
     }
+}
+
+/// 200, or the code a path ending in `/status-NNN` asks for (a suite's known upstream statuses).
+fn answer_status(path: &str) -> u16 {
+    path.rsplit_once("/status-")
+        .and_then(|(_, code)| code.parse().ok())
+        .filter(|code| (200..600).contains(code))
+        .unwrap_or(200)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -30,6 +30,32 @@ pub struct Env {
     pub lose_everything: Box<dyn Fn() + Send + Sync>,
 }
 
+/// Two `RedisStore`s (two gateway instances) on the Redis at `url`; `guard` keeps it up and
+/// `lose_everything` flushes it.
+#[allow(dead_code)] // not used by the memory suite
+pub async fn redis_env(
+    url: &str,
+    guard: Box<dyn std::any::Any + Send + Sync>,
+    lose_everything: Box<dyn Fn() + Send + Sync>,
+) -> Env {
+    let options = anteroom_queue::RedisOptions {
+        revocation_grace: TEST_REVOCATION_GRACE,
+        ..anteroom_queue::RedisOptions::default()
+    };
+    let store = anteroom_queue::RedisStore::connect(url, options.clone())
+        .await
+        .expect("connect");
+    let other = anteroom_queue::RedisStore::connect(url, options)
+        .await
+        .expect("connect second instance");
+    Env {
+        store: Arc::new(store),
+        other: Arc::new(other),
+        _guard: guard,
+        lose_everything,
+    }
+}
+
 /// Generates one `#[tokio::test]` per conformance test, each with a fresh `Env` from `$make`.
 macro_rules! conformance_suite {
     ($make:path) => {
