@@ -7,6 +7,10 @@
 //! that ends its head, at most `limit` may pass, or the read fails and Pingora drops the
 //! connection. Bodies, responses, idle keep-alive waits and upgraded tunnels are not bounded
 //! here (Pingora's own timeouts apply to them).
+//!
+//! A stream that cannot peek (TLS: the bytes to peek at are still encrypted in the socket)
+//! is peeked here instead: the bytes are read ahead, through the same bound, and handed out
+//! again by the next reads.
 
 use std::fmt;
 use std::future::Future;
@@ -74,6 +78,8 @@ pub struct BoundedHead {
     limit: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
+    /// Bytes read ahead by a peek the inner stream could not do; the next reads return them.
+    read_ahead: Vec<u8>,
 }
 
 impl BoundedHead {
@@ -85,7 +91,54 @@ impl BoundedHead {
                 after_newline: false,
             },
             deadline: Box::pin(tokio::time::sleep(limit)),
+            read_ahead: Vec::new(),
         }
+    }
+
+    /// Read more bytes (bounded as any read) into `read_ahead`; 0 at the end of the stream.
+    async fn read_more(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 1024];
+        let read = std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut chunk);
+            match self.poll_bounded_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(buf.filled().len())),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        self.read_ahead
+            .extend_from_slice(chunk.get(..read).unwrap_or_default());
+        Ok(read)
+    }
+
+    /// A read of the inner stream, failing when a head takes longer than the limit.
+    fn poll_bounded_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match read {
+            Poll::Ready(Ok(())) => {
+                let filled = buf.filled();
+                self.saw(filled.get(before..).unwrap_or_default());
+            }
+            // Only a read that waits in the middle of a head needs the timer: a slow client
+            // waits here between its bytes, and the deadline wakes this task when it passes.
+            Poll::Pending
+                if matches!(self.phase, Phase::Head { .. })
+                    && self.deadline.as_mut().poll(cx).is_ready() =>
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head not complete in time",
+                )));
+            }
+            _ => {}
+        }
+        read
     }
 
     /// Follow the head's progress over newly read bytes.
@@ -143,27 +196,14 @@ impl AsyncRead for BoundedHead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let before = buf.filled().len();
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        match read {
-            Poll::Ready(Ok(())) => {
-                let filled = buf.filled();
-                this.saw(filled.get(before..).unwrap_or_default());
-            }
-            // Only a read that waits in the middle of a head needs the timer: a slow client
-            // waits here between its bytes, and the deadline wakes this task when it passes.
-            Poll::Pending
-                if matches!(this.phase, Phase::Head { .. })
-                    && this.deadline.as_mut().poll(cx).is_ready() =>
-            {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "request head not complete in time",
-                )));
-            }
-            _ => {}
+        if this.read_ahead.is_empty() {
+            return this.poll_bounded_read(cx, buf);
         }
-        read
+        // Already seen (and bounded) when they were read ahead.
+        let take = this.read_ahead.len().min(buf.remaining());
+        buf.put_slice(this.read_ahead.get(..take).unwrap_or_default());
+        this.read_ahead.drain(..take);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -267,7 +307,16 @@ impl GetSocketDigest for BoundedHead {
 #[async_trait]
 impl Peek for BoundedHead {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        if self.read_ahead.is_empty() && self.inner.try_peek(buf).await? {
+            return Ok(true);
+        }
+        while self.read_ahead.len() < buf.len() {
+            if self.read_more().await? == 0 {
+                return Ok(false);
+            }
+        }
+        buf.copy_from_slice(self.read_ahead.get(..buf.len()).unwrap_or_default());
+        Ok(true)
     }
 }
 
@@ -342,5 +391,31 @@ mod tests {
         assert_eq!(bounded.phase, Phase::Tunnel);
         bounded.saw(b"\x81\x05hello");
         assert_eq!(bounded.phase, Phase::Tunnel);
+    }
+
+    /// A stream that cannot peek (as TLS) is peeked by reading ahead: the bytes read ahead
+    /// answer the peek and are read again, and a head sent too slowly still fails in time.
+    #[tokio::test(start_paused = true)]
+    async fn bytes_read_ahead_are_peeked_read_again_and_still_bounded() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut client) = tokio::net::UnixStream::pair().unwrap();
+        let l4: pingora::protocols::l4::stream::Stream = ours.into();
+        let mut bounded = BoundedHead::new(Box::new(l4), Duration::from_secs(10));
+        client
+            .write_all(b"GET /_anteroom/events HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        assert!(bounded.read_more().await.unwrap() > 0);
+        let mut start = [0u8; 16];
+        assert!(bounded.try_peek(&mut start).await.unwrap());
+        assert_eq!(&start, b"GET /_anteroom/e");
+        let mut read = [0u8; 64];
+        let n = bounded.read(&mut read).await.unwrap();
+        assert_eq!(&read[..n], b"GET /_anteroom/events HTTP/1.1\r\n");
+
+        let started = Instant::now();
+        let error = bounded.read(&mut read).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() <= Duration::from_secs(10));
     }
 }

@@ -32,7 +32,10 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             .map(|address| address.ip()),
         trusted_proxies: gateway.guard.trusted_proxies(),
     };
-    let mut facts = match facts::read(session.req_header(), false, peer) {
+    let tls = session
+        .digest()
+        .is_some_and(|digest| digest.ssl_digest.is_some());
+    let mut facts = match facts::read(session.req_header(), tls, peer) {
         Ok(facts) => facts,
         Err(refused) => {
             // Nothing more is read from a client that sent an ambiguous request.

@@ -6,3 +6,4 @@ pub mod demo;
 pub mod server;
 pub mod services;
 pub mod store_connect;
+pub mod tls;
