@@ -410,3 +410,60 @@ async fn a_reload_presents_the_new_certificate_and_keeps_the_old_one_on_error() 
     assert!(trusted_by(server, &second.ca).await, "old pair kept");
     accepting.abort();
 }
+
+/// How long until the gateway hangs up on `connection` while `dribble` keeps sending a
+/// header line every 250 ms (nothing when `dribble` is empty); `give_up` bounds the wait.
+async fn closed_after<C>(mut connection: C, dribble: &[u8], give_up: Duration) -> Duration
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut chunk = [0u8; 1024];
+    while started.elapsed() < give_up {
+        match tokio::time::timeout(Duration::from_millis(250), connection.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) if !dribble.is_empty() => {
+                if connection.write_all(dribble).await.is_err() {
+                    return started.elapsed();
+                }
+                let _ = connection.flush().await;
+            }
+            Err(_) => {}
+        }
+    }
+    started.elapsed()
+}
+
+/// The slowloris bound holds on TLS: a head dribbled over a TLS connection, and a handshake
+/// never started, are both cut off after the head limit (10 s), as on plain HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_stalled_handshakes_are_cut_off_over_tls() {
+    use tokio::io::AsyncWriteExt;
+    const HEAD_LIMIT: Duration = Duration::from_secs(10);
+    let origin = Origin::start().await;
+    let certs = TestCertificates::generate();
+    let gateway = tls_gateway(&origin, &certs).await;
+
+    let mut tls = tls_connect(gateway.public, &certs.ca, &[b"http/1.1"])
+        .await
+        .unwrap();
+    tls.write_all(b"GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    let silent = TcpStream::connect(gateway.public).await.unwrap();
+    let give_up = Duration::from_secs(30);
+    let (dribbled, stalled) = tokio::join!(
+        closed_after(tls, b"X-Slow: y\r\n", give_up),
+        closed_after(silent, b"", give_up),
+    );
+    for (what, after) in [("dribbled head", dribbled), ("stalled handshake", stalled)] {
+        assert!(
+            after >= HEAD_LIMIT - Duration::from_secs(1)
+                && after <= HEAD_LIMIT + Duration::from_secs(5),
+            "{what} cut off after {after:?}"
+        );
+    }
+}
