@@ -32,6 +32,8 @@ use crate::gateway::Gateway;
 
 /// Pingora's keep-alive wait for the next request on a connection (its default).
 const KEEPALIVE_SECONDS: u64 = 60;
+/// Malformed HTTP/2 streams one connection may send before it is closed (Pingora's bound).
+const MAX_MALFORMED_H2_STREAMS: usize = 32;
 
 pub struct PublicApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
@@ -74,7 +76,9 @@ impl PublicApp {
     }
 
     /// An HTTP/2 connection: each request on its own task, event streams served here and
-    /// the rest by the proxy; on shutdown a GOAWAY lets the open streams finish.
+    /// the rest by the proxy; on shutdown a GOAWAY lets the open streams finish. A connection
+    /// with no request in progress is closed after one to two keep-alive periods, as an idle
+    /// HTTP/1.1 one is after one.
     async fn serve_h2(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) {
         let digest = Arc::new(Digest {
             ssl_digest: stream.get_ssl_digest(),
@@ -88,6 +92,12 @@ impl PublicApp {
         };
         let mut watch = shutdown.clone();
         let mut draining = *watch.borrow();
+        // Malformed streams (refused by Pingora as they are accepted) per connection, counted
+        // over its life as Pingora's own loop does: valid requests in between reset nothing.
+        let mut malformed = 0usize;
+        // One clone per request in progress.
+        let in_progress = Arc::new(());
+        let keepalive = Duration::from_secs(KEEPALIVE_SECONDS);
         if draining {
             connection.graceful_shutdown();
         }
@@ -99,16 +109,28 @@ impl PublicApp {
                     draining = true;
                     continue;
                 }
+                _ = tokio::time::sleep(keepalive) => {
+                    if Arc::strong_count(&in_progress) == 1 {
+                        return;
+                    }
+                    continue;
+                }
                 accepted = HttpSession::from_h2_conn(&mut connection, digest.clone()) => accepted,
             };
             let session = match accepted {
                 Ok(Some(H2Accept::Session(session))) => session,
-                Ok(Some(H2Accept::Rejected)) => continue,
+                Ok(Some(H2Accept::Rejected)) if malformed < MAX_MALFORMED_H2_STREAMS => {
+                    malformed += 1;
+                    continue;
+                }
+                Ok(Some(H2Accept::Rejected)) => return,
                 Ok(None) | Err(_) => return,
             };
             let app = self.clone();
             let shutdown = shutdown.clone();
+            let request = in_progress.clone();
             tokio::spawn(async move {
+                let _request = request;
                 if streams::is_h2_event_stream(session.req_header()) {
                     streams::serve_h2(&app.gateway, session, &shutdown).await;
                 } else {
