@@ -185,10 +185,12 @@ async fn https_serves_the_waiting_page_and_admits_over_http2_with_secure_cookies
     let admitted = fan.get(&https(&gateway, "/live"), false).await;
     assert_eq!(admitted.status, 200, "{}", admitted.body);
     assert_eq!(admitted.version, reqwest::Version::HTTP_2);
-    assert!(
-        origin.seen().iter().any(|seen| seen.path == "/live"),
-        "the origin served the admitted fan"
-    );
+    let served = origin
+        .seen()
+        .into_iter()
+        .find(|seen| seen.path == "/live")
+        .expect("the origin served the admitted fan");
+    assert_eq!(served.header("x-forwarded-proto"), Some("https"));
 
     // HTTP/1.1 over TLS too.
     let mut h1_fan = Fan::new(https_client(&certs, true));
@@ -320,7 +322,13 @@ async fn vid_cookie(gateway: &Gateway, forwarded_proto: Option<&str>) -> String 
 #[tokio::test]
 async fn on_plain_http_cookies_are_secure_only_when_a_trusted_proxy_says_https() {
     let origin = Origin::start().await;
-    let rooms = room_toml(ROOM, origin.addr, &["/live"], "mode = \"queue-all\"");
+    let rooms = room_toml(ROOM, origin.addr, &["/live"], "mode = \"queue-all\"")
+        + &room_toml(
+            "open",
+            origin.addr,
+            &["/elsewhere"],
+            "mode = \"passthrough\"",
+        );
     // The tests' clients come from 127.0.0.1: untrusted here, a trusted proxy there.
     let untrusting = Gateway::start(
         &Backend::memory(),
@@ -349,6 +357,24 @@ async fn on_plain_http_cookies_are_secure_only_when_a_trusted_proxy_says_https()
     );
     assert!(!is_secure(&vid_cookie(&behind_proxy, Some("http")).await));
     assert!(!is_secure(&vid_cookie(&behind_proxy, None).await));
+
+    // The origin hears the scheme the gateway decided on, not the client's claim.
+    for gateway in [&untrusting, &behind_proxy] {
+        let response = support::client()
+            .get(gateway.url("/elsewhere"))
+            .header("x-forwarded-proto", "https")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let protos: Vec<Option<String>> = origin
+        .seen()
+        .iter()
+        .filter(|seen| seen.path == "/elsewhere")
+        .map(|seen| seen.header("x-forwarded-proto").map(str::to_string))
+        .collect();
+    assert_eq!(protos, [Some("http".into()), Some("https".into())]);
 }
 
 /// Whether a client trusting `ca` completes a handshake with `server`.

@@ -33,6 +33,9 @@ pub struct RequestCtx {
     /// The client as the gateway resolved it (`[listen] trusted_proxies`), appended to the
     /// upstream request's `X-Forwarded-For`.
     client_ip: Option<std::net::IpAddr>,
+    /// The client's connection is HTTPS (TLS here, or a trusted proxy said so): the origin's
+    /// `X-Forwarded-Proto`.
+    client_https: bool,
 }
 
 pub struct GatewayProxy {

@@ -62,6 +62,7 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             ctx.plan = Some(plan);
             ctx.forward = facts.forward.take();
             ctx.client_ip = facts.guard.client_ip;
+            ctx.client_https = facts.tls;
             Ok(false)
         }
         Outcome::Reply(reply) => {
