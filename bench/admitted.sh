@@ -5,6 +5,9 @@
 #
 #   bench/admitted.sh            full run: 12 interleaved rounds of 5 s each (~2.5 min + build)
 #   bench/admitted.sh --quick    smoke run: 1 round of 3 s
+#   bench/admitted.sh --tls      the same over HTTPS: Anteroom, bare Pingora and nginx all
+#                                terminate TLS (one throwaway certificate, ECDSA P-256; HTTP/2
+#                                offered, wrk speaks HTTP/1.1 on keep-alive connections)
 #
 # Options: --rounds N  --duration SECONDS  --connections N  --threads N  --no-build
 #          --workers N (proxy workers, the same for all three: nginx worker_processes, bare
@@ -45,6 +48,7 @@ WORKERS=1
 BUILD=1
 KEEP=""
 WAIT_QUIET=1
+TLS=0
 
 usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -59,6 +63,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0; shift ;;
         --keep) KEEP="$2"; shift 2 ;;
         --no-wait) WAIT_QUIET=0; shift ;;
+        --tls) TLS=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown option: $1 (try --help)" >&2; exit 1 ;;
     esac
@@ -148,6 +153,26 @@ ADMIN_PORT=$(free_port) || die "no free port"
 METRICS_PORT=$(free_port) || die "no free port"
 ROOM=bench
 PATH_UNDER_TEST="/bench/item"
+SCHEME=http
+CURL_TLS=()
+TLS_DIR=""
+if [ "$TLS" = 1 ]; then
+    # A throwaway CA and a certificate for 127.0.0.1 (as testkit/src/tls_certs.rs makes).
+    command -v openssl >/dev/null || die "openssl is required for --tls"
+    TLS_DIR="$WORK/tls"
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        echo "subjectAltName=IP:127.0.0.1" >server.ext
+        EC=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 -days 2 -subj "/CN=anteroom bench CA" "${EC[@]}" -keyout ca.key -out ca.pem
+        openssl req -subj "/CN=127.0.0.1" "${EC[@]}" -keyout server.key -out server.csr
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem
+    ) >/dev/null 2>&1 || die "openssl could not make the benchmark certificate"
+    SCHEME=https
+    CURL_TLS=(--cacert "$TLS_DIR/ca.pem")
+fi
 
 # shellcheck source=bench/configs.sh
 . "$ROOT/bench/configs.sh"
@@ -164,7 +189,7 @@ start() { # name, then the command
 wait_http() { # name, url: up to 15 s for any HTTP answer
     local attempt
     for attempt in $(seq 1 150); do
-        if curl -s -o /dev/null --max-time 1 "$2"; then return 0; fi
+        if curl -s "${CURL_TLS[@]}" -o /dev/null --max-time 1 "$2"; then return 0; fi
         sleep 0.1
     done
     tail -20 "$WORK/$1.log" >&2 || true
@@ -172,22 +197,24 @@ wait_http() { # name, url: up to 15 s for any HTTP answer
 }
 
 start origin "$BIN/examples/bench_origin" --listen "127.0.0.1:$ORIGIN_PORT" --threads 1
-start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT" --threads "$WORKERS"
+BARE_TLS=()
+[ -z "$TLS_DIR" ] || BARE_TLS=(--tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key")
+start bare "$BIN/examples/bare_proxy" --listen "127.0.0.1:$BARE_PORT" --origin "127.0.0.1:$ORIGIN_PORT" --threads "$WORKERS" "${BARE_TLS[@]}"
 start anteroom "$BIN/anteroom" serve --config "$WORK/gateway.toml"
 start nginx nginx -c "$WORK/nginx.conf" -p "$WORK/nginx"
 
 ORIGIN_URL="http://127.0.0.1:$ORIGIN_PORT$PATH_UNDER_TEST"
-BARE_URL="http://127.0.0.1:$BARE_PORT$PATH_UNDER_TEST"
-GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT$PATH_UNDER_TEST"
-NGINX_URL="http://127.0.0.1:$NGINX_PORT$PATH_UNDER_TEST"
+BARE_URL="$SCHEME://127.0.0.1:$BARE_PORT$PATH_UNDER_TEST"
+GATEWAY_URL="$SCHEME://127.0.0.1:$GATEWAY_PORT$PATH_UNDER_TEST"
+NGINX_URL="$SCHEME://127.0.0.1:$NGINX_PORT$PATH_UNDER_TEST"
 wait_http origin "$ORIGIN_URL"
 wait_http bare "$BARE_URL"
 wait_http nginx "$NGINX_URL"
-wait_http anteroom "http://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM"
+wait_http anteroom "$SCHEME://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM"
 
 # ---------------------------------------------------------------- pass and sanity checks
-STATUS_JSON=$(curl -s --max-time 5 -H 'Accept: application/json' \
-    "http://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM") || die "status request"
+STATUS_JSON=$(curl -s "${CURL_TLS[@]}" --max-time 5 -H 'Accept: application/json' \
+    "$SCHEME://127.0.0.1:$GATEWAY_PORT/_anteroom/status?room=$ROOM") || die "status request"
 STATE=$(printf '%s' "$STATUS_JSON" | sed -n 's/.*"state":"\([^"]*\)".*/\1/p')
 PASS=$(printf '%s' "$STATUS_JSON" | sed -n 's/.*"pass":"\(v1\.[^"]*\)".*/\1/p')
 [ "$STATE" = admitted ] && [ -n "$PASS" ] || die "expected an admitted status with a pass, got: $STATUS_JSON"
@@ -196,7 +223,7 @@ log "pass: ${PASS:0:24}... (${#PASS} bytes)"
 ORIGIN_MARK="anteroom-bench-origin"
 check_body() { # name, url
     local body
-    body=$(curl -s --max-time 5 -H "X-Anteroom-Pass: $PASS" -D "$WORK/$1.headers" "$2") || die "$1: request failed"
+    body=$(curl -s "${CURL_TLS[@]}" --max-time 5 -H "X-Anteroom-Pass: $PASS" -D "$WORK/$1.headers" "$2") || die "$1: request failed"
     case "$body" in
         *"$ORIGIN_MARK"*) ;;
         *) die "$1 did not answer with the origin's body: $(head -c 300 <<<"$body")" ;;
@@ -213,7 +240,7 @@ if grep -qi '^set-cookie' "$WORK/anteroom.headers"; then
 fi
 # Without a pass the gateway must not just pass through like the bare proxy: this room
 # admits on first sight, so it must hand out a pass cookie (proves the room is protected).
-curl -s --max-time 5 -o /dev/null -D "$WORK/nopass.headers" "$GATEWAY_URL" || die "request without pass"
+curl -s "${CURL_TLS[@]}" --max-time 5 -o /dev/null -D "$WORK/nopass.headers" "$GATEWAY_URL" || die "request without pass"
 grep -qi '^set-cookie: anteroom_pass=' "$WORK/nopass.headers" \
     || die "Anteroom did not treat $PATH_UNDER_TEST as a protected room path"
 log "checks passed: origin, bare Pingora, nginx and Anteroom (with pass) all answer with the origin's body"
@@ -349,11 +376,12 @@ REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]; then REV="$REV (with local changes)"; fi
 cat <<EOF
 
-## Admitted request vs bare Pingora and nginx — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC
+## Admitted request vs bare Pingora and nginx$( [ "$TLS" = 0 ] || echo " over TLS") — $(date -u +%Y-%m-%d) $(date -u +%H:%M) UTC
 
 - machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr), wrk + proxy + origin on one host
 - commit: $REV
 - proxies: $WORKERS worker(s) each (nginx worker_processes, bare Pingora --threads, Anteroom [listen] threads)
+- transport: $( [ "$TLS" = 0 ] && echo "plain HTTP/1.1" || echo "HTTPS (TLS 1.3, ECDSA P-256, HTTP/1.1 keep-alive) to all three proxies; origin plain HTTP")
 - load: \`wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency -H 'X-Anteroom-Pass: <pass>'\`, $ROUNDS round(s), bare/Anteroom order alternating; figures are medians over rounds
 
 | target | req/s | p50 (ms) | p99 (ms) |

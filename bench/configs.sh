@@ -1,7 +1,8 @@
 # Sourced by bench/admitted.sh and bench/cost_per_request.sh: the gateway and nginx configs
 # both benchmarks run, written once (bench/streams.sh takes the signing keys). The write_*
 # functions expect WORK, ROOM, WORKERS, ORIGIN_PORT, GATEWAY_PORT, ADMIN_PORT, METRICS_PORT
-# and NGINX_PORT to be set.
+# and NGINX_PORT to be set; with TLS_DIR set (server.pem, server.key in it) the gateway and
+# nginx listen with TLS.
 
 # The signing key of every benchmark gateway (a fixed test secret, never a real one), and the
 # bot guard off: every benchmark client comes from loopback, which the guard would take for
@@ -27,6 +28,7 @@ public  = "127.0.0.1:$GATEWAY_PORT"
 admin   = "127.0.0.1:$ADMIN_PORT"
 metrics = "127.0.0.1:$METRICS_PORT"
 threads = $WORKERS
+$( [ -z "${TLS_DIR:-}" ] || printf 'tls_cert = "%s"\ntls_key = "%s"\n' "$TLS_DIR/server.pem" "$TLS_DIR/server.key")
 
 [store]
 backend = "memory"
@@ -66,7 +68,8 @@ http {
     scgi_temp_path $WORK/nginx/scgi;
     upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT$( [ -z "${TLS_DIR:-}" ] || echo " ssl");
+$( [ -z "${TLS_DIR:-}" ] || printf '        ssl_certificate %s;\n        ssl_certificate_key %s;\n' "$TLS_DIR/server.pem" "$TLS_DIR/server.key")
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;

@@ -56,6 +56,18 @@ pub struct ListenConfig {
     /// Peers whose `X-Forwarded-For` / PROXY protocol is believed; empty = none (the
     /// socket address is the client).
     pub trusted_proxies: Vec<crate::Cidr>,
+    /// `tls_cert` + `tls_key`: the public listener speaks TLS (HTTP/2 offered by ALPN);
+    /// None = plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM certificate chain and private key of the public listener, both checked to be
+/// readable PEM of the right kind when the config is read (the pair is loaded, and re-read
+/// on reload, by the proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use crate::bot_guard;
 use crate::gateway::{
     AdminConfig, GatewayConfig, KeysConfig, ListenConfig, ProxyConfig, RoomConfig, RoomMode,
-    StoreBackend, StoreConfig, StreamsConfig,
+    StoreBackend, StoreConfig, StreamsConfig, TlsFiles,
 };
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
@@ -43,7 +43,15 @@ const MAX_STREAMS_OPEN: i64 = 1_000_000;
 const MAX_STREAMS_PER_VISITOR: i64 = 64;
 /// More worker threads than this is a typo, not a machine.
 const MAX_THREADS: i64 = 1024;
-const LISTEN_KEYS: &[&str] = &["public", "admin", "metrics", "threads", "trusted_proxies"];
+const LISTEN_KEYS: &[&str] = &[
+    "public",
+    "admin",
+    "metrics",
+    "threads",
+    "trusted_proxies",
+    "tls_cert",
+    "tls_key",
+];
 const PROXY_KEYS: &[&str] = &["default_origin"];
 const STORE_KEYS: &[&str] = &["backend", "url", "tls_ca"];
 const KEYS_KEYS: &[&str] = &["signing", "secrets"];
@@ -231,7 +239,34 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             .as_ref()
             .map(|s| bot_guard::trusted_proxies(src, s))
             .unwrap_or_default(),
+        tls: section.as_ref().and_then(|s| tls_files(src, s)),
     }
+}
+
+/// `tls_cert` and `tls_key`: both or neither, each a readable PEM file of its kind.
+fn tls_files(src: &Source, s: &Section) -> Option<TlsFiles> {
+    let cert = optional_checked(src, s, "tls_cert", validate::pem_certificate_file);
+    let key = optional_checked(src, s, "tls_key", validate::pem_private_key_file);
+    let (given, missing) = match (&cert, &key) {
+        (Some(Some(cert)), Some(Some(key))) => {
+            return Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })
+        }
+        (Some(Some(_)), Some(None)) => ("tls_cert", "tls_key"),
+        (Some(None), Some(Some(_))) => ("tls_key", "tls_cert"),
+        // Neither given, or one already reported.
+        _ => return None,
+    };
+    if let Some(Some(at)) = src.keep(s.string(src, given)) {
+        src.report(src.error(
+            &at.span,
+            at.path,
+            format!("TLS needs both tls_cert and tls_key: `{missing}` is missing"),
+        ));
+    }
+    None
 }
 
 fn proxy(src: &Source, section: Option<Section>) -> ProxyConfig {

@@ -118,6 +118,7 @@ admit_per_second = 3
             metrics: addr("[::1]:9190"),
             threads: None,
             trusted_proxies: vec![],
+            tls: None,
         },
         proxy: ProxyConfig {
             default_origin: Some("shop.internal:3000".into()),
@@ -895,6 +896,85 @@ fn store_tls_ca_must_be_a_file_and_needs_rediss() {
     );
     assert!(message.contains("/nonexistent/ca.pem"), "{message}");
     let _ = std::fs::remove_file(&ca);
+}
+
+/// A file in the temp dir, unique to this test process.
+fn temp_file(name: &str, contents: &str) -> String {
+    let path = std::env::temp_dir().join(format!("anteroom-config-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn listen_tls_takes_a_pem_certificate_and_key_both_or_neither() {
+    let cert = temp_file(
+        "cert.pem",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    );
+    let key = temp_file(
+        "key.pem",
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+    );
+    let listen = |body: &str| with_rooms(&format!("[listen]\n{body}"));
+
+    let cfg = parse(&listen(&format!(
+        "tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n"
+    )))
+    .unwrap();
+    let tls = cfg.listen.tls.unwrap();
+    assert_eq!(
+        (
+            tls.cert.display().to_string(),
+            tls.key.display().to_string()
+        ),
+        (cert.clone(), key.clone())
+    );
+    assert!(parse(&with_rooms("")).unwrap().listen.tls.is_none());
+
+    let cases = [
+        // One without the other.
+        (
+            format!("tls_cert = \"{cert}\"\n"),
+            "tls_cert",
+            "`tls_key` is missing",
+        ),
+        (
+            format!("tls_key = \"{key}\"\n"),
+            "tls_key",
+            "`tls_cert` is missing",
+        ),
+        // A missing file, and files of the wrong kind.
+        (
+            format!("tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"{key}\"\n"),
+            "tls_cert",
+            "cannot read \"/nonexistent/cert.pem\"",
+        ),
+        (
+            format!("tls_cert = \"{key}\"\ntls_key = \"{key}\"\n"),
+            "tls_cert",
+            "holds no PEM certificate",
+        ),
+        (
+            format!("tls_cert = \"{cert}\"\ntls_key = \"{cert}\"\n"),
+            "tls_key",
+            "holds no PEM private key",
+        ),
+    ];
+    for (body, key_name, says) in cases {
+        let text = listen(&body);
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(
+            (line, field.as_str()),
+            (
+                line_of(&text, &format!("{key_name} =")),
+                format!("listen.{key_name}").as_str()
+            ),
+            "{body}"
+        );
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    let _ = std::fs::remove_file(&cert);
+    let _ = std::fs::remove_file(&key);
 }
 
 #[test]

@@ -200,6 +200,40 @@ pub fn ca_file(text: &str) -> Result<std::path::PathBuf, String> {
     }
 }
 
+/// `listen.tls_cert`: a readable file holding at least one PEM certificate.
+pub fn pem_certificate_file(text: &str) -> Result<std::path::PathBuf, String> {
+    pem_file(text, "PEM certificate", &["CERTIFICATE"])
+}
+
+/// `listen.tls_key`: a readable file holding a PEM private key (PKCS#8, PKCS#1 or SEC1).
+pub fn pem_private_key_file(text: &str) -> Result<std::path::PathBuf, String> {
+    pem_file(
+        text,
+        "PEM private key",
+        &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"],
+    )
+}
+
+/// A file whose text has a `-----BEGIN <label>-----` line for one of `labels`. The DER
+/// inside is parsed when the proxy loads the pair.
+fn pem_file(text: &str, what: &str, labels: &[&str]) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {text:?}: {e}"))?;
+    let contents = String::from_utf8_lossy(&bytes);
+    let found = contents.lines().any(|line| {
+        labels
+            .iter()
+            .any(|label| line.trim() == format!("-----BEGIN {label}-----"))
+    });
+    if found {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{text:?} holds no {what} (no `-----BEGIN` line of one)"
+        ))
+    }
+}
+
 /// A Redis URL for `store.url`.
 pub fn redis_url(text: &str) -> Result<String, String> {
     let rest = REDIS_SCHEMES

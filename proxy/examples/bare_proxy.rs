@@ -6,7 +6,9 @@
 //! one thread), one proxy service with the same thread count (`--threads`, default one per
 //! core like the gateway's `[listen] threads`), the same plain-HTTP `HttpPeer` with Pingora's
 //! upstream connection pool, the same logger. It has no request logic at all: every
-//! request goes to `--origin` as it came.
+//! request goes to `--origin` as it came. With `--tls-cert` and `--tls-key` it terminates
+//! TLS the plain Pingora way (rustls, the files read once, HTTP/2 offered by ALPN), the
+//! baseline of `bench/admitted.sh --tls`.
 //!
 //! ```text
 //! cargo run --release -p anteroom --example bare_proxy -- \
@@ -43,6 +45,12 @@ struct Args {
     /// the gateway steals work with more than one thread).
     #[arg(long)]
     no_steal: bool,
+    /// PEM certificate chain: listen with TLS (with `--tls-key`).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<String>,
 }
 
 struct Passthrough {
@@ -82,12 +90,25 @@ fn main() {
             origin: args.origin,
         },
     );
-    proxy.add_tcp(&args.listen.to_string());
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let mut settings = pingora::listeners::tls::TlsSettings::intermediate(cert, key)
+                .expect("TLS settings");
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&args.listen.to_string(), None, settings);
+        }
+        _ => proxy.add_tcp(&args.listen.to_string()),
+    }
     proxy.threads = Some(threads);
     server.add_service(proxy);
 
     log::info!(
-        "bare Pingora passthrough on http://{} -> {}",
+        "bare Pingora passthrough on {}://{} -> {}",
+        if args.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         args.listen,
         args.origin
     );

@@ -101,16 +101,19 @@ fn start_logs(
 }
 
 fn check(path: PathBuf) -> ExitCode {
+    let invalid = |field: &str, message: String| anteroom_config::ConfigError::Invalid {
+        file: path.display().to_string(),
+        line: 1,
+        column: 1,
+        field: field.into(),
+        message,
+    };
     match anteroom_config::load_gateway_config(&path).and_then(|config| {
-        server::keyring(&config).map(|_| config).map_err(|detail| {
-            anteroom_config::ConfigError::Invalid {
-                file: path.display().to_string(),
-                line: 1,
-                column: 1,
-                field: "keys".into(),
-                message: detail,
-            }
-        })
+        server::keyring(&config).map_err(|detail| invalid("keys", detail))?;
+        // The pair parses and belongs together (the config checked only that it is PEM).
+        anteroom::runtime::tls::public_certs(&config)
+            .map_err(|detail| invalid("listen.tls_key", detail))?;
+        Ok(config)
     }) {
         Ok(config) => {
             println!(

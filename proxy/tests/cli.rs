@@ -101,3 +101,31 @@ fn check_reports_every_error_in_the_file_at_once() {
         );
     }
 }
+
+/// `check` loads the TLS pair: a key that does not belong to the certificate is reported
+/// (the config crate alone sees only two PEM files of the right kinds).
+#[test]
+fn check_loads_the_tls_pair_and_reports_a_key_of_another_certificate() {
+    let (one, other) = (
+        anteroom_testkit::TestCertificates::generate(),
+        anteroom_testkit::TestCertificates::generate(),
+    );
+    let with_pair = |cert: &std::path::Path, key: &std::path::Path| {
+        format!(
+            "[listen]\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n{VALID}",
+            cert.display(),
+            key.display()
+        )
+    };
+    let path = write_config("tls.toml", &with_pair(&one.cert, &one.key));
+    let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    let path = write_config("mismatch.toml", &with_pair(&one.cert, &other.key));
+    let (ok, _, err) = anteroom(&["check", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("listen.tls_key") && err.contains("does not belong"),
+        "{err}"
+    );
+}

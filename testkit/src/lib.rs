@@ -19,6 +19,7 @@ pub use postgres::PostgresServer;
 pub use redis::RedisServer;
 pub use redis_benchmark::redis_benchmark_rps;
 pub use redis_cluster::{RedisCluster, RedisClusterNode};
+pub use tls_certs::TestCertificates;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

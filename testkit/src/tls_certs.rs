@@ -5,6 +5,28 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it, for a TLS listener
+/// under test: a client that trusts `ca` accepts `cert`.
+#[derive(Debug, Clone)]
+pub struct TestCertificates {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCertificates {
+    /// A fresh pair (and CA) in a new temp directory; panics if openssl fails.
+    pub fn generate() -> TestCertificates {
+        let dir = crate::unique_temp_dir("anteroom-tls");
+        write_ca_and_server_cert(&dir);
+        TestCertificates {
+            ca: ca_path(&dir),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }
+    }
+}
+
 pub(crate) fn ca_path(dir: &Path) -> PathBuf {
     dir.join("ca.pem")
 }

@@ -23,6 +23,7 @@ pub(super) static PASS_HEADER_NAME: HeaderName = HeaderName::from_static(PASS_HE
 static VISITOR_HEADER_NAME: HeaderName = HeaderName::from_static(VISITOR_HEADER);
 static CLEARANCE_HEADER_NAME: HeaderName = HeaderName::from_static(CLEARANCE_HEADER);
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Where a request came from: the connection's peer and the proxies trusted to say otherwise.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,7 +32,28 @@ pub struct Peer<'a> {
     pub trusted_proxies: &'a [Cidr],
 }
 
-/// Read a request, or refuse a target or Host whose meaning origins disagree on.
+/// Whether the client's connection is HTTPS: this one is TLS, or the trusted proxy it came
+/// through says so. The last `X-Forwarded-Proto` value is the one that proxy set (one that
+/// appends keeps whatever a client sent in front of it); from anyone else it is ignored.
+fn client_tls(header: &RequestHeader, tls: bool, peer: Peer) -> bool {
+    let trusted = peer.ip.is_some_and(|ip| {
+        peer.trusted_proxies
+            .iter()
+            .any(|cidr| cidr.contains(ip.to_canonical()))
+    });
+    tls || trusted
+        && header
+            .headers
+            .get_all(&FORWARDED_PROTO)
+            .iter()
+            .next_back()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
+/// Read a request, or refuse a target or Host whose meaning origins disagree on. `tls`: the
+/// connection it came on is TLS.
 pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFacts, FormError> {
     let headers = &header.headers;
     let mut hosts = headers.get_all(HOST).iter();
@@ -81,7 +103,7 @@ pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFact
         pass_tokens,
         visitor_token,
         wants_json: text(&ACCEPT).is_some_and(|accept| accept.contains("application/json")),
-        tls,
+        tls: client_tls(header, tls, peer),
         forward: target.forward,
         guard,
         body: None,
@@ -181,6 +203,32 @@ mod tests {
         let forward = facts.forward.unwrap();
         assert_eq!(forward.path_and_query, "/tour");
         assert_eq!(forward.host.as_deref(), Some("vip.example"));
+    }
+
+    #[test]
+    fn https_is_a_tls_connection_or_a_trusted_proxy_saying_so() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let peer = |ip: &str| Peer {
+            ip: Some(ip.parse().unwrap()),
+            trusted_proxies: &trusted,
+        };
+        let request = |proto: Option<&str>| {
+            let mut header = RequestHeader::build("GET", b"/", None).unwrap();
+            header.insert_header("host", "a.example").unwrap();
+            if let Some(proto) = proto {
+                header.insert_header("x-forwarded-proto", proto).unwrap();
+            }
+            header
+        };
+        let tls = |proto, tls, from| read(&request(proto), tls, peer(from)).unwrap().tls;
+        assert!(tls(None, true, "192.0.2.1"));
+        assert!(!tls(None, false, "10.1.2.3"));
+        assert!(tls(Some("https"), false, "10.1.2.3"));
+        assert!(tls(Some("HTTPS"), false, "::ffff:10.1.2.3"));
+        // Spoofed by a client the proxy appended to, or sent by an untrusted peer.
+        assert!(!tls(Some("https, http"), false, "10.1.2.3"));
+        assert!(!tls(Some("https"), false, "192.0.2.1"));
+        assert!(!tls(Some("http"), false, "10.1.2.3"));
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! that ends its head, at most `limit` may pass, or the read fails and Pingora drops the
 //! connection. Bodies, responses, idle keep-alive waits and upgraded tunnels are not bounded
 //! here (Pingora's own timeouts apply to them).
+//!
+//! Peeks are answered here, not by the inner stream (which cannot peek under TLS: the bytes
+//! are still encrypted in the socket): the bytes are read ahead, through the same bound, and
+//! handed out again by the next reads.
 
 use std::fmt;
 use std::future::Future;
@@ -410,5 +414,30 @@ mod tests {
         assert_eq!(bounded.phase, Phase::Tunnel);
         bounded.saw(b"\x81\x05hello");
         assert_eq!(bounded.phase, Phase::Tunnel);
+    }
+
+    /// A peek reads ahead (as a TLS stream must): the bytes peeked are read again, followed by
+    /// what else arrived, and a head sent too slowly still fails in time.
+    #[tokio::test(start_paused = true)]
+    async fn bytes_read_ahead_are_peeked_read_again_and_still_bounded() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut client) = tokio::net::UnixStream::pair().unwrap();
+        let l4: pingora::protocols::l4::stream::Stream = ours.into();
+        let mut bounded = BoundedHead::new(Box::new(l4), Duration::from_secs(10));
+        client
+            .write_all(b"GET /_anteroom/events HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let mut start = [0u8; 16];
+        assert!(bounded.try_peek(&mut start).await.unwrap());
+        assert_eq!(&start, b"GET /_anteroom/e");
+        let mut read = [0u8; 64];
+        let n = bounded.read(&mut read).await.unwrap();
+        assert_eq!(&read[..n], b"GET /_anteroom/events HTTP/1.1\r\n");
+
+        let started = Instant::now();
+        let error = bounded.read(&mut read).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() <= Duration::from_secs(10));
     }
 }

@@ -42,6 +42,9 @@ pub struct RequestCtx {
     request_id: RequestId,
     outcome: AccessOutcome,
     room: Option<usize>,
+    /// The client's connection is HTTPS (TLS here, or a trusted proxy said so): the origin's
+    /// `X-Forwarded-Proto`.
+    client_https: bool,
 }
 
 impl Default for RequestCtx {
@@ -55,6 +58,7 @@ impl Default for RequestCtx {
             request_id: RequestId::default(),
             outcome: AccessOutcome::default(),
             room: None,
+            client_https: false,
         }
     }
 }

@@ -3,16 +3,25 @@
 //! request its first bytes are peeked, and a live stream request (`GET /_anteroom/events`,
 //! `GET /_anteroom/ws`) is served here on the connection instead of by the proxy — on the
 //! first request of a connection or any later one, as browsers reuse connections for
-//! `EventSource`. TLS and HTTP/2 connections go to Pingora's loop unchanged. Every request
-//! head is time-bounded (`head_deadline`).
+//! `EventSource`. Every request head is time-bounded (`head_deadline`).
+//!
+//! With TLS configured the handshake is done here (under the same time bound, so a slow
+//! handshake holds a connection no longer than a slow head), and the connection then goes
+//! the same way decrypted: HTTP/1.1 to the loop above (the peek reads ahead through TLS),
+//! HTTP/2 (chosen by ALPN) to an HTTP/2 loop that serves event streams on their HTTP/2
+//! streams and hands every other request to the proxy.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::listeners::tls::Acceptor;
+use pingora::listeners::ALPN;
+use pingora::protocols::http::v2::server::{self as h2, H2Accept, HttpSession};
 use pingora::protocols::http::ServerSession;
-use pingora::protocols::Stream;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::{Digest, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
@@ -23,11 +32,15 @@ use crate::gateway::Gateway;
 
 /// Pingora's keep-alive wait for the next request on a connection (its default).
 const KEEPALIVE_SECONDS: u64 = 60;
+/// Malformed HTTP/2 streams one connection may send before it is closed (Pingora's bound).
+const MAX_MALFORMED_H2_STREAMS: usize = 32;
 
 pub struct PublicApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
     gateway: Arc<Gateway>,
     head_limit: Duration,
+    /// Set when the listener speaks TLS.
+    tls: Option<Acceptor>,
 }
 
 impl PublicApp {
@@ -35,11 +48,96 @@ impl PublicApp {
         proxy: HttpProxy<GatewayProxy>,
         gateway: Arc<Gateway>,
         head_limit: Duration,
+        tls: Option<Acceptor>,
     ) -> PublicApp {
         PublicApp {
             proxy: Arc::new(proxy),
             gateway,
             head_limit,
+            tls,
+        }
+    }
+
+    /// The TLS handshake, within the head limit; None when it fails or takes longer.
+    async fn tls_handshake(&self, acceptor: &Acceptor, stream: Stream) -> Option<Stream> {
+        // The listener hands over its TCP stream as it accepted it.
+        let Ok(tcp) = stream.into_any().downcast::<L4Stream>() else {
+            log::error!("public listener: a connection that is not TCP cannot take TLS");
+            return None;
+        };
+        match tokio::time::timeout(self.head_limit, acceptor.tls_handshake(*tcp)).await {
+            Ok(Ok(tls)) => Some(Box::new(tls)),
+            Ok(Err(error)) => {
+                log::debug!("TLS handshake failed: {error}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// An HTTP/2 connection: each request on its own task, event streams served here and
+    /// the rest by the proxy; on shutdown a GOAWAY lets the open streams finish. A connection
+    /// with no request in progress is closed after one to two keep-alive periods, as an idle
+    /// HTTP/1.1 one is after one.
+    async fn serve_h2(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) {
+        let digest = Arc::new(Digest {
+            ssl_digest: stream.get_ssl_digest(),
+            timing_digest: stream.get_timing_digest(),
+            proxy_digest: stream.get_proxy_digest(),
+            socket_digest: stream.get_socket_digest(),
+        });
+        let handshake = h2::handshake(stream, self.proxy.h2_options());
+        let Ok(Ok(mut connection)) = tokio::time::timeout(self.head_limit, handshake).await else {
+            return;
+        };
+        let mut watch = shutdown.clone();
+        let mut draining = *watch.borrow();
+        // Malformed streams (refused by Pingora as they are accepted) per connection, counted
+        // over its life as Pingora's own loop does: valid requests in between reset nothing.
+        let mut malformed = 0usize;
+        // One clone per request in progress.
+        let in_progress = Arc::new(());
+        let keepalive = Duration::from_secs(KEEPALIVE_SECONDS);
+        if draining {
+            connection.graceful_shutdown();
+        }
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                _ = watch.changed(), if !draining => {
+                    connection.graceful_shutdown();
+                    draining = true;
+                    continue;
+                }
+                _ = tokio::time::sleep(keepalive) => {
+                    if Arc::strong_count(&in_progress) == 1 {
+                        return;
+                    }
+                    continue;
+                }
+                accepted = HttpSession::from_h2_conn(&mut connection, digest.clone()) => accepted,
+            };
+            let session = match accepted {
+                Ok(Some(H2Accept::Session(session))) => session,
+                Ok(Some(H2Accept::Rejected)) if malformed < MAX_MALFORMED_H2_STREAMS => {
+                    malformed += 1;
+                    continue;
+                }
+                Ok(Some(H2Accept::Rejected)) => return,
+                Ok(None) | Err(_) => return,
+            };
+            let app = self.clone();
+            let shutdown = shutdown.clone();
+            let request = in_progress.clone();
+            tokio::spawn(async move {
+                let _request = request;
+                if streams::is_h2_event_stream(session.req_header()) {
+                    streams::serve_h2(&app.gateway, session, &shutdown).await;
+                } else {
+                    let session = ServerSession::new_http2(session);
+                    app.proxy.process_new_http(session, &shutdown).await;
+                }
+            });
         }
     }
 
@@ -63,10 +161,15 @@ impl ServerApp for PublicApp {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let mut stream: Stream = Box::new(BoundedHead::new(stream, self.head_limit));
-        if stream.get_ssl_digest().is_some() {
-            return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+        let stream = match &self.tls {
+            Some(acceptor) => self.tls_handshake(acceptor, stream).await?,
+            None => stream,
+        };
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            self.serve_h2(stream, shutdown).await;
+            return None;
         }
+        let mut stream: Stream = Box::new(BoundedHead::new(stream, self.head_limit));
         let mut wait = self.head_limit;
         let mut persistent: Option<HttpPersistentSettings> = None;
         loop {

@@ -36,7 +36,10 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
         trusted_proxies: gateway.guard.trusted_proxies(),
     };
     ctx.request_id = RequestId::for_request(session.req_header(), peer.ip, peer.trusted_proxies);
-    let mut facts = match facts::read(session.req_header(), false, peer) {
+    let tls = session
+        .digest()
+        .is_some_and(|digest| digest.ssl_digest.is_some());
+    let mut facts = match facts::read(session.req_header(), tls, peer) {
         Ok(facts) => facts,
         Err(refused) => {
             // Nothing more is read from a client that sent an ambiguous request.
@@ -67,6 +70,7 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             ctx.plan = Some(plan);
             ctx.forward = facts.forward.take();
             ctx.client_ip = facts.guard.client_ip;
+            ctx.client_https = facts.tls;
             Ok(false)
         }
         Outcome::Reply(reply) => {

@@ -2,7 +2,8 @@
 //! one a client made up (nor a look-alike header an origin might read as one), and exactly the
 //! target and Host the gateway matched; `X-Forwarded-For` ends with the client the gateway
 //! resolved, so an origin that trusts the gateway (the booking service's `trusted_proxies`)
-//! learns who the client is.
+//! learns who the client is; `X-Forwarded-Proto` says whether the client's connection was
+//! HTTPS, as the gateway decided it (never as an untrusted client claimed).
 
 use std::net::IpAddr;
 
@@ -19,6 +20,7 @@ use crate::gateway::{ForwardTarget, PASS_HEADER};
 /// in another host than the one the room was matched on.
 static X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
 static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: http::HeaderName = http::HeaderName::from_static("x-forwarded-proto");
 
 pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()> {
     if let Some(forward) = &ctx.forward {
@@ -28,6 +30,7 @@ pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()>
     forward_client(upstream_request, ctx.client_ip)?;
     // Whatever id the client sent was replaced unless a trusted proxy sent it.
     upstream_request.insert_header(REQUEST_ID_HEADER.clone(), ctx.request_id.as_str())?;
+    forward_proto(upstream_request, ctx.client_https)?;
     let forward = ctx
         .plan
         .as_ref()
@@ -58,6 +61,20 @@ fn rewrite_target(upstream_request: &mut RequestHeader, forward: &ForwardTarget)
     if let Some(host) = &forward.host {
         upstream_request.insert_header(HOST, host.as_str())?;
     }
+    Ok(())
+}
+
+/// `X-Forwarded-Proto: https` or `http`, replacing whatever the client sent (left alone
+/// when it is already exactly that).
+fn forward_proto(upstream_request: &mut RequestHeader, https: bool) -> Result<()> {
+    let proto = if https { "https" } else { "http" };
+    let mut sent = upstream_request.headers.get_all(&X_FORWARDED_PROTO).iter();
+    if let (Some(value), None) = (sent.next(), sent.next()) {
+        if value.as_bytes() == proto.as_bytes() {
+            return Ok(());
+        }
+    }
+    upstream_request.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
     Ok(())
 }
 
@@ -177,7 +194,33 @@ mod tests {
         request.append_header("x_other", "kept").unwrap();
         run(&mut request, &RequestCtx::default()).unwrap();
         let names: Vec<&str> = request.headers.keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, vec!["x_other", "x-request-id"]);
+        assert_eq!(names, vec!["x_other", "x-request-id", "x-forwarded-proto"]);
+    }
+
+    #[test]
+    fn x_forwarded_proto_is_the_scheme_the_gateway_decided_on() {
+        for (claimed, https, expected) in [
+            (Some("https"), false, "http"),
+            (None, true, "https"),
+            (Some("http"), true, "https"),
+            (Some("https"), true, "https"),
+        ] {
+            let mut request = RequestHeader::build("GET", b"/tour", None).unwrap();
+            if let Some(claimed) = claimed {
+                request.append_header("x-forwarded-proto", claimed).unwrap();
+            }
+            let ctx = RequestCtx {
+                client_https: https,
+                ..RequestCtx::default()
+            };
+            run(&mut request, &ctx).unwrap();
+            let sent: Vec<_> = request
+                .headers
+                .get_all("x-forwarded-proto")
+                .iter()
+                .collect();
+            assert_eq!(sent, [expected], "{claimed:?} over https={https}");
+        }
     }
 
     #[test]

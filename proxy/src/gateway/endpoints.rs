@@ -34,8 +34,9 @@ pub(super) async fn handle(gateway: &Gateway, facts: &RequestFacts) -> Reply {
         ("events" | "ws", _) => Reply::error(
             400,
             "stream_form",
-            "open live streams with `GET /_anteroom/events?room=ID` or `GET /_anteroom/ws?room=ID` \
-             over HTTP/1.1, the path spelled exactly so; or poll /_anteroom/status",
+            "open live streams with `GET /_anteroom/events?room=ID` (HTTP/1.1 or HTTP/2) or \
+             `GET /_anteroom/ws?room=ID` (HTTP/1.1), the path spelled exactly so; or poll \
+             /_anteroom/status",
         ),
         ("status", _) | ("leave", _) => {
             Reply::error(405, "method_not_allowed", "status is GET, leave is POST")

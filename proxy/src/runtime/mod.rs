@@ -7,3 +7,4 @@ pub mod logs;
 pub mod server;
 pub mod services;
 pub mod store_connect;
+pub mod tls;

@@ -25,6 +25,7 @@ use crate::runtime::services::health::StoreHealth;
 use crate::runtime::services::metrics_endpoint::MetricsEndpoint;
 use crate::runtime::services::store_owner::StoreOwner;
 use crate::runtime::store_connect;
+use crate::runtime::tls::{self, CertStore};
 
 /// Build the keyring the config names.
 pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
@@ -40,6 +41,16 @@ pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
 pub fn build_with_store(
     config: &GatewayConfig,
     factory: store_connect::StoreFactory,
+) -> Result<(Server, Arc<Gateway>), String> {
+    build_with_certs(config, factory, tls::public_certs(config)?)
+}
+
+/// The same, the public listener presenting `certs` when TLS is configured (the caller
+/// keeps the store to `reload()` it; `tls::public_certs` loads it from the config).
+pub fn build_with_certs(
+    config: &GatewayConfig,
+    factory: store_connect::StoreFactory,
+    certs: Option<Arc<CertStore>>,
 ) -> Result<(Server, Arc<Gateway>), String> {
     let threads = config.listen.threads.unwrap_or_else(threads_per_core);
     let conf = ServerConf {
@@ -87,6 +98,7 @@ pub fn build_with_store(
             ),
             gateway.clone(),
             HEAD_TIMEOUT,
+            certs.map(tls::acceptor).transpose()?,
         ),
     );
     // A small read buffer in front of every connection instead of Pingora's 64 KiB: the

@@ -21,8 +21,12 @@ pub enum Said {
     Dropped,
 }
 
+/// A connection a client speaks HTTP/1.1 on: TCP, or TLS over it.
+pub trait Connection: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Connection for T {}
+
 pub struct SseClient {
-    socket: TcpStream,
+    socket: Box<dyn Connection>,
     buffer: Vec<u8>,
     /// Decoded body bytes not yet split into events.
     body: String,
@@ -34,7 +38,16 @@ pub struct SseClient {
 impl SseClient {
     /// Open `/_anteroom/events?room=ROOM` with these cookies; returns after the response head.
     pub async fn open(public: SocketAddr, room: &str, cookie: Option<&str>) -> SseClient {
-        let mut socket = TcpStream::connect(public).await.expect("connect gateway");
+        let socket = TcpStream::connect(public).await.expect("connect gateway");
+        SseClient::open_on(Box::new(socket), room, cookie).await
+    }
+
+    /// The same on a connection already open (TLS).
+    pub async fn open_on(
+        mut socket: Box<dyn Connection>,
+        room: &str,
+        cookie: Option<&str>,
+    ) -> SseClient {
         let cookie = cookie
             .map(|cookie| format!("Cookie: {cookie}\r\n"))
             .unwrap_or_default();
@@ -152,7 +165,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 pub struct WsClient {
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    socket: tokio_tungstenite::WebSocketStream<Box<dyn Connection>>,
 }
 
 impl WsClient {
@@ -170,7 +183,16 @@ impl WsClient {
                 .headers_mut()
                 .insert("cookie", cookie.parse().expect("cookie header"));
         }
-        match tokio_tungstenite::connect_async(request).await {
+        let socket = TcpStream::connect(public).await.expect("connect gateway");
+        WsClient::open_on(Box::new(socket), request).await
+    }
+
+    /// The same on a connection already open (TLS); `request` names the URL and headers.
+    pub async fn open_on(
+        socket: Box<dyn Connection>,
+        request: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Result<WsClient, u16> {
+        match tokio_tungstenite::client_async(request, socket).await {
             Ok((socket, _)) => Ok(WsClient { socket }),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Err(response.status().as_u16())

@@ -4,14 +4,17 @@
 //! WebSocket loop writes what the subscription says. A connection costs its socket, a few
 //! small buffers and the subscription: no proxy session stays behind it.
 
+mod h2;
 mod head;
 mod raw_reply;
 mod sse;
 mod ws;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora::http::RequestHeader;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
@@ -19,6 +22,7 @@ use super::facts;
 use crate::gateway::streams::{self, StreamKind, Update};
 use crate::gateway::{Gateway, Reply};
 
+pub use h2::{is_h2_event_stream, serve_h2};
 pub use head::looks_like_stream_request;
 
 /// How many first bytes of a request tell a stream request apart.
@@ -54,8 +58,8 @@ impl Ended {
     }
 }
 
-/// Serve one stream request on `stream` (its head not yet read), to the end of the
-/// connection.
+/// Serve one stream request on an HTTP/1.1 `stream` (cleartext or TLS; its head not yet
+/// read), to the end of the connection.
 pub async fn serve(gateway: &Arc<Gateway>, mut stream: Stream, shutdown: &ShutdownWatch) {
     let Some((accept, leftover, opened)) = open(gateway, &mut stream).await else {
         return;
@@ -63,8 +67,12 @@ pub async fn serve(gateway: &Arc<Gateway>, mut stream: Stream, shutdown: &Shutdo
     let kind = opened.subscription.kind();
     let ended = match accept {
         Some(accept) => ws::run(gateway, stream, leftover, &accept, opened, shutdown.clone()).await,
-        None => sse::run(gateway, &mut stream, opened, shutdown.clone()).await,
+        None => sse::run(gateway, &mut sse::H1(&mut stream), opened, shutdown.clone()).await,
     };
+    count_close(gateway, kind, ended);
+}
+
+fn count_close(gateway: &Gateway, kind: StreamKind, ended: Ended) {
     gateway
         .metrics
         .stream_closes_total
@@ -91,25 +99,11 @@ async fn open(
                 )))
             }
         };
-        let peer = facts::Peer {
-            ip: stream
-                .get_socket_digest()
-                .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip())),
-            trusted_proxies: gateway.guard.trusted_proxies(),
-        };
-        let facts = facts::read(&header, false, peer)
-            .map_err(|refused| Some(Reply::error(400, refused.code(), &refused.to_string())))?;
-        let kind = if facts.path.ends_with("/ws") {
-            StreamKind::Ws
-        } else {
-            StreamKind::Sse
-        };
-        let accept = match kind {
-            StreamKind::Ws => Some(ws::handshake(&header).map_err(Some)?),
-            StreamKind::Sse => None,
-        };
-        drop(header);
-        let opened = streams::open(gateway, &facts, kind).await.map_err(Some)?;
+        let ip = stream
+            .get_socket_digest()
+            .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        let tls = stream.get_ssl_digest().is_some();
+        let (accept, opened) = open_request(gateway, header, ip, tls).await.map_err(Some)?;
         Ok((accept, leftover, opened))
     }
     .await;
@@ -121,6 +115,35 @@ async fn open(
         }
         Err(None) => None,
     }
+}
+
+/// Open the stream `header` asks for, with the same checks as any request, or the refusal.
+/// `ip`: the connection's peer; `tls`: the connection is TLS. The head is dropped before the
+/// stream opens.
+async fn open_request(
+    gateway: &Arc<Gateway>,
+    header: RequestHeader,
+    ip: Option<IpAddr>,
+    tls: bool,
+) -> Result<(Option<String>, streams::Opened), Reply> {
+    let peer = facts::Peer {
+        ip,
+        trusted_proxies: gateway.guard.trusted_proxies(),
+    };
+    let facts = facts::read(&header, tls, peer)
+        .map_err(|refused| Reply::error(400, refused.code(), &refused.to_string()))?;
+    let kind = if facts.path.ends_with("/ws") {
+        StreamKind::Ws
+    } else {
+        StreamKind::Sse
+    };
+    let accept = match kind {
+        StreamKind::Ws => Some(ws::handshake(&header)?),
+        StreamKind::Sse => None,
+    };
+    drop(header);
+    let opened = streams::open(gateway, &facts, kind).await?;
+    Ok((accept, opened))
 }
 
 /// Count the lag of an update caused by a change of the line.
