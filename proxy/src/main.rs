@@ -84,17 +84,7 @@ fn main() -> ExitCode {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    match anteroom_config::load_gateway_config(&path).and_then(|config| {
-        server::keyring(&config).map(|_| config).map_err(|detail| {
-            anteroom_config::ConfigError::Invalid {
-                file: path.display().to_string(),
-                line: 1,
-                column: 1,
-                field: "keys".into(),
-                message: detail,
-            }
-        })
-    }) {
+    match anteroom::runtime::reload::load_checked(&path) {
         Ok(config) => {
             println!(
                 "{}: OK ({} room{}, store {:?})",
@@ -120,7 +110,7 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server::build(&config) {
+    match server::build_from_file(&path, &config) {
         Ok((server, _gateway)) => {
             log::info!(
                 "anteroom gateway on http://{} (admin {}, metrics {})",

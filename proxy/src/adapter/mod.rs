@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::gateway::{ForwardTarget, Gateway, ProxyPlan};
+use crate::gateway::{CurrentGateway, ForwardTarget, Gateway, ProxyPlan};
 
 pub use write_reply::write_reply;
 
@@ -33,15 +33,18 @@ pub struct RequestCtx {
     /// The client as the gateway resolved it (`[listen] trusted_proxies`), appended to the
     /// upstream request's `X-Forwarded-For`.
     client_ip: Option<std::net::IpAddr>,
+    /// The gateway in force when the request arrived: every phase of the request uses it,
+    /// whatever a reload puts in force meanwhile.
+    gateway: Option<Arc<Gateway>>,
 }
 
 pub struct GatewayProxy {
-    gateway: Arc<Gateway>,
+    current: Arc<CurrentGateway>,
 }
 
 impl GatewayProxy {
-    pub fn new(gateway: Arc<Gateway>) -> GatewayProxy {
-        GatewayProxy { gateway }
+    pub fn new(current: Arc<CurrentGateway>) -> GatewayProxy {
+        GatewayProxy { current }
     }
 }
 
@@ -54,7 +57,9 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        request_filter::run(&self.gateway, session, ctx).await
+        let gateway = self.current.get();
+        ctx.gateway = Some(gateway.clone());
+        request_filter::run(&gateway, session, ctx).await
     }
 
     async fn upstream_peer(
@@ -80,7 +85,8 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response_filter::run(&self.gateway, upstream_response, ctx)
+        let gateway = ctx.gateway.take().unwrap_or_else(|| self.current.get());
+        response_filter::run(&gateway, upstream_response, ctx)
     }
 
     async fn fail_to_proxy(

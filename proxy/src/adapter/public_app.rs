@@ -19,26 +19,26 @@ use pingora::server::ShutdownWatch;
 use super::head_deadline::BoundedHead;
 use super::streams::{self, looks_like_stream_request};
 use super::GatewayProxy;
-use crate::gateway::Gateway;
+use crate::gateway::CurrentGateway;
 
 /// Pingora's keep-alive wait for the next request on a connection (its default).
 const KEEPALIVE_SECONDS: u64 = 60;
 
 pub struct PublicApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
-    gateway: Arc<Gateway>,
+    current: Arc<CurrentGateway>,
     head_limit: Duration,
 }
 
 impl PublicApp {
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
-        gateway: Arc<Gateway>,
+        current: Arc<CurrentGateway>,
         head_limit: Duration,
     ) -> PublicApp {
         PublicApp {
             proxy: Arc::new(proxy),
-            gateway,
+            current,
             head_limit,
         }
     }
@@ -72,7 +72,7 @@ impl ServerApp for PublicApp {
         loop {
             // Pipelining is never enabled here, so no request bytes wait outside the stream.
             if Self::next_is_stream(&mut stream, wait).await? {
-                Box::pin(streams::serve(&self.gateway, stream, shutdown)).await;
+                Box::pin(streams::serve(&self.current.get(), stream, shutdown)).await;
                 return None;
             }
             let mut session = ServerSession::new_http1(stream);

@@ -99,6 +99,22 @@ impl GuardGate {
         let _ = self.store.set(store);
     }
 
+    /// Take over from the guard a reload replaces: its store, and the live change of each
+    /// room it keeps (`kept`: per room here, its index there).
+    pub fn carry_over(&self, previous: &GuardGate, kept: &[Option<usize>]) {
+        if let Some(store) = previous.store() {
+            self.connect(store.clone());
+        }
+        for (index, previous_index) in kept.iter().enumerate() {
+            if let Some(previous_index) = previous_index {
+                let live = previous.live(*previous_index);
+                if live != BotGuardOverride::default() {
+                    self.apply_live(index, live);
+                }
+            }
+        }
+    }
+
     pub fn store(&self) -> Option<&Arc<dyn GuardStore>> {
         self.store.get()
     }

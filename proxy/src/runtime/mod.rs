@@ -3,6 +3,7 @@
 
 pub mod booking_host;
 pub mod demo;
+pub mod reload;
 pub mod server;
 pub mod services;
 pub mod store_connect;

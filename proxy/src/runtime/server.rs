@@ -1,6 +1,7 @@
 //! Assembling a gateway: the proxy service on the public listener, the store owner, the
 //! admin API and the metrics endpoint, in one Pingora server.
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use pingora::apps::http_app::HttpServer;
@@ -19,10 +20,12 @@ use crate::adapter::head_deadline::HEAD_TIMEOUT;
 use crate::adapter::public_app::PublicApp;
 use crate::adapter::GatewayProxy;
 use crate::gateway::metrics::Metrics;
-use crate::gateway::Gateway;
+use crate::gateway::{CurrentGateway, Gateway};
+use crate::runtime::reload::Reloader;
 use crate::runtime::services::admin::AdminApi;
 use crate::runtime::services::health::StoreHealth;
 use crate::runtime::services::metrics_endpoint::MetricsEndpoint;
+use crate::runtime::services::reload_signal::{take_over_hangup, ReloadOnHangup};
 use crate::runtime::services::store_owner::StoreOwner;
 use crate::runtime::store_connect;
 
@@ -31,16 +34,30 @@ pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
     Keyring::from_config(&config.keys).map_err(|error| format!("keys: {error}"))
 }
 
-/// A Pingora server with every gateway service added, ready to run.
-pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
-    build_with_store(config, store_connect::factory(&config.store))
+/// The gateway `anteroom serve` runs: every service added, ready to run; `file` (the config
+/// was read from it) is read again on SIGHUP and `POST /v1/reload`.
+pub fn build_from_file(
+    file: &Path,
+    config: &GatewayConfig,
+) -> Result<(Server, Arc<CurrentGateway>), String> {
+    take_over_hangup()?;
+    assemble(config, store_connect::factory(&config.store), Some(file))
 }
 
-/// The same, with the store made by `factory` (the demo shares one memory store).
+/// A gateway with the store made by `factory` and nothing to reload (the demo shares one
+/// memory store).
 pub fn build_with_store(
     config: &GatewayConfig,
     factory: store_connect::StoreFactory,
-) -> Result<(Server, Arc<Gateway>), String> {
+) -> Result<(Server, Arc<CurrentGateway>), String> {
+    assemble(config, factory, None)
+}
+
+fn assemble(
+    config: &GatewayConfig,
+    factory: store_connect::StoreFactory,
+    file: Option<&Path>,
+) -> Result<(Server, Arc<CurrentGateway>), String> {
     let threads = config.listen.threads.unwrap_or_else(threads_per_core);
     let conf = ServerConf {
         // Shutdown must not wait Pingora's default five minutes.
@@ -62,11 +79,28 @@ pub fn build_with_store(
         slot.clone(),
         metrics,
     )?);
+    let current = CurrentGateway::new_shared(gateway.clone());
+    let reloader = match file {
+        Some(file) => {
+            // The reload steps beyond rooms, settings and keys are added here, in the order
+            // they run (TLS certificates: `reloader.add_step(...)`).
+            let reloader = Reloader::new(file.to_path_buf(), current.clone(), config.clone());
+            let reloader = Arc::new(reloader);
+            server.add_service(background_service(
+                "reload",
+                ReloadOnHangup {
+                    reloader: reloader.clone(),
+                },
+            ));
+            Some(reloader)
+        }
+        None => None,
+    };
 
     let owner = background_service(
         "store",
         StoreOwner {
-            gateway: gateway.clone(),
+            current: current.clone(),
             slot,
             factory,
             guard_factory: store_connect::guard_factory(&config.store),
@@ -81,8 +115,8 @@ pub fn build_with_store(
     let mut proxy = Service::new(
         "Pingora HTTP Proxy Service".to_string(),
         PublicApp::new(
-            http_proxy(&server_conf, GatewayProxy::new(gateway.clone())),
-            gateway.clone(),
+            http_proxy(&server_conf, GatewayProxy::new(current.clone())),
+            current.clone(),
             HEAD_TIMEOUT,
         ),
     );
@@ -101,9 +135,10 @@ pub fn build_with_store(
     let mut admin = Service::new(
         "admin".to_string(),
         HttpServer::new_app(AdminApi {
-            gateway: gateway.clone(),
+            current: current.clone(),
             token: config.admin.token.as_ref().map(|token| token.0.clone()),
             health: health.clone(),
+            reloader,
         }),
     );
     admin.add_tcp(&config.listen.admin.to_string());
@@ -119,7 +154,7 @@ pub fn build_with_store(
     metrics_endpoint.add_tcp(&config.listen.metrics.to_string());
     server.add_service(metrics_endpoint);
 
-    Ok((server, gateway))
+    Ok((server, current))
 }
 
 /// Bytes of the public listener's per-connection read buffer: a request head fits.

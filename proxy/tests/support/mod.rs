@@ -60,6 +60,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
     log: PathBuf,
+    config_path: PathBuf,
+    store_toml: String,
 }
 
 impl Gateway {
@@ -70,8 +72,7 @@ impl Gateway {
     }
 
     pub async fn start_with_store_toml(store_toml: &str, rooms: &str, extra: &str) -> Gateway {
-        let keys = format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n");
-        Gateway::start_with_keys(store_toml, rooms, extra, &keys).await
+        Gateway::start_with_keys(store_toml, rooms, extra, &default_keys()).await
     }
 
     /// A gateway with its own `[keys]` section (key rotation).
@@ -85,20 +86,13 @@ impl Gateway {
         let public: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        // Every client of these suites comes from loopback: the bot guard would take them for
-        // one farm. Suites about the guard turn it on with their own [bot_guard] section.
-        let guard = if extra.contains("[bot_guard]") {
-            ""
-        } else {
-            "[bot_guard]\nenabled = false\n"
-        };
-        let config = format!(
-            "[listen]\npublic = \"{public}\"\nadmin = \"{admin}\"\nmetrics = \"{metrics}\"\n\n{extra}\n{guard}\n{store_toml}\n\
-             {keys}\n\
-             [admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{rooms}"
-        );
         let config_path = dir.join("gateway.toml");
-        std::fs::write(&config_path, config).expect("write gateway config");
+        let listen = [public, admin, metrics];
+        std::fs::write(
+            &config_path,
+            config_text(listen, store_toml, rooms, extra, keys),
+        )
+        .expect("write gateway config");
         let log = dir.join("gateway.log");
         let log_file = std::fs::File::create(&log).expect("create gateway log");
         let child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
@@ -119,6 +113,8 @@ impl Gateway {
             admin,
             metrics,
             log,
+            config_path,
+            store_toml: store_toml.to_string(),
         };
         gateway.wait_ready().await;
         gateway
@@ -150,6 +146,49 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Write a new config file in place of the one the gateway started with (same listeners
+    /// and store); `anteroom serve` reads it on SIGHUP.
+    pub fn rewrite_config(&self, rooms: &str, extra: &str, keys: &str) {
+        let listen = [self.public, self.admin, self.metrics];
+        let text = config_text(listen, &self.store_toml, rooms, extra, keys);
+        std::fs::write(&self.config_path, text).expect("rewrite gateway config");
+    }
+
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
+    /// Send the gateway a signal (`HUP`, `QUIT`, ...).
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait until the log holds `needle` (its text then), failing after `wait`.
+    pub async fn wait_log(&self, needle: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        loop {
+            let text = self.log_text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` not logged within {wait:?}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Resident memory of the gateway process, in KiB (Linux).
@@ -228,6 +267,34 @@ impl Gateway {
             .await
             .expect("admin get json")
     }
+}
+
+/// The keys section every suite's gateways use unless a test names its own.
+pub fn default_keys() -> String {
+    format!("[keys]\nsigning = \"k1\"\nsecrets = {{ k1 = \"{SECRET}\" }}\n")
+}
+
+/// A gateway config file's text: listeners (public, admin, metrics), store, keys, rooms.
+fn config_text(
+    listen: [SocketAddr; 3],
+    store_toml: &str,
+    rooms: &str,
+    extra: &str,
+    keys: &str,
+) -> String {
+    let [public, admin, metrics] = listen;
+    // Every client of these suites comes from loopback: the bot guard would take them for
+    // one farm. Suites about the guard turn it on with their own [bot_guard] section.
+    let guard = if extra.contains("[bot_guard]") {
+        ""
+    } else {
+        "[bot_guard]\nenabled = false\n"
+    };
+    format!(
+        "[listen]\npublic = \"{public}\"\nadmin = \"{admin}\"\nmetrics = \"{metrics}\"\n\n{extra}\n{guard}\n{store_toml}\n\
+         {keys}\n\
+         [admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{rooms}"
+    )
 }
 
 impl Drop for Gateway {
