@@ -28,6 +28,10 @@ enum Command {
     Serve {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Take the listeners over from the running instance (then send it SIGQUIT): a
+        /// zero-downtime upgrade. Needs a shared store (Redis).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Run the seat-hold and booking service (an origin behind the gateway).
     Booking {
@@ -67,7 +71,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve(config),
+        Command::Serve { config, upgrade } => serve(config, upgrade),
         Command::Demo { port } => run_demo(port),
         Command::Booking { config } => booking(config),
         Command::Check { config } => check(config),
@@ -102,7 +106,7 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-fn serve(path: PathBuf) -> ExitCode {
+fn serve(path: PathBuf, upgrade: bool) -> ExitCode {
     let config = match anteroom_config::load_gateway_config(&path) {
         Ok(config) => config,
         Err(error) => {
@@ -110,7 +114,15 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server::build_from_file(&path, &config) {
+    if upgrade && config.store.backend == anteroom_config::StoreBackend::Memory {
+        eprintln!(
+            "{}: --upgrade needs a shared store: the memory store's line lives in the running \
+             process and would be lost (use [store] backend = \"redis\", or restart)",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match server::build_from_file(&path, &config, upgrade) {
         Ok((server, _gateway)) => {
             log::info!(
                 "anteroom gateway on http://{} (admin {}, metrics {})",

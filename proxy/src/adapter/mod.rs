@@ -57,6 +57,11 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if session.is_process_shutting_down() {
+            // Listeners closed (upgrade, shutdown): this answer ends its connection, so the
+            // client's next request opens one to the new instance instead of racing the exit.
+            session.set_keepalive(None);
+        }
         let gateway = self.current.get();
         ctx.gateway = Some(gateway.clone());
         request_filter::run(&gateway, session, ctx).await

@@ -149,6 +149,14 @@ pub fn needs_restart(started: &GatewayConfig, config: &GatewayConfig) -> Vec<&'s
         ("listen.admin", was.admin != now.admin),
         ("listen.metrics", was.metrics != now.metrics),
         ("listen.threads", was.threads != now.threads),
+        (
+            "listen.upgrade_socket",
+            was.upgrade_socket != now.upgrade_socket,
+        ),
+        (
+            "listen.shutdown_grace_seconds",
+            was.shutdown_grace_seconds != now.shutdown_grace_seconds,
+        ),
         ("store", started.store != config.store),
         ("admin.token", started.admin != config.admin),
     ]

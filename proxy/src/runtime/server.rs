@@ -8,7 +8,7 @@ use pingora::apps::http_app::HttpServer;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::http_proxy;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
@@ -35,13 +35,16 @@ pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
 }
 
 /// The gateway `anteroom serve` runs: every service added, ready to run; `file` (the config
-/// was read from it) is read again on SIGHUP and `POST /v1/reload`.
+/// was read from it) is read again on SIGHUP and `POST /v1/reload`. With `upgrade`, the
+/// listeners are taken over from the running instance (see `server_conf`), not opened.
 pub fn build_from_file(
     file: &Path,
     config: &GatewayConfig,
+    upgrade: bool,
 ) -> Result<(Server, Arc<CurrentGateway>), String> {
     take_over_hangup()?;
-    assemble(config, store_connect::factory(&config.store), Some(file))
+    let factory = store_connect::factory(&config.store);
+    assemble(config, factory, Some(file), upgrade)
 }
 
 /// A gateway with the store made by `factory` and nothing to reload (the demo shares one
@@ -50,23 +53,39 @@ pub fn build_with_store(
     config: &GatewayConfig,
     factory: store_connect::StoreFactory,
 ) -> Result<(Server, Arc<CurrentGateway>), String> {
-    assemble(config, factory, None)
+    assemble(config, factory, None, false)
+}
+
+/// How long a new instance started with `--upgrade` waits for the running one to hand its
+/// listeners over (the operator sends that one SIGQUIT meanwhile), one try a second.
+const UPGRADE_WAIT_SECONDS: usize = 60;
+
+/// Pingora's server settings: the grace period from the config (Pingora's default of five
+/// minutes would keep an upgraded-away process that long), the upgrade socket, the runtime.
+fn server_conf(config: &GatewayConfig, threads: usize) -> ServerConf {
+    ServerConf {
+        grace_period_seconds: Some(config.listen.shutdown_grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(5),
+        upgrade_sock: config.listen.upgrade_socket().display().to_string(),
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECONDS),
+        work_stealing: work_stealing(threads),
+        ..ServerConf::default()
+    }
 }
 
 fn assemble(
     config: &GatewayConfig,
     factory: store_connect::StoreFactory,
     file: Option<&Path>,
+    upgrade: bool,
 ) -> Result<(Server, Arc<CurrentGateway>), String> {
     let threads = config.listen.threads.unwrap_or_else(threads_per_core);
-    let conf = ServerConf {
-        // Shutdown must not wait Pingora's default five minutes.
-        grace_period_seconds: Some(1),
-        graceful_shutdown_timeout_seconds: Some(5),
-        work_stealing: work_stealing(threads),
-        ..ServerConf::default()
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(config, threads));
+    // With `upgrade`, this waits for the running instance's listeners (it exits on failure).
     server.bootstrap();
     let server_conf = server.configuration.clone();
 

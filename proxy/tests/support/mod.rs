@@ -94,19 +94,7 @@ impl Gateway {
         )
         .expect("write gateway config");
         let log = dir.join("gateway.log");
-        let log_file = std::fs::File::create(&log).expect("create gateway log");
-        let child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .env(
-                "RUST_LOG",
-                std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn anteroom serve");
+        let child = spawn_serve(&config_path, &log, false);
         let mut gateway = Gateway {
             child,
             public,
@@ -120,7 +108,7 @@ impl Gateway {
         gateway
     }
 
-    async fn wait_ready(&mut self) {
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = client();
         loop {
@@ -146,6 +134,37 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `anteroom serve --upgrade` on this gateway's config: the new process waits for this
+    /// one's listeners (send this one SIGQUIT), then serves on the same addresses.
+    pub fn upgrade(&self) -> Gateway {
+        let log = self.log.with_file_name("upgraded.log");
+        Gateway {
+            child: spawn_serve(&self.config_path, &log, true),
+            public: self.public,
+            admin: self.admin,
+            metrics: self.metrics,
+            log,
+            config_path: self.config_path.clone(),
+            store_toml: self.store_toml.clone(),
+        }
+    }
+
+    /// Wait for the process to exit (failing after `wait`).
+    pub async fn wait_exit(&mut self, wait: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway still running after {wait:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Write a new config file in place of the one the gateway started with (same listeners
@@ -267,6 +286,25 @@ impl Gateway {
             .await
             .expect("admin get json")
     }
+}
+
+/// `anteroom serve` on this config, its stderr in `log`.
+fn spawn_serve(config_path: &std::path::Path, log: &std::path::Path, upgrade: bool) -> Child {
+    let log_file = std::fs::File::create(log).expect("create gateway log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_anteroom"));
+    command.arg("serve").arg("--config").arg(config_path);
+    if upgrade {
+        command.arg("--upgrade");
+    }
+    command
+        .env(
+            "RUST_LOG",
+            std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn anteroom serve")
 }
 
 /// The keys section every suite's gateways use unless a test names its own.
