@@ -59,6 +59,25 @@ pub struct ListenConfig {
     /// `tls_cert` + `tls_key`: the public listener speaks TLS (HTTP/2 offered by ALPN);
     /// None = plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// The unix socket `serve --upgrade` receives the listeners over; None = the default
+    /// derived from the public port (`default_upgrade_socket`).
+    pub upgrade_socket: Option<std::path::PathBuf>,
+    /// After the listeners stop (SIGTERM, or the end of an upgrade), how long in-flight
+    /// requests get before the process exits.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[listen] shutdown_grace_seconds` when not set.
+pub const DEFAULT_SHUTDOWN_GRACE_SECONDS: u64 = 5;
+
+impl ListenConfig {
+    /// The upgrade socket in force: the configured one, else one per public port in the
+    /// temp directory (two gateways on one host never take each other's listeners).
+    pub fn upgrade_socket(&self) -> std::path::PathBuf {
+        self.upgrade_socket.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("anteroom-upgrade-{}.sock", self.public.port()))
+        })
+    }
 }
 
 /// The PEM certificate chain and private key of the public listener, both checked to be

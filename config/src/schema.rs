@@ -51,7 +51,11 @@ const LISTEN_KEYS: &[&str] = &[
     "trusted_proxies",
     "tls_cert",
     "tls_key",
+    "upgrade_socket",
+    "shutdown_grace_seconds",
 ];
+/// A grace period longer than this is a typo: an upgrade would keep the old process for it.
+const MAX_SHUTDOWN_GRACE_SECONDS: i64 = 3600;
 const PROXY_KEYS: &[&str] = &["default_origin"];
 const STORE_KEYS: &[&str] = &["backend", "url", "tls_ca"];
 const KEYS_KEYS: &[&str] = &["signing", "secrets"];
@@ -240,6 +244,23 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             .map(|s| bot_guard::trusted_proxies(src, s))
             .unwrap_or_default(),
         tls: section.as_ref().and_then(|s| tls_files(src, s)),
+        upgrade_socket: section
+            .as_ref()
+            .and_then(|s| optional_checked(src, s, "upgrade_socket", validate::unix_socket_path))
+            .flatten(),
+        shutdown_grace_seconds: section
+            .as_ref()
+            .map(|s| {
+                integer(
+                    src,
+                    s,
+                    "shutdown_grace_seconds",
+                    crate::gateway::DEFAULT_SHUTDOWN_GRACE_SECONDS,
+                    MAX_SHUTDOWN_GRACE_SECONDS,
+                    "seconds",
+                )
+            })
+            .unwrap_or(crate::gateway::DEFAULT_SHUTDOWN_GRACE_SECONDS),
     }
 }
 

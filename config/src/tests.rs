@@ -119,6 +119,8 @@ admit_per_second = 3
             threads: None,
             trusted_proxies: vec![],
             tls: None,
+            upgrade_socket: None,
+            shutdown_grace_seconds: crate::DEFAULT_SHUTDOWN_GRACE_SECONDS,
         },
         proxy: ProxyConfig {
             default_origin: Some("shop.internal:3000".into()),
@@ -985,6 +987,35 @@ fn listen_threads_is_a_positive_count_or_one_per_core() {
     let text = format!("[listen]\nthreads = 0\n{}", with_rooms(""));
     let (line, _, field, _, _) = fail(&text);
     assert_eq!((line, field.as_str()), (2, "listen.threads"));
+}
+
+#[test]
+fn upgrade_socket_and_shutdown_grace_are_read_and_checked() {
+    let cfg = parse(&with_rooms("")).unwrap();
+    assert_eq!(cfg.listen.shutdown_grace_seconds, 5);
+    assert_eq!(
+        cfg.listen.upgrade_socket(),
+        std::env::temp_dir().join("anteroom-upgrade-8080.sock")
+    );
+    let text = format!(
+        "[listen]\nupgrade_socket = \"/run/anteroom/upgrade.sock\"\nshutdown_grace_seconds = 30\n{}",
+        with_rooms("")
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(
+        cfg.listen.upgrade_socket(),
+        std::path::PathBuf::from("/run/anteroom/upgrade.sock")
+    );
+    assert_eq!(cfg.listen.shutdown_grace_seconds, 30);
+    let text = format!(
+        "[listen]\nupgrade_socket = \"relative.sock\"\n{}",
+        with_rooms("")
+    );
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (2, "listen.upgrade_socket"));
+    let text = format!("[listen]\nshutdown_grace_seconds = 0\n{}", with_rooms(""));
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!((line, field.as_str()), (2, "listen.shutdown_grace_seconds"));
 }
 
 #[test]

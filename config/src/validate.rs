@@ -234,6 +234,22 @@ fn pem_file(text: &str, what: &str, labels: &[&str]) -> Result<std::path::PathBu
     }
 }
 
+/// `listen.upgrade_socket`: an absolute path short enough for a unix socket address.
+pub fn unix_socket_path(text: &str) -> Result<std::path::PathBuf, String> {
+    // sun_path holds 108 bytes, the terminating NUL included.
+    const MAX_LEN: usize = 107;
+    if !text.starts_with('/') {
+        return Err(format!("{text:?} must be an absolute path"));
+    }
+    if text.len() > MAX_LEN {
+        return Err(format!(
+            "{text:?} is {} bytes; a unix socket path holds at most {MAX_LEN}",
+            text.len()
+        ));
+    }
+    Ok(std::path::PathBuf::from(text))
+}
+
 /// A Redis URL for `store.url`.
 pub fn redis_url(text: &str) -> Result<String, String> {
     let rest = REDIS_SCHEMES

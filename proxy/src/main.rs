@@ -32,6 +32,10 @@ enum Command {
         /// `text` or `json`; overrides `[log] format`.
         #[arg(long, value_name = "FORMAT", value_parser = LogFormat::parse)]
         log_format: Option<LogFormat>,
+        /// Take the listeners over from the running instance (then send it SIGQUIT): a
+        /// zero-downtime upgrade. Needs a shared store (Redis).
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Run the seat-hold and booking service (an origin behind the gateway).
     Booking {
@@ -73,7 +77,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, log_format } => serve(config, log_format),
+        Command::Serve {
+            config,
+            log_format,
+            upgrade,
+        } => serve(config, log_format, upgrade),
         Command::Demo { port } => {
             let _logs = start_logs(&LogConfig::default(), None);
             run_demo(port)
@@ -101,20 +109,7 @@ fn start_logs(
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    let invalid = |field: &str, message: String| anteroom_config::ConfigError::Invalid {
-        file: path.display().to_string(),
-        line: 1,
-        column: 1,
-        field: field.into(),
-        message,
-    };
-    match anteroom_config::load_gateway_config(&path).and_then(|config| {
-        server::keyring(&config).map_err(|detail| invalid("keys", detail))?;
-        // The pair parses and belongs together (the config checked only that it is PEM).
-        anteroom::runtime::tls::public_certs(&config)
-            .map_err(|detail| invalid("listen.tls_key", detail))?;
-        Ok(config)
-    }) {
+    match anteroom::runtime::reload::load_checked(&path) {
         Ok(config) => {
             println!(
                 "{}: OK ({} room{}, store {:?})",
@@ -132,7 +127,7 @@ fn check(path: PathBuf) -> ExitCode {
     }
 }
 
-fn serve(path: PathBuf, log_format: Option<LogFormat>) -> ExitCode {
+fn serve(path: PathBuf, log_format: Option<LogFormat>, upgrade: bool) -> ExitCode {
     let config = match anteroom_config::load_gateway_config(&path) {
         Ok(config) => config,
         Err(error) => {
@@ -141,7 +136,15 @@ fn serve(path: PathBuf, log_format: Option<LogFormat>) -> ExitCode {
         }
     };
     let _logs = start_logs(&config.log, log_format);
-    match server::build(&config) {
+    if upgrade && config.store.backend == anteroom_config::StoreBackend::Memory {
+        eprintln!(
+            "{}: --upgrade needs a shared store: the memory store's line lives in the running \
+             process and would be lost (use [store] backend = \"redis\", or restart)",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match server::build_from_file(&path, &config, upgrade) {
         Ok((server, _gateway)) => {
             log::info!(
                 "anteroom gateway on http://{} (admin {}, metrics {})",

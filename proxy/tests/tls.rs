@@ -2,7 +2,8 @@
 //! from a throwaway CA (clients trust that CA and nothing else): the waiting page and an
 //! admission over HTTP/2, `Secure` on every cookie, the live streams over TLS (SSE on HTTP/2
 //! and HTTP/1.1, WebSocket on HTTP/1.1); on plain HTTP, `Secure` only when a trusted proxy
-//! says the client used HTTPS; and the certificate store's reload.
+//! says the client used HTTPS; and the certificate's reload (the store, and a running
+//! gateway's `POST /v1/reload`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +24,7 @@ use anteroom_testkit::{unique_temp_dir, TestCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use support::stream_client::{Said, SseClient, WsClient};
-use support::{room_toml, Backend, Gateway, Origin};
+use support::{client, room_toml, Backend, Gateway, Origin, ADMIN_TOKEN};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -435,6 +436,56 @@ async fn a_reload_presents_the_new_certificate_and_keeps_the_old_one_on_error() 
     assert!(store.reload().is_err());
     assert!(trusted_by(server, &second.ca).await, "old pair kept");
     accepting.abort();
+}
+
+/// `POST /v1/reload` on a running gateway: the renewed pair is presented to the next
+/// handshake; a broken one refuses the reload (with its reason) and the pair in use stays.
+#[tokio::test]
+async fn a_gateway_reload_presents_the_renewed_certificate() {
+    install_ring();
+    let (first, second) = (TestCertificates::generate(), TestCertificates::generate());
+    let dir = unique_temp_dir("anteroom-tls-gateway-reload");
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    copy_pair(&first, &files);
+    let origin = Origin::start().await;
+    let listen = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        files.cert.display(),
+        files.key.display()
+    );
+    let rooms = room_toml(ROOM, origin.addr, &["/live"], "mode = \"queue-all\"");
+    let gateway = Gateway::start(&Backend::memory(), &rooms, &listen).await;
+    assert!(trusted_by(gateway.public, &first.ca).await);
+
+    let reload = || async {
+        let answer = client()
+            .post(gateway.admin_url("/v1/reload"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    copy_pair(&second, &files);
+    let (status, body) = reload().await;
+    assert_eq!(status, 200, "{body}");
+    assert!(trusted_by(gateway.public, &second.ca).await, "renewed pair");
+    assert!(!trusted_by(gateway.public, &first.ca).await);
+
+    std::fs::copy(&first.key, &files.key).unwrap();
+    let (status, body) = reload().await;
+    assert_ne!(
+        status, 200,
+        "a key of another certificate is refused: {body}"
+    );
+    assert!(body.contains("tls"), "the reason names the pair: {body}");
+    assert!(
+        trusted_by(gateway.public, &second.ca).await,
+        "pair in use kept"
+    );
 }
 
 /// How long until the gateway hangs up on `connection` while `dribble` keeps sending a

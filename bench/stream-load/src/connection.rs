@@ -304,8 +304,12 @@ async fn open_ws(
     None
 }
 
-/// Reads updates until stopped or closed by the server, then adds the stream's tally.
-pub async fn hold(stream: Open, shared: &Shared, mut stop: watch::Receiver<bool>) {
+/// Reads updates until stopped or closed by the server (true); returns the stream's tally.
+pub async fn hold(
+    stream: Open,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+) -> (StreamTally, bool) {
     let (tally, closed_by_server) = match stream {
         Open::Sse {
             mut tcp,
@@ -355,9 +359,5 @@ pub async fn hold(stream: Open, shared: &Shared, mut stop: watch::Receiver<bool>
             (tally, closed)
         }
     };
-    let mut summary = shared.summary();
-    summary.add_stream(&tally);
-    if closed_by_server {
-        summary.closed_by_server += 1;
-    }
+    (tally, closed_by_server)
 }

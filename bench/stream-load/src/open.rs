@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{watch, Semaphore};
 
-use crate::connection::{hold, open, visitor_id};
+use crate::connection::{hold, open, visitor_id, Open};
 use crate::tally::{bump, Summary};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -46,6 +46,10 @@ pub struct OpenOptions {
     /// Written (`{"connected":N,"requested":M}`) once every stream opened or failed to.
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
+    /// Reopen a stream the server ends (as `EventSource` does), same visitor, at most this
+    /// many times per stream; 0 = never.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100))]
+    pub reconnects: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,9 +275,42 @@ async fn one_stream(
         None
     });
     shared.settled.fetch_add(1, Ordering::Relaxed);
-    if let Some(stream) = stream {
-        hold(stream, &shared, stop).await;
+    let Some(stream) = stream else {
+        return;
+    };
+    let (mut tally, mut closed) = hold(stream, &shared, stop.clone()).await;
+    let mut reopened = 0;
+    while closed && reopened < options.reconnects && !*stop.borrow() {
+        let Some(stream) = reopen(kind, &visitor, &options, &shared).await else {
+            bump(&mut shared.summary().errors, "reconnect-failed");
+            break;
+        };
+        reopened += 1;
+        shared.summary().reconnected += 1;
+        let (next, still_closed) = hold(stream, &shared, stop.clone()).await;
+        tally = tally.continued_by(next);
+        closed = still_closed;
     }
+    let mut summary = shared.summary();
+    summary.add_stream(&tally);
+    if closed {
+        summary.closed_by_server += 1;
+    }
+}
+
+/// Open the visitor's stream again, trying until `open_timeout`.
+async fn reopen(kind: Kind, visitor: &str, options: &OpenOptions, shared: &Shared) -> Option<Open> {
+    let deadline = Instant::now() + Duration::from_secs(options.open_timeout);
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Ok(Some(stream)) =
+            tokio::time::timeout(left, open(kind, visitor, options, shared)).await
+        {
+            return Some(stream);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
 
 #[cfg(test)]

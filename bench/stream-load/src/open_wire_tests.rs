@@ -107,6 +107,7 @@ async fn run_against_fake(drop_ws: bool) -> Summary {
         ids_file: None,
         go_file: None,
         ready_file: None,
+        reconnects: 0,
     };
     // Every update is sent at once; the hold only has to outlast their delivery.
     let summary = run_until(options, tokio::time::sleep(Duration::from_millis(500))).await;

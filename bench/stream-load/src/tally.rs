@@ -42,6 +42,7 @@ pub fn parse_status(text: &str) -> Option<StatusUpdate> {
 /// One stream's view of its own place.
 #[derive(Debug, Default, Clone)]
 pub struct StreamTally {
+    first_position: Option<u64>,
     last_position: Option<u64>,
     last_id: Option<String>,
     pub updates: u64,
@@ -72,8 +73,28 @@ impl StreamTally {
             if self.last_position.is_some_and(|last| position > last) {
                 self.violations += 1;
             }
+            self.first_position.get_or_insert(position);
             self.last_position = Some(position);
         }
+    }
+}
+
+impl StreamTally {
+    /// One view of a visitor across a stream the server ended and the one reopened after it
+    /// (`next`): a reopened stream showing a later place than the ended one showed last
+    /// counts as a violation, like a step back within one stream.
+    pub fn continued_by(mut self, next: StreamTally) -> StreamTally {
+        if let (Some(last), Some(first)) = (self.last_position, next.first_position) {
+            if first > last {
+                self.violations += 1;
+            }
+        }
+        self.updates += next.updates;
+        self.violations += next.violations;
+        self.admitted_with_pass |= next.admitted_with_pass;
+        self.last_position = next.last_position.or(self.last_position);
+        self.last_id = next.last_id;
+        self
     }
 }
 
@@ -138,8 +159,12 @@ pub struct Summary {
     pub refused: BTreeMap<String, u64>,
     /// Failures that are not a refusal, by short reason.
     pub errors: BTreeMap<String, u64>,
-    /// Streams the server closed before the client stopped.
+    /// Streams the server closed before the client stopped (and, with `--reconnect`, that
+    /// could not be reopened).
     pub closed_by_server: u64,
+    /// Streams reopened after the server ended them (`--reconnect`).
+    #[serde(default)]
+    pub reconnected: u64,
     pub updates: u64,
     pub heartbeats: u64,
     pub position_violations: u64,
@@ -183,6 +208,7 @@ impl Summary {
             (&mut self.ws_upgrades_101, other.ws_upgrades_101),
             (&mut self.ws_upgrades_dropped, other.ws_upgrades_dropped),
             (&mut self.closed_by_server, other.closed_by_server),
+            (&mut self.reconnected, other.reconnected),
             (&mut self.updates, other.updates),
             (&mut self.heartbeats, other.heartbeats),
             (&mut self.position_violations, other.position_violations),
@@ -233,6 +259,25 @@ mod tests {
             has_pass: false,
             visitor: None,
         }
+    }
+
+    #[test]
+    fn a_reopened_stream_must_not_show_a_later_place() {
+        let ended = |last: u64| {
+            let mut tally = StreamTally::default();
+            tally.observe(&waiting(last + 2));
+            tally.observe(&waiting(last));
+            tally
+        };
+        let reopened_at = |first: u64| {
+            let mut tally = StreamTally::default();
+            tally.observe(&waiting(first));
+            tally
+        };
+        let kept = ended(5).continued_by(reopened_at(5));
+        assert_eq!((kept.violations, kept.updates), (0, 3));
+        assert_eq!(ended(5).continued_by(reopened_at(4)).violations, 0);
+        assert_eq!(ended(5).continued_by(reopened_at(6)).violations, 1);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use pingora::prelude::*;
 use pingora::proxy::FailToProxy;
 
-use crate::gateway::{AccessOutcome, ForwardTarget, Gateway, ProxyPlan};
+use crate::gateway::{AccessOutcome, CurrentGateway, ForwardTarget, Gateway, ProxyPlan};
 use request_id::RequestId;
 
 pub use write_reply::write_reply;
@@ -45,6 +45,9 @@ pub struct RequestCtx {
     /// The client's connection is HTTPS (TLS here, or a trusted proxy said so): the origin's
     /// `X-Forwarded-Proto`.
     client_https: bool,
+    /// The gateway in force when the request arrived: every phase of the request uses it,
+    /// whatever a reload puts in force meanwhile.
+    gateway: Option<Arc<Gateway>>,
 }
 
 impl Default for RequestCtx {
@@ -59,20 +62,21 @@ impl Default for RequestCtx {
             outcome: AccessOutcome::default(),
             room: None,
             client_https: false,
+            gateway: None,
         }
     }
 }
 
 pub struct GatewayProxy {
-    gateway: Arc<Gateway>,
+    current: Arc<CurrentGateway>,
     /// `[log] access`
     access_log: bool,
 }
 
 impl GatewayProxy {
-    pub fn new(gateway: Arc<Gateway>) -> GatewayProxy {
+    pub fn new(current: Arc<CurrentGateway>) -> GatewayProxy {
         GatewayProxy {
-            gateway,
+            current,
             access_log: true,
         }
     }
@@ -92,7 +96,14 @@ impl ProxyHttp for GatewayProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        request_filter::run(&self.gateway, session, ctx).await
+        if session.is_process_shutting_down() {
+            // Listeners closed (upgrade, shutdown): this answer ends its connection, so the
+            // client's next request opens one to the new instance instead of racing the exit.
+            session.set_keepalive(None);
+        }
+        let gateway = self.current.get();
+        ctx.gateway = Some(gateway.clone());
+        request_filter::run(&gateway, session, ctx).await
     }
 
     async fn upstream_peer(
@@ -118,7 +129,8 @@ impl ProxyHttp for GatewayProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response_filter::run(&self.gateway, upstream_response, ctx)
+        let gateway = ctx.gateway.clone().unwrap_or_else(|| self.current.get());
+        response_filter::run(&gateway, upstream_response, ctx)
     }
 
     async fn fail_to_proxy(
@@ -132,7 +144,8 @@ impl ProxyHttp for GatewayProxy {
 
     async fn logging(&self, session: &mut Session, error: Option<&Error>, ctx: &mut RequestCtx) {
         if self.access_log {
-            logging::run(&self.gateway, session, error, ctx);
+            let gateway = ctx.gateway.take().unwrap_or_else(|| self.current.get());
+            logging::run(&gateway, session, error, ctx);
         }
     }
 }

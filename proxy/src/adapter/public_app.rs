@@ -28,7 +28,7 @@ use pingora::server::ShutdownWatch;
 use super::head_deadline::BoundedHead;
 use super::streams::{self, looks_like_stream_request};
 use super::GatewayProxy;
-use crate::gateway::Gateway;
+use crate::gateway::CurrentGateway;
 
 /// Pingora's keep-alive wait for the next request on a connection (its default).
 const KEEPALIVE_SECONDS: u64 = 60;
@@ -37,7 +37,7 @@ const MAX_MALFORMED_H2_STREAMS: usize = 32;
 
 pub struct PublicApp {
     proxy: Arc<HttpProxy<GatewayProxy>>,
-    gateway: Arc<Gateway>,
+    current: Arc<CurrentGateway>,
     head_limit: Duration,
     /// Set when the listener speaks TLS.
     tls: Option<Acceptor>,
@@ -46,13 +46,13 @@ pub struct PublicApp {
 impl PublicApp {
     pub fn new(
         proxy: HttpProxy<GatewayProxy>,
-        gateway: Arc<Gateway>,
+        current: Arc<CurrentGateway>,
         head_limit: Duration,
         tls: Option<Acceptor>,
     ) -> PublicApp {
         PublicApp {
             proxy: Arc::new(proxy),
-            gateway,
+            current,
             head_limit,
             tls,
         }
@@ -132,7 +132,7 @@ impl PublicApp {
             tokio::spawn(async move {
                 let _request = request;
                 if streams::is_h2_event_stream(session.req_header()) {
-                    streams::serve_h2(&app.gateway, session, &shutdown).await;
+                    streams::serve_h2(&app.current.get(), session, &shutdown).await;
                 } else {
                     let session = ServerSession::new_http2(session);
                     app.proxy.process_new_http(session, &shutdown).await;
@@ -175,7 +175,7 @@ impl ServerApp for PublicApp {
         loop {
             // Pipelining is never enabled here, so no request bytes wait outside the stream.
             if Self::next_is_stream(&mut stream, wait).await? {
-                Box::pin(streams::serve(&self.gateway, stream, shutdown)).await;
+                Box::pin(streams::serve(&self.current.get(), stream, shutdown)).await;
                 return None;
             }
             let mut session = ServerSession::new_http1(stream);

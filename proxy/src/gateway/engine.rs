@@ -30,7 +30,9 @@ const VISITOR_COOKIE_SECONDS: u64 = 30 * 24 * 3600;
 pub struct RoomEntry {
     pub config: RoomConfig,
     pub origin: SocketAddr,
-    live: RwLock<Arc<LiveRoom>>,
+    /// Shared with the gateway a reload replaces this one by, when it keeps the room: a
+    /// change made through either (refresh, revoke) is never lost between the two.
+    pub(super) live: Arc<RwLock<Arc<LiveRoom>>>,
 }
 
 impl RoomEntry {
@@ -46,7 +48,7 @@ pub struct Gateway {
     pub rooms: Vec<RoomEntry>,
     router: Router,
     pub keyring: Keyring,
-    store: StoreSlot,
+    pub(super) store: StoreSlot,
     default_origin: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
     /// The live status streams open on this instance and each room's line as they see it.
@@ -97,7 +99,9 @@ impl Gateway {
             rooms.push(RoomEntry {
                 origin: resolve_origin(&room.origin)
                     .map_err(|error| format!("room `{}` origin: {error}", room.id))?,
-                live: RwLock::new(Arc::new(LiveRoom::new(configured_settings(room)))),
+                live: Arc::new(RwLock::new(Arc::new(LiveRoom::new(configured_settings(
+                    room,
+                ))))),
                 config: room.clone(),
             });
         }

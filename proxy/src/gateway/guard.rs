@@ -76,7 +76,8 @@ pub struct GuardGate {
     challenge_key: ChallengeKey,
     clearance_key: ClearanceKey,
     trusted_proxies: Vec<Cidr>,
-    store: OnceLock<Arc<dyn GuardStore>>,
+    /// Shared with the guard a reload replaces this one by: connected once, for both.
+    store: Arc<OnceLock<Arc<dyn GuardStore>>>,
 }
 
 impl GuardGate {
@@ -99,13 +100,27 @@ impl GuardGate {
             challenge_key: ChallengeKey::derive(signing_secret),
             clearance_key: ClearanceKey::derive(signing_secret),
             trusted_proxies: config.listen.trusted_proxies.clone(),
-            store: OnceLock::new(),
+            store: Arc::new(OnceLock::new()),
         }
     }
 
     /// Hand the connected guard store over (the store owner does, once).
     pub fn connect(&self, store: Arc<dyn GuardStore>) {
         let _ = self.store.set(store);
+    }
+
+    /// Take over from the guard a reload replaces: its store, and the live change of each
+    /// room it keeps (`kept`: per room here, its index there).
+    pub fn carry_over(&mut self, previous: &GuardGate, kept: &[Option<usize>]) {
+        self.store = previous.store.clone();
+        for (index, previous_index) in kept.iter().enumerate() {
+            if let Some(previous_index) = previous_index {
+                let live = previous.live(*previous_index);
+                if live != BotGuardOverride::default() {
+                    self.apply_live(index, live);
+                }
+            }
+        }
     }
 
     pub fn store(&self) -> Option<&Arc<dyn GuardStore>> {

@@ -5,6 +5,7 @@
 pub mod access;
 mod challenge;
 mod cookies;
+mod current;
 pub(crate) mod endpoints;
 pub mod engine;
 pub mod guard;
@@ -18,15 +19,18 @@ pub mod request_form;
 mod router;
 mod status;
 pub mod streams;
+mod successor;
 
 pub use access::AccessOutcome;
 pub use anteroom_admission::{parse_cookies, CookieJar};
+pub use current::CurrentGateway;
 pub use engine::{Gateway, StoreSlot};
 pub use live::LiveRoom;
 pub use reply::{Outcome, ProxyPlan, Reply};
 pub use request_form::{FormError, ForwardTarget};
 pub use router::{RouteHost, Router};
 pub use status::{StatusObject, VisitorState};
+pub use successor::RoomChanges;
 
 /// What the gateway needs to know about a request, read off it by the adapter.
 #[derive(Debug, Clone, Default)]

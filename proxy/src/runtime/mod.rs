@@ -4,6 +4,7 @@
 pub mod booking_host;
 pub mod demo;
 pub mod logs;
+pub mod reload;
 pub mod server;
 pub mod services;
 pub mod store_connect;

@@ -1,13 +1,14 @@
 //! Assembling a gateway: the proxy service on the public listener, the store owner, the
 //! admin API and the metrics endpoint, in one Pingora server.
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use pingora::apps::http_app::HttpServer;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
 use pingora::proxy::http_proxy;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
@@ -19,10 +20,12 @@ use crate::adapter::head_deadline::HEAD_TIMEOUT;
 use crate::adapter::public_app::PublicApp;
 use crate::adapter::GatewayProxy;
 use crate::gateway::metrics::Metrics;
-use crate::gateway::Gateway;
+use crate::gateway::{CurrentGateway, Gateway};
+use crate::runtime::reload::Reloader;
 use crate::runtime::services::admin::AdminApi;
 use crate::runtime::services::health::StoreHealth;
 use crate::runtime::services::metrics_endpoint::MetricsEndpoint;
+use crate::runtime::services::reload_signal::{take_over_hangup, ReloadOnHangup};
 use crate::runtime::services::store_owner::StoreOwner;
 use crate::runtime::store_connect;
 use crate::runtime::tls::{self, CertStore};
@@ -32,35 +35,65 @@ pub fn keyring(config: &GatewayConfig) -> Result<Keyring, String> {
     Keyring::from_config(&config.keys).map_err(|error| format!("keys: {error}"))
 }
 
-/// A Pingora server with every gateway service added, ready to run.
-pub fn build(config: &GatewayConfig) -> Result<(Server, Arc<Gateway>), String> {
-    build_with_store(config, store_connect::factory(&config.store))
+/// The gateway `anteroom serve` runs: every service added, ready to run; `file` (the config
+/// was read from it) is read again on SIGHUP and `POST /v1/reload`. With `upgrade`, the
+/// listeners are taken over from the running instance (see `server_conf`), not opened.
+pub fn build_from_file(
+    file: &Path,
+    config: &GatewayConfig,
+    upgrade: bool,
+) -> Result<(Server, Arc<CurrentGateway>), String> {
+    take_over_hangup()?;
+    let factory = store_connect::factory(&config.store);
+    assemble(
+        config,
+        factory,
+        Some(file),
+        upgrade,
+        tls::public_certs(config)?,
+    )
 }
 
-/// The same, with the store made by `factory` (the demo shares one memory store).
+/// A gateway with the store made by `factory` and nothing to reload (the demo shares one
+/// memory store).
 pub fn build_with_store(
     config: &GatewayConfig,
     factory: store_connect::StoreFactory,
-) -> Result<(Server, Arc<Gateway>), String> {
-    build_with_certs(config, factory, tls::public_certs(config)?)
+) -> Result<(Server, Arc<CurrentGateway>), String> {
+    assemble(config, factory, None, false, tls::public_certs(config)?)
 }
 
-/// The same, the public listener presenting `certs` when TLS is configured (the caller
-/// keeps the store to `reload()` it; `tls::public_certs` loads it from the config).
-pub fn build_with_certs(
-    config: &GatewayConfig,
-    factory: store_connect::StoreFactory,
-    certs: Option<Arc<CertStore>>,
-) -> Result<(Server, Arc<Gateway>), String> {
-    let threads = config.listen.threads.unwrap_or_else(threads_per_core);
-    let conf = ServerConf {
-        // Shutdown must not wait Pingora's default five minutes.
-        grace_period_seconds: Some(1),
+/// How long a new instance started with `--upgrade` waits for the running one to hand its
+/// listeners over (the operator sends that one SIGQUIT meanwhile), one try a second.
+const UPGRADE_WAIT_SECONDS: usize = 60;
+
+/// Pingora's server settings: the grace period from the config (Pingora's default of five
+/// minutes would keep an upgraded-away process that long), the upgrade socket, the runtime.
+fn server_conf(config: &GatewayConfig, threads: usize) -> ServerConf {
+    ServerConf {
+        grace_period_seconds: Some(config.listen.shutdown_grace_seconds),
         graceful_shutdown_timeout_seconds: Some(5),
+        upgrade_sock: config.listen.upgrade_socket().display().to_string(),
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECONDS),
         work_stealing: work_stealing(threads),
         ..ServerConf::default()
+    }
+}
+
+fn assemble(
+    config: &GatewayConfig,
+    factory: store_connect::StoreFactory,
+    file: Option<&Path>,
+    upgrade: bool,
+    certs: Option<Arc<CertStore>>,
+) -> Result<(Server, Arc<CurrentGateway>), String> {
+    let threads = config.listen.threads.unwrap_or_else(threads_per_core);
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf(config, threads));
+    // With `upgrade`, this waits for the running instance's listeners (it exits on failure).
     server.bootstrap();
     let server_conf = server.configuration.clone();
 
@@ -73,11 +106,30 @@ pub fn build_with_certs(
         slot.clone(),
         metrics,
     )?);
+    let current = CurrentGateway::new_shared(gateway.clone());
+    let reloader = match file {
+        Some(file) => {
+            // The reload steps beyond rooms, settings and keys, in the order they run.
+            let mut reloader = Reloader::new(file.to_path_buf(), current.clone(), config.clone());
+            if let Some(certs) = &certs {
+                reloader.add_step(Box::new(tls::ReloadCertificates(certs.clone())));
+            }
+            let reloader = Arc::new(reloader);
+            server.add_service(background_service(
+                "reload",
+                ReloadOnHangup {
+                    reloader: reloader.clone(),
+                },
+            ));
+            Some(reloader)
+        }
+        None => None,
+    };
 
     let owner = background_service(
         "store",
         StoreOwner {
-            gateway: gateway.clone(),
+            current: current.clone(),
             slot,
             factory,
             guard_factory: store_connect::guard_factory(&config.store),
@@ -94,9 +146,9 @@ pub fn build_with_certs(
         PublicApp::new(
             http_proxy(
                 &server_conf,
-                GatewayProxy::new(gateway.clone()).with_access_log(config.log.access),
+                GatewayProxy::new(current.clone()).with_access_log(config.log.access),
             ),
-            gateway.clone(),
+            current.clone(),
             HEAD_TIMEOUT,
             certs.map(tls::acceptor).transpose()?,
         ),
@@ -116,9 +168,10 @@ pub fn build_with_certs(
     let mut admin = Service::new(
         "admin".to_string(),
         HttpServer::new_app(AdminApi {
-            gateway: gateway.clone(),
+            current: current.clone(),
             token: config.admin.token.as_ref().map(|token| token.0.clone()),
             health: health.clone(),
+            reloader,
         }),
     );
     admin.add_tcp(&config.listen.admin.to_string());
@@ -134,7 +187,7 @@ pub fn build_with_certs(
     metrics_endpoint.add_tcp(&config.listen.metrics.to_string());
     server.add_service(metrics_endpoint);
 
-    Ok((server, gateway))
+    Ok((server, current))
 }
 
 /// Bytes of the public listener's per-connection read buffer: a request head fits.

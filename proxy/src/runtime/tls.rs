@@ -77,6 +77,20 @@ impl ResolvesServerCert for CertStore {
     }
 }
 
+/// The reload step of the public listener's certificate: its files read again (a pair that
+/// does not load refuses the reload, and the one in use stays).
+pub struct ReloadCertificates(pub Arc<CertStore>);
+
+impl crate::runtime::reload::ReloadStep for ReloadCertificates {
+    fn name(&self) -> &'static str {
+        "listen.tls_cert/tls_key"
+    }
+
+    fn reload(&self, _config: &GatewayConfig) -> Result<(), String> {
+        self.0.reload().map_err(|error| error.to_string())
+    }
+}
+
 /// The public listener's certificate store when `[listen] tls_cert`/`tls_key` are set.
 pub fn public_certs(config: &GatewayConfig) -> Result<Option<Arc<CertStore>>, String> {
     config

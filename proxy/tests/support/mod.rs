@@ -65,6 +65,8 @@ pub struct Gateway {
     pub admin: SocketAddr,
     pub metrics: SocketAddr,
     log: PathBuf,
+    config_path: PathBuf,
+    store_toml: String,
 }
 
 impl Gateway {
@@ -100,47 +102,29 @@ impl Gateway {
         let public: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        // Every client of these suites comes from loopback: the bot guard would take them for
-        // one farm. Suites about the guard turn it on with their own [bot_guard] section.
-        let guard = if extra.contains("[bot_guard]") {
-            ""
-        } else {
-            "[bot_guard]\nenabled = false\n"
-        };
-        let config = format!(
-            "[listen]\npublic = \"{public}\"\nadmin = \"{admin}\"\nmetrics = \"{metrics}\"\n\n{extra}\n{guard}\n{store_toml}\n\
-             {keys}\n\
-             [admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{rooms}"
-        );
         let config_path = dir.join("gateway.toml");
-        std::fs::write(&config_path, config).expect("write gateway config");
+        let listen = [public, admin, metrics];
+        std::fs::write(
+            &config_path,
+            config_text(listen, store_toml, rooms, extra, keys),
+        )
+        .expect("write gateway config");
         let log = dir.join("gateway.log");
-        let log_file = std::fs::File::create(&log).expect("create gateway log");
-        let child = Command::new(env!("CARGO_BIN_EXE_anteroom"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .args(flags)
-            .env(
-                "RUST_LOG",
-                std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn anteroom serve");
+        let child = spawn_serve(&config_path, &log, flags);
         let mut gateway = Gateway {
             child,
             public,
             admin,
             metrics,
             log,
+            config_path,
+            store_toml: store_toml.to_string(),
         };
         gateway.wait_ready().await;
         gateway
     }
 
-    async fn wait_ready(&mut self) {
+    pub async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = client();
         loop {
@@ -166,6 +150,80 @@ impl Gateway {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// `anteroom serve --upgrade` on this gateway's config: the new process waits for this
+    /// one's listeners (send this one SIGQUIT), then serves on the same addresses.
+    pub fn upgrade(&self) -> Gateway {
+        let log = self.log.with_file_name("upgraded.log");
+        Gateway {
+            child: spawn_serve(&self.config_path, &log, &["--upgrade"]),
+            public: self.public,
+            admin: self.admin,
+            metrics: self.metrics,
+            log,
+            config_path: self.config_path.clone(),
+            store_toml: self.store_toml.clone(),
+        }
+    }
+
+    /// Wait for the process to exit (failing after `wait`).
+    pub async fn wait_exit(&mut self, wait: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway still running after {wait:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Write a new config file in place of the one the gateway started with (same listeners
+    /// and store); `anteroom serve` reads it on SIGHUP.
+    pub fn rewrite_config(&self, rooms: &str, extra: &str, keys: &str) {
+        let listen = [self.public, self.admin, self.metrics];
+        let text = config_text(listen, &self.store_toml, rooms, extra, keys);
+        std::fs::write(&self.config_path, text).expect("rewrite gateway config");
+    }
+
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
+    }
+
+    /// Send the gateway a signal (`HUP`, `QUIT`, ...).
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name} {} failed", self.pid());
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait until the log holds `needle` (its text then), failing after `wait`.
+    pub async fn wait_log(&self, needle: &str, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        loop {
+            let text = self.log_text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{needle}` not logged within {wait:?}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Resident memory of the gateway process, in KiB (Linux).
@@ -244,6 +302,47 @@ impl Gateway {
             .await
             .expect("admin get json")
     }
+}
+
+/// `anteroom serve` on this config, its stderr in `log`.
+fn spawn_serve(config_path: &std::path::Path, log: &std::path::Path, flags: &[&str]) -> Child {
+    let log_file = std::fs::File::create(log).expect("create gateway log");
+    Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .args(flags)
+        .env(
+            "RUST_LOG",
+            std::env::var("ANTEROOM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn anteroom serve")
+}
+
+/// A gateway config file's text: listeners (public, admin, metrics), store, keys, rooms.
+fn config_text(
+    listen: [SocketAddr; 3],
+    store_toml: &str,
+    rooms: &str,
+    extra: &str,
+    keys: &str,
+) -> String {
+    let [public, admin, metrics] = listen;
+    // Every client of these suites comes from loopback: the bot guard would take them for
+    // one farm. Suites about the guard turn it on with their own [bot_guard] section.
+    let guard = if extra.contains("[bot_guard]") {
+        ""
+    } else {
+        "[bot_guard]\nenabled = false\n"
+    };
+    format!(
+        "[listen]\npublic = \"{public}\"\nadmin = \"{admin}\"\nmetrics = \"{metrics}\"\n\n{extra}\n{guard}\n{store_toml}\n\
+         {keys}\n\
+         [admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n{rooms}"
+    )
 }
 
 impl Drop for Gateway {

@@ -14,8 +14,12 @@ use crate::gateway::{Gateway, Reply};
 
 pub struct StreamHub {
     limits: StreamsConfig,
-    open: AtomicUsize,
-    feeds: Vec<RoomFeed>,
+    /// Shared with the hub a reload replaces this one by: streams opened before the reload
+    /// count against the same limit.
+    open: Arc<AtomicUsize>,
+    /// Shared the same way, per room the reload keeps: the store owner keeps waking the
+    /// streams opened before it.
+    feeds: Vec<Arc<RoomFeed>>,
 }
 
 /// Why a stream was not opened.
@@ -63,13 +67,37 @@ impl StreamHub {
     pub fn new(limits: StreamsConfig, rooms: impl IntoIterator<Item = RoomSettings>) -> StreamHub {
         StreamHub {
             limits,
-            open: AtomicUsize::new(0),
-            feeds: rooms.into_iter().map(RoomFeed::new).collect(),
+            open: Arc::new(AtomicUsize::new(0)),
+            feeds: rooms
+                .into_iter()
+                .map(|settings| Arc::new(RoomFeed::new(settings)))
+                .collect(),
+        }
+    }
+
+    /// The hub of the gateway a reload puts in force: each room's feed is the one of the
+    /// same room here (`previous`: its index here) or a new one, and the open count is shared.
+    pub fn successor(
+        &self,
+        limits: StreamsConfig,
+        rooms: impl IntoIterator<Item = (Option<usize>, RoomSettings)>,
+    ) -> StreamHub {
+        StreamHub {
+            limits,
+            open: self.open.clone(),
+            feeds: rooms
+                .into_iter()
+                .map(|(previous, settings)| {
+                    previous
+                        .and_then(|index| self.feeds.get(index).cloned())
+                        .unwrap_or_else(|| Arc::new(RoomFeed::new(settings)))
+                })
+                .collect(),
         }
     }
 
     pub fn feed(&self, room: usize) -> Option<&RoomFeed> {
-        self.feeds.get(room)
+        self.feeds.get(room).map(Arc::as_ref)
     }
 
     pub fn limits(&self) -> StreamsConfig {

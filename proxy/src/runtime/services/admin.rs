@@ -15,17 +15,38 @@ use anteroom_queue::{RoomSettings, SettingsPatch, StoreError};
 
 use super::health::StoreHealth;
 use super::{error_response, json_response, read_body, MAX_ADMIN_BODY};
-use crate::gateway::{guard_rules, Gateway};
+use crate::gateway::{guard_rules, CurrentGateway, Gateway};
+use crate::runtime::reload::Reloader;
 
 pub struct AdminApi {
-    pub gateway: Arc<Gateway>,
+    pub current: Arc<CurrentGateway>,
     /// None: no token configured, every request is refused.
     pub token: Option<Vec<u8>>,
     pub health: Arc<StoreHealth>,
+    /// None: the gateway was not started from a file (the demo): nothing to reload.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 #[async_trait]
 impl ServeHttp for AdminApi {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        AdminRequest {
+            gateway: self.current.get(),
+            api: self,
+        }
+        .response(session)
+        .await
+    }
+}
+
+/// One admin request, on the gateway in force when it arrived (room indexes stay valid
+/// through a reload).
+struct AdminRequest<'a> {
+    gateway: Arc<Gateway>,
+    api: &'a AdminApi,
+}
+
+impl AdminRequest<'_> {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         // Probes carry no token and learn nothing secret.
         match (
@@ -33,11 +54,11 @@ impl ServeHttp for AdminApi {
             session.req_header().uri.path(),
         ) {
             ("GET" | "HEAD", "/healthz") => {
-                let (status, body) = self.health.healthz();
+                let (status, body) = self.api.health.healthz();
                 return json_response(status, &body);
             }
             ("GET" | "HEAD", "/readyz") => {
-                let (status, body) = self.health.readyz(self.gateway.keyring.kids().count());
+                let (status, body) = self.api.health.readyz(self.gateway.keyring.kids().count());
                 return json_response(status, &body);
             }
             _ => {}
@@ -49,6 +70,7 @@ impl ServeHttp for AdminApi {
         let path = session.req_header().uri.path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         match (method.as_str(), segments.as_slice()) {
+            ("POST", ["v1", "reload"]) => self.reload().await,
             ("GET", ["v1", "rooms"]) => self.list().await,
             ("GET", ["v1", "rooms", id]) => self.show(id).await,
             ("PATCH", ["v1", "rooms", id]) => match read_json(session).await {
@@ -72,7 +94,26 @@ impl ServeHttp for AdminApi {
     }
 }
 
-impl AdminApi {
+impl AdminRequest<'_> {
+    /// Read the config file again and put it in force (as SIGHUP does).
+    async fn reload(&self) -> Response<Vec<u8>> {
+        let Some(reloader) = &self.api.reloader else {
+            return error_response(404, "not_found", "this gateway was not started from a file");
+        };
+        match reloader.reload_logged().await {
+            Ok(reloaded) => json_response(
+                200,
+                &json!({
+                    "added": reloaded.rooms.added,
+                    "removed": reloaded.rooms.removed,
+                    "changed": reloaded.rooms.changed,
+                    "needs_restart": reloaded.needs_restart,
+                }),
+            ),
+            Err(reason) => error_response(422, "reload_refused", &reason),
+        }
+    }
+
     /// A room's bot-guard rules in force, and the live change laid over its config.
     fn guard(&self, id: &str) -> Response<Vec<u8>> {
         let Some(index) = self.gateway.room_index(id) else {
@@ -134,7 +175,7 @@ impl AdminApi {
 
     /// The 401 to send unless the request carries the admin token.
     fn refusal(&self, session: &ServerSession) -> Option<Response<Vec<u8>>> {
-        let Some(expected) = &self.token else {
+        let Some(expected) = &self.api.token else {
             return Some(error_response(
                 401,
                 "unauthorized",

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod health;
 pub mod metrics_endpoint;
+pub mod reload_signal;
 pub mod store_owner;
 
 use bytes::Bytes;

@@ -14,7 +14,7 @@ use anteroom_queue::{QueueStore, StoreError};
 
 use super::health::StoreHealth;
 use crate::gateway::engine::{configured_settings, unix_now_ms};
-use crate::gateway::{Gateway, StoreSlot};
+use crate::gateway::{CurrentGateway, StoreSlot};
 use crate::runtime::store_connect::{GuardFactory, StoreFactory};
 
 /// How often admission runs. Short enough that every stream sees a tick within a second.
@@ -30,7 +30,8 @@ const MAX_FRONTIER_PAGES: usize = 50;
 const TOUCH_BATCH: usize = 1000;
 
 pub struct StoreOwner {
-    pub gateway: Arc<Gateway>,
+    /// Read afresh at every step: a reload's rooms are ticked from the next tick on.
+    pub current: Arc<CurrentGateway>,
     pub slot: StoreSlot,
     pub factory: StoreFactory,
     pub guard_factory: GuardFactory,
@@ -94,7 +95,7 @@ impl StoreOwner {
                 Ok(store) => match self.seed(store.as_ref()).await {
                     Ok(()) => match (self.guard_factory)().await {
                         Ok(guard) => {
-                            self.gateway.guard.connect(guard);
+                            self.current.get().guard.connect(guard);
                             return Some(store);
                         }
                         Err(error) => log::error!("bot guard store connection failed: {error}"),
@@ -114,7 +115,7 @@ impl StoreOwner {
     }
 
     async fn seed(&self, store: &dyn QueueStore) -> Result<(), StoreError> {
-        for room in &self.gateway.rooms {
+        for room in &self.current.get().rooms {
             store
                 .init_room(&room.config.id, &configured_settings(&room.config))
                 .await?;
@@ -125,7 +126,7 @@ impl StoreOwner {
     /// One admission step for every room. The store counts as reachable when every call
     /// of the round got an answer from it.
     async fn tick(&self, store: &dyn QueueStore) {
-        let gateway = &self.gateway;
+        let gateway = &self.current.get();
         let mut answered = true;
         if gateway.rooms.is_empty() {
             answered = gateway.timed("ping", store.ping()).await.is_ok();
@@ -136,7 +137,7 @@ impl StoreOwner {
                 Ok(outcome) => outcome,
                 // The store forgot the room (a flush, a Redis restart without persistence).
                 Err(StoreError::Invalid(_)) => {
-                    self.restore(store, index).await;
+                    self.restore(gateway, store, index).await;
                     continue;
                 }
                 Err(StoreError::Protocol(_)) => continue,
@@ -153,7 +154,7 @@ impl StoreOwner {
             gateway
                 .metrics
                 .set_room_figures(id, outcome.waiting, outcome.active);
-            if !self.follow_line(store, index).await {
+            if !self.follow_line(gateway, store, index).await {
                 answered = false;
             }
         }
@@ -166,8 +167,12 @@ impl StoreOwner {
     /// tick (one call; more only after a burst of over a thousand removals) and wake its
     /// streams; now and then keep their visitors' places alive. False when the store did
     /// not answer.
-    async fn follow_line(&self, store: &dyn QueueStore, index: usize) -> bool {
-        let gateway = &self.gateway;
+    async fn follow_line(
+        &self,
+        gateway: &crate::gateway::Gateway,
+        store: &dyn QueueStore,
+        index: usize,
+    ) -> bool {
         let (Some(feed), Some(room)) = (gateway.streams.feed(index), gateway.rooms.get(index))
         else {
             return true;
@@ -213,8 +218,13 @@ impl StoreOwner {
     /// settings (runtime flags such as `paused` and `sold_out` included, not the config's)
     /// and the revocations still in force — so the line rebuilds without reopening a sold-out
     /// sale or forgetting who was revoked.
-    async fn restore(&self, store: &dyn QueueStore, index: usize) {
-        let Some(room) = self.gateway.rooms.get(index) else {
+    async fn restore(
+        &self,
+        gateway: &crate::gateway::Gateway,
+        store: &dyn QueueStore,
+        index: usize,
+    ) {
+        let Some(room) = gateway.rooms.get(index) else {
             return;
         };
         let id = room.config.id.as_str();
@@ -233,8 +243,8 @@ impl StoreOwner {
     }
 
     /// Take the room's live bot-guard change from the store when another instance made one.
-    async fn refresh_guard_rules(&self, index: usize, id: &str) {
-        let guard = &self.gateway.guard;
+    async fn refresh_guard_rules(&self, gateway: &crate::gateway::Gateway, index: usize, id: &str) {
+        let guard = &gateway.guard;
         let Some(store) = guard.store() else {
             return;
         };
@@ -263,7 +273,7 @@ impl StoreOwner {
     /// store is read first and what it said applied in one step, so a revocation this
     /// instance recorded meanwhile (admin revoke, leave) is never overwritten.
     pub async fn refresh(&self, store: &dyn QueueStore) {
-        let gateway = &self.gateway;
+        let gateway = &self.current.get();
         for (index, room) in gateway.rooms.iter().enumerate() {
             let id = room.config.id.as_str();
             let Ok(settings) = gateway.timed("settings", store.settings(id)).await else {
@@ -284,7 +294,7 @@ impl StoreOwner {
                     break;
                 }
             }
-            self.refresh_guard_rules(index, id).await;
+            self.refresh_guard_rules(gateway, index, id).await;
             let stats = gateway.timed("stats", store.stats(id)).await.ok();
             if let Some(stats) = stats {
                 gateway
