@@ -13,7 +13,7 @@ pub const MAX_FORWARDED_HOPS: usize = 32;
 /// The client of a request from `peer`, given its `X-Forwarded-For` header values in
 /// arrival order (a proxy may send several).
 pub fn client_ip(peer: IpAddr, forwarded_for: &[&[u8]], trusted: &[Cidr]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let is_trusted = |ip: IpAddr| is_trusted(ip, trusted);
     let mut client = peer.to_canonical();
     if !is_trusted(client) {
         return client;
@@ -34,6 +34,13 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &[&[u8]], trusted: &[Cidr]) -> IpA
         }
     }
     client
+}
+
+/// Whether `ip` (an IPv4-mapped IPv6 address as its IPv4 one) is one of the `trusted`
+/// proxies, whose word on the client (`X-Forwarded-*`, a PROXY header) is believed.
+pub fn is_trusted(ip: IpAddr, trusted: &[Cidr]) -> bool {
+    let ip = ip.to_canonical();
+    trusted.iter().any(|cidr| cidr.contains(ip))
 }
 
 /// One `X-Forwarded-For` entry: an address, optionally with a port (`1.2.3.4:5`,

@@ -29,7 +29,7 @@ pub use challenge::{
 };
 pub use clearance::{ClearanceKey, MAX_CLEARANCE_LEN};
 pub use client_fp::{ClientFingerprint, ClientFpError, MAX_CLIENT_FP_BYTES};
-pub use client_ip::client_ip;
+pub use client_ip::{client_ip, is_trusted};
 pub use decide::{decide, suspicion, Counts};
 pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PUZZLES};
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};

@@ -56,6 +56,9 @@ pub struct ListenConfig {
     /// Peers whose `X-Forwarded-For` / PROXY protocol is believed; empty = none (the
     /// socket address is the client).
     pub trusted_proxies: Vec<crate::Cidr>,
+    /// Connections from `trusted_proxies` start with a PROXY protocol header (v1 or v2)
+    /// naming the client; from any other peer none is read.
+    pub proxy_protocol: bool,
     /// `tls_cert` + `tls_key`: the public listener speaks TLS (HTTP/2 offered by ALPN);
     /// None = plain HTTP.
     pub tls: Option<TlsFiles>,

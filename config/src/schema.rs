@@ -51,6 +51,7 @@ const LISTEN_KEYS: &[&str] = &[
     "trusted_proxies",
     "tls_cert",
     "tls_key",
+    "proxy_protocol",
     "upgrade_socket",
     "shutdown_grace_seconds",
 ];
@@ -243,6 +244,7 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             .as_ref()
             .map(|s| bot_guard::trusted_proxies(src, s))
             .unwrap_or_default(),
+        proxy_protocol: section.as_ref().is_some_and(|s| proxy_protocol(src, s)),
         tls: section.as_ref().and_then(|s| tls_files(src, s)),
         upgrade_socket: section
             .as_ref()
@@ -262,6 +264,31 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             })
             .unwrap_or(crate::gateway::DEFAULT_SHUTDOWN_GRACE_SECONDS),
     }
+}
+
+/// `proxy_protocol`: on only with peers to read it from (a header from anyone else would
+/// let a client name its own address).
+fn proxy_protocol(src: &Source, s: &Section) -> bool {
+    let Some(at) = s
+        .get("proxy_protocol")
+        .and_then(|f| src.keep(f.boolean(src)))
+    else {
+        return false;
+    };
+    let no_peers = s.get("trusted_proxies").is_none_or(|field| {
+        field
+            .item
+            .as_array()
+            .is_some_and(toml_edit::Array::is_empty)
+    });
+    if at.value && no_peers {
+        src.report(src.error(
+            &at.span,
+            at.path,
+            "needs `trusted_proxies`: the PROXY header is read only from those peers",
+        ));
+    }
+    at.value
 }
 
 /// `tls_cert` and `tls_key`: both or neither, each a readable PEM file of its kind.

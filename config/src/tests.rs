@@ -118,6 +118,7 @@ admit_per_second = 3
             metrics: addr("[::1]:9190"),
             threads: None,
             trusted_proxies: vec![],
+            proxy_protocol: false,
             tls: None,
             upgrade_socket: None,
             shutdown_grace_seconds: crate::DEFAULT_SHUTDOWN_GRACE_SECONDS,
@@ -1238,6 +1239,32 @@ fn bot_guard_errors_are_located() {
     let text = with_rooms("[listen]\ntrusted_proxies = \"10.0.0.0/8\"\n");
     let (_, _, field, _, _) = fail(&text);
     assert_eq!(field, "listen.trusted_proxies");
+}
+
+#[test]
+fn proxy_protocol_is_read_only_from_trusted_proxies() {
+    let room = "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\n";
+    let on = parse(&with_rooms(&format!(
+        "[listen]\ntrusted_proxies = [\"10.0.0.0/8\"]\nproxy_protocol = true\n\n{room}"
+    )))
+    .unwrap();
+    assert!(on.listen.proxy_protocol);
+    let off = parse(&with_rooms(room)).unwrap();
+    assert!(!off.listen.proxy_protocol);
+
+    for listen in [
+        "[listen]\nproxy_protocol = true\n",
+        "[listen]\ntrusted_proxies = []\nproxy_protocol = true\n",
+    ] {
+        let text = with_rooms(&format!("{listen}\n{room}"));
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(line, line_of(&text, "proxy_protocol = true"));
+        assert_eq!(field, "listen.proxy_protocol");
+        assert!(message.contains("needs `trusted_proxies`"), "{message}");
+    }
+    let text = with_rooms(&format!("[listen]\nproxy_protocol = \"v2\"\n\n{room}"));
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "listen.proxy_protocol");
 }
 
 #[test]

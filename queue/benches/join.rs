@@ -8,7 +8,9 @@
 //! EVALSHA on the same redis-server, in one run. Budget: the store reaches >= 0.7x of the
 //! un-pipelined run (one round trip per join, as a gateway request makes). The pipelined
 //! run (16 per round trip) is reported too: it is what Redis itself can do with the script,
-//! the ceiling no per-request client reaches.
+//! the ceiling no per-request client reaches. Also reported: Redis memory per waiting fan
+//! (`used_memory` after the joins minus before, over the joins) — the sizing figure of
+//! docs/operations.md.
 //!
 //! cargo bench -p anteroom-queue --bench join
 //! Environment: JOIN_BENCH_REQUESTS (default 100000), JOIN_BENCH_CLIENTS (default 64),
@@ -80,6 +82,19 @@ fn redis_benchmark(port: u16, sha: &str, requests: u64, clients: u64, pipeline: 
     anteroom_testkit::redis_benchmark_rps(port, requests, clients, pipeline, &command)
 }
 
+/// `used_memory` of the server on `port`, in bytes (`INFO memory`).
+fn used_memory(port: u16) -> u64 {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "memory"])
+        .output()
+        .expect("run redis-cli INFO memory");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("used_memory in INFO memory")
+}
+
 fn main() {
     let requests = env_u64("JOIN_BENCH_REQUESTS", 100_000);
     let clients = env_u64("JOIN_BENCH_CLIENTS", 64);
@@ -90,7 +105,7 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
-    let (store_rate, sha) = runtime.block_on(async {
+    let (store_rate, sha, bytes_per_fan) = runtime.block_on(async {
         let options = RedisOptions {
             pool_size: pool,
             command_timeout: Duration::from_secs(5),
@@ -111,10 +126,13 @@ fn main() {
         for n in 0..1000 {
             store.join("bench-warmup", visitor(n)).await.ok();
         }
+        let memory_before = used_memory(server.port());
         let rate = store_joins(store.clone(), requests, clients).await;
+        let memory_after = used_memory(server.port());
         let waiting = store.stats("bench-store").await.expect("stats").waiting;
         assert_eq!(waiting, requests, "every join took a place");
-        (rate, store.join_script_sha())
+        let per_fan = memory_after.saturating_sub(memory_before) as f64 / requests as f64;
+        (rate, store.join_script_sha(), per_fan)
     });
     let bench_rate = redis_benchmark(server.port(), &sha, requests, clients, 1);
     let pipelined_rate = redis_benchmark(server.port(), &sha, requests, clients, 16);
@@ -129,5 +147,8 @@ fn main() {
     println!(
         "  ratio to the pipelined ceiling {:.2}",
         store_rate / pipelined_rate
+    );
+    println!(
+        "  Redis memory per waiting fan (used_memory delta / joins): {bytes_per_fan:.0} bytes"
     );
 }

@@ -36,11 +36,9 @@ pub struct Peer<'a> {
 /// through says so. The last `X-Forwarded-Proto` value is the one that proxy set (one that
 /// appends keeps whatever a client sent in front of it); from anyone else it is ignored.
 fn client_tls(header: &RequestHeader, tls: bool, peer: Peer) -> bool {
-    let trusted = peer.ip.is_some_and(|ip| {
-        peer.trusted_proxies
-            .iter()
-            .any(|cidr| cidr.contains(ip.to_canonical()))
-    });
+    let trusted = peer
+        .ip
+        .is_some_and(|ip| anteroom_bot_guard::is_trusted(ip, peer.trusted_proxies));
     tls || trusted
         && header
             .headers

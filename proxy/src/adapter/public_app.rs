@@ -10,6 +10,12 @@
 //! the same way decrypted: HTTP/1.1 to the loop above (the peek reads ahead through TLS),
 //! HTTP/2 (chosen by ALPN) to an HTTP/2 loop that serves event streams on their HTTP/2
 //! streams and hands every other request to the proxy.
+//!
+//! With `[listen] proxy_protocol`, a connection from a trusted proxy opens with a PROXY
+//! header (read first, under the same time bound); the client it names becomes the
+//! connection's peer for everything after — the gateway's client address, the bot guard,
+//! `X-Forwarded-For`. A trusted connection without one is closed: a balancer configured to
+//! send it always does, so its absence is a misconfiguration or someone else.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,12 +26,14 @@ use pingora::listeners::tls::Acceptor;
 use pingora::listeners::ALPN;
 use pingora::protocols::http::v2::server::{self as h2, H2Accept, HttpSession};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::socket::SocketAddr as InetOrUnix;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::{Digest, Stream};
+use pingora::protocols::{Digest, SocketDigest, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
 use super::head_deadline::BoundedHead;
+use super::proxy_protocol::{self, Proxied};
 use super::streams::{self, looks_like_stream_request};
 use super::GatewayProxy;
 use crate::gateway::CurrentGateway;
@@ -41,6 +49,8 @@ pub struct PublicApp {
     head_limit: Duration,
     /// Set when the listener speaks TLS.
     tls: Option<Acceptor>,
+    /// `[listen] proxy_protocol`
+    proxy_protocol: bool,
 }
 
 impl PublicApp {
@@ -55,6 +65,47 @@ impl PublicApp {
             current,
             head_limit,
             tls,
+            proxy_protocol: false,
+        }
+    }
+
+    /// Read a PROXY header on connections from trusted proxies (`[listen] proxy_protocol`).
+    pub fn with_proxy_protocol(mut self, on: bool) -> PublicApp {
+        self.proxy_protocol = on;
+        self
+    }
+
+    /// The connection with its client as a trusted proxy's PROXY header names it; `None`
+    /// (the connection is dropped) when that header is missing, malformed or too slow.
+    async fn take_proxy_header(&self, mut stream: Stream) -> Option<Stream> {
+        let digest = stream.get_socket_digest();
+        let peer = digest
+            .as_ref()
+            .and_then(|digest| digest.peer_addr())
+            .and_then(|peer| peer.as_inet())
+            .map(|peer| peer.ip());
+        let gateway = self.current.get();
+        let trusted = peer.is_some_and(|peer| {
+            anteroom_bot_guard::is_trusted(peer, gateway.guard.trusted_proxies())
+        });
+        if !trusted {
+            return Some(stream);
+        }
+        let header = tokio::time::timeout(self.head_limit, proxy_protocol::read(&mut stream)).await;
+        match header {
+            Ok(Ok(Some(Proxied::Client(client)))) => {
+                let named = SocketDigest::from_raw_fd(stream.id());
+                let _ = named.peer_addr.set(Some(InetOrUnix::Inet(client)));
+                let local = digest
+                    .as_ref()
+                    .and_then(|digest| digest.local_addr().cloned());
+                let _ = named.local_addr.set(local);
+                stream.set_socket_digest(named);
+                Some(stream)
+            }
+            // A health check of the balancer's own: the connection is the balancer's.
+            Ok(Ok(Some(Proxied::Local))) => Some(stream),
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => None,
         }
     }
 
@@ -161,6 +212,11 @@ impl ServerApp for PublicApp {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let stream = if self.proxy_protocol {
+            self.take_proxy_header(stream).await?
+        } else {
+            stream
+        };
         let stream = match &self.tls {
             Some(acceptor) => self.tls_handshake(acceptor, stream).await?,
             None => stream,

@@ -33,6 +33,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             metrics: SocketAddr::from(([127, 0, 0, 1], port.wrapping_add(1010))),
             threads: None,
             trusted_proxies: Vec::new(),
+            proxy_protocol: false,
             tls: None,
             upgrade_socket: None,
             shutdown_grace_seconds: anteroom_config::DEFAULT_SHUTDOWN_GRACE_SECONDS,

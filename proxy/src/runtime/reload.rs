@@ -165,6 +165,10 @@ pub fn needs_restart(started: &GatewayConfig, config: &GatewayConfig) -> Vec<&'s
         // The files named at start are re-read on every reload; other paths (or TLS
         // turned on or off) take a restart.
         ("listen.tls_cert/tls_key", was.tls != now.tls),
+        (
+            "listen.proxy_protocol",
+            was.proxy_protocol != now.proxy_protocol,
+        ),
         ("log", started.log != config.log),
         ("store", started.store != config.store),
         ("admin.token", started.admin != config.admin),

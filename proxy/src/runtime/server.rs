@@ -151,7 +151,8 @@ fn assemble(
             current.clone(),
             HEAD_TIMEOUT,
             certs.map(tls::acceptor).transpose()?,
-        ),
+        )
+        .with_proxy_protocol(config.listen.proxy_protocol),
     );
     // A small read buffer in front of every connection instead of Pingora's 64 KiB: the
     // public app peeks the first bytes of each request (is it a stream?), and with a buffer
