@@ -10,7 +10,10 @@ use anteroom_config::Cidr;
 use http::HeaderName;
 use pingora::http::RequestHeader;
 
-pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
+/// The name as Pingora inserts it cheapest: a `&'static str` becomes its case-preserved name
+/// without a copy (a `HeaderName` of a non-standard header is copied on every insert).
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// Longest id honoured from a proxy; a longer one is replaced by ours.
 const MAX_LEN: usize = 64;
@@ -40,7 +43,7 @@ impl RequestId {
     /// The proxy's id when the peer is a trusted proxy and the id is short printable text,
     /// else a new one.
     pub fn for_request(header: &RequestHeader, peer: Option<IpAddr>, trusted: &[Cidr]) -> Self {
-        let from_trusted = peer.is_some_and(|ip| trusted.iter().any(|cidr| cidr.contains(ip)));
+        let from_trusted = peer.is_some_and(|ip| anteroom_bot_guard::is_trusted(ip, trusted));
         if from_trusted {
             if let Some(id) = header
                 .headers

@@ -4,7 +4,7 @@
 use pingora::http::ResponseHeader;
 use pingora::prelude::*;
 
-use super::request_id::REQUEST_ID_HEADER;
+use super::request_id::REQUEST_ID;
 use super::RequestCtx;
 use crate::gateway::{Gateway, PASS_HEADER, VISITOR_HEADER};
 
@@ -13,7 +13,7 @@ pub fn run(
     upstream_response: &mut ResponseHeader,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
-    upstream_response.insert_header(REQUEST_ID_HEADER.clone(), ctx.request_id.as_str())?;
+    upstream_response.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
     let Some(plan) = ctx.plan.as_mut() else {
         return Ok(());
     };

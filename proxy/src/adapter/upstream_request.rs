@@ -8,11 +8,12 @@
 use std::net::IpAddr;
 
 use http::header::HOST;
+use http::HeaderValue;
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
 use super::facts::PASS_HEADER_NAME;
-use super::request_id::REQUEST_ID_HEADER;
+use super::request_id::REQUEST_ID;
 use super::RequestCtx;
 use crate::gateway::{ForwardTarget, PASS_HEADER};
 
@@ -29,7 +30,7 @@ pub fn run(upstream_request: &mut RequestHeader, ctx: &RequestCtx) -> Result<()>
     strip_look_alikes(upstream_request);
     forward_client(upstream_request, ctx.client_ip)?;
     // Whatever id the client sent was replaced unless a trusted proxy sent it.
-    upstream_request.insert_header(REQUEST_ID_HEADER.clone(), ctx.request_id.as_str())?;
+    upstream_request.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
     forward_proto(upstream_request, ctx.client_https)?;
     let forward = ctx
         .plan
@@ -74,7 +75,7 @@ fn forward_proto(upstream_request: &mut RequestHeader, https: bool) -> Result<()
             return Ok(());
         }
     }
-    upstream_request.insert_header(X_FORWARDED_PROTO.clone(), proto)?;
+    upstream_request.insert_header(X_FORWARDED_PROTO.as_str(), HeaderValue::from_static(proto))?;
     Ok(())
 }
 
@@ -105,7 +106,7 @@ fn forward_client(upstream_request: &mut RequestHeader, client: Option<IpAddr>) 
             chain.join(", ")
         }
     };
-    upstream_request.insert_header(X_FORWARDED_FOR.clone(), value)?;
+    upstream_request.insert_header(X_FORWARDED_FOR.as_str(), value)?;
     Ok(())
 }
 
