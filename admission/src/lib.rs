@@ -1,6 +1,7 @@
 //! Admission: who may enter a room, and how fast.
 //! - the v1 pass (`v1.<kid>.<payload>.<mac>`, HMAC-SHA256) and its keyring, which signs with one
 //!   key and verifies with every listed key so keys rotate without logging anyone out;
+//! - the waitlist offer token (`o1.<kid>.<payload>.<mac>`), the same frame under the same keys;
 //! - signed visitor ids, so no one can forge an id to take someone else's place;
 //! - the admission controller: a pure token bucket bounded by the active-session cap;
 //! - ETA estimates. All pure: no I/O, clocks are passed in;
@@ -17,11 +18,13 @@ mod compare;
 mod cookies;
 mod error;
 mod eta;
+mod frame;
 #[cfg(feature = "config")]
 mod from_config;
 mod hex;
 mod keyring;
 mod names;
+mod offer_token;
 mod pass;
 mod rate_meter;
 mod recent_passes;
@@ -39,6 +42,7 @@ pub use names::{
     PASS_COOKIE, PASS_HEADER, PASS_HEADER_LOWER, VISITOR_COOKIE, VISITOR_HEADER,
     VISITOR_HEADER_LOWER,
 };
+pub use offer_token::{OfferClaims, OfferTokenError, MAX_OFFER_TOKEN_LEN};
 pub use pass::{PassClaims, MAX_PASS_LEN};
 pub use rate_meter::RateMeter;
 pub use visitor::{VisitorId, MAX_SIGNED_VISITOR_LEN};

@@ -15,20 +15,18 @@ use std::borrow::Cow;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ring::hmac;
 use serde::Deserialize;
 
 use crate::error::PassRejection;
-use crate::keyring::{valid_kid, Keyring};
+use crate::frame::{self, push_json_string};
+use crate::keyring::Keyring;
 use crate::recent_passes;
-use crate::visitor::{hex_digit, VisitorId};
+use crate::visitor::VisitorId;
 
 /// Longest token `verify_pass` considers; longer ones are `Malformed` without further work.
 pub const MAX_PASS_LEN: usize = 1024;
 
 const VERSION: &str = "v1";
-/// 32 bytes of HMAC-SHA256 in base64url without padding.
-const MAC_B64_LEN: usize = 43;
 /// Decoded payload never exceeds 3/4 of MAX_PASS_LEN.
 const MAX_PAYLOAD_LEN: usize = MAX_PASS_LEN / 4 * 3;
 
@@ -125,26 +123,6 @@ fn parse_u64(text: &[u8]) -> Option<(u64, &[u8])> {
     Some((value, rest))
 }
 
-/// Appends `s` as a JSON string: `"` and `\` are backslash-escaped, U+0000..U+001F become
-/// `\u00xx` (lowercase hex), everything else is copied as UTF-8.
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let byte = c as u8;
-                out.push_str("\\u00");
-                out.push(char::from(hex_digit(byte >> 4)));
-                out.push(char::from(hex_digit(byte & 0x0f)));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// The canonical payload JSON of `claims`.
 fn payload_json(claims: &PassClaims) -> String {
     let mut json = String::with_capacity(80 + claims.room.len());
@@ -166,20 +144,11 @@ impl Keyring {
     /// Room ids are short (config allows `[A-Za-z0-9_-]{1,64}`); a room long enough to push
     /// the token past [`MAX_PASS_LEN`] would produce a pass that never verifies.
     pub fn issue_pass(&self, claims: &PassClaims) -> String {
-        let entry = self.signing_entry();
-        let json = payload_json(claims);
-        let mut token = String::with_capacity(
-            VERSION.len() + entry.kid.len() + json.len().div_ceil(3) * 4 + MAC_B64_LEN + 3,
-        );
-        token.push_str(VERSION);
-        token.push('.');
-        token.push_str(&entry.kid);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(json.as_bytes(), &mut token);
-        let tag = hmac::sign(&entry.key, token.as_bytes());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag.as_ref(), &mut token);
-        token
+        frame::seal(
+            self.signing_entry(),
+            VERSION,
+            payload_json(claims).as_bytes(),
+        )
     }
 
     /// Parse, check the MAC in constant time, then room and expiry (`now` in unix seconds).
@@ -220,36 +189,7 @@ impl Keyring {
         if let Some(claims) = recent_passes::recall(self.generation(), token) {
             return check_claims(claims, room, now);
         }
-        if token.len() > MAX_PASS_LEN || !token.is_ascii() {
-            return Err(Malformed);
-        }
-        let mut parts = token.split('.');
-        let (version, kid, payload_b64, mac_b64) =
-            match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                (Some(v), Some(k), Some(p), Some(m)) => (v, k, p, m),
-                _ => return Err(Malformed),
-            };
-        if parts.next().is_some() || version != VERSION || !valid_kid(kid) {
-            return Err(Malformed);
-        }
-        let key = self.key(kid).ok_or(UnknownKey)?;
-        if mac_b64.len() != MAC_B64_LEN {
-            return Err(Malformed);
-        }
-        let mut mac = [0u8; 36];
-        match URL_SAFE_NO_PAD.decode_slice(mac_b64, &mut mac) {
-            Ok(32) => {}
-            _ => return Err(Malformed),
-        }
-        // "v1." + kid + "." + payload: the token up to (not including) the last dot.
-        let signed = token
-            .len()
-            .checked_sub(MAC_B64_LEN + 1)
-            .and_then(|end| token.get(..end))
-            .ok_or(Malformed)?;
-        let mac = mac.get(..32).ok_or(Malformed)?;
-        hmac::verify(key, signed.as_bytes(), mac).map_err(|_| BadSignature)?;
-
+        let payload_b64 = frame::open(self, VERSION, token, MAX_PASS_LEN)?;
         let mut buf = [0u8; MAX_PAYLOAD_LEN];
         let n = URL_SAFE_NO_PAD
             .decode_slice(payload_b64, &mut buf)
@@ -287,6 +227,8 @@ fn check_claims(
 
 #[cfg(test)]
 mod tests {
+    use ring::hmac;
+
     use super::*;
 
     const S1: &[u8] = b"pass-unit-test-secret-k1-0123456789abcdef";

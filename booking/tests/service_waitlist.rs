@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{Keyring, OfferClaims, VisitorId};
 use anteroom_booking::service::{run_promoter, run_relay, BookingService};
 use anteroom_config::{HoldsConfig, WaitlistConfig, WaitlistPosition};
 use serde_json::{json, Value};
@@ -243,23 +243,90 @@ async fn cancel_join_offer_accept_over_http() {
         .await;
     assert_eq!(dave_now["position"], 1, "Dave moves up");
 
-    // Dave cannot take Carol's offer; Carol's double tap gives one booking.
+    // The offer carries its signed token, in the stream and in the status alike.
+    let token = offered["offer"]["token"].as_str().unwrap().to_string();
+    assert_eq!(status_now["offer"]["token"], token.as_str());
+    let claims = keyring().verify_offer_token(&token, 0).unwrap();
+    assert_eq!(
+        (
+            claims.offer.as_str(),
+            claims.entry.as_str(),
+            claims.event.as_str()
+        ),
+        (offer.as_str(), carol_entry.as_str(), "show")
+    );
+    assert_eq!(claims.visitor, carol);
+
+    // Accept needs the token: without it 400; a forged, altered, expired or other-entry one
+    // is refused with 409 and nothing is booked.
     let accept = format!("/v1/offers/{offer}/accept");
-    let (status, _, refused) = api.post(&accept, dave, json!({}), Some("d1")).await;
+    let with = |token: &str| json!({ "offer_token": token });
+    let (status, _, no_token) = api.post(&accept, carol, json!({}), Some("t0")).await;
+    assert_eq!(
+        (status, no_token["error"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let mut altered = token.clone().into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let forged = Keyring::new("k1", vec![("k1".into(), vec![9; 32])])
+        .unwrap()
+        .issue_offer_token(&claims);
+    let expired = keyring().issue_offer_token(&OfferClaims {
+        expires_at_ms: 1,
+        ..claims.clone()
+    });
+    let other_entry = keyring().issue_offer_token(&OfferClaims {
+        entry: d["entry_id"].as_str().unwrap().to_string(),
+        ..claims.clone()
+    });
+    let other_offer = keyring().issue_offer_token(&OfferClaims {
+        offer: "0".repeat(32),
+        ..claims.clone()
+    });
+    for (name, bad, code) in [
+        ("forged", forged.as_str(), "offer_token_invalid"),
+        ("altered", altered.as_str(), "offer_token_invalid"),
+        ("expired", expired.as_str(), "offer_closed"),
+        ("other entry", other_entry.as_str(), "offer_token_invalid"),
+        ("other offer", other_offer.as_str(), "offer_token_invalid"),
+        ("a pass", &pass_for(carol, ROOM), "offer_token_invalid"),
+    ] {
+        let (status, _, refused) = api.post(&accept, carol, with(bad), Some(name)).await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (409, Some(code)),
+            "{name}: {refused}"
+        );
+    }
+    // Dave cannot take Carol's offer, not even with her token.
+    let (status, _, refused) = api.post(&accept, dave, with(&token), Some("d1")).await;
     assert_eq!(
         (status, refused["error"].as_str()),
-        (409, Some("offer_closed"))
+        (409, Some("offer_token_invalid"))
     );
-    let (status, _, missing_key) = api.post(&accept, carol, json!({}), None).await;
+    let (_, still) = api
+        .get(&format!("/v1/waitlist/{carol_entry}"), Some(carol))
+        .await;
+    assert_eq!(still["state"], "offered", "refused tokens booked nothing");
+
+    // Carol's double tap, with her token, gives one booking.
+    let (status, _, missing_key) = api.post(&accept, carol, with(&token), None).await;
     assert_eq!(status, 400, "{missing_key}");
-    let (s1, _, first) = api.post(&accept, carol, json!({}), Some("tap-1")).await;
-    let (s2, _, second) = api.post(&accept, carol, json!({}), Some("tap-2")).await;
+    let (s1, _, first) = api.post(&accept, carol, with(&token), Some("tap-1")).await;
+    let (s2, _, second) = api.post(&accept, carol, with(&token), Some("tap-2")).await;
     assert_eq!((s1, s2), (201, 201), "{first} {second}");
     assert_eq!(first["booking_id"], second["booking_id"]);
     assert_eq!(first["seats"], json!(["S0"]));
     let map: HashMap<String, String> = api.seat_map("show").await.into_iter().collect();
     assert_eq!(map["S0"], "booked");
-    stream_until(&mut live, "accepted").await;
+    let accepted = stream_until(&mut live, "accepted").await;
+    assert_eq!(
+        accepted["offer"]["token"],
+        Value::Null,
+        "a closed offer shows no token"
+    );
 
     // The operator's view: depth, offers, lag; Carol's whole history.
     let status = client()
@@ -346,6 +413,8 @@ struct Hook {
     up: Arc<std::sync::atomic::AtomicBool>,
     refused: Arc<std::sync::atomic::AtomicUsize>,
     received: Arc<Mutex<Vec<String>>>,
+    /// The offer token each message carried, by message id.
+    tokens: Arc<Mutex<HashMap<String, String>>>,
 }
 
 async fn start_hook(hook: Hook) -> String {
@@ -366,6 +435,12 @@ async fn start_hook(hook: Hook) -> String {
                     .to_string();
                 let payload: Value = serde_json::from_str(&body).unwrap();
                 assert_eq!(payload["id"], id.as_str(), "the body carries the id too");
+                if let Some(token) = payload["offer"]["token"].as_str() {
+                    hook.tokens
+                        .lock()
+                        .unwrap()
+                        .insert(id.clone(), token.to_string());
+                }
                 hook.received.lock().unwrap().push(id);
                 StatusCode::OK
             }
@@ -441,15 +516,24 @@ async fn webhook_down_then_back_gets_every_offer_once_by_id() {
     let received = hook.received.lock().unwrap().clone();
     let distinct: std::collections::HashSet<&String> = received.iter().collect();
     assert_eq!(distinct.len(), 5, "every offer delivered: {received:?}");
-    let mut offer_ids = Vec::new();
+    let tokens = hook.tokens.lock().unwrap().clone();
     for (fan, entry) in &entries {
         let (_, now) = api.get(&format!("/v1/waitlist/{entry}"), Some(*fan)).await;
-        offer_ids.push(now["offer"]["offer_id"].as_str().unwrap().to_string());
-    }
-    for id in &offer_ids {
+        let id = now["offer"]["offer_id"].as_str().unwrap();
         assert!(
-            distinct.contains(id),
+            distinct.contains(&id.to_string()),
             "offer {id} delivered under its own id"
+        );
+        // The webhook carried the token the fan's status shows, made out to that fan.
+        assert_eq!(
+            tokens.get(id).map(String::as_str),
+            now["offer"]["token"].as_str(),
+            "{id}"
+        );
+        let claims = keyring().verify_offer_token(&tokens[id], 0).unwrap();
+        assert_eq!(
+            (claims.visitor, claims.entry.as_str()),
+            (*fan, entry.as_str())
         );
     }
 }

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{Keyring, VisitorId};
 use anteroom_booking::ledger::{Canceller, Ledger, PostgresLedger, PostgresOptions};
 use anteroom_booking::waitlist::{PromotionRules, Waitlist, WaitlistError};
 use anteroom_booking::{new_id, Booking, EventSpec, Hold, Inventory};
@@ -161,7 +161,19 @@ fn rules(ttl_ms: u64, per_second: u64) -> PromotionRules {
     PromotionRules {
         offer_ttl_ms: ttl_ms,
         notify_per_second: per_second,
+        keyring: keyring(),
     }
+}
+
+fn keyring() -> Keyring {
+    Keyring::new(
+        "k1",
+        vec![(
+            "k1".into(),
+            b"waitlist-test-secret-0123456789abcdef".to_vec(),
+        )],
+    )
+    .unwrap()
 }
 
 /// Promote until `done` or the deadline.
@@ -178,7 +190,7 @@ async fn promote_until(
             Instant::now() < deadline,
             "promotion did not finish in time"
         );
-        waitlist.promote(event, rules).await.unwrap();
+        waitlist.promote(event, &rules).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -201,7 +213,7 @@ async fn thousand_fans_hundred_cancellations_two_promoters() {
                 let mut offered = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     offered += waitlist
-                        .promote("big", rules(600_000, 10_000))
+                        .promote("big", &rules(600_000, 10_000))
                         .await
                         .unwrap()
                         .offered
@@ -264,8 +276,26 @@ async fn thousand_fans_hundred_cancellations_two_promoters() {
     assert_eq!((overview.waiting, overview.open_offers), (900, 100));
     assert_eq!(overview.outbox_backlog, 100);
 
-    // Every offered fan accepts (two taps each, different keys): one booking per seat.
+    // Every outbox message carries its offer's signed token, naming that offer, its entry,
+    // the event, the entry's fan and the deadline.
     let owner: HashMap<String, VisitorId> = fans.iter().cloned().collect();
+    let messages = db.waitlist.due_messages(1000).await.unwrap();
+    assert_eq!(messages.len(), 100);
+    for message in &messages {
+        let payload: serde_json::Value = serde_json::from_str(&message.payload).unwrap();
+        let offer = &payload["offer"];
+        let token = offer["token"]
+            .as_str()
+            .expect("a token in the webhook payload");
+        let claims = keyring().verify_offer_token(token, 0).unwrap();
+        assert_eq!(claims.offer, message.message_id);
+        assert_eq!(claims.entry, offer["entry_id"].as_str().unwrap());
+        assert_eq!(claims.event, "big");
+        assert_eq!(claims.visitor, owner[&claims.entry]);
+        assert_eq!(Some(claims.expires_at_ms), offer["expires_at_ms"].as_u64());
+    }
+
+    // Every offered fan accepts (two taps each, different keys): one booking per seat.
     let offers: Vec<(String, String)> = db
         .server
         .query("SELECT offer_id, entry_id FROM waitlist_offers")
@@ -367,7 +397,7 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
     };
 
     // Fan 1 is offered the place and lets it expire: fan 2 gets it.
-    db.waitlist.promote("ex", short).await.unwrap();
+    db.waitlist.promote("ex", &short).await.unwrap();
     let first = state(0).await;
     assert_eq!(first.state, "offered");
     let offer = first.offer.clone().unwrap();
@@ -376,7 +406,7 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
     while state(1).await.state != "offered" {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        db.waitlist.promote("ex", short).await.unwrap();
+        db.waitlist.promote("ex", &short).await.unwrap();
     }
     assert_eq!(state(0).await.state, "expired");
     assert_eq!(
@@ -392,7 +422,7 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
         .decline(&second.offer_id, fans[1].1)
         .await
         .unwrap();
-    db.waitlist.promote("ex", long).await.unwrap();
+    db.waitlist.promote("ex", &long).await.unwrap();
     let third = state(2).await;
     assert_eq!(third.state, "offered");
     let third_offer = third.offer.unwrap();
@@ -413,7 +443,7 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
             .state,
         "left"
     );
-    db.waitlist.promote("ex", long).await.unwrap();
+    db.waitlist.promote("ex", &long).await.unwrap();
     let fourth = state(3).await;
     assert_eq!(fourth.state, "offered");
     let booking = db
@@ -427,7 +457,7 @@ async fn expiry_decline_and_leaving_promote_the_next_fan() {
     let offers: Vec<String> = db.column("SELECT state FROM waitlist_offers ORDER BY offered_at_ms");
     assert_eq!(offers, vec!["expired", "declined", "withdrawn", "accepted"]);
     // Nobody left waiting and nothing free: no place goes back to sale.
-    let done = db.waitlist.promote("ex", long).await.unwrap();
+    let done = db.waitlist.promote("ex", &long).await.unwrap();
     assert!(done.returned_seats.is_empty());
     assert_eq!(db.ledger.booked_seats("ex").await.unwrap(), vec!["S00001"]);
 }
@@ -442,7 +472,7 @@ async fn ten_concurrent_accepts_with_different_keys_make_one_booking() {
         .await
         .unwrap();
     db.waitlist
-        .promote("tap", rules(600_000, 10))
+        .promote("tap", &rules(600_000, 10))
         .await
         .unwrap();
     let offer = db
@@ -526,7 +556,7 @@ async fn one_entry_per_visitor_and_nobody_waiting_returns_places_to_sale() {
         .unwrap();
     assert!(!c.returned_to_sale);
     db.waitlist.leave(&late[0].0, late[0].1).await.unwrap();
-    let pass = db.waitlist.promote("one", rules(1000, 10)).await.unwrap();
+    let pass = db.waitlist.promote("one", &rules(1000, 10)).await.unwrap();
     assert_eq!(pass.returned_seats, vec!["S00002"]);
     assert!(pass.offered.is_empty());
 }
@@ -545,13 +575,13 @@ async fn bulk_release_goes_out_in_waves() {
     let per_second = 10;
     let first = db
         .waitlist
-        .promote("wave", rules(600_000, per_second))
+        .promote("wave", &rules(600_000, per_second))
         .await
         .unwrap();
     assert_eq!(first.offered.len(), 10, "one wave");
     let again = db
         .waitlist
-        .promote("wave", rules(600_000, per_second))
+        .promote("wave", &rules(600_000, per_second))
         .await
         .unwrap();
     assert!(again.offered.is_empty(), "the rate holds within the second");
@@ -588,7 +618,7 @@ async fn a_promoter_killed_mid_pass_leaves_no_orphan_offer() {
     for delay_ms in [1u64, 3, 5, 8, 13, 21] {
         let waitlist = db.waitlist.clone();
         let pass =
-            tokio::spawn(async move { waitlist.promote("kill", rules(600_000, 10_000)).await });
+            tokio::spawn(async move { waitlist.promote("kill", &rules(600_000, 10_000)).await });
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         pass.abort();
         let _ = pass.await;
@@ -626,7 +656,7 @@ async fn postgres_restart_mid_promotion_is_consistent_after() {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut failures = 0;
         while Instant::now() < deadline {
-            match waitlist.promote("pg", rules(600_000, 50)).await {
+            match waitlist.promote("pg", &rules(600_000, 50)).await {
                 Ok(p) if p.offered.is_empty() && p.expired == 0 => {
                     // Done once nothing is left to offer.
                     if waitlist.overview("pg").await.map(|o| o.unoffered_places) == Ok(0) {

@@ -194,6 +194,10 @@ pub struct RoomConfig {
     pub paths_case_insensitive: bool,
     /// Replaces the built-in waiting page; read and checked at load. None = built-in.
     pub page_template: Option<crate::PageTemplate>,
+    /// Where the sold-out page and status send the line to join the event's waitlist: a
+    /// path on the same site or an absolute http(s) URL, outside this room's own prefixes
+    /// (`validate::waitlist_url`). None = no waitlist link.
+    pub waitlist_url: Option<String>,
     /// `bot_guard = { ... }`: this room's overrides of `[bot_guard]` (all None = none);
     /// `GatewayConfig::bot_guard.with_override(&room.bot_guard)` gives its rules.
     pub bot_guard: crate::BotGuardOverride,

@@ -18,6 +18,7 @@ mod location;
 mod log;
 mod page_template;
 mod reader;
+mod room_paths;
 mod schema;
 mod secret;
 mod syntax;
@@ -33,8 +34,9 @@ pub use error::{ConfigError, LocatedError};
 pub use gateway::*;
 pub use log::{LogConfig, LogFormat, LogLevel};
 pub use page_template::{template_slots, PageTemplate, MAX_TEMPLATE_BYTES, PAGE_PLACEHOLDERS};
+pub use room_paths::prefix_matches;
 pub use secret::EnvLookup;
-pub use validate::{PATH_PUNCTUATION, REDIS_SCHEMES};
+pub use validate::{MAX_WAITLIST_URL_LEN, PATH_PUNCTUATION, REDIS_SCHEMES};
 
 #[cfg(test)]
 mod tests;

@@ -17,6 +17,7 @@ pub const PAGE_PLACEHOLDERS: &[&str] = &[
     "eta",
     "message",
     "refresh_seconds",
+    "waitlist_url",
     "status_json",
     "client_script",
 ];

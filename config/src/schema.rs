@@ -15,7 +15,7 @@ use crate::gateway::{
 use crate::location::Source;
 use crate::reader::{Field, Located, Section};
 use crate::secret::{self, EnvLookup};
-use crate::{syntax, validate, ConfigError};
+use crate::{room_paths, syntax, validate, ConfigError};
 use crate::{BotGuardConfig, PageTemplate};
 
 pub(crate) const DEFAULT_PUBLIC: &str = "127.0.0.1:8080";
@@ -73,6 +73,7 @@ const ROOM_KEYS: &[&str] = &[
     "abandon_after_seconds",
     "paths_case_insensitive",
     "page_template",
+    "waitlist_url",
     "bot_guard",
 ];
 
@@ -681,6 +682,8 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>, guard: &BotGuar
         .is_some_and(|at| at.value);
 
     let page_template = optional_checked(src, s, "page_template", PageTemplate::load).flatten();
+    let prefixes: Vec<String> = paths.iter().map(|p| p.value.clone()).collect();
+    let waitlist_url = waitlist_url(src, s, &hosts, &prefixes, paths_case_insensitive);
     let bot_guard = optional_section(src, s, "bot_guard")
         .map(|section| bot_guard::room(src, section, guard))
         .unwrap_or_default();
@@ -690,7 +693,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>, guard: &BotGuar
             id: id.as_ref().map(|id| id.value.clone()).unwrap_or_default(),
             origin,
             hosts,
-            paths: paths.iter().map(|p| p.value.clone()).collect(),
+            paths: prefixes,
             mode,
             admit_per_second,
             max_active,
@@ -698,6 +701,7 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>, guard: &BotGuar
             abandon_after_seconds,
             paths_case_insensitive,
             page_template,
+            waitlist_url,
             bot_guard,
         },
         path: s.path.clone(),
@@ -707,6 +711,33 @@ fn room(src: &Source, s: &Section, default_origin: Option<&str>, guard: &BotGuar
         ),
         id,
         paths,
+    }
+}
+
+/// `waitlist_url`, checked, and refused when the room's own prefixes cover it: the link
+/// would answer a sold-out visitor with the same sold-out page.
+fn waitlist_url(
+    src: &Source,
+    s: &Section,
+    hosts: &[String],
+    paths: &[String],
+    any_case: bool,
+) -> Option<String> {
+    let at = src.keep(s.string(src, "waitlist_url")).flatten()?;
+    let url = check(src, &at, validate::waitlist_url)?;
+    let target = room_paths::link_target(&url)?;
+    match room_paths::covering_prefix(&target, hosts, paths, any_case) {
+        None => Some(url),
+        Some(prefix) => {
+            src.report(src.error(
+                &at.span,
+                at.path.clone(),
+                format!(
+                    "{url:?} is under this room's path prefix {prefix:?}: a sold-out visitor would get the sold-out page again; link to a page outside the room's paths (or on another host)"
+                ),
+            ));
+            None
+        }
     }
 }
 

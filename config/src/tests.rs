@@ -98,6 +98,7 @@ admit_per_second = 12.5
 max_active = 300
 session_seconds = 900
 abandon_after_seconds = 60
+waitlist_url = "https://shop.example.com/tour-2027/waitlist?from=queue"
 
 [[room]]
 id = "closed_room"
@@ -160,6 +161,7 @@ admit_per_second = 3
                 abandon_after_seconds: 60,
                 paths_case_insensitive: false,
                 page_template: None,
+                waitlist_url: Some("https://shop.example.com/tour-2027/waitlist?from=queue".into()),
                 bot_guard: BotGuardOverride::default(),
             },
             RoomConfig {
@@ -174,6 +176,7 @@ admit_per_second = 3
                 abandon_after_seconds: 120,
                 paths_case_insensitive: false,
                 page_template: None,
+                waitlist_url: None,
                 bot_guard: BotGuardOverride::default(),
             },
         ],
@@ -1030,6 +1033,56 @@ fn streams_default_and_bounds() {
     for field in ["streams.max_open", "streams.max_per_visitor", "streams.max"] {
         assert!(error.contains(field), "{field} missing from: {error}");
     }
+}
+
+#[test]
+fn waitlist_url_is_a_link_outside_the_rooms_own_paths() {
+    let room = |hosts: &str, url: &str| {
+        with_rooms(&format!(
+            "[[room]]\nid = \"r\"\norigin = \"h:1\"\nhosts = [{hosts}]\npaths = [\"/tour\"]\nwaitlist_url = \"{url}\"\n"
+        ))
+    };
+    for (hosts, url) in [
+        ("", "/waitlist/tour?e=E1"),
+        ("", "https://shop.example/tour/waitlist"),
+        ("\"tickets.example\"", "https://shop.example/tour/waitlist"),
+        (
+            "\"tickets.example\"",
+            "http://tickets.example:8080/waitlist",
+        ),
+    ] {
+        let cfg = parse(&room(hosts, url)).unwrap();
+        assert_eq!(cfg.rooms[0].waitlist_url.as_deref(), Some(url), "{url}");
+    }
+    for (hosts, url, says) in [
+        (
+            "",
+            "/tour/waitlist",
+            "under this room's path prefix \"/tour\"",
+        ),
+        (
+            "\"tickets.example\"",
+            "https://TICKETS.example/tour",
+            "sold-out page again",
+        ),
+        ("", "//evil.example/w", "a single '/'"),
+        ("", "javascript:alert(1)", "a single '/'"),
+        ("", "/w?q=a b", "' ' is not allowed"),
+        ("", "/w\\\\x", "'\\\\' is not allowed"),
+        ("", "https://bad_host/w", "not a valid host"),
+    ] {
+        let text = room(hosts, url);
+        let (line, _, field, message, _) = fail(&text);
+        assert_eq!(
+            (line, field.as_str()),
+            (line_of(&text, "waitlist_url"), "room[0].waitlist_url"),
+            "{url}"
+        );
+        assert!(message.contains(says), "{url}: {message}");
+    }
+    let long = format!("/{}", "w".repeat(MAX_WAITLIST_URL_LEN));
+    let (_, _, _, message, _) = fail(&room("", &long));
+    assert!(message.contains("at most 2048 bytes"), "{message}");
 }
 
 #[test]

@@ -114,6 +114,45 @@ fn host_part(host: &str, allow_upper: bool) -> Option<()> {
     host.split('.').all(label_ok).then_some(())
 }
 
+/// Longest `[[room]] waitlist_url`.
+pub const MAX_WAITLIST_URL_LEN: usize = 2048;
+
+/// Characters a link may hold besides ASCII letters and digits: RFC 3986's unreserved and
+/// reserved characters and `%` (anything else is written percent-encoded). No spaces,
+/// quotes, angle brackets or backslashes: the URL goes into the page's link as written.
+const URL_PUNCTUATION: &str = "-._~:/?#[]@!$&'()*+,;=%";
+
+/// `[[room]] waitlist_url`: where a sold-out room's page sends the line to join the
+/// waitlist — a path on the same site (`/events/E1/waitlist`, a query allowed) or an
+/// absolute `http://` / `https://` URL. Kept as written.
+pub fn waitlist_url(text: &str) -> Result<String, String> {
+    let allowed =
+        "expected a path such as \"/events/E1/waitlist\" or an absolute http:// or https:// URL";
+    if text.len() > MAX_WAITLIST_URL_LEN {
+        return Err(format!(
+            "{allowed}, at most {MAX_WAITLIST_URL_LEN} bytes, got {} bytes",
+            text.len()
+        ));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|&c| !c.is_ascii_alphanumeric() && !URL_PUNCTUATION.contains(c))
+    {
+        return Err(format!(
+            "{allowed}; {bad:?} is not allowed (percent-encode it), got {text:?}"
+        ));
+    }
+    let target = crate::room_paths::link_target(text).ok_or_else(|| {
+        format!("{allowed} (a path starts with a single '/'; a URL names a host), got {text:?}")
+    })?;
+    match &target.host {
+        Some(host) if host_part(host, false).is_none() => Err(format!(
+            "{allowed}; {host:?} is not a valid host name or IP address, got {text:?}"
+        )),
+        _ => Ok(text.to_string()),
+    }
+}
+
 /// Characters a room path prefix may hold besides ASCII letters and digits: the RFC 3986
 /// path characters less `%` (the gateway matches decoded paths, so an encoded prefix would
 /// never match), `;` and `,` (the prefix is written into the pass cookie's `Path=` attribute,

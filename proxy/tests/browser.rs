@@ -1,7 +1,8 @@
 //! The waiting page in a real browser (headless Debian chromium driven by playwright-core
 //! from `browser/waiting_page.mjs`): a visitor opens a protected URL with a query string, sees
 //! a position that moves without a reload, is admitted and lands on the page asked for by
-//! itself; then once more with JavaScript off, where the meta refresh gets them there.
+//! itself; then once more with JavaScript off, where the meta refresh gets them there. A page
+//! open when the room sells out shows its waitlist link live (`browser/waitlist_link.mjs`).
 //! Screenshots at 320 and 1280 px go to `<target>/artifacts/browser/`.
 #![allow(
     clippy::unwrap_used,
@@ -472,4 +473,70 @@ async fn headless_chromium_solves_the_gateways_challenge_and_is_admitted() {
     );
     assert_eq!(result["finalUrl"], gateway.url(TARGET_JS), "{result}");
     pass_seen_with(&origin, TARGET_JS);
+}
+
+/// A page open while the room sells out: the live status turns it to "Sold out" with a
+/// visible "Join the waitlist" link (`[[room]] waitlist_url`) without a reload, and the link
+/// leads out of the room to the shop's waitlist page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_open_when_the_room_sells_out_shows_the_waitlist_link_live() {
+    const JOIN: &str = "/shop/waitlist?event=E1&from=queue";
+    let modules = browser_tools();
+    let artifacts = artifacts_dir();
+    let origin = Origin::start().await;
+    let settings =
+        format!("mode = \"queue-all\"\nadmit_per_second = 0.001\nwaitlist_url = \"{JOIN}\"");
+    let rooms = room_toml(ROOM, origin.addr, &["/tour"], &settings);
+    let extra = format!("[proxy]\ndefault_origin = \"{}\"\n", origin.addr);
+    let gateway = Gateway::start(&Backend::memory(), &rooms, &extra).await;
+    gateway.use_up_initial_burst(ROOM).await;
+
+    let mut script = Command::new("node")
+        .arg(repo_root().join("proxy/tests/browser/waitlist_link.mjs"))
+        .env("ANTEROOM_NODE_MODULES", &modules)
+        .env("GATEWAY_URL", gateway.url(""))
+        .env("ARTIFACTS", &artifacts)
+        .env("TARGET", "/tour/seats")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node");
+    let mut lines = BufReader::new(script.stdout.take().unwrap()).lines();
+
+    let ready: Value =
+        serde_json::from_str(&expect_line(&mut lines, "READY", Duration::from_secs(20)).await)
+            .unwrap();
+    assert_eq!(
+        (&ready["state"], &ready["join"], &ready["visible"]),
+        (&json!("waiting"), &json!(""), &json!(false)),
+        "no link while waiting: {ready}"
+    );
+    gateway.admin_patch(ROOM, json!({ "sold_out": true })).await;
+    let sold: Value =
+        serde_json::from_str(&expect_line(&mut lines, "SOLD", Duration::from_secs(25)).await)
+            .unwrap();
+    assert_eq!(sold["headline"], "Sold out", "{sold}");
+    assert_eq!((&sold["href"], &sold["join"]), (&json!(JOIN), &json!(JOIN)));
+    assert_eq!(sold["text"], "Join the waitlist");
+    assert_eq!(sold["visible"], true);
+    assert_eq!(sold["loads"], 1, "shown live, without a reload: {sold}");
+    assert!(
+        ["sse", "ws"].contains(&sold["transport"].as_str().unwrap_or("")),
+        "{sold}"
+    );
+    for width in [1280, 320] {
+        let scroll = sold[format!("scrollWidth{width}")].as_u64().unwrap();
+        assert!(
+            scroll <= width,
+            "no sideways scrolling at {width} px: {scroll}"
+        );
+    }
+
+    let landed: Value =
+        serde_json::from_str(&expect_line(&mut lines, "RESULT", Duration::from_secs(20)).await)
+            .unwrap();
+    assert_eq!(landed["url"], gateway.url(JOIN), "{landed}");
+    assert_eq!(landed["body"], format!("origin:{JOIN}"), "{landed}");
+    let status = script.wait().await.unwrap();
+    assert!(status.success(), "browser script failed: {status}");
 }

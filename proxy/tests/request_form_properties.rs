@@ -34,6 +34,7 @@ fn room(prefix: &str, any_case: bool) -> RoomConfig {
         abandon_after_seconds: 60,
         paths_case_insensitive: any_case,
         page_template: None,
+        waitlist_url: None,
         bot_guard: Default::default(),
     }
 }

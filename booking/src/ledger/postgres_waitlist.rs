@@ -20,8 +20,8 @@ use super::common::{is_record_id, now_ms, parse_holder, STATUS_CONFIRMED};
 use super::postgres::{append_audit, key_row, load_booking, unavailable, Audit, Failure};
 use super::LedgerError;
 use crate::waitlist::{
-    AuditRecord, Entry, Offer, OutboxMessage, Overview, Promotion, PromotionRules, Waitlist,
-    WaitlistError,
+    offer_token, AuditRecord, Entry, Offer, OutboxMessage, Overview, Promotion, PromotionRules,
+    Waitlist, WaitlistError,
 };
 use crate::{new_id, Booking};
 
@@ -72,6 +72,7 @@ fn offer_of(row: &Row) -> Offer {
         offered_at_ms: ms(row.get(6)),
         expires_at_ms: ms(row.get(7)),
         booking_id: row.get(8),
+        token: None,
     }
 }
 
@@ -263,7 +264,7 @@ impl PostgresWaitlist {
     async fn promote_once(
         &self,
         event: &str,
-        rules: PromotionRules,
+        rules: &PromotionRules,
     ) -> std::result::Result<Promotion, Retry> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(Retry::db)?;
@@ -321,8 +322,8 @@ impl PostgresWaitlist {
             .map_err(Retry::db)?;
         let fans = tx
             .query(
-                "SELECT entry_id FROM waitlist_entries WHERE event = $1 AND state = 'waiting' \
-                 ORDER BY seq LIMIT $2 FOR UPDATE",
+                "SELECT entry_id, visitor FROM waitlist_entries WHERE event = $1 \
+                 AND state = 'waiting' ORDER BY seq LIMIT $2 FOR UPDATE",
                 &[&event, &(free.len() as i64)],
             )
             .await
@@ -331,7 +332,8 @@ impl PostgresWaitlist {
         for (unit, fan) in free.iter().zip(fans.iter()) {
             let (unit_id, seat, released_at): (i64, Option<String>, i64) =
                 (unit.get(0), unit.get(1), unit.get(2));
-            let entry_id: String = fan.get(0);
+            let (entry_id, visitor): (String, String) = (fan.get(0), fan.get(1));
+            let visitor = parse_holder(&visitor)?;
             let offer_id = new_id();
             tx.execute(
                 "INSERT INTO waitlist_offers (offer_id, entry_id, event, unit_id, seat, state, \
@@ -363,7 +365,9 @@ impl PostgresWaitlist {
                 offered_at_ms: ms(now),
                 expires_at_ms: ms(expires),
                 booking_id: None,
+                token: None,
             };
+            let offer = offer_token::presented(&offer, visitor, &rules.keyring);
             let payload = serde_json::json!({
                 "id": offer_id,
                 "type": "waitlist.offer",
@@ -820,7 +824,7 @@ impl Waitlist for PostgresWaitlist {
             .await
     }
 
-    async fn promote(&self, event: &str, rules: PromotionRules) -> Result<Promotion> {
+    async fn promote(&self, event: &str, rules: &PromotionRules) -> Result<Promotion> {
         self.with_retries(|| self.promote_once(event, rules)).await
     }
 

@@ -40,10 +40,11 @@ impl BookingService {
         let rules = PromotionRules {
             offer_ttl_ms: self.waitlist_config.offer_ttl_seconds * 1000,
             notify_per_second: self.waitlist_config.notify_per_second,
+            keyring: self.keyring.clone(),
         };
         let mut offered = 0;
         for id in events {
-            let promotion = match waitlist.promote(&id, rules).await {
+            let promotion = match waitlist.promote(&id, &rules).await {
                 Ok(promotion) => promotion,
                 Err(error) => {
                     log::warn!("waitlist promotion for {id}: {error}");

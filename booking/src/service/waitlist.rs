@@ -6,22 +6,25 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use serde_json::{json, Value};
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{unix_now_ms, OfferTokenError, VisitorId};
 use anteroom_config::WaitlistPosition;
 
 use super::errors::ApiError;
-use super::input::{idempotency_key, path_id};
+use super::input::{idempotency_key, json_body, path_id};
 use super::{auth, sold_out, BookingService};
 use crate::ledger::{Canceller, LedgerError};
-use crate::waitlist::{band, Entry, Position, Waitlist, WaitlistError};
+use crate::waitlist::{
+    band, offer_token, Entry, Offer, Position, TokenRefusal, Waitlist, WaitlistError,
+};
 use crate::{EventSpec, Inventory};
 
 /// How often a live stream looks for a change (one indexed read).
@@ -48,6 +51,28 @@ impl From<WaitlistError> for ApiError {
     }
 }
 
+/// Every refused offer token is `409`: an expired one like any offer past its deadline
+/// (`offer_closed`), the others `offer_token_invalid`.
+impl From<TokenRefusal> for ApiError {
+    fn from(refusal: TokenRefusal) -> ApiError {
+        match refusal {
+            TokenRefusal::Invalid(OfferTokenError::Expired) => WaitlistError::OfferClosed.into(),
+            other => ApiError::new(
+                StatusCode::CONFLICT,
+                "offer_token_invalid",
+                format!("{other}: send the offer's own token, from its status or webhook"),
+            ),
+        }
+    }
+}
+
+/// The body of `POST /v1/offers/{id}/accept`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    offer_token: String,
+}
+
 fn waitlist_of(service: &BookingService) -> Result<&Arc<dyn Waitlist>, ApiError> {
     service.waitlist.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -66,13 +91,17 @@ pub fn entry_json(service: &BookingService, entry: &Entry) -> Value {
             WaitlistPosition::Exact => Position::Exact(p),
             WaitlistPosition::Band => band(p),
         });
+    let offer = entry
+        .offer
+        .as_ref()
+        .map(|offer| offer_token::presented(offer, entry.visitor, &service.keyring));
     json!({
         "entry_id": entry.entry_id,
         "event": entry.event,
         "state": entry.state,
         "position": position,
         "joined_at": entry.joined_at_ms,
-        "offer": entry.offer,
+        "offer": offer,
     })
 }
 
@@ -306,32 +335,44 @@ pub async fn leave(
     Ok(Json(entry_json(&service, &entry)))
 }
 
-/// The offer's event and the caller's visitor id in it (a foreign or unknown offer is
+/// The offer, its event and the caller's visitor id in it (a foreign or unknown offer is
 /// 409 offer_closed, like an expired one).
 async fn offer_caller(
     service: &BookingService,
-    headers: &HeaderMap,
+    passes: &auth::Passes,
     offer_id: &str,
-) -> Result<(Arc<EventSpec>, VisitorId), ApiError> {
-    let passes = auth::passes(service, headers)?;
+) -> Result<(Offer, Arc<EventSpec>, VisitorId), ApiError> {
     let offer = waitlist_of(service)?
         .offer(offer_id)
         .await?
         .ok_or(WaitlistError::OfferClosed)?;
     let event = service.event(&offer.event).await?;
-    let visitor = auth::holder_in(&passes, &event)?;
-    Ok((event, visitor))
+    let visitor = auth::holder_in(passes, &event)?;
+    Ok((offer, event, visitor))
 }
 
-/// `POST /v1/offers/{id}/accept` + Idempotency-Key → 201 with the booking.
+/// `POST /v1/offers/{id}/accept` + Idempotency-Key + `{"offer_token"}` → 201 with the
+/// booking. The token is checked (signature and deadline) before the database is asked,
+/// then bound to the offer and the caller.
 pub async fn accept(
     State(service): State<Arc<BookingService>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
     let id = path_id(path)?;
     let key = idempotency_key(&headers)?;
-    let (event, visitor) = offer_caller(&service, &headers, &id).await?;
+    let AcceptBody { offer_token: token } = json_body(body)?;
+    let claims = service
+        .keyring
+        .verify_offer_token(&token, unix_now_ms())
+        .map_err(TokenRefusal::from)?;
+    if claims.offer != id {
+        return Err(TokenRefusal::Mismatch("offer").into());
+    }
+    let (offer, event, visitor) = offer_caller(&service, &passes, &id).await?;
+    offer_token::bound_to(&claims, &offer, visitor)?;
     let (booking, fresh) = waitlist_of(&service)?.accept(&id, &key, visitor).await?;
     if fresh {
         service.metrics.outcome("accepted", 1);
@@ -351,8 +392,9 @@ pub async fn decline(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
+    let passes = auth::passes(&service, &headers)?;
     let id = path_id(path)?;
-    let (_, visitor) = offer_caller(&service, &headers, &id).await?;
+    let (_, _, visitor) = offer_caller(&service, &passes, &id).await?;
     let entry = waitlist_of(&service)?.decline(&id, visitor).await?;
     service.metrics.outcome("declined", 1);
     service.promote_soon();

@@ -9,11 +9,13 @@
 //! one transaction); PostgreSQL implements it (`ledger::PostgresWaitlist`). Promotion is
 //! serialised per event (docs/adr/0006-waitlist-promotion.md).
 
+pub mod offer_token;
 mod position;
 
+pub use offer_token::TokenRefusal;
 pub use position::{band, Position, BAND_WIDTH};
 
-use anteroom_admission::VisitorId;
+use anteroom_admission::{Keyring, VisitorId};
 use async_trait::async_trait;
 use serde::Serialize;
 use thiserror::Error;
@@ -56,6 +58,8 @@ pub struct Offer {
     pub offered_at_ms: u64,
     pub expires_at_ms: u64,
     pub booking_id: Option<String>,
+    /// The signed offer token (`offer_token::presented`): needed to accept; only while open.
+    pub token: Option<String>,
 }
 
 /// What one promotion pass did for an event.
@@ -124,12 +128,15 @@ pub enum WaitlistError {
     Ledger(#[from] LedgerError),
 }
 
-/// Promotion limits for one pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Promotion limits for one pass, and the keys its offers' tokens are signed with.
+#[derive(Debug, Clone)]
 pub struct PromotionRules {
     pub offer_ttl_ms: u64,
     /// At most this many offers per event in any second (waves), over every instance.
     pub notify_per_second: u64,
+    /// Signs each new offer's token, written into its outbox message (the webhook's copy)
+    /// in the offer's transaction.
+    pub keyring: Keyring,
 }
 
 #[async_trait]
@@ -156,8 +163,11 @@ pub trait Waitlist: Send + Sync + 'static {
     /// join order (at most `notify_per_second` offers in the last second), return places
     /// nobody waits for to sale. Each offer's row, entry, place, outbox and audit rows are
     /// one transaction.
-    async fn promote(&self, event: &str, rules: PromotionRules)
-        -> Result<Promotion, WaitlistError>;
+    async fn promote(
+        &self,
+        event: &str,
+        rules: &PromotionRules,
+    ) -> Result<Promotion, WaitlistError>;
 
     /// Events with promotion work: unoffered places or overdue offers.
     async fn events_to_promote(&self) -> Result<Vec<String>, WaitlistError>;

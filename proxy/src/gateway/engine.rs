@@ -445,7 +445,8 @@ impl Gateway {
             issued_pass.clone(),
             live.measured_rate(),
         )
-        .with_challenge(challenge);
+        .with_challenge(challenge)
+        .with_waitlist(entry.config.waitlist_url.as_deref());
         Ok(Placed {
             status,
             cookies,

@@ -29,6 +29,14 @@ pub struct StatusObject {
     pub pass: Option<String>,
     /// A proof of work to solve before the visitor takes a place (the bot guard asked).
     pub challenge: Option<ChallengeInfo>,
+    /// Sold out, in a room with `waitlist_url`: where the line can join the waitlist.
+    pub waitlist: Option<WaitlistInfo>,
+}
+
+/// Where a sold-out room's line joins the event's waitlist (`[[room]] waitlist_url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaitlistInfo {
+    pub join: String,
 }
 
 /// Where a visitor gets its challenge, and how hard it is.
@@ -80,11 +88,24 @@ impl StatusObject {
             message: settings.message.clone(),
             pass,
             challenge: None,
+            waitlist: None,
         }
     }
 
     pub fn with_challenge(mut self, challenge: Option<ChallengeInfo>) -> StatusObject {
         self.challenge = challenge;
+        self
+    }
+
+    /// With the room's waitlist link (`[[room]] waitlist_url`) when sold out: only then can
+    /// the line join, so no other state carries it.
+    pub fn with_waitlist(mut self, url: Option<&str>) -> StatusObject {
+        self.waitlist = match (self.state, url) {
+            (VisitorState::SoldOut, Some(url)) => Some(WaitlistInfo {
+                join: url.to_string(),
+            }),
+            _ => None,
+        };
         self
     }
 

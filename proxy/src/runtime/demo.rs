@@ -66,6 +66,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             abandon_after_seconds: 60,
             paths_case_insensitive: false,
             page_template: None,
+            waitlist_url: None,
             // The demo runs on one machine: every browser, curl loop and load test comes from
             // loopback, which the guard would take for one farm. Loopback is allow-listed;
             // the guard still runs (and counts verdicts) for anything else.

@@ -20,6 +20,17 @@
     var nodes = d.querySelectorAll('[data-anteroom="' + name + '"]');
     for (var i = 0; i < nodes.length; i++) { nodes[i].textContent = value; }
   }
+  // The waitlist link: a sold-out status with `waitlist` fills it, any other empties it (and
+  // the page's CSS hides an empty one).
+  function waitlist(s) {
+    var join = s.state === 'sold_out' && s.waitlist && s.waitlist.join ? String(s.waitlist.join) : '';
+    var boxes = d.querySelectorAll('[data-anteroom="waitlist"]');
+    for (var i = 0; i < boxes.length; i++) { boxes[i].setAttribute('data-join', join); }
+    var links = d.querySelectorAll('[data-anteroom="waitlist-join"]');
+    for (var j = 0; j < links.length; j++) {
+      if (join) { links[j].setAttribute('href', join); } else { links[j].removeAttribute('href'); }
+    }
+  }
   function grouped(n) { return n == null ? '' : Number(n).toLocaleString('en-US'); }
   // Mirrors wording.rs: ahead_phrase and eta_phrase.
   function ahead(p) {
@@ -49,6 +60,7 @@
     fill('eta', eta(s.eta_seconds));
     fill('message', s.message || '');
     fill('state', s.state);
+    waitlist(s);
     var bars = d.querySelectorAll('[data-anteroom="progress"]');
     if (s.position) {
       if (s.position > first) {

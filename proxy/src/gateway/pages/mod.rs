@@ -73,6 +73,13 @@ fn waiting_value(status: &StatusObject, name: &str) -> Option<String> {
         "eta" => escape_html(&eta_phrase(status.eta_seconds)),
         "message" => escape_html(status.message.as_deref().unwrap_or("")),
         "refresh_seconds" => status.retry_after().to_string(),
+        // Empty unless sold out with a waitlist: the built-in page hides its link then.
+        "waitlist_url" => escape_html(
+            status
+                .waitlist
+                .as_ref()
+                .map_or("", |waitlist| waitlist.join.as_str()),
+        ),
         "status_json" => script_safe_json(&page_status(status).to_string()),
         "client_script" => client_script(status),
         _ => return None,
@@ -90,6 +97,7 @@ fn page_status(status: &StatusObject) -> serde_json::Value {
         "eta_seconds": status.eta_seconds,
         "message": status.message,
         "challenge": status.challenge,
+        "waitlist": status.waitlist,
     })
 }
 

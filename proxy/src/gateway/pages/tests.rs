@@ -24,6 +24,7 @@ fn status(state: VisitorState) -> StatusObject {
         message: None,
         pass: Some(PASS.into()),
         challenge: None,
+        waitlist: None,
     }
 }
 
@@ -159,13 +160,13 @@ fn a_template_gets_every_documented_placeholder() {
     let page = waiting_page(
         &waiting,
         Some(&template(
-            "{{room}}|{{state}}|{{headline}}|{{position}}|{{ahead}}|{{waiting}}|{{eta}}|{{message}}|{{refresh_seconds}}|{{status_json}}",
+            "{{room}}|{{state}}|{{headline}}|{{position}}|{{ahead}}|{{waiting}}|{{eta}}|{{message}}|{{refresh_seconds}}|{{waitlist_url}}|{{status_json}}",
         )),
     );
     assert_eq!(
         page,
-        "tour-2027|waiting|You&#39;re in line|1,235|1,234 people are ahead of you.|50,000|about 2–4 minutes|Doors at 10|10|\
-         {\"admit_per_second\":50.0,\"challenge\":null,\"eta_seconds\":{\"high\":250,\"low\":100},\"message\":\"Doors at 10\",\"position\":1235,\"room\":\"tour-2027\",\"state\":\"waiting\",\"waiting\":50000}"
+        "tour-2027|waiting|You&#39;re in line|1,235|1,234 people are ahead of you.|50,000|about 2–4 minutes|Doors at 10|10||\
+         {\"admit_per_second\":50.0,\"challenge\":null,\"eta_seconds\":{\"high\":250,\"low\":100},\"message\":\"Doors at 10\",\"position\":1235,\"room\":\"tour-2027\",\"state\":\"waiting\",\"waiting\":50000,\"waitlist\":null}"
     );
     let scripted = waiting_page(&waiting, Some(&template("<body>{{client_script}}</body>")));
     assert!(scripted.contains("id=\"anteroom-data\""));
@@ -219,4 +220,60 @@ fn a_status_with_a_challenge_says_the_browser_is_being_checked() {
     assert!(page.contains("\"checking\":{\"detail\":"));
     let plain = waiting_page(&status(VisitorState::Waiting), None);
     assert!(plain.contains("You&#39;re in line") && plain.contains("\"challenge\":null"));
+}
+
+const JOIN: &str = "https://shop.example/w?event=E1&from='queue'";
+
+#[test]
+fn a_sold_out_page_links_to_the_waitlist_when_the_room_has_one() {
+    let sold_out = status(VisitorState::SoldOut).with_waitlist(Some(JOIN));
+    assert!(sold_out
+        .to_json()
+        .ends_with(",\"waitlist\":{\"join\":\"https://shop.example/w?event=E1&from='queue'\"}}"));
+    let page = waiting_page(&sold_out, None);
+    let escaped = "https://shop.example/w?event=E1&amp;from=&#39;queue&#39;";
+    assert!(
+        page.contains(&format!(
+            "data-anteroom=\"waitlist\" data-join=\"{escaped}\""
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!(
+        "<a class=\"join\" data-anteroom=\"waitlist-join\" href=\"{escaped}\">Join the waitlist</a>"
+    )));
+    assert_eq!(marked(&page, "headline"), "Sold out");
+    // The script gets it too, and keeps the link current from the live status.
+    assert!(page.contains(
+        "\"waitlist\":{\"join\":\"https://shop.example/w?event=E1\\u0026from='queue'\"}"
+    ));
+    assert!(CLIENT_JS.contains("s.waitlist.join"));
+    // A template gets the link through its placeholder, escaped for an attribute.
+    let own = waiting_page(
+        &sold_out,
+        Some(&template("<a href=\"{{waitlist_url}}\">join</a>")),
+    );
+    assert_eq!(own, format!("<a href=\"{escaped}\">join</a>"));
+}
+
+#[test]
+fn no_waitlist_link_without_a_sold_out_room_that_has_one() {
+    let without = waiting_page(&status(VisitorState::SoldOut).with_waitlist(None), None);
+    assert!(without.contains("data-anteroom=\"waitlist\" data-join=\"\""));
+    assert!(without.contains("\"waitlist\":null"));
+    assert!(
+        WAITING.contains(".waitlist[data-join=\"\"] { display: none; }"),
+        "an empty link is hidden"
+    );
+    for state in ALL_STATES
+        .into_iter()
+        .filter(|state| *state != VisitorState::SoldOut)
+    {
+        let with = status(state).with_waitlist(Some(JOIN));
+        assert_eq!(with.waitlist, None, "{state:?}");
+        assert!(with.to_json().contains("\"waitlist\":null"), "{state:?}");
+        assert!(
+            !waiting_page(&with, None).contains("shop.example"),
+            "{state:?}"
+        );
+    }
 }

@@ -61,8 +61,18 @@ pub async fn open(
         Some(feed) => feed.subscribe(),
         None => return Err(Reply::error(404, "unknown_room", "no such room")),
     };
-    let subscription =
-        Subscription::new(slot, line, current.status, current.ticket, current.shadowed);
+    let waitlist_url = gateway
+        .rooms
+        .get(index)
+        .and_then(|entry| entry.config.waitlist_url.clone());
+    let subscription = Subscription::new(
+        slot,
+        line,
+        current.status,
+        current.ticket,
+        current.shadowed,
+        waitlist_url,
+    );
     Ok(Opened {
         first: subscription.current(),
         cookies: current.cookies,

@@ -37,6 +37,8 @@ pub struct Subscription {
     /// The visitor waits in the bot guard's shadow line: its position is made up, moves as
     /// time passes and never reaches the door.
     shadowed: bool,
+    /// The room's `waitlist_url`, for a room that sells out while the stream is open.
+    waitlist_url: Option<String>,
 }
 
 /// What the line snapshot alone says of a ticket.
@@ -89,6 +91,7 @@ impl Subscription {
         first: StatusObject,
         ticket: Option<u64>,
         shadowed: bool,
+        waitlist_url: Option<String>,
     ) -> Subscription {
         let (last_id, epoch) = {
             let snapshot = line.borrow();
@@ -109,6 +112,7 @@ impl Subscription {
             last_id,
             settled,
             shadowed,
+            waitlist_url,
         }
     }
 
@@ -179,7 +183,8 @@ impl Subscription {
                 self.last.waiting,
                 pass,
                 measured_rate,
-            );
+            )
+            .with_waitlist(self.waitlist_url.as_deref());
             self.settled = matches!(
                 placement,
                 Placement::Admitted { .. }
