@@ -44,7 +44,7 @@ async fn waitlist_api(config: WaitlistConfig) -> (Api, Api) {
     );
     service.reconcile().await.unwrap();
     run_promoter(&service);
-    run_relay(&service);
+    run_relay(&service).unwrap();
     let api = serve_service(
         service,
         base.holds.clone(),
@@ -536,4 +536,188 @@ async fn webhook_down_then_back_gets_every_offer_once_by_id() {
             (*fan, entry.as_str())
         );
     }
+}
+
+/// An HTTPS webhook presenting `certs`' server certificate: every delivery's body and
+/// `X-Anteroom-Signature`, answered `200`.
+async fn start_tls_hook(
+    certs: &anteroom_testkit::TestCertificates,
+) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&certs.cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&certs.key).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/hook", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (acceptor, record) = (acceptor.clone(), record.clone());
+            tokio::spawn(async move {
+                // A client that refuses our certificate ends here: nothing is recorded.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head, body) = loop {
+                    let n = tls.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the request ended early");
+                    request.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_string(), body.to_string());
+                    }
+                };
+                let signature = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("x-anteroom-signature")
+                            .then(|| value.trim().to_string())
+                    })
+                    .unwrap_or_default();
+                record.lock().unwrap().push((signature, body));
+                tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// One sold-out seat, one fan waiting, the seat cancelled: the fan's offer (its entry).
+async fn one_offer(api: &Api, event: &str) -> (VisitorId, String) {
+    api.create_seated_event(event, 1).await;
+    let (owner, booking) = buy(api, event, "S0").await;
+    let fan = VisitorId::random();
+    let (status, _, entry) = api
+        .post(
+            &format!("/v1/events/{event}/waitlist"),
+            fan,
+            json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    let entry = entry["entry_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        cancel(api, &booking, Some(owner), Some("c-hook")).await.0,
+        200
+    );
+    let path = format!("/v1/waitlist/{entry}");
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            api.get(&path, Some(fan)).await.1["state"] == "offered"
+        })
+        .await
+    );
+    (fan, entry)
+}
+
+const HOOK_SECRET: &str = "0123456789abcdef0123456789abcdef-hook";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_webhook_gets_every_offer_signed_and_an_untrusted_one_gets_none() {
+    use anteroom_booking::service::webhook::signature;
+    let certs = anteroom_testkit::TestCertificates::generate();
+    let (url, seen) = start_tls_hook(&certs).await;
+    let (_base, api) = waitlist_api(WaitlistConfig {
+        webhook_url: Some(url),
+        webhook_ca: Some(certs.ca.clone()),
+        webhook_secret: Some(anteroom_config::Secret(HOOK_SECRET.as_bytes().to_vec())),
+        ..WaitlistConfig::default()
+    })
+    .await;
+    let (_fan, entry) = one_offer(&api, "tls-hooked").await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            !seen.lock().unwrap().is_empty()
+        })
+        .await,
+        "delivered over https"
+    );
+    let (header, body) = seen.lock().unwrap()[0].clone();
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["offer"]["entry_id"], entry.as_str(), "{body}");
+    // The receiver's check: the signature over "<t>." + body with the shared secret, and a
+    // recent t.
+    let sent_at: u64 = header
+        .strip_prefix("t=")
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        anteroom_admission::unix_now().abs_diff(sent_at) < 60,
+        "{header}"
+    );
+    assert_eq!(
+        header,
+        signature(HOOK_SECRET.as_bytes(), sent_at, body.as_bytes())
+    );
+    assert_ne!(
+        header,
+        signature(
+            b"another-secret-of-thirty-two-bytes!!",
+            sent_at,
+            body.as_bytes()
+        )
+    );
+
+    // A receiver whose certificate no trusted CA signed never gets an offer; the fan still
+    // sees it in the status, and the outbox keeps it for later.
+    let strangers = anteroom_testkit::TestCertificates::generate();
+    let (url, unseen) = start_tls_hook(&strangers).await;
+    let (base, api) = waitlist_api(WaitlistConfig {
+        webhook_url: Some(url),
+        webhook_ca: Some(certs.ca.clone()),
+        ..WaitlistConfig::default()
+    })
+    .await;
+    one_offer(&api, "untrusted-hook").await;
+    let postgres = base.postgres.as_ref().unwrap();
+    let tried_twice = || async {
+        let rows = postgres
+            .query("SELECT attempts FROM waitlist_outbox WHERE delivered_at_ms IS NULL")
+            .unwrap();
+        rows.iter()
+            .filter_map(|row| row.first().cloned().flatten())
+            .any(|attempts| attempts.parse::<u32>().unwrap() >= 2)
+    };
+    assert!(
+        eventually(Duration::from_secs(20), tried_twice).await,
+        "the relay tried (and failed) twice"
+    );
+    let (_, overview) = admin_get(&api, "/v1/events/untrusted-hook/waitlist").await;
+    assert_eq!(overview["outbox_backlog"], 1, "{overview}");
+    assert!(
+        unseen.lock().unwrap().is_empty(),
+        "no delivery to an untrusted certificate"
+    );
 }

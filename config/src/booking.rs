@@ -49,8 +49,12 @@ pub struct WaitlistConfig {
     /// What a waiting fan sees: their exact position, or a band of 100.
     pub position: WaitlistPosition,
     /// Where offers are POSTed (at least once, JSON with an `id` for de-duplication);
-    /// none: fans learn of offers from their status only.
+    /// none: fans learn of offers from their status only. `http://` or `https://`.
     pub webhook_url: Option<String>,
+    /// More CA certificates (PEM) to trust for an `https://` webhook, besides the system's.
+    pub webhook_ca: Option<std::path::PathBuf>,
+    /// Signs every delivery (`X-Anteroom-Signature`) so the receiver can tell it is ours.
+    pub webhook_secret: Option<crate::Secret>,
     /// At most this many offers per event per second (a bulk cancellation goes out in
     /// waves), 1..=10000, default 50.
     pub notify_per_second: u64,
@@ -74,6 +78,8 @@ impl Default for WaitlistConfig {
             offer_ttl_seconds: DEFAULT_OFFER_TTL_SECONDS,
             position: WaitlistPosition::Exact,
             webhook_url: None,
+            webhook_ca: None,
+            webhook_secret: None,
             notify_per_second: DEFAULT_NOTIFY_PER_SECOND,
             max_depth: DEFAULT_WAITLIST_MAX_DEPTH,
         }
@@ -84,6 +90,8 @@ const WAITLIST_KEYS: &[&str] = &[
     "offer_ttl_seconds",
     "position",
     "webhook_url",
+    "webhook_ca",
+    "webhook_secret",
     "notify_per_second",
     "max_depth",
 ];
@@ -97,19 +105,22 @@ fn waitlist_position(text: &str) -> Result<WaitlistPosition, String> {
 }
 
 fn webhook_url(url: &str) -> Result<String, String> {
-    match url.strip_prefix("http://") {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
         Some(rest)
             if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
         {
             Ok(url.to_string())
         }
         _ => Err(format!(
-            "expected http://HOST[:PORT]/PATH (plain HTTP: put a TLS relay in front), got {url:?}"
+            "expected https://HOST[:PORT]/PATH (or http:// on a private network), got {url:?}"
         )),
     }
 }
 
-fn waitlist(src: &Source, s: Option<Section>) -> WaitlistConfig {
+fn waitlist(src: &Source, s: Option<Section>, env: EnvLookup) -> WaitlistConfig {
     let Some(s) = s else {
         return WaitlistConfig::default();
     };
@@ -128,6 +139,13 @@ fn waitlist(src: &Source, s: Option<Section>) -> WaitlistConfig {
             .and_then(|at| schema::check(src, &at, waitlist_position))
             .unwrap_or(WaitlistPosition::Exact),
         webhook_url: located("webhook_url").and_then(|at| schema::check(src, &at, webhook_url)),
+        webhook_ca: located("webhook_ca").and_then(|at| schema::check(src, &at, validate::ca_file)),
+        webhook_secret: located("webhook_secret").and_then(|at| {
+            src.keep(
+                crate::secret::resolve(&at.value, &crate::secret::WEBHOOK_SECRET, env)
+                    .map_err(|message| src.error(&at.span, at.path.clone(), message)),
+            )
+        }),
         notify_per_second: schema::integer(
             src,
             &s,
@@ -266,7 +284,7 @@ pub fn parse_booking_config_with_env(
         }
         None => HoldsConfig::default(),
     };
-    let waitlist = waitlist(&src, schema::optional_section(&src, &root, "waitlist"));
+    let waitlist = waitlist(&src, schema::optional_section(&src, &root, "waitlist"), env);
     let log = crate::log::section(&src, schema::optional_section(&src, &root, "log"));
     src.finish(BookingConfig {
         public,
@@ -442,7 +460,8 @@ mod tests {
         assert_eq!(parse(&keys).unwrap().waitlist, WaitlistConfig::default());
         let config = parse(&format!(
             "{keys}[waitlist]\noffer_ttl_seconds = 60\nposition = \"band\"\n\
-             webhook_url = \"http://hooks.example/offers\"\nnotify_per_second = 5\nmax_depth = 10\n"
+             webhook_url = \"https://hooks.example/offers\"\nwebhook_secret = \"{SECRET}\"\n\
+             notify_per_second = 5\nmax_depth = 10\n"
         ))
         .unwrap();
         assert_eq!(
@@ -450,7 +469,9 @@ mod tests {
             WaitlistConfig {
                 offer_ttl_seconds: 60,
                 position: WaitlistPosition::Band,
-                webhook_url: Some("http://hooks.example/offers".into()),
+                webhook_url: Some("https://hooks.example/offers".into()),
+                webhook_ca: None,
+                webhook_secret: Some(crate::Secret(SECRET.as_bytes().to_vec())),
                 notify_per_second: 5,
                 max_depth: 10,
             }
@@ -460,7 +481,16 @@ mod tests {
             ("offer_ttl_seconds = 86401", "waitlist.offer_ttl_seconds"),
             ("position = \"fuzzy\"", "waitlist.position"),
             ("webhook_url = \"ftp://x\"", "waitlist.webhook_url"),
-            ("webhook_url = \"https://x/h\"", "waitlist.webhook_url"),
+            ("webhook_url = \"https:///h\"", "waitlist.webhook_url"),
+            (
+                "webhook_ca = \"/nonexistent/ca.pem\"",
+                "waitlist.webhook_ca",
+            ),
+            ("webhook_secret = \"short\"", "waitlist.webhook_secret"),
+            (
+                "webhook_secret = \"env:ANTEROOM_NO_SUCH_HOOK_SECRET\"",
+                "waitlist.webhook_secret",
+            ),
             ("notify_per_second = 10001", "waitlist.notify_per_second"),
             ("max_depth = 0", "waitlist.max_depth"),
             ("depth = 5", "depth"),

@@ -25,6 +25,13 @@ pub(crate) const ADMIN_TOKEN: Kind = Kind {
     min_bytes: validate::MIN_TOKEN_BYTES,
 };
 
+/// `[waitlist] webhook_secret`: the webhook's receiver checks deliveries with it, so it is
+/// a signing key like the gateway's.
+pub(crate) const WEBHOOK_SECRET: Kind = Kind {
+    what: "secret",
+    min_bytes: validate::MIN_SECRET_BYTES,
+};
+
 pub(crate) fn resolve(raw: &str, kind: &Kind, env: EnvLookup) -> Result<Secret, String> {
     let (bytes, origin) = match raw.strip_prefix("env:") {
         Some(name) => {

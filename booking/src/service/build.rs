@@ -74,6 +74,6 @@ pub async fn build_with_rooms(
     service.reconcile().await?;
     super::watch_hold_store(&service, super::FLUSH_CHECK_EVERY);
     super::run_promoter(&service);
-    super::run_relay(&service);
+    super::run_relay(&service)?;
     Ok(service)
 }

@@ -157,8 +157,9 @@ impl From<super::BookingError> for ApiError {
             BookingError::Holds(error) => error.into(),
             BookingError::Ledger(error) => error.into(),
             BookingError::Queue(error) => ApiError::unavailable("queue store", error),
-            BookingError::Keys(error) => {
-                log::error!("keys: {error}");
+            // Start-up errors: no request meets them.
+            BookingError::Keys(_) | BookingError::Webhook(_) => {
+                log::error!("{error}");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

@@ -16,6 +16,7 @@ mod seatmap;
 mod shop;
 mod sold_out;
 mod waitlist;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,7 +39,7 @@ pub use attempts::{AttemptGuard, ATTEMPT_WINDOW_MS};
 pub use build::{build, build_with_rooms};
 pub use errors::ApiError;
 pub use metrics::WaitlistMetrics;
-pub use promoter::{relay_once, run_promoter, run_relay, PROMOTE_EVERY};
+pub use promoter::{relay_once, run_promoter, run_relay, Webhook, PROMOTE_EVERY};
 pub use reconcile::{watch_hold_store, FLUSH_CHECK_EVERY};
 pub use shop::shop_router;
 pub use waitlist::entry_json;
@@ -56,6 +57,8 @@ pub enum BookingError {
     Ledger(#[from] LedgerError),
     #[error("queue store: {0}")]
     Queue(#[from] anteroom_queue::StoreError),
+    #[error("{0}")]
+    Webhook(#[from] webhook::WebhookError),
 }
 
 pub struct BookingService {

@@ -93,13 +93,16 @@ pub fn run_promoter(service: &Arc<BookingService>) -> tokio::task::JoinHandle<()
     })
 }
 
-/// Deliver every due outbox message to `webhook_url` once: 2xx → delivered, anything else
+/// Where and how deliveries go: the client (`webhook::client`), the URL, the signing secret.
+pub struct Webhook {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub secret: Option<Vec<u8>>,
+}
+
+/// Deliver every due outbox message to the webhook once: 2xx → delivered, anything else
 /// (or no answer) → retried later with a doubling delay. Returns the number delivered.
-pub async fn relay_once(
-    waitlist: &dyn Waitlist,
-    client: &reqwest::Client,
-    webhook_url: &str,
-) -> usize {
+pub async fn relay_once(waitlist: &dyn Waitlist, webhook: &Webhook) -> usize {
     let messages = match waitlist.due_messages(RELAY_BATCH).await {
         Ok(messages) => messages,
         Err(error) => {
@@ -109,14 +112,21 @@ pub async fn relay_once(
     };
     let mut delivered = 0;
     for message in messages {
-        let sent = client
-            .post(webhook_url)
+        let mut request = webhook
+            .client
+            .post(&webhook.url)
             .header("content-type", "application/json")
             .header("idempotency-key", &message.message_id)
-            .header("x-anteroom-message-id", &message.message_id)
-            .body(message.payload.clone())
-            .send()
-            .await;
+            .header("x-anteroom-message-id", &message.message_id);
+        if let Some(secret) = &webhook.secret {
+            let signed = super::webhook::signature(
+                secret,
+                anteroom_admission::unix_now(),
+                message.payload.as_bytes(),
+            );
+            request = request.header(super::webhook::SIGNATURE_HEADER, signed);
+        }
+        let sent = request.body(message.payload.clone()).send().await;
         let ok = matches!(&sent, Ok(response) if response.status().is_success());
         let recorded = if ok {
             delivered += 1;
@@ -141,22 +151,31 @@ pub async fn relay_once(
     delivered
 }
 
-/// Run the relay until the service is dropped (only with `[waitlist] webhook_url`).
-pub fn run_relay(service: &Arc<BookingService>) -> Option<tokio::task::JoinHandle<()>> {
-    let waitlist = service.waitlist.clone()?;
-    let url = service.waitlist_config.webhook_url.clone()?;
+/// Run the relay until the service is dropped (only with `[waitlist] webhook_url` and a
+/// waitlist). A client that cannot be made (an unusable `webhook_ca`) stops the start.
+pub fn run_relay(
+    service: &Arc<BookingService>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, super::webhook::WebhookError> {
+    let config = &service.waitlist_config;
+    let (Some(waitlist), Some(url)) = (service.waitlist.clone(), config.webhook_url.clone()) else {
+        return Ok(None);
+    };
+    let webhook = Webhook {
+        client: super::webhook::client(config)?,
+        url,
+        secret: config
+            .webhook_secret
+            .as_ref()
+            .map(|secret| secret.0.clone()),
+    };
     let weak: Weak<BookingService> = Arc::downgrade(service);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .ok()?;
-    Some(tokio::spawn(async move {
+    Ok(Some(tokio::spawn(async move {
         loop {
             if weak.strong_count() == 0 {
                 return;
             }
-            relay_once(&*waitlist, &client, &url).await;
+            relay_once(&*waitlist, &webhook).await;
             tokio::time::sleep(RELAY_EVERY).await;
         }
-    }))
+    })))
 }
