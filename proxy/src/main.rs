@@ -104,7 +104,7 @@ fn main() -> ExitCode {
 fn start_logs(
     config: &LogConfig,
     flag: Option<LogFormat>,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+) -> Option<anteroom::runtime::log_writer::LogFlusher> {
     logs::init(flag.unwrap_or(config.format), config.level, config.access)
 }
 

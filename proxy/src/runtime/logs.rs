@@ -1,10 +1,11 @@
 //! The process log: `tracing` events and `log` records (Pingora's, the crates') in one
-//! format — text or JSON lines — on stderr, written by a background thread so no request
-//! waits on the terminal or the disk. When that thread falls behind, lines are dropped rather
-//! than requests slowed.
+//! format — text or JSON lines — on stderr, written in batches by a background thread so no
+//! request waits on the terminal or the disk (`log_writer`). When that thread falls behind,
+//! lines are dropped rather than requests slowed.
 
 use anteroom_config::{LogFormat, LogLevel};
-use tracing_appender::non_blocking::WorkerGuard;
+
+use super::log_writer::{batched_stderr, LogFlusher};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -12,9 +13,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// The target of access-log lines: on or off by `[log] access`, whatever the level.
 pub const ACCESS_TARGET: &str = "access";
 
-/// Install the process logger. Keep the guard for the process' life: dropping it flushes.
+/// Install the process logger. Keep the flusher for the process' life: dropping it writes
+/// what is left.
 /// `RUST_LOG`, when it names a plain level, overrides `[log] level` (handy in tests).
-pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<WorkerGuard> {
+pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<LogFlusher> {
     let level = std::env::var("RUST_LOG")
         .ok()
         .and_then(|text| LogLevel::parse(text.trim()).ok())
@@ -29,9 +31,7 @@ pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<WorkerGu
                 LevelFilter::OFF
             },
         );
-    // The writer thread flushes after each batch it drains: a burst of lines costs one write.
-    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking(stderr);
+    let (writer, flusher) = batched_stderr();
     let installed = match format {
         LogFormat::Text => tracing_subscriber::registry()
             .with(
@@ -54,7 +54,7 @@ pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<WorkerGu
             .try_init(),
     };
     // Only a second init fails (a test calling it twice): the first logger stays.
-    installed.ok().map(|()| guard)
+    installed.ok().map(|()| flusher)
 }
 
 fn level_filter(level: LogLevel) -> LevelFilter {

@@ -3,6 +3,7 @@
 
 pub mod booking_host;
 pub mod demo;
+pub mod log_writer;
 pub mod logs;
 pub mod reload;
 pub mod server;
