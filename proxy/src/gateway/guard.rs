@@ -324,12 +324,15 @@ impl GuardGate {
 }
 
 /// The room's demand as the price sees it: the line and the rate it actually moves at.
+/// The line's length and the rate it will move at: the rate measured lately, or the
+/// configured one before there is a measure — and while the room is paused, whose measured
+/// rate of 0 says nothing about the wait once it opens (a pre-sale line joined while paused
+/// would otherwise price a proof of work for every fan after ten seconds).
 fn demand(live: &LiveRoom) -> Demand {
+    let measured = live.measured_rate().filter(|_| !live.settings.paused);
     Demand {
         queue_length: live.waiting,
-        admit_per_second: live
-            .measured_rate()
-            .unwrap_or(live.settings.admit_per_second),
+        admit_per_second: measured.unwrap_or(live.settings.admit_per_second),
     }
 }
 
@@ -354,6 +357,40 @@ pub fn shadow_position(visitor: VisitorId, waiting: u64, now: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anteroom_config::RoomMode;
+    use anteroom_queue::RoomSettings;
+
+    #[test]
+    fn a_paused_room_is_priced_at_its_configured_rate_not_at_zero() {
+        let mut live = LiveRoom::new(RoomSettings {
+            mode: RoomMode::QueueAll,
+            admit_per_second: 50.0,
+            max_active: 100,
+            session_seconds: 600,
+            abandon_after_seconds: 120,
+            paused: true,
+            sold_out: false,
+            message: None,
+        });
+        live.waiting = 500;
+        // Twenty seconds with no admission: measured, 0 a second.
+        for second in 0..=20u64 {
+            live.admissions.record(second * 1000, 7);
+        }
+        assert_eq!(live.measured_rate(), Some(0.0));
+        assert_eq!(
+            demand(&live).admit_per_second,
+            50.0,
+            "paused: the configured rate"
+        );
+        live.settings.paused = false;
+        assert_eq!(
+            demand(&live).admit_per_second,
+            0.0,
+            "open and stalled: measured"
+        );
+        assert_eq!(demand(&live).queue_length, 500);
+    }
 
     #[test]
     fn a_shadow_position_moves_down_and_stops_short_of_the_door() {
