@@ -37,6 +37,13 @@ pub fn client(config: &WaitlistConfig) -> Result<reqwest::Client, WebhookError> 
         .connect_timeout(DELIVERY_TIMEOUT)
         // A redirect would send the offer somewhere the operator never named.
         .redirect(reqwest::redirect::Policy::none());
+    // The system's roots, as a browser would trust them; a file that fails to parse is
+    // skipped (the rest still count), as reqwest's own loader does.
+    for der in rustls_native_certs::load_native_certs().certs {
+        if let Ok(certificate) = reqwest::Certificate::from_der(der.as_ref()) {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
     if let Some(path) = &config.webhook_ca {
         let shown = path.display().to_string();
         let pem = std::fs::read(path).map_err(|source| WebhookError::ReadCa {
