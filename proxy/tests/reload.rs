@@ -61,20 +61,6 @@ async fn wait_room_field(gateway: &Gateway, room: &str, field: &str, expected: s
     }
 }
 
-/// `POST /v1/reload`: the status and the JSON body.
-async fn post_reload(gateway: &Gateway) -> (u16, serde_json::Value) {
-    let answer = client()
-        .post(gateway.admin_url("/v1/reload"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("reload request");
-    (
-        answer.status().as_u16(),
-        answer.json().await.expect("reload answer"),
-    )
-}
-
 async fn admin_status(gateway: &Gateway, room: &str) -> u16 {
     client()
         .get(gateway.admin_url(&format!("/v1/rooms/{room}")))
@@ -191,7 +177,7 @@ async fn an_invalid_config_is_refused_with_its_reason_and_the_running_one_keeps_
     assert_eq!(visitor.get(&gateway.url("/tour/x")).await.status, 200);
 
     // The same through the admin API: 422 with the reason.
-    let (status, body) = post_reload(&gateway).await;
+    let (status, body) = gateway.post_reload().await;
     assert_eq!(status, 422);
     assert_eq!(body["error"], "reload_refused");
     assert!(
@@ -222,7 +208,7 @@ async fn live_changes_stay_until_the_file_changes_that_room_and_listeners_need_a
     // A file that leaves the room as it was (but asks for another thread count): the live
     // rate stays, and the thread count is logged as needing a restart.
     gateway.rewrite_config(&tour(&origin, 1.0), "threads = 3\n", &keys_toml());
-    let (status, body) = post_reload(&gateway).await;
+    let (status, body) = gateway.post_reload().await;
     assert_eq!(status, 200);
     assert_eq!(
         body["needs_restart"],

@@ -24,7 +24,7 @@ use anteroom_testkit::{unique_temp_dir, TestCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use support::stream_client::{Said, SseClient, WsClient};
-use support::{client, room_toml, Backend, Gateway, Origin, ADMIN_TOKEN};
+use support::{room_toml, Backend, Gateway, Origin};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -460,28 +460,22 @@ async fn a_gateway_reload_presents_the_renewed_certificate() {
     let gateway = Gateway::start(&Backend::memory(), &rooms, &listen).await;
     assert!(trusted_by(gateway.public, &first.ca).await);
 
-    let reload = || async {
-        let answer = client()
-            .post(gateway.admin_url("/v1/reload"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.text().await.unwrap())
-    };
     copy_pair(&second, &files);
-    let (status, body) = reload().await;
+    let (status, body) = gateway.post_reload().await;
     assert_eq!(status, 200, "{body}");
     assert!(trusted_by(gateway.public, &second.ca).await, "renewed pair");
     assert!(!trusted_by(gateway.public, &first.ca).await);
 
     std::fs::copy(&first.key, &files.key).unwrap();
-    let (status, body) = reload().await;
+    let (status, body) = gateway.post_reload().await;
     assert_ne!(
         status, 200,
         "a key of another certificate is refused: {body}"
     );
-    assert!(body.contains("tls"), "the reason names the pair: {body}");
+    assert!(
+        body.to_string().contains("tls"),
+        "the reason names the pair: {body}"
+    );
     assert!(
         trusted_by(gateway.public, &second.ca).await,
         "pair in use kept"

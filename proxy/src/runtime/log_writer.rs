@@ -169,12 +169,12 @@ impl Drop for LogFlusher {
 }
 
 /// One event's writer: the formatter writes the whole line, then it is appended.
-pub struct LineWriter {
-    shared: Arc<Shared>,
+pub struct LineWriter<'a> {
+    shared: &'a Shared,
     urgent: bool,
 }
 
-impl Write for LineWriter {
+impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.shared.append(buf, self.urgent);
         Ok(buf.len())
@@ -186,18 +186,18 @@ impl Write for LineWriter {
 }
 
 impl<'a> MakeWriter<'a> for BatchedStderr {
-    type Writer = LineWriter;
+    type Writer = LineWriter<'a>;
 
-    fn make_writer(&'a self) -> LineWriter {
+    fn make_writer(&'a self) -> LineWriter<'a> {
         LineWriter {
-            shared: self.shared.clone(),
+            shared: &self.shared,
             urgent: true,
         }
     }
 
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LineWriter {
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LineWriter<'a> {
         LineWriter {
-            shared: self.shared.clone(),
+            shared: &self.shared,
             urgent: meta.target() != super::logs::ACCESS_TARGET,
         }
     }

@@ -282,6 +282,20 @@ impl Gateway {
         response.json().await.expect("admin patch json")
     }
 
+    /// `POST /v1/reload`: the status and the JSON body.
+    pub async fn post_reload(&self) -> (u16, serde_json::Value) {
+        let answer = client()
+            .post(self.admin_url("/v1/reload"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("reload request");
+        (
+            answer.status().as_u16(),
+            answer.json().await.expect("reload answer"),
+        )
+    }
+
     /// A new room starts with a full bucket (one second's worth of admissions, at least one):
     /// let a throwaway visitor take it so a slow room's queue then stands still.
     pub async fn use_up_initial_burst(&self, room: &str) {
