@@ -33,14 +33,33 @@ pub fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A loopback port that was free a moment ago (bind to port 0, read what the OS chose).
+/// A loopback port that was free a moment ago (bind to port 0, read what the OS chose),
+/// and never one this process handed out before: the OS may offer a just-released port again,
+/// and a caller asking for several at once (a gateway's three listeners) would get it twice.
 /// Another process may take it before the caller binds it; servers started here retry.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("local address of a bound listener")
-        .port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut port = 0;
+    // Repeats stay bound meanwhile, so the OS offers another port each time. Bounded: after
+    // this many repeats the port is taken anyway.
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 to find a free port");
+        port = listener
+            .local_addr()
+            .expect("local address of a bound listener")
+            .port();
+        if !handed_out.contains(&port) {
+            break;
+        }
+        held.push(listener);
+    }
+    handed_out.push(port);
+    port
 }
 
 /// A fresh, empty directory under the system temp dir, unique within and across processes.
