@@ -15,7 +15,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{keyring, room_toml, unix_now, Backend, Gateway, Origin, Protected};
+use anteroom_admission::VisitorId;
+use support::{keyring, mint_pass, room_toml, unix_now, Backend, Gateway, Origin, Protected};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -456,6 +457,87 @@ async fn smuggled_requests_never_reach_a_protected_page() {
         reached.is_empty(),
         "smuggled: {reached:?}; answers: {answers:#?}"
     );
+}
+
+/// Requests carrying a valid pass are served by the direct path (`adapter/direct`) when they
+/// are plain `GET`s: behind such a pass, a pass-less request pipelined after it and a request
+/// hidden in its body by every framing trick still reach no protected page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_smuggled_behind_a_valid_pass() {
+    let site = Site::start().await;
+    let now = unix_now();
+    let pass = mint_pass("ci", VisitorId::random(), now, now + 600);
+    let admitted = |close: &str| {
+        format!("GET /ci-tour/a HTTP/1.1\r\nHost: gw.example\r\nX-Anteroom-Pass: {pass}\r\n{close}")
+    };
+    let close = "Connection: close\r\n";
+    let smuggled = "GET /tour-2027/ HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n";
+    let len = smuggled.len();
+    let requests = vec![
+        ("pipelined", format!("{}\r\n{smuggled}", admitted(""))),
+        (
+            "GET with a body",
+            format!("{}Content-Length: {len}\r\n\r\n{smuggled}", admitted(close)),
+        ),
+        (
+            "GET chunked",
+            format!(
+                "{}Transfer-Encoding: chunked\r\n\r\n{len:x}\r\n{smuggled}\r\n0\r\n\r\n",
+                admitted(close)
+            ),
+        ),
+        (
+            "CL.TE",
+            format!(
+                "{}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+                admitted(close)
+            ),
+        ),
+        (
+            "TE space before colon",
+            format!(
+                "{}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n{smuggled}",
+                admitted(close)
+            ),
+        ),
+        (
+            "obs-fold",
+            format!(
+                "{}X-Padding: a\r\n Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}",
+                admitted(close)
+            ),
+        ),
+        (
+            "upgrade",
+            format!(
+                "{}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n{smuggled}",
+                admitted("")
+            ),
+        ),
+        (
+            "bare LF",
+            format!(
+                "GET /ci-tour/a HTTP/1.1\nHost: gw.example\nX-Anteroom-Pass: {pass}\n\n{smuggled}"
+            ),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (name, request) in &requests {
+        let answer = site.send(request.as_bytes()).await;
+        answers.push(format!("{name}: {:?}", answer.status));
+    }
+    site.assert_nothing_unpassed();
+    let admitted_seen = site
+        .origin
+        .seen()
+        .iter()
+        .filter(|seen| seen.path == "/ci-tour/a")
+        .count();
+    assert!(
+        admitted_seen >= 1,
+        "the admitted requests were served: {answers:#?}"
+    );
+    site.assert_still_serving().await;
 }
 
 /// An `Upgrade` to a protected path is decided like any request: queued, never tunnelled.

@@ -1,4 +1,6 @@
-//! Reading `RequestFacts` off a Pingora request header.
+//! Reading `RequestFacts` off a request head: a Pingora request header, or a head the direct
+//! path parsed itself (`HeadSource` lets both be read by the same code, so the gateway decides
+//! on the same facts whichever path a request takes).
 
 use std::net::IpAddr;
 
@@ -25,6 +27,73 @@ static CLEARANCE_HEADER_NAME: HeaderName = HeaderName::from_static(CLEARANCE_HEA
 static FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
+/// A request head as the facts are read from it. Header names are matched without regard to
+/// case; values are text only when they are visible ASCII (as `http::HeaderValue::to_str`).
+pub trait HeadSource {
+    fn method(&self) -> &str;
+    /// The request-target as received.
+    fn raw_target(&self) -> &[u8];
+    fn is_http_11(&self) -> bool;
+    /// HTTP/2's `:authority` (HTTP/1 heads have none).
+    fn authority(&self) -> Option<&[u8]>;
+    /// Every value of one header, in arrival order.
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a;
+    /// Every header as (lowercase name, value), names in the order they first arrived and
+    /// the values of a repeated name together (the fingerprint's input).
+    fn header_list(&self) -> Vec<(String, Vec<u8>)>;
+
+    fn first<'a>(&'a self, name: &'a HeaderName) -> Option<&'a [u8]> {
+        self.values(name).next()
+    }
+}
+
+impl HeadSource for RequestHeader {
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn raw_target(&self) -> &[u8] {
+        self.raw_path()
+    }
+
+    fn is_http_11(&self) -> bool {
+        self.version == http::Version::HTTP_11
+    }
+
+    fn authority(&self) -> Option<&[u8]> {
+        self.uri
+            .authority()
+            .map(|authority| authority.as_str().as_bytes())
+    }
+
+    fn values<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.as_bytes())
+    }
+
+    fn header_list(&self) -> Vec<(String, Vec<u8>)> {
+        // The header map keeps the order names first arrived in (repeats grouped).
+        self.headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+            .collect()
+    }
+}
+
+/// A header value as text, when it is visible ASCII (tabs allowed), as `HeaderValue::to_str`.
+pub fn visible_text(value: &[u8]) -> Option<&str> {
+    let visible = value
+        .iter()
+        .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte));
+    if visible {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
 /// Where a request came from: the connection's peer and the proxies trusted to say otherwise.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Peer<'a> {
@@ -35,45 +104,33 @@ pub struct Peer<'a> {
 /// Whether the client's connection is HTTPS: this one is TLS, or the trusted proxy it came
 /// through says so. The last `X-Forwarded-Proto` value is the one that proxy set (one that
 /// appends keeps whatever a client sent in front of it); from anyone else it is ignored.
-fn client_tls(header: &RequestHeader, tls: bool, peer: Peer) -> bool {
+fn client_tls(header: &impl HeadSource, tls: bool, peer: Peer) -> bool {
     let trusted = peer
         .ip
         .is_some_and(|ip| anteroom_bot_guard::is_trusted(ip, peer.trusted_proxies));
     tls || trusted
         && header
-            .headers
-            .get_all(&FORWARDED_PROTO)
-            .iter()
-            .next_back()
-            .and_then(|value| value.to_str().ok())
+            .values(&FORWARDED_PROTO)
+            .last()
+            .and_then(visible_text)
             .and_then(|value| value.rsplit(',').next())
             .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// Read a request, or refuse a target or Host whose meaning origins disagree on. `tls`: the
 /// connection it came on is TLS.
-pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFacts, FormError> {
-    let headers = &header.headers;
-    let mut hosts = headers.get_all(HOST).iter();
+pub fn read(header: &impl HeadSource, tls: bool, peer: Peer) -> Result<RequestFacts, FormError> {
+    let mut hosts = header.values(&HOST);
     let (host_header, second_host) = (hosts.next(), hosts.next());
     // HTTP/2 carries the host as `:authority`, which Pingora keeps on the URI.
-    let uri_authority = header
-        .uri
-        .authority()
-        .map(|authority| authority.as_str().as_bytes());
     let target = request_form::normalise(RawTarget {
-        target: header.raw_path(),
-        host_header: host_header.map(|value| value.as_bytes()).or(uri_authority),
+        target: header.raw_target(),
+        host_header: host_header.or_else(|| header.authority()),
         duplicate_host: second_host.is_some(),
-        host_required: header.version == http::Version::HTTP_11,
+        host_required: header.is_http_11(),
     })?;
-    let text = |name: &HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
-    let jar = parse_cookies(
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok()),
-    );
+    let text = |name: &'static HeaderName| header.first(name).and_then(visible_text);
+    let jar = parse_cookies(header.values(&COOKIE).filter_map(visible_text));
     let mut pass_tokens: Vec<String> = Vec::new();
     if let Some(pass) = text(&PASS_HEADER_NAME) {
         pass_tokens.push(pass.trim().to_string());
@@ -93,7 +150,7 @@ pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFact
         pass_tokens.is_empty() || path.starts_with(ENDPOINT_PREFIX),
     );
     Ok(RequestFacts {
-        method: header.method.as_str().to_string(),
+        method: header.method().to_string(),
         host: target.host,
         host_is_ip: target.host_is_ip,
         path,
@@ -112,18 +169,13 @@ pub fn read(header: &RequestHeader, tls: bool, peer: Peer) -> Result<RequestFact
 /// copied only for requests that may meet the guard — no pass, or the gateway's own
 /// endpoints — so an admitted request pays nothing for it.
 fn guard_facts(
-    header: &RequestHeader,
+    header: &impl HeadSource,
     peer: Peer,
     jar: &CookieJar,
     may_meet_guard: bool,
 ) -> GuardFacts {
-    let headers = &header.headers;
     let client_ip = peer.ip.map(|ip| {
-        let forwarded: Vec<&[u8]> = headers
-            .get_all(&FORWARDED_FOR)
-            .iter()
-            .map(|value| value.as_bytes())
-            .collect();
+        let forwarded: Vec<&[u8]> = header.values(&FORWARDED_FOR).collect();
         anteroom_bot_guard::client_ip(ip, &forwarded, peer.trusted_proxies)
     });
     if !may_meet_guard {
@@ -132,19 +184,14 @@ fn guard_facts(
             ..GuardFacts::default()
         };
     }
-    let clearance = headers
-        .get(&CLEARANCE_HEADER_NAME)
-        .and_then(|value| value.to_str().ok())
+    let clearance = header
+        .first(&CLEARANCE_HEADER_NAME)
+        .and_then(visible_text)
         .map(|value| value.trim().to_string())
         .or_else(|| jar.first(CLEARANCE_COOKIE).map(str::to_string));
-    // The header map keeps the order names first arrived in (repeats grouped).
-    let list = headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
-        .collect();
     GuardFacts {
         client_ip,
-        headers: list,
+        headers: header.header_list(),
         clearance,
     }
 }

@@ -25,22 +25,7 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &mut RequestCtx) -> 
         ctx.outcome = AccessOutcome::UpstreamError;
     }
     if code > 0 {
-        let (title, detail) = match code {
-            502..=504 => (
-                "The site is busy",
-                "We couldn't reach the site just now. Please try again in a moment.",
-            ),
-            400..=499 => ("Bad request", "The request could not be understood."),
-            _ => ("Something went wrong", "Please try again in a moment."),
-        };
-        let reply = if ctx.wants_json {
-            Reply::error(code, "upstream_unavailable", detail)
-        } else {
-            Reply::html(code, pages::error_page(code, title, detail))
-        };
-        let reply = reply
-            .with_header("retry-after", "5")
-            .with_header("x-request-id", ctx.request_id.as_str());
+        let reply = error_reply(code, ctx.wants_json, ctx.request_id.as_str());
         if let Err(write_error) = write_reply(session, reply).await {
             log::debug!("could not send the error page: {write_error}");
         }
@@ -49,4 +34,24 @@ pub async fn run(session: &mut Session, error: &Error, ctx: &mut RequestCtx) -> 
         error_code: code,
         can_reuse_downstream: false,
     }
+}
+
+/// The gateway's answer when a request cannot be proxied: a branded page, or JSON for apps.
+pub fn error_reply(code: u16, wants_json: bool, request_id: &str) -> Reply {
+    let (title, detail) = match code {
+        502..=504 => (
+            "The site is busy",
+            "We couldn't reach the site just now. Please try again in a moment.",
+        ),
+        400..=499 => ("Bad request", "The request could not be understood."),
+        _ => ("Something went wrong", "Please try again in a moment."),
+    };
+    let reply = if wants_json {
+        Reply::error(code, "upstream_unavailable", detail)
+    } else {
+        Reply::html(code, pages::error_page(code, title, detail))
+    };
+    reply
+        .with_header("retry-after", "5")
+        .with_header("x-request-id", request_id)
 }

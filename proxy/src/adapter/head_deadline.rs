@@ -10,7 +10,8 @@
 //!
 //! Peeks are answered here, not by the inner stream (which cannot peek under TLS: the bytes
 //! are still encrypted in the socket): the bytes are read ahead, through the same bound, and
-//! handed out again by the next reads.
+//! handed out again by the next reads. The direct path (`direct`) reads whole heads ahead the
+//! same way: what it takes it consumes, what it leaves Pingora reads as if nothing happened.
 
 use std::fmt;
 use std::future::Future;
@@ -73,20 +74,47 @@ fn head_end(after_newline: bool, bytes: &[u8]) -> HeadScan {
     }
 }
 
-/// Most bytes `try_peek` keeps read ahead (the public app peeks 16).
-const AHEAD: usize = 32;
+/// The length of the head that `bytes` begin with, its blank line included; None while the
+/// blank line has not arrived.
+pub fn head_len(bytes: &[u8]) -> Option<usize> {
+    let only_returns = |line: &[u8]| line.iter().all(|&byte| byte == b'\r');
+    let mut after_newline = false;
+    let mut line_start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        if after_newline && only_returns(bytes.get(line_start..newline).unwrap_or_default()) {
+            return Some(newline + 1);
+        }
+        after_newline = true;
+        line_start = newline + 1;
+    }
+    None
+}
+
+/// Most bytes `try_peek` reads ahead (the public app peeks 16).
+const PEEK_MAX: usize = 32;
+/// What a connection's read-ahead buffer starts with: a whole common head.
+const AHEAD_CAPACITY: usize = 4096;
 
 pub struct BoundedHead {
     inner: Stream,
     limit: Duration,
     phase: Phase,
     deadline: Pin<Box<Sleep>>,
-    /// Bytes `try_peek` read ahead of the next reader, handed out first: `ahead[taken..held]`.
-    /// Kept here rather than in the L4 stream's rewind buffer (a `Vec` per peek, and a read
-    /// that returns only the peeked bytes, so Pingora parses every head twice).
-    ahead: [u8; AHEAD],
-    held: usize,
+    /// Bytes read ahead of the next reader (by `try_peek` or `read_head`), handed out first:
+    /// `ahead[taken..]`. Kept here rather than in the L4 stream's rewind buffer (a `Vec` per
+    /// peek, and a read that returns only the peeked bytes, so Pingora parses every head
+    /// twice). One buffer for the connection's life.
+    ahead: Vec<u8>,
     taken: usize,
+}
+
+/// What `read_head` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadRead {
+    /// A whole head of this many bytes (blank line included) starts the bytes held.
+    Complete(usize),
+    /// `max` bytes held and still no end of head: left for Pingora, which has its own limits.
+    TooLong,
 }
 
 impl BoundedHead {
@@ -98,12 +126,75 @@ impl BoundedHead {
                 after_newline: false,
             },
             deadline: Box::pin(tokio::time::sleep(limit)),
-            ahead: [0; AHEAD],
-            held: 0,
+            ahead: Vec::with_capacity(AHEAD_CAPACITY),
             taken: 0,
         }
     }
 
+    /// The client's address (the PROXY header's, when one named it).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        let digest = self.inner.get_socket_digest()?;
+        digest.peer_addr()?.as_inet().map(|address| address.ip())
+    }
+
+    /// The connection is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.inner.get_ssl_digest().is_some()
+    }
+
+    /// The bytes read ahead and not yet consumed.
+    pub fn held(&self) -> &[u8] {
+        self.ahead.get(self.taken..).unwrap_or_default()
+    }
+
+    /// Drop the first `n` bytes held: the direct path served the request they carried.
+    pub fn consume(&mut self, n: usize) {
+        self.taken = (self.taken + n).min(self.ahead.len());
+        if self.taken == self.ahead.len() {
+            self.ahead.clear();
+            self.taken = 0;
+        }
+    }
+
+    /// Read until the bytes held begin with a whole request head, or `max` bytes are held
+    /// without one. Reads go through the head bound like any other; an end of stream before
+    /// a whole head is `UnexpectedEof`.
+    pub async fn read_head(&mut self, max: usize) -> io::Result<HeadRead> {
+        loop {
+            let held = self.held();
+            if let Some(len) = head_len(held) {
+                return Ok(HeadRead::Complete(len));
+            }
+            if held.len() >= max {
+                return Ok(HeadRead::TooLong);
+            }
+            self.read_ahead(max - held.len()).await?;
+        }
+    }
+
+    /// Read up to `want` more bytes into the read-ahead buffer (at least one, or an error).
+    async fn read_ahead(&mut self, want: usize) -> io::Result<()> {
+        if self.taken > 0 {
+            self.ahead.drain(..self.taken);
+            self.taken = 0;
+        }
+        let mut ahead = std::mem::take(&mut self.ahead);
+        let before = ahead.len();
+        let room = (ahead.capacity() - before)
+            .max(AHEAD_CAPACITY.min(want))
+            .min(want);
+        ahead.resize(before + room, 0);
+        let mut buf = ReadBuf::new(ahead.get_mut(before..).unwrap_or_default());
+        let read = std::future::poll_fn(|cx| self.poll_read_fresh(cx, &mut buf)).await;
+        let n = buf.filled().len();
+        ahead.truncate(before + n);
+        self.ahead = ahead;
+        read?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
     /// Hand out the bytes read ahead, then whatever more the connection has ready, in one
     /// read: the whole head reaches the parser at once.
     fn poll_read_after_ahead(
@@ -111,25 +202,46 @@ impl BoundedHead {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let pending = self.ahead.get(self.taken..self.held).unwrap_or_default();
+        let pending = self.held();
         let n = pending.len().min(buf.remaining());
         buf.put_slice(pending.get(..n).unwrap_or_default());
-        self.taken += n;
-        if self.taken == self.held {
-            self.taken = 0;
-            self.held = 0;
-            let before = buf.filled().len();
-            // These bytes were seen when they were read ahead; only fresh ones are new.
-            if buf.remaining() > 0 {
-                if let Poll::Ready(Ok(())) = Pin::new(&mut self.inner).poll_read(cx, buf) {
-                    let filled = buf.filled();
-                    self.saw(filled.get(before..).unwrap_or_default());
-                }
-            }
+        self.consume(n);
+        // These bytes were seen when they were read ahead; only fresh ones are new. What was
+        // read ahead is data in hand: a fresh read that failed or must wait shows itself on
+        // the next call.
+        if self.ahead.is_empty() && buf.remaining() > 0 {
+            let _ = self.poll_read_fresh(cx, buf);
         }
-        // What was read ahead is data in hand: a fresh read that failed or must wait shows
-        // itself on the next call.
         Poll::Ready(Ok(()))
+    }
+
+    /// A read from the connection itself, followed by the head bound.
+    fn poll_read_fresh(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match read {
+            Poll::Ready(Ok(())) => {
+                let filled = buf.filled();
+                self.saw(filled.get(before..).unwrap_or_default());
+            }
+            // Only a read that waits in the middle of a head needs the timer: a slow client
+            // waits here between its bytes, and the deadline wakes this task when it passes.
+            Poll::Pending
+                if matches!(self.phase, Phase::Head { .. })
+                    && self.deadline.as_mut().poll(cx).is_ready() =>
+            {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head not complete in time",
+                )));
+            }
+            _ => {}
+        }
+        read
     }
 
     /// Follow the head's progress over newly read bytes.
@@ -187,30 +299,10 @@ impl AsyncRead for BoundedHead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.held > 0 {
+        if !this.ahead.is_empty() {
             return this.poll_read_after_ahead(cx, buf);
         }
-        let before = buf.filled().len();
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        match read {
-            Poll::Ready(Ok(())) => {
-                let filled = buf.filled();
-                this.saw(filled.get(before..).unwrap_or_default());
-            }
-            // Only a read that waits in the middle of a head needs the timer: a slow client
-            // waits here between its bytes, and the deadline wakes this task when it passes.
-            Poll::Pending
-                if matches!(this.phase, Phase::Head { .. })
-                    && this.deadline.as_mut().poll(cx).is_ready() =>
-            {
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "request head not complete in time",
-                )));
-            }
-            _ => {}
-        }
-        read
+        this.poll_read_fresh(cx, buf)
     }
 }
 
@@ -317,28 +409,13 @@ impl Peek for BoundedHead {
     /// head bound, so a client that sends a few bytes and stops is cut off in time) and handed
     /// out again by the next reads.
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        if buf.len() > AHEAD || self.held > 0 {
+        if buf.len() > PEEK_MAX {
             return Ok(false);
         }
-        let mut filled = 0;
-        while filled < buf.len() {
-            let mut more = [0u8; AHEAD];
-            let want = buf.len() - filled;
-            let n = tokio::io::AsyncReadExt::read(self, more.get_mut(..want).unwrap_or_default())
-                .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            if let (Some(to), Some(from)) = (buf.get_mut(filled..filled + n), more.get(..n)) {
-                to.copy_from_slice(from);
-            }
-            filled += n;
+        while self.held().len() < buf.len() {
+            self.read_ahead(buf.len() - self.held().len()).await?;
         }
-        if let Some(to) = self.ahead.get_mut(..filled) {
-            to.copy_from_slice(buf.get(..filled).unwrap_or_default());
-            self.held = filled;
-            self.taken = 0;
-        }
+        buf.copy_from_slice(self.held().get(..buf.len()).unwrap_or_default());
         Ok(true)
     }
 }

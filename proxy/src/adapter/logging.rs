@@ -25,11 +25,30 @@ pub fn run(gateway: &Gateway, session: &Session, error: Option<&Error>, ctx: &Re
         }
         (_, outcome) => outcome,
     };
+    let request = session.req_header();
+    line(
+        gateway,
+        ctx,
+        outcome,
+        status,
+        request.method.as_str(),
+        request.uri.path(),
+    );
+}
+
+/// Write the access line of one request (either path: Pingora's or the direct one).
+pub fn line(
+    gateway: &Gateway,
+    ctx: &RequestCtx,
+    outcome: AccessOutcome,
+    status: u16,
+    method: &str,
+    path: &str,
+) {
     let room = ctx
         .room
         .and_then(|index| gateway.rooms.get(index))
         .map_or("-", |room| room.config.id.as_str());
-    let request = session.req_header();
     // Display (`%`), not Debug: no escaping pass over each string in the text format, and
     // none is needed — ids, rooms and outcomes are from fixed alphabets, a method is a token
     // and a parsed path holds no spaces or line breaks. JSON escapes them anyway.
@@ -40,8 +59,8 @@ pub fn run(gateway: &Gateway, session: &Session, error: Option<&Error>, ctx: &Re
         outcome = %outcome.as_str(),
         status,
         latency_us = u64::try_from(ctx.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        method = %request.method.as_str(),
-        path = %bounded(request.uri.path()),
+        method = %method,
+        path = %bounded(path),
     );
 }
 

@@ -1,12 +1,14 @@
 //! The Pingora adapter: translates between HTTP sessions and the gateway's domain, one
 //! module per proxy phase. No queue or admission logic lives here.
 
+mod direct;
 mod facts;
 mod fail_to_proxy;
 pub mod head_deadline;
 mod logging;
 pub mod proxy_protocol;
 pub mod public_app;
+mod raw_reply;
 mod request_filter;
 pub mod request_id;
 mod response_filter;

@@ -28,10 +28,11 @@ use pingora::protocols::http::v2::server::{self as h2, H2Accept, HttpSession};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::socket::SocketAddr as InetOrUnix;
 use pingora::protocols::l4::stream::Stream as L4Stream;
-use pingora::protocols::{Digest, SocketDigest, Stream};
+use pingora::protocols::{Digest, Peek, Shutdown, SocketDigest, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 
+use super::direct::{DirectPath, Served};
 use super::head_deadline::BoundedHead;
 use super::proxy_protocol::{self, Proxied};
 use super::streams::{self, looks_like_stream_request};
@@ -51,6 +52,8 @@ pub struct PublicApp {
     tls: Option<Acceptor>,
     /// `[listen] proxy_protocol`
     proxy_protocol: bool,
+    /// Admitted `GET`/`HEAD` requests served without Pingora's proxy loop (`direct`).
+    direct: DirectPath,
 }
 
 impl PublicApp {
@@ -66,7 +69,14 @@ impl PublicApp {
             head_limit,
             tls,
             proxy_protocol: false,
+            direct: DirectPath::new(true),
         }
+    }
+
+    /// `[log] access` for the requests the direct path serves (the proxy logs its own).
+    pub fn with_access_log(mut self, on: bool) -> PublicApp {
+        self.direct = DirectPath::new(on);
+        self
     }
 
     /// Read a PROXY header on connections from trusted proxies (`[listen] proxy_protocol`).
@@ -194,7 +204,7 @@ impl PublicApp {
 
     /// Whether the next request on the connection opens a live stream. `None`: the client
     /// went away or sent nothing in time.
-    async fn next_is_stream(stream: &mut Stream, wait: Duration) -> Option<bool> {
+    async fn next_is_stream(stream: &mut BoundedHead, wait: Duration) -> Option<bool> {
         let mut start = [0u8; streams::head_len()];
         match tokio::time::timeout(wait, stream.try_peek(&mut start)).await {
             Ok(Ok(true)) => Some(looks_like_stream_request(&start)),
@@ -225,20 +235,36 @@ impl ServerApp for PublicApp {
             self.serve_h2(stream, shutdown).await;
             return None;
         }
-        let mut stream: Stream = Box::new(BoundedHead::new(stream, self.head_limit));
+        let mut connection = Box::new(BoundedHead::new(stream, self.head_limit));
+        let mut direct = self.direct.connection();
         let mut wait = self.head_limit;
         let mut persistent: Option<HttpPersistentSettings> = None;
         loop {
-            // Pipelining is never enabled here, so no request bytes wait outside the stream.
-            if Self::next_is_stream(&mut stream, wait).await? {
-                Box::pin(streams::serve(&self.current.get(), stream, shutdown)).await;
+            if Self::next_is_stream(&mut connection, wait).await? {
+                Box::pin(streams::serve(&self.current.get(), connection, shutdown)).await;
                 return None;
             }
-            let mut session = ServerSession::new_http1(stream);
+            wait = Duration::from_secs(KEEPALIVE_SECONDS);
+            let closing = *shutdown.borrow();
+            let gateway = self.current.get();
+            match self
+                .direct
+                .serve(&gateway, &mut connection, &mut direct, closing)
+                .await
+            {
+                Served::KeepAlive => continue,
+                Served::Close => {
+                    connection.shutdown().await;
+                    return None;
+                }
+                Served::HandOver => {}
+            }
+            drop(gateway);
+            let mut session = ServerSession::new_http1(connection);
             match persistent.take() {
                 Some(settings) => settings.apply_to_session(&mut session),
                 None => {
-                    let keepalive = (!*shutdown.borrow()).then_some(KEEPALIVE_SECONDS);
+                    let keepalive = (!closing).then_some(KEEPALIVE_SECONDS);
                     session.set_keepalive(keepalive);
                     session.set_keepalive_reuses_remaining(
                         self.proxy
@@ -249,9 +275,9 @@ impl ServerApp for PublicApp {
             }
             let reused = self.proxy.process_new_http(session, shutdown).await?;
             let (next, settings) = reused.consume();
-            stream = next;
+            // The stream Pingora hands back is the one it was given.
+            connection = next.into_any().downcast::<BoundedHead>().ok()?;
             persistent = settings;
-            wait = Duration::from_secs(KEEPALIVE_SECONDS);
         }
     }
 

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 
 use anteroom_config::Cidr;
 use http::HeaderName;
-use pingora::http::RequestHeader;
+
+use super::facts::HeadSource;
 
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
 /// The name as Pingora inserts it cheapest: a `&'static str` becomes its case-preserved name
@@ -42,14 +43,10 @@ impl std::fmt::Debug for RequestId {
 impl RequestId {
     /// The proxy's id when the peer is a trusted proxy and the id is short printable text,
     /// else a new one.
-    pub fn for_request(header: &RequestHeader, peer: Option<IpAddr>, trusted: &[Cidr]) -> Self {
+    pub fn for_request(header: &impl HeadSource, peer: Option<IpAddr>, trusted: &[Cidr]) -> Self {
         let from_trusted = peer.is_some_and(|ip| anteroom_bot_guard::is_trusted(ip, trusted));
         if from_trusted {
-            if let Some(id) = header
-                .headers
-                .get(&REQUEST_ID_HEADER)
-                .and_then(|value| RequestId::parse(value.as_bytes()))
-            {
+            if let Some(id) = header.first(&REQUEST_ID_HEADER).and_then(RequestId::parse) {
                 return id;
             }
         }
@@ -106,6 +103,7 @@ impl RequestId {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora::http::RequestHeader;
 
     fn header(id: Option<&str>) -> RequestHeader {
         let mut header = RequestHeader::build("GET", b"/", None).unwrap();

@@ -113,14 +113,14 @@ fn forward_client(upstream_request: &mut RequestHeader, client: Option<IpAddr>) 
 /// An IP address as text without the formatting machinery (`Display` for `IpAddr` costs more
 /// than the rest of this filter): IPv4 by hand, IPv6 (rarer) through `Display`.
 #[derive(Default)]
-struct IpText {
+pub(super) struct IpText {
     bytes: [u8; 16],
     len: usize,
     v6: String,
 }
 
 impl IpText {
-    fn of(&mut self, ip: IpAddr) -> &str {
+    pub(super) fn of(&mut self, ip: IpAddr) -> &str {
         match ip {
             IpAddr::V4(v4) => {
                 self.len = 0;
@@ -165,15 +165,20 @@ fn strip_look_alikes(upstream_request: &mut RequestHeader) {
     let look_alikes: Vec<http::HeaderName> = upstream_request
         .headers
         .keys()
-        .filter(|name| name.as_str().contains('_'))
-        .filter(|name| {
-            let dashed = name.as_str().replace('_', "-");
-            dashed == PASS_HEADER || dashed == X_FORWARDED_HOST.as_str()
-        })
+        .filter(|name| is_look_alike(name.as_str()))
         .cloned()
         .collect();
     for name in &look_alikes {
         upstream_request.remove_header(name);
+    }
+}
+
+/// A name that reads as `X-Anteroom-Pass` or `X-Forwarded-Host` once `_` is taken for `-`.
+pub(super) fn is_look_alike(name: &str) -> bool {
+    name.contains('_') && {
+        let dashed = name.replace('_', "-");
+        dashed.eq_ignore_ascii_case(PASS_HEADER)
+            || dashed.eq_ignore_ascii_case(X_FORWARDED_HOST.as_str())
     }
 }
 

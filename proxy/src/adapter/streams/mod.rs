@@ -6,7 +6,6 @@
 
 mod h2;
 mod head;
-mod raw_reply;
 mod sse;
 mod ws;
 
@@ -18,7 +17,7 @@ use pingora::http::RequestHeader;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
-use super::facts;
+use super::{facts, raw_reply};
 use crate::gateway::streams::{self, StreamKind, Update};
 use crate::gateway::{Gateway, Reply};
 

@@ -9,7 +9,8 @@ use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{observe, raw_reply, Ended, WRITE_TIMEOUT};
+use super::super::raw_reply;
+use super::{observe, Ended, WRITE_TIMEOUT};
 use crate::gateway::streams::{Opened, Update, HEARTBEAT};
 use crate::gateway::Gateway;
 

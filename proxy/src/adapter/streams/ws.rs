@@ -16,7 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{observe, raw_reply, Ended, WRITE_TIMEOUT};
+use super::super::raw_reply;
+use super::{observe, Ended, WRITE_TIMEOUT};
 use crate::gateway::streams::{Opened, HEARTBEAT};
 use crate::gateway::{Gateway, Reply};
 
