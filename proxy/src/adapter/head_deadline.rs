@@ -180,9 +180,9 @@ impl BoundedHead {
         }
         let mut ahead = std::mem::take(&mut self.ahead);
         let before = ahead.len();
-        let room = (ahead.capacity() - before)
-            .max(AHEAD_CAPACITY.min(want))
-            .min(want);
+        // As much as the buffer holds: a peek of a few bytes takes in the whole head with them
+        // (one read, one copy out of the stream's own buffer).
+        let room = (ahead.capacity() - before).max(want);
         ahead.resize(before + room, 0);
         let mut buf = ReadBuf::new(ahead.get_mut(before..).unwrap_or_default());
         let read = std::future::poll_fn(|cx| self.poll_read_fresh(cx, &mut buf)).await;
@@ -195,6 +195,7 @@ impl BoundedHead {
         }
         Ok(())
     }
+
     /// Hand out the bytes read ahead, then whatever more the connection has ready, in one
     /// read: the whole head reaches the parser at once.
     fn poll_read_after_ahead(
