@@ -1,4 +1,5 @@
-//! The waitlist over HTTP, on real Redis + PostgreSQL: cancel a booking (owner or operator,
+//! The waitlist over HTTP, on real Redis + PostgreSQL (and the whole flow also on Redis +
+//! the embedded SQLite ledger): cancel a booking (owner or operator,
 //! Idempotency-Key), join a sold-out event's line, watch the entry (polling and SSE) turn
 //! into an offer, accept it (double tap → one booking), the operator's overview, audit and
 //! metrics, places going back on sale (sold-out cleared) when nobody waits, and the
@@ -22,13 +23,27 @@ use anteroom_config::{HoldsConfig, WaitlistConfig, WaitlistPosition};
 use serde_json::{json, Value};
 use service_support::{
     client, eventually, keyring, pass_for, room_settings, serve_service,
-    with_redis_postgres_and_rooms, Api, ADMIN, ROOM,
+    with_redis_postgres_and_rooms, with_redis_sqlite_and_rooms, Api, ADMIN, ROOM,
 };
 
+/// Which ledger the service keeps its bookings and waitlist in.
+#[derive(Clone, Copy, Debug)]
+enum Ledger {
+    Postgres,
+    Sqlite,
+}
+
 /// The harness's stores and servers (`base`), served again by a service with `config`
-/// and its promoter and relay running.
+/// and its promoter and relay running (PostgreSQL ledger).
 async fn waitlist_api(config: WaitlistConfig) -> (Api, Api) {
-    let base = with_redis_postgres_and_rooms(300).await;
+    waitlist_api_on(Ledger::Postgres, config).await
+}
+
+async fn waitlist_api_on(ledger: Ledger, config: WaitlistConfig) -> (Api, Api) {
+    let base = match ledger {
+        Ledger::Postgres => with_redis_postgres_and_rooms(300).await,
+        Ledger::Sqlite => with_redis_sqlite_and_rooms(300).await,
+    };
     let rooms = base.rooms.clone().unwrap();
     rooms.init_room(ROOM, &room_settings()).await.unwrap();
     let service = Arc::new(
@@ -136,11 +151,23 @@ async fn stream_until(response: &mut reqwest::Response, state: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancel_join_offer_accept_over_http() {
-    let (_base, api) = waitlist_api(WaitlistConfig {
-        offer_ttl_seconds: 600,
-        ..WaitlistConfig::default()
-    })
+async fn cancel_join_offer_accept_over_http_postgres() {
+    cancel_join_offer_accept_over_http(Ledger::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_join_offer_accept_over_http_sqlite() {
+    cancel_join_offer_accept_over_http(Ledger::Sqlite).await;
+}
+
+async fn cancel_join_offer_accept_over_http(ledger: Ledger) {
+    let (_base, api) = waitlist_api_on(
+        ledger,
+        WaitlistConfig {
+            offer_ttl_seconds: 600,
+            ..WaitlistConfig::default()
+        },
+    )
     .await;
     api.create_seated_event("show", 2).await;
     let early = VisitorId::random();

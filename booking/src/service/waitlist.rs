@@ -73,16 +73,6 @@ struct AcceptBody {
     offer_token: String,
 }
 
-fn waitlist_of(service: &BookingService) -> Result<&Arc<dyn Waitlist>, ApiError> {
-    service.waitlist.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "waitlist_unavailable",
-            "the waitlist needs a PostgreSQL ledger ([database] url = \"postgres://...\")",
-        )
-    })
-}
-
 /// The JSON a fan sees for their entry: state, position (exact or a band), open offer.
 pub fn entry_json(service: &BookingService, entry: &Entry) -> Value {
     let position = entry
@@ -211,7 +201,7 @@ pub async fn join(
     let id = path_id(path)?;
     let event = service.event(&id).await?;
     let visitor = auth::holder_in(&passes, &event)?;
-    let waitlist = waitlist_of(&service)?;
+    let waitlist = &service.waitlist;
     let max_depth = service.waitlist_config.max_depth;
     if !sold_out_for_the_public(&service, waitlist, &event).await? {
         return Err(ApiError::new(
@@ -240,7 +230,7 @@ async fn own_entry(
     entry_id: &str,
 ) -> Result<(Entry, VisitorId), ApiError> {
     let passes = auth::passes(service, headers)?;
-    let waitlist = waitlist_of(service)?;
+    let waitlist = &service.waitlist;
     let entry = waitlist
         .entry(entry_id)
         .await?
@@ -275,7 +265,7 @@ pub async fn stream(
     let id = path_id(path)?;
     let (entry, _) = own_entry(&service, &headers, &id).await?;
     let first = entry_json(&service, &entry);
-    let waitlist = waitlist_of(&service)?.clone();
+    let waitlist = service.waitlist.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(4);
     let weak = Arc::downgrade(&service);
     tokio::spawn(async move {
@@ -330,7 +320,7 @@ pub async fn leave(
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id(path)?;
     let (_, visitor) = own_entry(&service, &headers, &id).await?;
-    let entry = waitlist_of(&service)?.leave(&id, visitor).await?;
+    let entry = service.waitlist.leave(&id, visitor).await?;
     service.promote_soon();
     Ok(Json(entry_json(&service, &entry)))
 }
@@ -342,7 +332,8 @@ async fn offer_caller(
     passes: &auth::Passes,
     offer_id: &str,
 ) -> Result<(Offer, Arc<EventSpec>, VisitorId), ApiError> {
-    let offer = waitlist_of(service)?
+    let offer = service
+        .waitlist
         .offer(offer_id)
         .await?
         .ok_or(WaitlistError::OfferClosed)?;
@@ -373,7 +364,7 @@ pub async fn accept(
     }
     let (offer, event, visitor) = offer_caller(&service, &passes, &id).await?;
     offer_token::bound_to(&claims, &offer, visitor)?;
-    let (booking, fresh) = waitlist_of(&service)?.accept(&id, &key, visitor).await?;
+    let (booking, fresh) = service.waitlist.accept(&id, &key, visitor).await?;
     if fresh {
         service.metrics.outcome("accepted", 1);
     }
@@ -395,7 +386,7 @@ pub async fn decline(
     let passes = auth::passes(&service, &headers)?;
     let id = path_id(path)?;
     let (_, _, visitor) = offer_caller(&service, &passes, &id).await?;
-    let entry = waitlist_of(&service)?.decline(&id, visitor).await?;
+    let entry = service.waitlist.decline(&id, visitor).await?;
     service.metrics.outcome("declined", 1);
     service.promote_soon();
     Ok(Json(entry_json(&service, &entry)))
@@ -410,7 +401,7 @@ pub async fn overview(
     auth::operator(&service, &headers)?;
     let id = path_id(path)?;
     let event = service.event(&id).await?;
-    let overview = waitlist_of(&service)?.overview(&event.id).await?;
+    let overview = service.waitlist.overview(&event.id).await?;
     Ok(Json(json!(overview)))
 }
 
@@ -422,7 +413,7 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     auth::operator(&service, &headers)?;
     let id = path_id(path)?;
-    let waitlist = waitlist_of(&service)?;
+    let waitlist = &service.waitlist;
     let entry = waitlist
         .entry(&id)
         .await?
@@ -442,12 +433,10 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     auth::operator(&service, &headers)?;
-    if let Some(waitlist) = &service.waitlist {
-        for event in service.ledger.events().await? {
-            service
-                .metrics
-                .observe(&waitlist.overview(&event.id).await?);
-        }
+    for event in service.ledger.events().await? {
+        service
+            .metrics
+            .observe(&service.waitlist.overview(&event.id).await?);
     }
     Ok((
         [(

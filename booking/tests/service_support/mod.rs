@@ -144,6 +144,32 @@ pub async fn with_redis_postgres_and_rooms(ttl_seconds: u64) -> Api {
     redis_and_postgres(ttl_seconds, true).await
 }
 
+/// Redis holds and the gateway's store on a real Redis, with the embedded SQLite ledger (in
+/// a database file that lives as long as the process's temp directory).
+pub async fn with_redis_sqlite_and_rooms(ttl_seconds: u64) -> Api {
+    let redis = RedisServer::start();
+    let file = anteroom_testkit::unique_temp_dir("anteroom-service-sqlite").join("ledger.db");
+    let ledger = SqliteLedger::open(&file).unwrap();
+    ledger.migrate().await.unwrap();
+    let holds = RedisHolds::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let rooms: Arc<dyn QueueStore> = Arc::new(
+        anteroom_queue::RedisStore::connect(&redis.url(), RedisOptions::default())
+            .await
+            .unwrap(),
+    );
+    start(
+        Arc::new(holds),
+        Arc::new(ledger),
+        ttl_seconds,
+        Some(redis),
+        None,
+        Some(rooms),
+    )
+    .await
+}
+
 async fn redis_and_postgres(ttl_seconds: u64, with_rooms: bool) -> Api {
     let redis = RedisServer::start();
     let postgres = PostgresServer::start();
