@@ -5,12 +5,18 @@
 //! anything is looked up (no probing which events or bookings exist): first every presented
 //! pass is verified for any room ([`passes`]), then, once the event is known, one of them
 //! must name the event's room ([`holder_in`]).
+//!
+//! The waitlist endpoints also take a **waitlist token** (`X-Anteroom-Waitlist`), which the
+//! gateway hands to the visitors of a sold-out room ([`waitlist_callers`]): a fan who waited
+//! in the line and never got a pass can join and follow the line with it. It stands for the
+//! same (room, visitor) as a pass would, and for nothing else: holds and bookings ask
+//! [`passes`], which never reads it.
 
 use axum::http::HeaderMap;
 
 use anteroom_admission::{
-    constant_time_eq, parse_cookies, unix_now, PassClaims, VisitorId, PASS_COOKIE,
-    PASS_HEADER_LOWER,
+    constant_time_eq, parse_cookies, unix_now, VisitorId, PASS_COOKIE, PASS_HEADER_LOWER,
+    WAITLIST_HEADER_LOWER,
 };
 
 use super::errors::ApiError;
@@ -21,8 +27,9 @@ use crate::EventSpec;
 /// whatever a client sends).
 const MAX_CANDIDATES: usize = 4;
 
-/// The valid passes a request carries (at least one, else 401).
-pub struct Passes(Vec<PassClaims>);
+/// Who the valid credentials of a request admit: (room, visitor) pairs, at least one (else
+/// 401).
+pub struct Passes(Vec<(String, VisitorId)>);
 
 fn candidates(headers: &HeaderMap) -> Vec<String> {
     let mut found: Vec<String> = headers
@@ -45,9 +52,10 @@ fn candidates(headers: &HeaderMap) -> Vec<String> {
 /// Every valid (signed, unexpired) pass of the request, whatever its room; 401 if none.
 pub fn passes(service: &BookingService, headers: &HeaderMap) -> Result<Passes, ApiError> {
     let now = unix_now();
-    let valid: Vec<PassClaims> = candidates(headers)
+    let valid: Vec<(String, VisitorId)> = candidates(headers)
         .into_iter()
         .filter_map(|token| service.keyring.verify_pass_any_room(&token, now).ok())
+        .map(|claims| (claims.room, claims.visitor))
         .collect();
     if valid.is_empty() {
         Err(ApiError::unauthorized())
@@ -56,14 +64,60 @@ pub fn passes(service: &BookingService, headers: &HeaderMap) -> Result<Passes, A
     }
 }
 
+/// For the waitlist endpoints only: the valid passes and waitlist tokens
+/// (`X-Anteroom-Waitlist`, at most [`MAX_CANDIDATES`]) of the request, whatever their room;
+/// 401 if none. A token presented but refused (forged, expired, altered) is 401 with
+/// `waitlist_token_invalid`, so an app can tell it to fetch a fresh one from the gateway.
+pub fn waitlist_callers(service: &BookingService, headers: &HeaderMap) -> Result<Passes, ApiError> {
+    let now = unix_now();
+    let tokens: Vec<&str> = headers
+        .get_all(WAITLIST_HEADER_LOWER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .map(str::trim)
+        .take(MAX_CANDIDATES)
+        .collect();
+    let mut valid: Vec<(String, VisitorId)> = Vec::new();
+    let mut refused = None;
+    for token in tokens {
+        match service.keyring.verify_waitlist_token(token, now) {
+            Ok(claims) => valid.push((claims.room, claims.visitor)),
+            Err(error) => refused = Some(error),
+        }
+    }
+    match passes(service, headers) {
+        Ok(Passes(more)) => valid.extend(more),
+        Err(unauthorized) if valid.is_empty() => {
+            return Err(match refused {
+                Some(error) => ApiError::new(
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    "waitlist_token_invalid",
+                    format!(
+                        "waitlist token refused ({error}): get a fresh one from the gateway's \
+                         status (waitlist.token) while the room is sold out"
+                    ),
+                ),
+                None => unauthorized,
+            })
+        }
+        Err(_) => {}
+    }
+    Ok(Passes(valid))
+}
+
 /// The holder for `event`: the visitor of the first pass scoped to the event's room (any of
 /// them when the event names no room). A pass of another room is no pass here: 401.
 pub fn holder_in(passes: &Passes, event: &EventSpec) -> Result<VisitorId, ApiError> {
     passes
         .0
         .iter()
-        .find(|claims| event.room.as_deref().is_none_or(|room| claims.room == room))
-        .map(|claims| claims.visitor)
+        .find(|(room, _)| {
+            event
+                .room
+                .as_deref()
+                .is_none_or(|event_room| room == event_room)
+        })
+        .map(|(_, visitor)| *visitor)
         .ok_or_else(ApiError::unauthorized)
 }
 
@@ -98,13 +152,8 @@ mod tests {
     use super::*;
     use crate::Inventory;
 
-    fn claims(room: &str, byte: u8) -> PassClaims {
-        PassClaims {
-            room: room.into(),
-            visitor: VisitorId([byte; 16]),
-            issued_at: 0,
-            expires_at: u64::MAX,
-        }
+    fn claims(room: &str, byte: u8) -> (String, VisitorId) {
+        (room.into(), VisitorId([byte; 16]))
     }
 
     fn event(room: Option<&str>) -> EventSpec {

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 use anteroom_admission::{unix_now_ms, OfferTokenError, VisitorId};
 use anteroom_config::WaitlistPosition;
@@ -191,16 +192,26 @@ async fn sold_out_for_the_public(
     Ok(sold + line.unoffered_places + line.open_offers >= total)
 }
 
-/// `POST /v1/events/{id}/waitlist`: 201 with the new entry, 200 with the existing one.
+/// `POST /v1/events/{id}/waitlist` (a pass or a waitlist token of the event's room): 201
+/// with the new entry, 200 with the existing one. Every join counts against the visitor's
+/// and the client IP's attempt limits (as hold attempts do, in counters of their own).
 pub async fn join(
     State(service): State<Arc<BookingService>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let event = service.event(&id).await?;
     let visitor = auth::holder_in(&passes, &event)?;
+    if let Some(attempts) = &service.attempts {
+        let client = peer.map(|Extension(ConnectInfo(peer))| attempts.client(peer, &headers));
+        let room = format!("{}/waitlist", event.room.as_deref().unwrap_or(&event.id));
+        attempts
+            .admit(&room, visitor, client, &service.limits)
+            .await?;
+    }
     let waitlist = &service.waitlist;
     let max_depth = service.waitlist_config.max_depth;
     if !sold_out_for_the_public(&service, waitlist, &event).await? {
@@ -229,7 +240,7 @@ async fn own_entry(
     headers: &HeaderMap,
     entry_id: &str,
 ) -> Result<(Entry, VisitorId), ApiError> {
-    let passes = auth::passes(service, headers)?;
+    let passes = auth::waitlist_callers(service, headers)?;
     let waitlist = &service.waitlist;
     let entry = waitlist
         .entry(entry_id)
@@ -351,7 +362,7 @@ pub async fn accept(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let key = idempotency_key(&headers)?;
     let AcceptBody { offer_token: token } = json_body(body)?;
@@ -383,7 +394,7 @@ pub async fn decline(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let (_, _, visitor) = offer_caller(&service, &passes, &id).await?;
     let entry = service.waitlist.decline(&id, visitor).await?;
