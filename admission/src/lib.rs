@@ -39,6 +39,7 @@ pub use compare::constant_time_eq;
 pub use cookies::{parse_cookies, CookieJar};
 pub use error::{AdmissionError, PassRejection};
 pub use eta::{estimate_wait, estimate_wait_measured, Eta};
+pub use frame::TokenError;
 pub use hex::{hex_lower, push_hex};
 pub use keyring::{generate_secret, Keyring, MAX_KID_LEN, MIN_SECRET_LEN};
 pub use names::{

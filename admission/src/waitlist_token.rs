@@ -13,12 +13,9 @@
 //! waitlist. Specified in `docs/pass.md` with test vectors
 //! (`admission/testdata/waitlist-token-vectors.json`).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::Deserialize;
-use thiserror::Error;
 
-use crate::frame::{self, push_json_string, FrameError};
+use crate::frame::{self, push_json_string, TokenError};
 use crate::keyring::Keyring;
 use crate::visitor::VisitorId;
 
@@ -40,27 +37,7 @@ pub struct WaitlistClaims {
 }
 
 /// Why a waitlist token was refused.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum WaitlistTokenError {
-    #[error("not a waitlist token")]
-    Malformed,
-    #[error("signed by a key this service does not hold")]
-    UnknownKey,
-    #[error("forged or altered")]
-    BadSignature,
-    #[error("expired")]
-    Expired,
-}
-
-impl From<FrameError> for WaitlistTokenError {
-    fn from(error: FrameError) -> WaitlistTokenError {
-        match error {
-            FrameError::Malformed => WaitlistTokenError::Malformed,
-            FrameError::UnknownKey => WaitlistTokenError::UnknownKey,
-            FrameError::BadSignature => WaitlistTokenError::BadSignature,
-        }
-    }
-}
+pub type WaitlistTokenError = TokenError;
 
 /// The payload as read back (any key order; unknown keys refused: nothing else is signed).
 #[derive(Deserialize)]
@@ -101,12 +78,7 @@ impl Keyring {
         token: &str,
         now: u64,
     ) -> Result<WaitlistClaims, WaitlistTokenError> {
-        let payload_b64 = frame::open(self, VERSION, token, MAX_WAITLIST_TOKEN_LEN)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| WaitlistTokenError::Malformed)?;
-        let raw: RawClaims =
-            serde_json::from_slice(&json).map_err(|_| WaitlistTokenError::Malformed)?;
+        let raw: RawClaims = frame::open_json(self, VERSION, token, MAX_WAITLIST_TOKEN_LEN)?;
         let claims = WaitlistClaims {
             visitor: VisitorId::from_hex(&raw.vis).ok_or(WaitlistTokenError::Malformed)?,
             room: raw.room,
@@ -123,6 +95,8 @@ impl Keyring {
 mod tests {
     use super::*;
     use crate::{OfferClaims, PassClaims};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     const S1: &[u8] = b"waitlist-token-test-secret-k1-0123456789";
     const S2: &[u8] = b"waitlist-token-test-secret-k2-0123456789";

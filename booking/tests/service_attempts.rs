@@ -78,7 +78,10 @@ async fn attempt(
     if let Some(value) = forwarded_for {
         request = request.header("x-forwarded-for", value);
     }
-    let response = request.send().await.unwrap();
+    answer(request.send().await.unwrap()).await
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -244,16 +247,7 @@ async fn join(api: &Api, room: &str, visitor: VisitorId) -> Answer {
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().unwrap().parse().unwrap());
-    Answer {
-        status,
-        retry_after,
-        body: response.json().await.unwrap_or(Value::Null),
-    }
+    answer(response).await
 }
 
 /// Joins count against the same per-visitor and per-IP limits as hold attempts, in

@@ -99,28 +99,33 @@ impl BookingProcess {
     /// Hold and book; the status of the hold if it was refused, else of the booking.
     async fn buy(&self, event: &str, room: &str, seats: &[&str]) -> u16 {
         let pass = mint_pass(room, VisitorId::random(), unix_now(), unix_now() + 600);
-        let response = client()
-            .post(self.url(&format!("/v1/events/{event}/holds")))
-            .header("x-anteroom-pass", &pass)
-            .json(&json!({ "seats": seats }))
-            .send()
-            .await
-            .unwrap();
-        if response.status() != 201 {
-            return response.status().as_u16();
-        }
-        let hold: serde_json::Value = response.json().await.unwrap();
-        client()
-            .post(self.url("/v1/bookings"))
-            .header("x-anteroom-pass", &pass)
-            .header("idempotency-key", "buy")
-            .json(&json!({ "hold_id": hold["hold_id"] }))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        self.buy_with(event, &pass, seats).await.0
     }
+
+    /// Hold and book with `pass`: the hold's refusal, or the booking's answer.
+    async fn buy_with(&self, event: &str, pass: &str, seats: &[&str]) -> (u16, serde_json::Value) {
+        let as_fan = [("x-anteroom-pass", pass)];
+        let path = format!("/v1/events/{event}/holds");
+        let (status, hold) = post_with(self, &path, &as_fan, json!({ "seats": seats }), None).await;
+        if status != 201 {
+            return (status, hold);
+        }
+        let body = json!({ "hold_id": hold["hold_id"] });
+        post_with(self, "/v1/bookings", &as_fan, body, Some("buy")).await
+    }
+}
+
+/// A Redis-backed gateway whose queue-all room `tour` admits nobody for now (`extra`: more
+/// room settings), its origin, and the Redis server.
+async fn standing_line(extra: &str) -> (Backend, Origin, Gateway) {
+    let redis = Backend::redis();
+    let origin = Origin::start().await;
+    let settings =
+        format!("mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100\n{extra}");
+    let rooms = room_toml("tour", origin.addr, &["/tour"], &settings);
+    let gateway = Gateway::start(&redis, &rooms, "").await;
+    gateway.use_up_initial_burst("tour").await;
+    (redis, origin, gateway)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,19 +153,10 @@ async fn the_booking_binary_serves_the_api_on_the_embedded_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selling_the_last_seat_tells_the_whole_line_at_once() {
-    let redis = Backend::redis();
+    let (redis, _origin, gateway) = standing_line("").await;
     let Backend::Redis(server) = &redis else {
         unreachable!()
     };
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        "tour",
-        origin.addr,
-        &["/tour"],
-        "mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100",
-    );
-    let gateway = Gateway::start(&redis, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
     let mut line: Vec<Visitor> = Vec::new();
     for _ in 0..3 {
         let mut fan = Visitor::new();
@@ -273,20 +269,10 @@ async fn post_with(
 /// forged, expired or other room's token is `401`, and the token never holds or books.
 async fn a_fan_without_a_pass_joins_with_the_gateways_waitlist_token(database: Option<&str>) {
     use anteroom_admission::WaitlistClaims;
-    let redis = Backend::redis();
+    let (redis, _origin, gateway) = standing_line("waitlist_url = \"/shop/waitlist\"").await;
     let Backend::Redis(server) = &redis else {
         unreachable!()
     };
-    let origin = Origin::start().await;
-    let rooms = room_toml(
-        "tour",
-        origin.addr,
-        &["/tour"],
-        "mode = \"queue-all\"\nadmit_per_second = 0.001\nmax_active = 100\n\
-         waitlist_url = \"/shop/waitlist\"",
-    );
-    let gateway = Gateway::start(&redis, &rooms, "").await;
-    gateway.use_up_initial_burst("tour").await;
     let mut fan = Visitor::new();
     assert_eq!(fan.get_json(&gateway.url("/tour")).await.status, 429);
     let status_url = gateway.url("/_anteroom/status?room=tour");
@@ -303,23 +289,7 @@ async fn a_fan_without_a_pass_joins_with_the_gateways_waitlist_token(database: O
     );
     let owner = VisitorId::random();
     let owner_pass = mint_pass("tour", owner, unix_now(), unix_now() + 600);
-    let (status, hold) = post_with(
-        &booking,
-        "/v1/events/gig/holds",
-        &[("x-anteroom-pass", &owner_pass)],
-        json!({"seats": ["A1"]}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 201, "{hold}");
-    let (status, sold) = post_with(
-        &booking,
-        "/v1/bookings",
-        &[("x-anteroom-pass", &owner_pass)],
-        json!({"hold_id": hold["hold_id"]}),
-        Some("buy"),
-    )
-    .await;
+    let (status, sold) = booking.buy_with("gig", &owner_pass, &["A1"]).await;
     assert_eq!(status, 201, "{sold}");
 
     // Sold out: the gateway's status carries the link and this visitor's token.
@@ -384,7 +354,7 @@ async fn a_fan_without_a_pass_joins_with_the_gateways_waitlist_token(database: O
         &booking,
         "/v1/bookings",
         &with_token,
-        json!({"hold_id": hold["hold_id"]}),
+        json!({"hold_id": format!("{}.gig", anteroom_booking::new_id())}),
         Some("k"),
     )
     .await;
