@@ -175,8 +175,13 @@ async fn memory_store_limits_hold_attempts_per_visitor_and_per_ip() {
     limits_behind_a_trusted_proxy(&trusted).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
+/// Real Redis holds and a real PostgreSQL ledger (the servers live as long as the guards).
+async fn redis_and_postgres() -> (
+    RedisServer,
+    PostgresServer,
+    Arc<dyn HoldStore>,
+    Arc<dyn Ledger>,
+) {
     let redis = RedisServer::start();
     let postgres = PostgresServer::start();
     let holds: Arc<dyn HoldStore> = Arc::new(
@@ -188,7 +193,12 @@ async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
         .await
         .unwrap();
     ledger.migrate().await.unwrap();
-    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    (redis, postgres, holds, Arc::new(ledger))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
+    let (redis, _postgres, holds, ledger) = redis_and_postgres().await;
     let guard = || async {
         Arc::new(
             RedisGuardStore::connect(&redis.url(), RedisOptions::default())
@@ -254,23 +264,13 @@ async fn join(api: &Api, room: &str, visitor: VisitorId) -> Answer {
 /// counters of their own (a visitor at its hold limit may still join, and the reverse).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waitlist_joins_are_limited_per_visitor_and_per_ip_on_redis() {
-    let redis = RedisServer::start();
-    let postgres = PostgresServer::start();
-    let holds: Arc<dyn HoldStore> = Arc::new(
-        RedisHolds::connect(&redis.url(), RedisOptions::default())
-            .await
-            .unwrap(),
-    );
-    let ledger = PostgresLedger::connect(&postgres.url(), PostgresOptions::default())
-        .await
-        .unwrap();
-    ledger.migrate().await.unwrap();
+    let (redis, _postgres, holds, ledger) = redis_and_postgres().await;
     let guard = Arc::new(
         RedisGuardStore::connect(&redis.url(), RedisOptions::default())
             .await
             .unwrap(),
     );
-    let api = api(holds, Arc::new(ledger), guard, "10.0.0.0/8").await;
+    let api = api(holds, ledger, guard, "10.0.0.0/8").await;
     let (status, body) = api
         .create_event(json!({ "id": "line", "seats": ["S0"], "room": "line" }))
         .await;
