@@ -40,6 +40,14 @@ async fn ledger_at(url: &str) -> (Arc<dyn Ledger>, Arc<dyn Waitlist>) {
 struct PgProbe(Arc<Mutex<PostgresServer>>);
 
 impl Probe for PgProbe {
+    fn execute(&self, sql: &str) -> Result<u64, String> {
+        self.0
+            .lock()
+            .unwrap()
+            .query(sql)
+            .map(|rows| rows.len() as u64)
+    }
+
     fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         self.0
             .lock()

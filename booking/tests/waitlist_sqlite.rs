@@ -29,6 +29,13 @@ impl Drop for TempDir {
 struct SqliteProbe(Mutex<rusqlite::Connection>);
 
 impl Probe for SqliteProbe {
+    fn execute(&self, sql: &str) -> Result<u64, String> {
+        let conn = self.0.lock().unwrap();
+        conn.execute(sql, [])
+            .map(|n| n as u64)
+            .map_err(|e| e.to_string())
+    }
+
     fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let conn = self.0.lock().unwrap();
         let mut statement = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -18,9 +18,12 @@ use anteroom_booking::ledger::{Canceller, Ledger};
 use anteroom_booking::waitlist::{PromotionRules, Waitlist, WaitlistError};
 use anteroom_booking::{new_id, Booking, EventSpec, Hold, Inventory};
 
-/// Direct reads of the backend's database, rows as text (NULL → None).
+/// Direct access to the backend's database: reads (rows as text, NULL → None), and
+/// statements whose refusal is returned as text.
 pub trait Probe: Send + Sync {
     fn rows(&self, sql: &str) -> Vec<Vec<Option<String>>>;
+
+    fn execute(&self, sql: &str) -> Result<u64, String>;
 }
 
 pub struct Fixture {
@@ -43,6 +46,8 @@ macro_rules! waitlist_conformance_tests {
             one_entry_per_visitor_and_nobody_waiting_returns_places_to_sale,
             bulk_release_goes_out_in_waves,
             a_promoter_killed_mid_pass_leaves_no_orphan_offer,
+            general_admission_places_go_to_the_line,
+            the_audit_log_of_the_line_is_append_only,
         );
     };
     (@each $fixture:path; $($name:ident),* $(,)?) => {
@@ -622,4 +627,119 @@ pub async fn a_promoter_killed_mid_pass_leaves_no_orphan_offer(db: &Fixture) {
         db.scalar("SELECT count(*) FROM waitlist_offers WHERE state = 'open'"),
         200
     );
+}
+
+pub async fn general_admission_places_go_to_the_line(db: &Fixture) {
+    db.ledger
+        .create_event(&EventSpec {
+            id: "ga".into(),
+            room: Some("tour".into()),
+            inventory: Inventory::Capacity(2),
+        })
+        .await
+        .unwrap();
+    let mut bookings = Vec::new();
+    for token in [1u64, 2] {
+        let holder = VisitorId::random();
+        let hold = Hold {
+            hold_id: format!("{}.ga", new_id()),
+            event: "ga".into(),
+            holder,
+            seats: vec![],
+            quantity: 1,
+            expires_at_ms: u64::MAX,
+            fencing_token: token,
+        };
+        bookings.push((db.ledger.confirm(&new_id(), &hold).await.unwrap(), holder));
+    }
+    assert_eq!(db.ledger.sold("ga").await.unwrap(), 2);
+    let fans = db.line("ga", 3).await;
+    let long = rules(600_000, 100);
+
+    // A released place is the line's: fan 1 is offered it (no seat) and books it.
+    let c = db
+        .ledger
+        .cancel(
+            &bookings[0].0.booking_id,
+            "c",
+            Canceller::Holder(bookings[0].1),
+        )
+        .await
+        .unwrap();
+    assert!(!c.returned_to_sale);
+    assert_eq!(db.ledger.sold("ga").await.unwrap(), 1);
+    let pass = db.waitlist.promote("ga", &long).await.unwrap();
+    assert_eq!(pass.offered.len(), 1);
+    assert_eq!(pass.offered[0].seat, None, "a general-admission place");
+    let (booking, fresh) = db
+        .waitlist
+        .accept(&pass.offered[0].offer_id, "k", fans[0].1)
+        .await
+        .unwrap();
+    assert!(fresh);
+    assert_eq!((booking.quantity, booking.seats.len()), (1, 0));
+    assert_eq!(db.ledger.sold("ga").await.unwrap(), 2, "sold again, once");
+
+    // The next place: fan 2 declines, fan 3 leaves while offered: nobody waits, it goes
+    // back on sale.
+    db.ledger
+        .cancel(&bookings[1].0.booking_id, "c", Canceller::Operator)
+        .await
+        .unwrap();
+    let offer = db.waitlist.promote("ga", &long).await.unwrap().offered[0].clone();
+    assert_eq!(offer.entry_id, fans[1].0);
+    db.waitlist
+        .decline(&offer.offer_id, fans[1].1)
+        .await
+        .unwrap();
+    let offer = db.waitlist.promote("ga", &long).await.unwrap().offered[0].clone();
+    assert_eq!(offer.entry_id, fans[2].0);
+    db.waitlist.leave(&fans[2].0, fans[2].1).await.unwrap();
+    let back = db.waitlist.promote("ga", &long).await.unwrap();
+    assert_eq!((back.returned_quantity, back.offered.len()), (1, 0));
+    assert_eq!(db.ledger.sold("ga").await.unwrap(), 1);
+    db.assert_consistent("ga");
+    let overview = db.waitlist.overview("ga").await.unwrap();
+    assert_eq!(
+        (overview.accepted, overview.declined, overview.left),
+        (1, 1, 1)
+    );
+}
+
+pub async fn the_audit_log_of_the_line_is_append_only(db: &Fixture) {
+    let bookings = db.sold_out_event("au", 1).await;
+    let fans = db.line("au", 1).await;
+    db.ledger
+        .cancel(&bookings[0].0.booking_id, "c", Canceller::Operator)
+        .await
+        .unwrap();
+    db.waitlist
+        .promote("au", &rules(600_000, 10))
+        .await
+        .unwrap();
+    let history = db.waitlist.audit(&fans[0].0).await.unwrap();
+    let steps: Vec<(&str, &str)> = history
+        .iter()
+        .map(|r| (r.subject.as_str(), r.to.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("entry", "waiting"),
+            ("offer", "open"),
+            ("entry", "offered"),
+            ("unit", "offered")
+        ]
+    );
+    for sql in [
+        "UPDATE audit_log SET reason = 'rewritten'",
+        "DELETE FROM audit_log",
+    ] {
+        let refused = db.probe.execute(sql);
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("append-only")),
+            "{sql}: {refused:?}"
+        );
+    }
+    assert_eq!(db.waitlist.audit(&fans[0].0).await.unwrap(), history);
 }
