@@ -3,7 +3,8 @@
 //! Idempotency-Key), join a sold-out event's line, watch the entry (polling and SSE) turn
 //! into an offer, accept it (double tap → one booking), the operator's overview, audit and
 //! metrics, places going back on sale (sold-out cleared) when nobody waits, and the
-//! webhook relay delivering every offer once the hook is back, de-dupable by id.
+//! webhook relay delivering every offer once the hook is back, de-dupable by id (that too
+//! on both ledgers).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -480,14 +481,26 @@ async fn start_hook(hook: Hook) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn webhook_down_then_back_gets_every_offer_once_by_id() {
+async fn webhook_down_then_back_gets_every_offer_once_by_id_postgres() {
+    webhook_down_then_back_gets_every_offer_once_by_id(Ledger::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_down_then_back_gets_every_offer_once_by_id_sqlite() {
+    webhook_down_then_back_gets_every_offer_once_by_id(Ledger::Sqlite).await;
+}
+
+async fn webhook_down_then_back_gets_every_offer_once_by_id(ledger: Ledger) {
     let hook = Hook::default();
     let url = start_hook(hook.clone()).await;
-    let (_base, api) = waitlist_api(WaitlistConfig {
-        webhook_url: Some(url),
-        position: WaitlistPosition::Band,
-        ..WaitlistConfig::default()
-    })
+    let (_base, api) = waitlist_api_on(
+        ledger,
+        WaitlistConfig {
+            webhook_url: Some(url),
+            position: WaitlistPosition::Band,
+            ..WaitlistConfig::default()
+        },
+    )
     .await;
     api.create_seated_event("hooked", 5).await;
     let mut bookings = Vec::new();
