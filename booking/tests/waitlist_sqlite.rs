@@ -11,20 +11,12 @@
 #[macro_use]
 mod waitlist_conformance;
 
-use std::path::PathBuf;
+use anteroom_testkit::TempDir;
 use std::sync::{Arc, Mutex};
 
 use anteroom_booking::ledger::{Ledger, SqliteLedger};
 use rusqlite::types::ValueRef;
 use waitlist_conformance::{Fixture, Probe};
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct SqliteProbe(Mutex<rusqlite::Connection>);
 
@@ -62,10 +54,8 @@ impl Probe for SqliteProbe {
 }
 
 async fn fixture() -> Fixture {
-    let dir = TempDir(anteroom_testkit::unique_temp_dir(
-        "anteroom-waitlist-sqlite",
-    ));
-    let file = dir.0.join("ledger.db");
+    let dir = TempDir::new("anteroom-waitlist-sqlite");
+    let file = dir.path().join("ledger.db");
     let ledger = SqliteLedger::open(&file).expect("open");
     ledger.migrate().await.expect("migrate");
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);

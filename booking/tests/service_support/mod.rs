@@ -29,6 +29,8 @@ pub struct Api {
     pub rooms: Option<Arc<dyn QueueStore>>,
     pub redis: Option<RedisServer>,
     pub postgres: Option<PostgresServer>,
+    /// A database file's directory, removed with the harness.
+    pub dir: Option<anteroom_testkit::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -129,6 +131,7 @@ pub async fn serve_service(
         rooms,
         redis,
         postgres,
+        dir: None,
         stop: Some(stop),
         task,
     }
@@ -144,11 +147,12 @@ pub async fn with_redis_postgres_and_rooms(ttl_seconds: u64) -> Api {
     redis_and_postgres(ttl_seconds, true).await
 }
 
-/// Redis holds and the gateway's store on a real Redis, with the embedded SQLite ledger (in
-/// a database file that lives as long as the process's temp directory).
+/// Redis holds and the gateway's store on a real Redis, with the embedded SQLite ledger in a
+/// database file (removed with the harness).
 pub async fn with_redis_sqlite_and_rooms(ttl_seconds: u64) -> Api {
     let redis = RedisServer::start();
-    let file = anteroom_testkit::unique_temp_dir("anteroom-service-sqlite").join("ledger.db");
+    let dir = anteroom_testkit::TempDir::new("anteroom-service-sqlite");
+    let file = dir.path().join("ledger.db");
     let ledger = SqliteLedger::open(&file).unwrap();
     ledger.migrate().await.unwrap();
     let holds = RedisHolds::connect(&redis.url(), RedisOptions::default())
@@ -159,7 +163,7 @@ pub async fn with_redis_sqlite_and_rooms(ttl_seconds: u64) -> Api {
             .await
             .unwrap(),
     );
-    start(
+    let mut api = start(
         Arc::new(holds),
         Arc::new(ledger),
         ttl_seconds,
@@ -167,7 +171,9 @@ pub async fn with_redis_sqlite_and_rooms(ttl_seconds: u64) -> Api {
         None,
         Some(rooms),
     )
-    .await
+    .await;
+    api.dir = Some(dir);
+    api
 }
 
 async fn redis_and_postgres(ttl_seconds: u64, with_rooms: bool) -> Api {
