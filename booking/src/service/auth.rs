@@ -27,9 +27,16 @@ use crate::EventSpec;
 /// whatever a client sends).
 const MAX_CANDIDATES: usize = 4;
 
-/// Who the valid credentials of a request admit: (room, visitor) pairs, at least one (else
-/// 401).
-pub struct Passes(Vec<(String, VisitorId)>);
+/// Who the valid credentials of a request admit, at least one (else 401).
+pub struct Passes(Vec<Caller>);
+
+/// One valid credential: a pass, or a waitlist token, of `room` for `visitor`.
+struct Caller {
+    room: String,
+    visitor: VisitorId,
+    /// A waitlist token names its room and only that room, even for an event without one.
+    waitlist_token: bool,
+}
 
 fn candidates(headers: &HeaderMap) -> Vec<String> {
     let mut found: Vec<String> = headers
@@ -52,10 +59,14 @@ fn candidates(headers: &HeaderMap) -> Vec<String> {
 /// Every valid (signed, unexpired) pass of the request, whatever its room; 401 if none.
 pub fn passes(service: &BookingService, headers: &HeaderMap) -> Result<Passes, ApiError> {
     let now = unix_now();
-    let valid: Vec<(String, VisitorId)> = candidates(headers)
+    let valid: Vec<Caller> = candidates(headers)
         .into_iter()
         .filter_map(|token| service.keyring.verify_pass_any_room(&token, now).ok())
-        .map(|claims| (claims.room, claims.visitor))
+        .map(|claims| Caller {
+            room: claims.room,
+            visitor: claims.visitor,
+            waitlist_token: false,
+        })
         .collect();
     if valid.is_empty() {
         Err(ApiError::unauthorized())
@@ -77,11 +88,15 @@ pub fn waitlist_callers(service: &BookingService, headers: &HeaderMap) -> Result
         .map(str::trim)
         .take(MAX_CANDIDATES)
         .collect();
-    let mut valid: Vec<(String, VisitorId)> = Vec::new();
+    let mut valid: Vec<Caller> = Vec::new();
     let mut refused = None;
     for token in tokens {
         match service.keyring.verify_waitlist_token(token, now) {
-            Ok(claims) => valid.push((claims.room, claims.visitor)),
+            Ok(claims) => valid.push(Caller {
+                room: claims.room,
+                visitor: claims.visitor,
+                waitlist_token: true,
+            }),
             Err(error) => refused = Some(error),
         }
     }
@@ -105,19 +120,18 @@ pub fn waitlist_callers(service: &BookingService, headers: &HeaderMap) -> Result
     Ok(Passes(valid))
 }
 
-/// The holder for `event`: the visitor of the first pass scoped to the event's room (any of
-/// them when the event names no room). A pass of another room is no pass here: 401.
+/// The holder for `event`: the visitor of the first pass (or waitlist token) scoped to the
+/// event's room (any pass when the event names no room; a waitlist token never there). A
+/// credential of another room is none here: 401.
 pub fn holder_in(passes: &Passes, event: &EventSpec) -> Result<VisitorId, ApiError> {
     passes
         .0
         .iter()
-        .find(|(room, _)| {
-            event
-                .room
-                .as_deref()
-                .is_none_or(|event_room| room == event_room)
+        .find(|caller| match event.room.as_deref() {
+            Some(room) => caller.room == room,
+            None => !caller.waitlist_token,
         })
-        .map(|(_, visitor)| *visitor)
+        .map(|caller| caller.visitor)
         .ok_or_else(ApiError::unauthorized)
 }
 
@@ -152,8 +166,12 @@ mod tests {
     use super::*;
     use crate::Inventory;
 
-    fn claims(room: &str, byte: u8) -> (String, VisitorId) {
-        (room.into(), VisitorId([byte; 16]))
+    fn claims(room: &str, byte: u8) -> Caller {
+        Caller {
+            room: room.into(),
+            visitor: VisitorId([byte; 16]),
+            waitlist_token: false,
+        }
     }
 
     fn event(room: Option<&str>) -> EventSpec {
@@ -177,6 +195,23 @@ mod tests {
         );
         let refused = holder_in(&passes, &event(Some("c"))).unwrap_err();
         assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn a_waitlist_token_names_only_its_room() {
+        let token = Caller {
+            waitlist_token: true,
+            ..claims("a", 3)
+        };
+        let passes = Passes(vec![token]);
+        assert_eq!(
+            holder_in(&passes, &event(Some("a"))).unwrap(),
+            VisitorId([3; 16])
+        );
+        for other in [event(Some("b")), event(None)] {
+            let refused = holder_in(&passes, &other).unwrap_err();
+            assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
+        }
     }
 
     #[test]
