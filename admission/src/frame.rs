@@ -12,6 +12,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ring::hmac;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
 
 use crate::error::PassRejection;
 use crate::keyring::{valid_kid, KeyEntry, Keyring};
@@ -39,6 +41,44 @@ impl From<FrameError> for PassRejection {
             FrameError::BadSignature => PassRejection::BadSignature,
         }
     }
+}
+
+/// Why a signed token other than a pass (an offer token, a waitlist token) was refused.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("not a token of this kind")]
+    Malformed,
+    #[error("signed by a key this service does not hold")]
+    UnknownKey,
+    #[error("forged or altered")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+}
+
+impl From<FrameError> for TokenError {
+    fn from(error: FrameError) -> TokenError {
+        match error {
+            FrameError::Malformed => TokenError::Malformed,
+            FrameError::UnknownKey => TokenError::UnknownKey,
+            FrameError::BadSignature => TokenError::BadSignature,
+        }
+    }
+}
+
+/// The JSON payload of a genuine `version` token, read as `T` (whose serde attributes
+/// decide what else is refused): the frame's checks, then base64url and JSON (`Malformed`).
+pub(crate) fn open_json<T: DeserializeOwned>(
+    ring: &Keyring,
+    version: &str,
+    token: &str,
+    max_len: usize,
+) -> Result<T, TokenError> {
+    let payload_b64 = open(ring, version, token, max_len)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| TokenError::Malformed)?;
+    serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)
 }
 
 /// `<version>.<kid>.<payload>.<mac>` signed by `entry`.

@@ -14,6 +14,9 @@ pub const VISITOR_HEADER: &str = "X-Anteroom-Visitor";
 pub const PASS_HEADER_LOWER: &str = "x-anteroom-pass";
 /// [`VISITOR_HEADER`] in lower case.
 pub const VISITOR_HEADER_LOWER: &str = "x-anteroom-visitor";
+/// Header carrying a waitlist token to the booking service's waitlist endpoints (lower
+/// case, as header maps store it).
+pub const WAITLIST_HEADER_LOWER: &str = "x-anteroom-waitlist";
 
 #[cfg(test)]
 mod tests {

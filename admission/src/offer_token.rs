@@ -9,12 +9,9 @@
 //! refuse a forged, altered, expired or someone else's token before it asks the database;
 //! whoever receives the webhook can hand it to the fan. Specified in `docs/booking.md`.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::Deserialize;
-use thiserror::Error;
 
-use crate::frame::{self, push_json_string, FrameError};
+use crate::frame::{self, push_json_string, TokenError};
 use crate::keyring::Keyring;
 use crate::visitor::VisitorId;
 
@@ -34,27 +31,7 @@ pub struct OfferClaims {
 }
 
 /// Why an offer token was refused.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum OfferTokenError {
-    #[error("not an offer token")]
-    Malformed,
-    #[error("signed by a key this service does not hold")]
-    UnknownKey,
-    #[error("forged or altered")]
-    BadSignature,
-    #[error("the offer's deadline has passed")]
-    Expired,
-}
-
-impl From<FrameError> for OfferTokenError {
-    fn from(error: FrameError) -> OfferTokenError {
-        match error {
-            FrameError::Malformed => OfferTokenError::Malformed,
-            FrameError::UnknownKey => OfferTokenError::UnknownKey,
-            FrameError::BadSignature => OfferTokenError::BadSignature,
-        }
-    }
-}
+pub type OfferTokenError = TokenError;
 
 /// The payload as read back (any key order; unknown keys refused: nothing else is signed).
 #[derive(Deserialize)]
@@ -104,12 +81,7 @@ impl Keyring {
         token: &str,
         now_ms: u64,
     ) -> Result<OfferClaims, OfferTokenError> {
-        let payload_b64 = frame::open(self, VERSION, token, MAX_OFFER_TOKEN_LEN)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(payload_b64)
-            .map_err(|_| OfferTokenError::Malformed)?;
-        let raw: RawClaims =
-            serde_json::from_slice(&json).map_err(|_| OfferTokenError::Malformed)?;
+        let raw: RawClaims = frame::open_json(self, VERSION, token, MAX_OFFER_TOKEN_LEN)?;
         let claims = OfferClaims {
             visitor: VisitorId::from_hex(&raw.vis).ok_or(OfferTokenError::Malformed)?,
             offer: raw.offer,
@@ -128,6 +100,8 @@ impl Keyring {
 mod tests {
     use super::*;
     use crate::PassClaims;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     const S1: &[u8] = b"offer-token-test-secret-k1-0123456789";
     const S2: &[u8] = b"offer-token-test-secret-k2-0123456789";

@@ -93,7 +93,7 @@ async fn main() {
         };
         bookings.push((a.ledger.confirm(&new_id(), &hold).await.unwrap(), holder));
     }
-    let waitlist = a.waitlist.clone().unwrap();
+    let waitlist = a.waitlist.clone();
     for _ in 0..fans {
         waitlist
             .join("bench", VisitorId::random(), u64::MAX)

@@ -11,20 +11,14 @@
 mod ledger_conformance;
 
 use std::path::PathBuf;
+
+use anteroom_testkit::TempDir;
 use std::sync::{Arc, Mutex};
 
 use anteroom_admission::VisitorId;
 use anteroom_booking::ledger::{Ledger, SqliteLedger};
 use async_trait::async_trait;
 use ledger_conformance::{hold, seated, Db, Fixture};
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct SqliteDb(Mutex<rusqlite::Connection>);
 
@@ -45,8 +39,8 @@ impl Db for SqliteDb {
 }
 
 fn db_file() -> (TempDir, PathBuf) {
-    let dir = TempDir(anteroom_testkit::unique_temp_dir("anteroom-ledger-sqlite"));
-    let file = dir.0.join("ledger.db");
+    let dir = TempDir::new("anteroom-ledger-sqlite");
+    let file = dir.path().join("ledger.db");
     (dir, file)
 }
 

@@ -78,7 +78,10 @@ async fn attempt(
     if let Some(value) = forwarded_for {
         request = request.header("x-forwarded-for", value);
     }
-    let response = request.send().await.unwrap();
+    answer(request.send().await.unwrap()).await
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -172,8 +175,13 @@ async fn memory_store_limits_hold_attempts_per_visitor_and_per_ip() {
     limits_behind_a_trusted_proxy(&trusted).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
+/// Real Redis holds and a real PostgreSQL ledger (the servers live as long as the guards).
+async fn redis_and_postgres() -> (
+    RedisServer,
+    PostgresServer,
+    Arc<dyn HoldStore>,
+    Arc<dyn Ledger>,
+) {
     let redis = RedisServer::start();
     let postgres = PostgresServer::start();
     let holds: Arc<dyn HoldStore> = Arc::new(
@@ -185,7 +193,12 @@ async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
         .await
         .unwrap();
     ledger.migrate().await.unwrap();
-    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    (redis, postgres, holds, Arc::new(ledger))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_store_limits_hold_attempts_per_visitor_and_per_ip() {
+    let (redis, _postgres, holds, ledger) = redis_and_postgres().await;
     let guard = || async {
         Arc::new(
             RedisGuardStore::connect(&redis.url(), RedisOptions::default())
@@ -234,4 +247,71 @@ async fn an_unavailable_guard_store_lets_attempts_through() {
     assert_eq!(answer.status, 201, "{}", answer.body);
     let attempts = api.service.attempts.as_ref().unwrap();
     assert_eq!(attempts.unavailable_total(), 1);
+}
+
+/// `visitor` joins the waitlist of the event named like its room: (status, body).
+async fn join(api: &Api, room: &str, visitor: VisitorId) -> Answer {
+    let response = client()
+        .post(api.url(&format!("/v1/events/{room}/waitlist")))
+        .header("x-anteroom-pass", pass_for(visitor, room))
+        .send()
+        .await
+        .unwrap();
+    answer(response).await
+}
+
+/// Joins count against the same per-visitor and per-IP limits as hold attempts, in
+/// counters of their own (a visitor at its hold limit may still join, and the reverse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waitlist_joins_are_limited_per_visitor_and_per_ip_on_redis() {
+    let (redis, _postgres, holds, ledger) = redis_and_postgres().await;
+    let guard = Arc::new(
+        RedisGuardStore::connect(&redis.url(), RedisOptions::default())
+            .await
+            .unwrap(),
+    );
+    let api = api(holds, ledger, guard, "10.0.0.0/8").await;
+    let (status, body) = api
+        .create_event(json!({ "id": "line", "seats": ["S0"], "room": "line" }))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // The buyer sells the event out (one hold attempt, then the confirmation).
+    let buyer = VisitorId::random();
+    let held = attempt(&api, "line", buyer, "S0", None).await;
+    assert_eq!(held.status, 201, "{}", held.body);
+    let booked = client()
+        .post(api.url("/v1/bookings"))
+        .header("x-anteroom-pass", pass_for(buyer, "line"))
+        .header("idempotency-key", "buy")
+        .json(&json!({ "hold_id": held.body["hold_id"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), 201);
+    // Their next hold attempt is the last the visitor limit (2) allows; then 429.
+    assert_eq!(attempt(&api, "line", buyer, "S0", None).await.status, 409);
+    assert_refused(
+        &attempt(&api, "line", buyer, "S0", None).await,
+        "by this visitor",
+    );
+
+    // Joins have counters of their own: the buyer may still join (twice: 201 then 200),
+    // and a third join is over the visitor limit.
+    assert_eq!(join(&api, "line", buyer).await.status, 201);
+    assert_eq!(join(&api, "line", buyer).await.status, 200);
+    assert_refused(&join(&api, "line", buyer).await, "by this visitor");
+    // Three joins from this address so far: one more visitor, then the address limit (4).
+    assert_eq!(join(&api, "line", VisitorId::random()).await.status, 201);
+    let over = join(&api, "line", VisitorId::random()).await;
+    assert_refused(&over, "from this address");
+    let (_, overview) = {
+        let response = client()
+            .get(api.url("/v1/events/line/waitlist"))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json::<Value>().await.unwrap())
+    };
+    assert_eq!(overview["waiting"], 2, "a refused join joined nothing");
 }

@@ -1,8 +1,10 @@
-//! The waitlist over HTTP, on real Redis + PostgreSQL: cancel a booking (owner or operator,
+//! The waitlist over HTTP, on real Redis + PostgreSQL (and the whole flow also on Redis +
+//! the embedded SQLite ledger): cancel a booking (owner or operator,
 //! Idempotency-Key), join a sold-out event's line, watch the entry (polling and SSE) turn
 //! into an offer, accept it (double tap → one booking), the operator's overview, audit and
 //! metrics, places going back on sale (sold-out cleared) when nobody waits, and the
-//! webhook relay delivering every offer once the hook is back, de-dupable by id.
+//! webhook relay delivering every offer once the hook is back, de-dupable by id (that too
+//! on both ledgers).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -22,13 +24,27 @@ use anteroom_config::{HoldsConfig, WaitlistConfig, WaitlistPosition};
 use serde_json::{json, Value};
 use service_support::{
     client, eventually, keyring, pass_for, room_settings, serve_service,
-    with_redis_postgres_and_rooms, Api, ADMIN, ROOM,
+    with_redis_postgres_and_rooms, with_redis_sqlite_and_rooms, Api, ADMIN, ROOM,
 };
 
+/// Which ledger the service keeps its bookings and waitlist in.
+#[derive(Clone, Copy, Debug)]
+enum Ledger {
+    Postgres,
+    Sqlite,
+}
+
 /// The harness's stores and servers (`base`), served again by a service with `config`
-/// and its promoter and relay running.
+/// and its promoter and relay running (PostgreSQL ledger).
 async fn waitlist_api(config: WaitlistConfig) -> (Api, Api) {
-    let base = with_redis_postgres_and_rooms(300).await;
+    waitlist_api_on(Ledger::Postgres, config).await
+}
+
+async fn waitlist_api_on(ledger: Ledger, config: WaitlistConfig) -> (Api, Api) {
+    let base = match ledger {
+        Ledger::Postgres => with_redis_postgres_and_rooms(300).await,
+        Ledger::Sqlite => with_redis_sqlite_and_rooms(300).await,
+    };
     let rooms = base.rooms.clone().unwrap();
     rooms.init_room(ROOM, &room_settings()).await.unwrap();
     let service = Arc::new(
@@ -136,11 +152,23 @@ async fn stream_until(response: &mut reqwest::Response, state: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancel_join_offer_accept_over_http() {
-    let (_base, api) = waitlist_api(WaitlistConfig {
-        offer_ttl_seconds: 600,
-        ..WaitlistConfig::default()
-    })
+async fn cancel_join_offer_accept_over_http_postgres() {
+    cancel_join_offer_accept_over_http(Ledger::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_join_offer_accept_over_http_sqlite() {
+    cancel_join_offer_accept_over_http(Ledger::Sqlite).await;
+}
+
+async fn cancel_join_offer_accept_over_http(ledger: Ledger) {
+    let (_base, api) = waitlist_api_on(
+        ledger,
+        WaitlistConfig {
+            offer_ttl_seconds: 600,
+            ..WaitlistConfig::default()
+        },
+    )
     .await;
     api.create_seated_event("show", 2).await;
     let early = VisitorId::random();
@@ -453,14 +481,26 @@ async fn start_hook(hook: Hook) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn webhook_down_then_back_gets_every_offer_once_by_id() {
+async fn webhook_down_then_back_gets_every_offer_once_by_id_postgres() {
+    webhook_down_then_back_gets_every_offer_once_by_id(Ledger::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_down_then_back_gets_every_offer_once_by_id_sqlite() {
+    webhook_down_then_back_gets_every_offer_once_by_id(Ledger::Sqlite).await;
+}
+
+async fn webhook_down_then_back_gets_every_offer_once_by_id(ledger: Ledger) {
     let hook = Hook::default();
     let url = start_hook(hook.clone()).await;
-    let (_base, api) = waitlist_api(WaitlistConfig {
-        webhook_url: Some(url),
-        position: WaitlistPosition::Band,
-        ..WaitlistConfig::default()
-    })
+    let (_base, api) = waitlist_api_on(
+        ledger,
+        WaitlistConfig {
+            webhook_url: Some(url),
+            position: WaitlistPosition::Band,
+            ..WaitlistConfig::default()
+        },
+    )
     .await;
     api.create_seated_event("hooked", 5).await;
     let mut bookings = Vec::new();

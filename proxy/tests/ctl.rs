@@ -134,7 +134,7 @@ async fn ctl_shows_a_waitlist_and_an_entrys_history() {
         )
         .await
         .unwrap();
-    let waitlist = ledger.waitlist().unwrap();
+    let waitlist = ledger.waitlist();
     let (first, _) = waitlist.join("gig", VisitorId::random(), 10).await.unwrap();
     waitlist.join("gig", VisitorId::random(), 10).await.unwrap();
     ledger

@@ -159,19 +159,40 @@ async fn a_sold_out_room_tells_the_line_where_to_join_the_waitlist() {
 
     // What the booking service does when the last seat is sold.
     gateway.admin_patch("tour", json!({"sold_out": true})).await;
-    let join = json!({ "join": JOIN });
+    // The link, and this visitor's waitlist token (room + visitor, signed by the gateway).
+    let visitor = fan
+        .vid
+        .as_deref()
+        .and_then(|vid| vid.split('.').next())
+        .and_then(anteroom_admission::VisitorId::from_hex)
+        .expect("the fan's visitor id");
+    let told_to_join = |waitlist: &serde_json::Value, who: anteroom_admission::VisitorId| {
+        assert_eq!(waitlist["join"], JOIN, "{waitlist}");
+        let token = waitlist["token"].as_str().expect("a waitlist token");
+        let claims = support::keyring()
+            .verify_waitlist_token(token, support::unix_now())
+            .expect("a genuine token");
+        assert_eq!((claims.room.as_str(), claims.visitor), ("tour", who));
+    };
     for (kind, stream) in &mut streams {
         let sold_out = until_sold_out(stream).await;
-        assert_eq!(sold_out["waitlist"], join, "{kind}: {sold_out}");
+        assert_eq!(sold_out["state"], "sold_out", "{kind}");
+        told_to_join(&sold_out["waitlist"], visitor);
     }
     let status = fan.get_json(&status_url).await.json();
-    assert_eq!(
-        (&status["state"], &status["waitlist"]),
-        (&json!("sold_out"), &join)
-    );
+    assert_eq!(status["state"], "sold_out");
+    told_to_join(&status["waitlist"], visitor);
     let late = Visitor::new().get_json(&gateway.url("/tour")).await;
     assert_eq!(late.status, 410);
-    assert_eq!(late.json()["waitlist"], join, "apps are told where to join");
+    assert_eq!(
+        late.json()["waitlist"]["join"],
+        JOIN,
+        "apps are told where to join"
+    );
+    assert!(
+        late.json()["waitlist"]["token"].is_string(),
+        "and get a token"
+    );
 
     // The page shows the link (escaped for its attribute); following it leaves the room.
     let page = Visitor::new().get(&gateway.url("/tour/seats")).await;

@@ -62,6 +62,25 @@ pub fn free_port() -> u16 {
     port
 }
 
+/// A [`unique_temp_dir`] removed (with everything in it) when the guard is dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        TempDir(unique_temp_dir(prefix))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh, empty directory under the system temp dir, unique within and across processes.
 pub fn unique_temp_dir(prefix: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

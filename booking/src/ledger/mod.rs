@@ -32,6 +32,8 @@ mod common;
 mod postgres;
 mod postgres_waitlist;
 mod sqlite;
+mod sqlite_waitlist;
+mod waitlist_common;
 
 pub use common::{
     is_record_id, MAX_HOLD_ID_LEN, MAX_IDEMPOTENCY_KEY_LEN, MAX_ROOM_LEN, MAX_SEAT_LEN,
@@ -39,6 +41,7 @@ pub use common::{
 pub use postgres::{PostgresLedger, PostgresOptions};
 pub use postgres_waitlist::PostgresWaitlist;
 pub use sqlite::SqliteLedger;
+pub use sqlite_waitlist::SqliteWaitlist;
 
 /// Open the ledger a `[database] url` names and apply the migrations:
 /// `postgres://…` / `postgresql://…` → [`PostgresLedger`] (default [`PostgresOptions`]);
@@ -151,8 +154,8 @@ pub trait Ledger: Send + Sync + 'static {
     /// The booking a hold became, if it was confirmed (at most one: UNIQUE on hold_id).
     async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError>;
 
-    /// Seats not for sale: confirmed bookings, and (PostgreSQL) seats released to the
-    /// waitlist and not back on sale yet.
+    /// Seats not for sale: confirmed bookings, and seats released to the waitlist and not
+    /// back on sale yet.
     async fn booked_seats(&self, event: &str) -> Result<Vec<String>, LedgerError>;
 
     /// Places sold: confirmed seats, or GA quantity sold.
@@ -171,8 +174,8 @@ pub trait Ledger: Send + Sync + 'static {
         by: Canceller,
     ) -> Result<Cancellation, LedgerError>;
 
-    /// The waitlist kept in this database, if the backend has one (PostgreSQL).
-    fn waitlist(&self) -> Option<std::sync::Arc<dyn crate::waitlist::Waitlist>> {
-        None
-    }
+    /// The waitlist kept in this database (same database: an acceptance and its booking
+    /// are one transaction). Both backends keep one; one conformance suite
+    /// (`booking/tests/waitlist_conformance`) runs against each.
+    fn waitlist(&self) -> std::sync::Arc<dyn crate::waitlist::Waitlist>;
 }

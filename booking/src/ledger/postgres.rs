@@ -939,11 +939,11 @@ impl Ledger for PostgresLedger {
         .await
     }
 
-    fn waitlist(&self) -> Option<std::sync::Arc<dyn crate::waitlist::Waitlist>> {
-        Some(std::sync::Arc::new(super::PostgresWaitlist::new(
+    fn waitlist(&self) -> std::sync::Arc<dyn crate::waitlist::Waitlist> {
+        std::sync::Arc::new(super::PostgresWaitlist::new(
             self.pool.clone(),
             self.timeout,
-        )))
+        ))
     }
 
     async fn booking(&self, booking_id: &str) -> Result<Option<Booking>, LedgerError> {

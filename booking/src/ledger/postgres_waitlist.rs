@@ -16,12 +16,16 @@ use tokio_postgres::{GenericClient, Row};
 
 use anteroom_admission::VisitorId;
 
-use super::common::{is_record_id, now_ms, parse_holder, STATUS_CONFIRMED};
+use super::common::{now_ms, parse_holder, STATUS_CONFIRMED};
 use super::postgres::{append_audit, key_row, load_booking, unavailable, Audit, Failure};
+use super::waitlist_common::{
+    self as shared, accept_step, check_accept_input, check_entry_id, check_offer_id, leave_step,
+    ms, AcceptStep, Close, LeaveStep, OfferRow, Transition, Unit,
+};
 use super::LedgerError;
 use crate::waitlist::{
-    offer_token, AuditRecord, Entry, Offer, OutboxMessage, Overview, Promotion, PromotionRules,
-    Waitlist, WaitlistError,
+    AuditRecord, Entry, Offer, OutboxMessage, Overview, Promotion, PromotionRules, Waitlist,
+    WaitlistError,
 };
 use crate::{new_id, Booking};
 
@@ -43,10 +47,6 @@ type Result<T> = std::result::Result<T, WaitlistError>;
 
 fn db(e: tokio_postgres::Error) -> WaitlistError {
     WaitlistError::Ledger(unavailable(e))
-}
-
-fn ms(v: i64) -> u64 {
-    v.max(0) as u64
 }
 
 /// A transient conflict worth retrying, or an answer.
@@ -133,9 +133,8 @@ async fn lock_open_offer(
         .ok_or(WaitlistError::OfferClosed)?;
     let offer = offer_of(&row);
     let owner: String = row.get(10);
-    if owner != visitor.to_hex() || offer.state != "open" || offer.expires_at_ms as i64 <= now {
-        return Err(WaitlistError::OfferClosed);
-    }
+    let expires_at: i64 = row.get(7);
+    shared::may_close(&offer.state, expires_at, &owner, visitor, now)?;
     Ok((offer, row.get(9)))
 }
 
@@ -169,29 +168,26 @@ async fn move_entry_and_place(
 }
 
 impl Step<'_> {
-    async fn audit(
-        &self,
-        tx: &Transaction<'_>,
-        subject: &'static str,
-        subject_id: &str,
-        from: Option<&str>,
-        to: &str,
-    ) -> Result<()> {
-        append_audit(
-            &**tx,
-            &Audit {
-                event: self.event,
-                subject,
-                subject_id,
-                entry_id: Some(self.entry_id),
-                from,
-                to,
-                reason: self.reason,
-                at_ms: self.at_ms,
-            },
-        )
-        .await
-        .map_err(db)
+    /// The audit rows of one transition, in the caller's transaction.
+    async fn record(&self, tx: &Transaction<'_>, rows: &[Transition]) -> Result<()> {
+        for row in rows {
+            append_audit(
+                &**tx,
+                &Audit {
+                    event: self.event,
+                    subject: row.subject,
+                    subject_id: &row.subject_id,
+                    entry_id: Some(self.entry_id),
+                    from: row.from,
+                    to: row.to,
+                    reason: self.reason,
+                    at_ms: self.at_ms,
+                },
+            )
+            .await
+            .map_err(db)?;
+        }
+        Ok(())
     }
 
     /// Close an open offer (`to`: declined, expired, withdrawn), its entry (`entry_to`) and
@@ -201,8 +197,8 @@ impl Step<'_> {
         tx: &Transaction<'_>,
         offer_id: &str,
         unit_id: i64,
-        to: &str,
-        entry_to: &str,
+        to: &'static str,
+        entry_to: &'static str,
     ) -> Result<()> {
         tx.execute(
             "UPDATE waitlist_offers SET state = $2, closed_at_ms = $3 WHERE offer_id = $1",
@@ -213,11 +209,11 @@ impl Step<'_> {
         move_entry_and_place(tx, self.entry_id, entry_to, unit_id, "free", self.at_ms)
             .await
             .map_err(db)?;
-        self.audit(tx, "offer", offer_id, Some("open"), to).await?;
-        self.audit(tx, "entry", self.entry_id, Some("offered"), entry_to)
-            .await?;
-        self.audit(tx, "unit", &unit_id.to_string(), Some("offered"), "free")
-            .await
+        self.record(
+            tx,
+            &shared::closed(offer_id, self.entry_id, unit_id, to, entry_to),
+        )
+        .await
     }
 }
 
@@ -294,7 +290,7 @@ impl PostgresWaitlist {
             let step = Step {
                 event,
                 entry_id: &entry_id,
-                reason: "offer expired",
+                reason: shared::REASON_EXPIRED,
                 at_ms: now,
             };
             step.close_offer(&tx, &offer_id, unit_id, "expired", "expired")
@@ -311,7 +307,7 @@ impl PostgresWaitlist {
             .await
             .map_err(Retry::db)?
             .get(0);
-        let budget = (rules.notify_per_second as i64 - recent).max(0);
+        let budget = shared::wave_budget(rules.notify_per_second, recent);
         let free = tx
             .query(
                 "SELECT unit_id, seat, released_at_ms FROM capacity_released \
@@ -328,70 +324,63 @@ impl PostgresWaitlist {
             )
             .await
             .map_err(Retry::db)?;
-        let expires = now + rules.offer_ttl_ms as i64;
         for (unit, fan) in free.iter().zip(fans.iter()) {
-            let (unit_id, seat, released_at): (i64, Option<String>, i64) =
-                (unit.get(0), unit.get(1), unit.get(2));
+            let unit = Unit {
+                unit_id: unit.get(0),
+                seat: unit.get(1),
+                released_at_ms: unit.get(2),
+            };
             let (entry_id, visitor): (String, String) = (fan.get(0), fan.get(1));
             let visitor = parse_holder(&visitor)?;
-            let offer_id = new_id();
+            let made = shared::new_offer(
+                event,
+                &entry_id,
+                visitor,
+                &unit,
+                now,
+                rules.offer_ttl_ms,
+                &rules.keyring,
+            );
+            let offer = made.offer;
+            let expires = offer.expires_at_ms as i64;
             tx.execute(
                 "INSERT INTO waitlist_offers (offer_id, entry_id, event, unit_id, seat, state, \
                  released_at_ms, offered_at_ms, expires_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)",
                 &[
-                    &offer_id,
+                    &offer.offer_id,
                     &entry_id,
                     &event,
-                    &unit_id,
-                    &seat,
-                    &released_at,
+                    &unit.unit_id,
+                    &unit.seat,
+                    &unit.released_at_ms,
                     &now,
                     &expires,
                 ],
             )
             .await
             .map_err(Retry::db)?;
-            move_entry_and_place(&tx, &entry_id, "offered", unit_id, "offered", now)
+            move_entry_and_place(&tx, &entry_id, "offered", unit.unit_id, "offered", now)
                 .await
                 .map_err(Retry::db)?;
-            let offer = Offer {
-                offer_id: offer_id.clone(),
-                entry_id: entry_id.clone(),
-                event: event.to_string(),
-                seat,
-                state: "open".into(),
-                released_at_ms: ms(released_at),
-                offered_at_ms: ms(now),
-                expires_at_ms: ms(expires),
-                booking_id: None,
-                token: None,
-            };
-            let offer = offer_token::presented(&offer, visitor, &rules.keyring);
-            let payload = serde_json::json!({
-                "id": offer_id,
-                "type": "waitlist.offer",
-                "offer": &offer,
-            })
-            .to_string();
             tx.execute(
                 "INSERT INTO waitlist_outbox (message_id, event, payload, created_at_ms, \
                  next_attempt_at_ms) VALUES ($1, $2, $3, $4, $4)",
-                &[&offer_id, &event, &payload, &now],
+                &[&offer.offer_id, &event, &made.payload, &now],
             )
             .await
             .map_err(Retry::db)?;
             let step = Step {
                 event,
                 entry_id: &entry_id,
-                reason: "place released",
+                reason: shared::REASON_RELEASED,
                 at_ms: now,
             };
-            step.audit(&tx, "offer", &offer_id, None, "open").await?;
-            step.audit(&tx, "entry", &entry_id, Some("waiting"), "offered")
-                .await?;
-            step.audit(&tx, "unit", &unit_id.to_string(), Some("free"), "offered")
-                .await?;
+            step.record(
+                &tx,
+                &shared::offered(&offer.offer_id, &entry_id, unit.unit_id),
+            )
+            .await?;
             promotion.offered.push(offer);
         }
 
@@ -415,17 +404,17 @@ impl PostgresWaitlist {
                 .await
                 .map_err(Retry::db)?;
             for row in &returned {
-                let unit_id: i64 = row.get(0);
+                let unit = shared::returned(row.get(0));
                 append_audit(
                     &*tx,
                     &Audit {
                         event,
-                        subject: "unit",
-                        subject_id: &unit_id.to_string(),
+                        subject: unit.subject,
+                        subject_id: &unit.subject_id,
                         entry_id: None,
-                        from: Some("free"),
-                        to: "returned",
-                        reason: "nobody waiting: back on sale",
+                        from: unit.from,
+                        to: unit.to,
+                        reason: shared::REASON_RETURNED,
                         at_ms: now,
                     },
                 )
@@ -450,7 +439,7 @@ impl PostgresWaitlist {
     ) -> std::result::Result<(Booking, bool), Retry> {
         let mut client = self.client().await?;
         let holder = visitor.to_hex();
-        let hold_id = format!("offer:{offer_id}");
+        let hold_id = shared::offer_hold_id(offer_id);
         let booking_id = new_id();
         let now = now_ms();
         let tx = client.transaction().await.map_err(Retry::db)?;
@@ -493,10 +482,17 @@ impl PostgresWaitlist {
             (row.get(0), row.get(1), row.get(2));
         let (unit_id, seat, event, entry_id, owner): (i64, Option<String>, String, String, String) =
             (row.get(3), row.get(4), row.get(5), row.get(6), row.get(7));
-        if owner != holder {
-            return Err(WaitlistError::OfferClosed.into());
-        }
-        if let (Some(existing), "accepted") = (existing, state.as_str()) {
+        let step = accept_step(
+            &OfferRow {
+                state: &state,
+                expires_at_ms: expires_at,
+                booking_id: existing.as_deref(),
+                owner: &owner,
+            },
+            &holder,
+            now,
+        )?;
+        if let AcceptStep::Repeat(existing) = step {
             // Accepted already (another key, a double tap): that booking, and this key names it.
             tx.execute(
                 "UPDATE idempotency_keys SET booking_id = $3 WHERE key = $1 AND holder = $2",
@@ -509,9 +505,6 @@ impl PostgresWaitlist {
                 .ok_or(LedgerError::UnknownBooking)?;
             tx.commit().await.map_err(Retry::db)?;
             return Ok((booking, false));
-        }
-        if state != "open" || expires_at <= now {
-            return Err(WaitlistError::OfferClosed.into());
         }
         // 3. The booking, under the same constraints as any: one per "hold" (this offer),
         // the seat's partial unique index, the GA CHECK.
@@ -579,17 +572,14 @@ impl PostgresWaitlist {
         let step = Step {
             event: &event,
             entry_id: &entry_id,
-            reason: "offer accepted",
+            reason: shared::REASON_ACCEPTED,
             at_ms: now,
         };
-        step.audit(&tx, "offer", offer_id, Some("open"), "accepted")
-            .await?;
-        step.audit(&tx, "entry", &entry_id, Some("offered"), "accepted")
-            .await?;
-        step.audit(&tx, "unit", &unit_id.to_string(), Some("offered"), "taken")
-            .await?;
-        step.audit(&tx, "booking", &booking_id, None, STATUS_CONFIRMED)
-            .await?;
+        step.record(
+            &tx,
+            &shared::accepted(offer_id, &entry_id, unit_id, &booking_id),
+        )
+        .await?;
         tx.commit().await.map_err(Retry::db)?;
         let booking = Booking {
             booking_id,
@@ -618,7 +608,7 @@ impl PostgresWaitlist {
                 let step = Step {
                     event: &offer.event,
                     entry_id: &offer.entry_id,
-                    reason: "offer declined",
+                    reason: shared::REASON_DECLINED,
                     at_ms: now,
                 };
                 step.close_offer(&tx, offer_id, unit_id, "declined", "declined")
@@ -643,11 +633,11 @@ impl PostgresWaitlist {
                 let step = Step {
                     event: &event,
                     entry_id,
-                    reason: "fan left",
+                    reason: shared::REASON_LEFT,
                     at_ms: now,
                 };
-                match state.as_str() {
-                    "waiting" => {
+                match leave_step(&state) {
+                    LeaveStep::Waiting => {
                         tx.execute(
                             "UPDATE waitlist_entries SET state = 'left', updated_at_ms = $2 \
                              WHERE entry_id = $1",
@@ -655,10 +645,9 @@ impl PostgresWaitlist {
                         )
                         .await
                         .map_err(Retry::db)?;
-                        step.audit(&tx, "entry", entry_id, Some("waiting"), "left")
-                            .await?;
+                        step.record(&tx, &shared::left_waiting(entry_id)).await?;
                     }
-                    "offered" => {
+                    LeaveStep::Offered => {
                         let open = tx
                             .query_one(
                                 "SELECT offer_id, unit_id FROM waitlist_offers \
@@ -671,8 +660,7 @@ impl PostgresWaitlist {
                         step.close_offer(&tx, &offer_id, open.get(1), "withdrawn", "left")
                             .await?;
                     }
-                    // Already over (accepted, declined, expired, left): the same answer.
-                    _ => {}
+                    LeaveStep::Over => {}
                 }
                 entry_id.to_string()
             }
@@ -682,12 +670,6 @@ impl PostgresWaitlist {
             .await?
             .ok_or(WaitlistError::UnknownEntry)?)
     }
-}
-
-#[derive(Clone, Copy)]
-enum Close<'a> {
-    Decline(&'a str),
-    Leave(&'a str),
 }
 
 /// One attempt's outcome besides success.
@@ -780,10 +762,10 @@ impl Waitlist for PostgresWaitlist {
             let step = Step {
                 event: &event,
                 entry_id: &entry_id,
-                reason: "joined",
+                reason: shared::REASON_JOINED,
                 at_ms: now,
             };
-            step.audit(&tx, "entry", &entry_id, None, "waiting").await?;
+            step.record(&tx, &shared::joined(&entry_id)).await?;
             tx.commit().await.map_err(Retry::db)?;
             let entry = load_entry(&**client, &entry_id)
                 .await?
@@ -794,7 +776,7 @@ impl Waitlist for PostgresWaitlist {
     }
 
     async fn entry(&self, entry_id: &str) -> Result<Option<Entry>> {
-        if !is_record_id(entry_id) {
+        if check_entry_id(entry_id).is_err() {
             return Ok(None);
         }
         let client = self.client().await?;
@@ -802,7 +784,7 @@ impl Waitlist for PostgresWaitlist {
     }
 
     async fn offer(&self, offer_id: &str) -> Result<Option<Offer>> {
-        if !is_record_id(offer_id) {
+        if check_offer_id(offer_id).is_err() {
             return Ok(None);
         }
         let client = self.client().await?;
@@ -817,9 +799,7 @@ impl Waitlist for PostgresWaitlist {
     }
 
     async fn leave(&self, entry_id: &str, visitor: VisitorId) -> Result<Entry> {
-        if !is_record_id(entry_id) {
-            return Err(WaitlistError::UnknownEntry);
-        }
+        check_entry_id(entry_id)?;
         self.with_retries(|| self.close_once(Close::Leave(entry_id), visitor))
             .await
     }
@@ -848,23 +828,13 @@ impl Waitlist for PostgresWaitlist {
         key: &str,
         visitor: VisitorId,
     ) -> Result<(Booking, bool)> {
-        if key.is_empty() || key.len() > super::MAX_IDEMPOTENCY_KEY_LEN {
-            return Err(WaitlistError::Ledger(LedgerError::Invalid(format!(
-                "idempotency key must be 1-{} bytes",
-                super::MAX_IDEMPOTENCY_KEY_LEN
-            ))));
-        }
-        if !is_record_id(offer_id) {
-            return Err(WaitlistError::OfferClosed);
-        }
+        check_accept_input(offer_id, key)?;
         self.with_retries(|| self.accept_once(offer_id, key, visitor))
             .await
     }
 
     async fn decline(&self, offer_id: &str, visitor: VisitorId) -> Result<Entry> {
-        if !is_record_id(offer_id) {
-            return Err(WaitlistError::OfferClosed);
-        }
+        check_offer_id(offer_id)?;
         self.with_retries(|| self.close_once(Close::Decline(offer_id), visitor))
             .await
     }
@@ -909,9 +879,7 @@ impl Waitlist for PostgresWaitlist {
     }
 
     async fn audit(&self, entry_id: &str) -> Result<Vec<AuditRecord>> {
-        if !is_record_id(entry_id) {
-            return Err(WaitlistError::UnknownEntry);
-        }
+        check_entry_id(entry_id)?;
         let client = self.client().await?;
         // The entry's own rows, and the rows of the booking its offer became.
         let rows = client

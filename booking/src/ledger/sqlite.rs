@@ -43,16 +43,51 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "cancellation",
         include_str!("../../migrations/sqlite/0003_cancellation.sql"),
     ),
+    (
+        4,
+        "waitlist",
+        include_str!("../../migrations/sqlite/0004_waitlist.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// The bookings ledger in an SQLite file. Dropping it closes the database.
+/// The bookings ledger in an SQLite file. Dropping it (and its waitlist) closes the
+/// database.
 pub struct SqliteLedger {
-    jobs: mpsc::Sender<Job>,
+    worker: Worker,
     location: String,
+}
+
+/// The database thread's inbox: the ledger and its waitlist send jobs to one connection.
+#[derive(Clone)]
+pub(super) struct Worker {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Worker {
+    /// Run `f` on the database thread and await its answer.
+    pub(super) async fn call<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<LedgerError> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| LedgerError::Unavailable("SQLite thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| LedgerError::Unavailable("SQLite job failed".into()))?
+    }
 }
 
 impl std::fmt::Debug for SqliteLedger {
@@ -101,32 +136,25 @@ impl SqliteLedger {
                 }
             })
             .map_err(|e| LedgerError::Unavailable(format!("start SQLite thread: {e}")))?;
-        Ok(SqliteLedger { jobs, location })
+        Ok(SqliteLedger {
+            worker: Worker { jobs },
+            location,
+        })
     }
 
-    /// Run `f` on the database thread and await its answer.
     async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, LedgerError> + Send + 'static,
     ) -> Result<T, LedgerError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        });
-        self.jobs
-            .send(job)
-            .map_err(|_| LedgerError::Unavailable("SQLite thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| LedgerError::Unavailable("SQLite job failed".into()))?
+        self.worker.call(f).await
     }
 }
 
-fn sqlite_err(e: rusqlite::Error) -> LedgerError {
+pub(super) fn sqlite_err(e: rusqlite::Error) -> LedgerError {
     LedgerError::Unavailable(format!("SQLite: {e}"))
 }
 
-fn extended_code(e: &rusqlite::Error) -> Option<i32> {
+pub(super) fn extended_code(e: &rusqlite::Error) -> Option<i32> {
     match e {
         rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
         _ => None,
@@ -272,8 +300,9 @@ fn confirm_in(conn: &mut Connection, req: &ConfirmRequest) -> Result<Booking, Le
     Ok(req.booking(booking_id, now))
 }
 
-/// Cancel in one `BEGIN IMMEDIATE` transaction. The embedded ledger keeps no waitlist, so
-/// the released places go straight back on sale (`returned`).
+/// Cancel in one `BEGIN IMMEDIATE` transaction. Released places are reserved for the
+/// event's waitlist (`free`) when someone is waiting, else straight back on sale
+/// (`returned`).
 fn cancel_in(
     conn: &mut Connection,
     booking_id: &str,
@@ -301,11 +330,19 @@ fn cancel_in(
         params![booking_id, STATUS_CANCELLED],
     )
     .map_err(sqlite_err)?;
+    let waiting = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM waitlist_entries \
+             WHERE event = ?1 AND state = 'waiting')",
+        )
+        .and_then(|mut s| s.query_row(params![booking.event], |r| r.get::<_, bool>(0)))
+        .map_err(sqlite_err)?;
+    let unit_state = if waiting { "free" } else { "returned" };
     {
         let mut unit = tx
             .prepare_cached(
                 "INSERT INTO capacity_released (event, seat, booking_id, released_at_ms, state) \
-                 VALUES (?1, ?2, ?3, ?4, 'returned')",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(sqlite_err)?;
         if booking.seats.is_empty() {
@@ -315,12 +352,18 @@ fn cancel_in(
             )
             .map_err(sqlite_err)?;
             for _ in 0..booking.quantity {
-                unit.execute(params![booking.event, None::<String>, booking_id, now])
-                    .map_err(sqlite_err)?;
+                unit.execute(params![
+                    booking.event,
+                    None::<String>,
+                    booking_id,
+                    now,
+                    unit_state
+                ])
+                .map_err(sqlite_err)?;
             }
         } else {
             for seat in &booking.seats {
-                unit.execute(params![booking.event, seat, booking_id, now])
+                unit.execute(params![booking.event, seat, booking_id, now, unit_state])
                     .map_err(sqlite_err)?;
             }
         }
@@ -359,11 +402,20 @@ fn cancellation_of(conn: &Connection, booking_id: &str) -> Result<Cancellation, 
             |r| r.get(0),
         )
         .map_err(sqlite_err)?;
+    // The first released place tells where they all went (one state per cancellation).
+    let first_state: Option<String> = conn
+        .query_row(
+            "SELECT state FROM capacity_released WHERE booking_id = ?1 ORDER BY unit_id LIMIT 1",
+            params![booking_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(sqlite_err)?;
     Ok(Cancellation {
         seats: booking.seats.clone(),
         quantity: booking.quantity,
         booking,
-        returned_to_sale: true,
+        returned_to_sale: first_state.as_deref() == Some("returned"),
         cancelled_at_ms: at.max(0) as u64,
     })
 }
@@ -416,7 +468,7 @@ fn booked_among(
     Ok(taken)
 }
 
-fn key_row(
+pub(super) fn key_row(
     conn: &Connection,
     key: &str,
     holder: &str,
@@ -437,7 +489,10 @@ fn booking_id_of_hold(conn: &Connection, hold_id: &str) -> Result<Option<String>
         .map_err(sqlite_err)
 }
 
-fn load_booking(conn: &Connection, booking_id: &str) -> Result<Option<Booking>, LedgerError> {
+pub(super) fn load_booking(
+    conn: &Connection,
+    booking_id: &str,
+) -> Result<Option<Booking>, LedgerError> {
     let row = conn
         .prepare_cached(
             "SELECT event, holder, quantity, status, created_at_ms FROM bookings \
@@ -664,6 +719,10 @@ impl Ledger for SqliteLedger {
         self.call(move |conn| load_booking(conn, &booking_id)).await
     }
 
+    fn waitlist(&self) -> std::sync::Arc<dyn crate::waitlist::Waitlist> {
+        std::sync::Arc::new(super::SqliteWaitlist::new(self.worker.clone()))
+    }
+
     async fn booking_of_hold(&self, hold_id: &str) -> Result<Option<Booking>, LedgerError> {
         let hold_id = hold_id.to_string();
         self.call(move |conn| match booking_id_of_hold(conn, &hold_id)? {
@@ -677,9 +736,13 @@ impl Ledger for SqliteLedger {
         let event = event.to_string();
         self.call(move |conn| {
             event_kind(conn, &event)?.ok_or(LedgerError::UnknownEvent)?;
+            // Seats released to the waitlist (not offered yet, or offered) are not for sale
+            // either: the hold store must keep them booked, also after a flush.
             let mut seats = conn
                 .prepare_cached(
-                    "SELECT seat FROM booking_seats WHERE event = ?1 AND status = 'confirmed'",
+                    "SELECT seat FROM booking_seats WHERE event = ?1 AND status = 'confirmed' \
+                     UNION SELECT seat FROM capacity_released WHERE event = ?1 \
+                     AND state IN ('free', 'offered') AND seat IS NOT NULL",
                 )
                 .and_then(|mut s| {
                     s.query_map(params![event], |r| r.get::<_, String>(0))?

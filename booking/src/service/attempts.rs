@@ -115,7 +115,7 @@ fn too_many_attempts(subject: &str, limit: u32, retry_after_ms: u64) -> ApiError
         ..ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("too many hold attempts {whose}: at most {limit} a minute; retry later"),
+            format!("too many attempts {whose}: at most {limit} a minute; retry later"),
         )
     }
 }

@@ -81,8 +81,8 @@ pub struct BookingService {
     loading: tokio::sync::Mutex<()>,
     /// Sold-out events whose room could not be marked yet (retried by the watcher).
     pending_sold_out: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// The ledger's waitlist (PostgreSQL), if it has one.
-    pub waitlist: Option<Arc<dyn crate::waitlist::Waitlist>>,
+    /// The ledger's waitlist (in the ledger's database, PostgreSQL or SQLite).
+    pub waitlist: Arc<dyn crate::waitlist::Waitlist>,
     pub waitlist_config: WaitlistConfig,
     /// Wakes the promoter (`run_promoter`).
     pub(crate) promote_now: Arc<tokio::sync::Notify>,

@@ -27,9 +27,7 @@ const RELAY_BATCH: u32 = 100;
 impl BookingService {
     /// One promotion pass over every event with work. Returns the offers made.
     pub async fn promote_once(&self) -> usize {
-        let Some(waitlist) = &self.waitlist else {
-            return 0;
-        };
+        let waitlist = &self.waitlist;
         let events = match waitlist.events_to_promote().await {
             Ok(events) => events,
             Err(error) => {
@@ -151,15 +149,15 @@ pub async fn relay_once(waitlist: &dyn Waitlist, webhook: &Webhook) -> usize {
     delivered
 }
 
-/// Run the relay until the service is dropped (only with `[waitlist] webhook_url` and a
-/// waitlist). A client that cannot be made (an unusable `webhook_ca`) stops the start.
+/// Run the relay until the service is dropped (only with `[waitlist] webhook_url`). A client that cannot be made (an unusable `webhook_ca`) stops the start.
 pub fn run_relay(
     service: &Arc<BookingService>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, super::webhook::WebhookError> {
     let config = &service.waitlist_config;
-    let (Some(waitlist), Some(url)) = (service.waitlist.clone(), config.webhook_url.clone()) else {
+    let Some(url) = config.webhook_url.clone() else {
         return Ok(None);
     };
+    let waitlist = service.waitlist.clone();
     let webhook = Webhook {
         client: super::webhook::client(config)?,
         url,

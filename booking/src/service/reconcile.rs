@@ -49,17 +49,15 @@ impl BookingService {
             }
             Inventory::Capacity(capacity) => {
                 // Places released to the waitlist are not for sale either.
-                let reserved = match &self.waitlist {
-                    Some(waitlist) => waitlist
-                        .overview(&event.id)
-                        .await
-                        .map(|line| line.unoffered_places + line.open_offers)
-                        .map_err(|error| match error {
-                            crate::waitlist::WaitlistError::Ledger(error) => error,
-                            other => crate::ledger::LedgerError::Unavailable(other.to_string()),
-                        })?,
-                    None => 0,
-                };
+                let reserved = self
+                    .waitlist
+                    .overview(&event.id)
+                    .await
+                    .map(|line| line.unoffered_places + line.open_offers)
+                    .map_err(|error| match error {
+                        crate::waitlist::WaitlistError::Ledger(error) => error,
+                        other => crate::ledger::LedgerError::Unavailable(other.to_string()),
+                    })?;
                 let sold = self.ledger.sold(&event.id).await? + reserved;
                 match self.holds.seed_capacity(&event.id, *capacity, sold).await {
                     Ok(()) => {}

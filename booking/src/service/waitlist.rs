@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use bytes::Bytes;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 
 use anteroom_admission::{unix_now_ms, OfferTokenError, VisitorId};
 use anteroom_config::WaitlistPosition;
@@ -71,16 +72,6 @@ impl From<TokenRefusal> for ApiError {
 #[serde(deny_unknown_fields)]
 struct AcceptBody {
     offer_token: String,
-}
-
-fn waitlist_of(service: &BookingService) -> Result<&Arc<dyn Waitlist>, ApiError> {
-    service.waitlist.as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "waitlist_unavailable",
-            "the waitlist needs a PostgreSQL ledger ([database] url = \"postgres://...\")",
-        )
-    })
 }
 
 /// The JSON a fan sees for their entry: state, position (exact or a band), open offer.
@@ -201,17 +192,27 @@ async fn sold_out_for_the_public(
     Ok(sold + line.unoffered_places + line.open_offers >= total)
 }
 
-/// `POST /v1/events/{id}/waitlist`: 201 with the new entry, 200 with the existing one.
+/// `POST /v1/events/{id}/waitlist` (a pass or a waitlist token of the event's room): 201
+/// with the new entry, 200 with the existing one. Every join counts against the visitor's
+/// and the client IP's attempt limits (as hold attempts do, in counters of their own).
 pub async fn join(
     State(service): State<Arc<BookingService>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let event = service.event(&id).await?;
     let visitor = auth::holder_in(&passes, &event)?;
-    let waitlist = waitlist_of(&service)?;
+    if let Some(attempts) = &service.attempts {
+        let client = peer.map(|Extension(ConnectInfo(peer))| attempts.client(peer, &headers));
+        let room = format!("{}/waitlist", event.room.as_deref().unwrap_or(&event.id));
+        attempts
+            .admit(&room, visitor, client, &service.limits)
+            .await?;
+    }
+    let waitlist = &service.waitlist;
     let max_depth = service.waitlist_config.max_depth;
     if !sold_out_for_the_public(&service, waitlist, &event).await? {
         return Err(ApiError::new(
@@ -239,8 +240,8 @@ async fn own_entry(
     headers: &HeaderMap,
     entry_id: &str,
 ) -> Result<(Entry, VisitorId), ApiError> {
-    let passes = auth::passes(service, headers)?;
-    let waitlist = waitlist_of(service)?;
+    let passes = auth::waitlist_callers(service, headers)?;
+    let waitlist = &service.waitlist;
     let entry = waitlist
         .entry(entry_id)
         .await?
@@ -275,7 +276,7 @@ pub async fn stream(
     let id = path_id(path)?;
     let (entry, _) = own_entry(&service, &headers, &id).await?;
     let first = entry_json(&service, &entry);
-    let waitlist = waitlist_of(&service)?.clone();
+    let waitlist = service.waitlist.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<SseEvent, Infallible>>(4);
     let weak = Arc::downgrade(&service);
     tokio::spawn(async move {
@@ -330,7 +331,7 @@ pub async fn leave(
 ) -> Result<Json<Value>, ApiError> {
     let id = path_id(path)?;
     let (_, visitor) = own_entry(&service, &headers, &id).await?;
-    let entry = waitlist_of(&service)?.leave(&id, visitor).await?;
+    let entry = service.waitlist.leave(&id, visitor).await?;
     service.promote_soon();
     Ok(Json(entry_json(&service, &entry)))
 }
@@ -342,7 +343,8 @@ async fn offer_caller(
     passes: &auth::Passes,
     offer_id: &str,
 ) -> Result<(Offer, Arc<EventSpec>, VisitorId), ApiError> {
-    let offer = waitlist_of(service)?
+    let offer = service
+        .waitlist
         .offer(offer_id)
         .await?
         .ok_or(WaitlistError::OfferClosed)?;
@@ -360,7 +362,7 @@ pub async fn accept(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let key = idempotency_key(&headers)?;
     let AcceptBody { offer_token: token } = json_body(body)?;
@@ -373,7 +375,7 @@ pub async fn accept(
     }
     let (offer, event, visitor) = offer_caller(&service, &passes, &id).await?;
     offer_token::bound_to(&claims, &offer, visitor)?;
-    let (booking, fresh) = waitlist_of(&service)?.accept(&id, &key, visitor).await?;
+    let (booking, fresh) = service.waitlist.accept(&id, &key, visitor).await?;
     if fresh {
         service.metrics.outcome("accepted", 1);
     }
@@ -392,10 +394,10 @@ pub async fn decline(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let passes = auth::passes(&service, &headers)?;
+    let passes = auth::waitlist_callers(&service, &headers)?;
     let id = path_id(path)?;
     let (_, _, visitor) = offer_caller(&service, &passes, &id).await?;
-    let entry = waitlist_of(&service)?.decline(&id, visitor).await?;
+    let entry = service.waitlist.decline(&id, visitor).await?;
     service.metrics.outcome("declined", 1);
     service.promote_soon();
     Ok(Json(entry_json(&service, &entry)))
@@ -410,7 +412,7 @@ pub async fn overview(
     auth::operator(&service, &headers)?;
     let id = path_id(path)?;
     let event = service.event(&id).await?;
-    let overview = waitlist_of(&service)?.overview(&event.id).await?;
+    let overview = service.waitlist.overview(&event.id).await?;
     Ok(Json(json!(overview)))
 }
 
@@ -422,7 +424,7 @@ pub async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     auth::operator(&service, &headers)?;
     let id = path_id(path)?;
-    let waitlist = waitlist_of(&service)?;
+    let waitlist = &service.waitlist;
     let entry = waitlist
         .entry(&id)
         .await?
@@ -442,12 +444,10 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     auth::operator(&service, &headers)?;
-    if let Some(waitlist) = &service.waitlist {
-        for event in service.ledger.events().await? {
-            service
-                .metrics
-                .observe(&waitlist.overview(&event.id).await?);
-        }
+    for event in service.ledger.events().await? {
+        service
+            .metrics
+            .observe(&service.waitlist.overview(&event.id).await?);
     }
     Ok((
         [(

@@ -6,8 +6,10 @@
 //! transaction.
 //!
 //! `Waitlist` lives next to the ledger (same database: an acceptance and its booking are
-//! one transaction); PostgreSQL implements it (`ledger::PostgresWaitlist`). Promotion is
-//! serialised per event (docs/adr/0006-waitlist-promotion.md).
+//! one transaction); both ledgers implement it (`ledger::PostgresWaitlist`,
+//! `ledger::SqliteWaitlist`, sharing their decisions in `ledger::waitlist_common`) and pass
+//! one conformance suite (`booking/tests/waitlist_conformance`). Promotion is serialised
+//! per event (docs/adr/0006-waitlist-promotion.md).
 
 pub mod offer_token;
 mod position;

@@ -29,6 +29,8 @@ pub struct Api {
     pub rooms: Option<Arc<dyn QueueStore>>,
     pub redis: Option<RedisServer>,
     pub postgres: Option<PostgresServer>,
+    /// A database file's directory, removed with the harness.
+    pub dir: Option<anteroom_testkit::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -129,6 +131,7 @@ pub async fn serve_service(
         rooms,
         redis,
         postgres,
+        dir: None,
         stop: Some(stop),
         task,
     }
@@ -142,6 +145,35 @@ pub async fn with_redis_and_postgres(ttl_seconds: u64) -> Api {
 /// Also the gateway's queue store on the same Redis (`RedisStore`), for the sold-out signal.
 pub async fn with_redis_postgres_and_rooms(ttl_seconds: u64) -> Api {
     redis_and_postgres(ttl_seconds, true).await
+}
+
+/// Redis holds and the gateway's store on a real Redis, with the embedded SQLite ledger in a
+/// database file (removed with the harness).
+pub async fn with_redis_sqlite_and_rooms(ttl_seconds: u64) -> Api {
+    let redis = RedisServer::start();
+    let dir = anteroom_testkit::TempDir::new("anteroom-service-sqlite");
+    let file = dir.path().join("ledger.db");
+    let ledger = SqliteLedger::open(&file).unwrap();
+    ledger.migrate().await.unwrap();
+    let holds = RedisHolds::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let rooms: Arc<dyn QueueStore> = Arc::new(
+        anteroom_queue::RedisStore::connect(&redis.url(), RedisOptions::default())
+            .await
+            .unwrap(),
+    );
+    let mut api = start(
+        Arc::new(holds),
+        Arc::new(ledger),
+        ttl_seconds,
+        Some(redis),
+        None,
+        Some(rooms),
+    )
+    .await;
+    api.dir = Some(dir);
+    api
 }
 
 async fn redis_and_postgres(ttl_seconds: u64, with_rooms: bool) -> Api {

@@ -446,7 +446,8 @@ impl Gateway {
             live.measured_rate(),
         )
         .with_challenge(challenge)
-        .with_waitlist(entry.config.waitlist_url.as_deref());
+        .with_waitlist(entry.config.waitlist_url.as_deref())
+        .with_waitlist_token(&self.keyring, visitor);
         Ok(Placed {
             status,
             cookies,

@@ -20,6 +20,7 @@ mod router;
 mod status;
 pub mod streams;
 mod successor;
+mod waitlist_token;
 
 pub use access::AccessOutcome;
 pub use anteroom_admission::{parse_cookies, CookieJar};

@@ -33,10 +33,13 @@ pub struct StatusObject {
     pub waitlist: Option<WaitlistInfo>,
 }
 
-/// Where a sold-out room's line joins the event's waitlist (`[[room]] waitlist_url`).
+/// Where a sold-out room's line joins the event's waitlist (`[[room]] waitlist_url`), and
+/// the visitor's waitlist token to join with (`waitlist_token.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WaitlistInfo {
     pub join: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// Where a visitor gets its challenge, and how hard it is.
@@ -99,11 +102,18 @@ impl StatusObject {
 
     /// With the room's waitlist link (`[[room]] waitlist_url`) when sold out: only then can
     /// the line join, so no other state carries it.
-    pub fn with_waitlist(mut self, url: Option<&str>) -> StatusObject {
-        self.waitlist = match (self.state, url) {
-            (VisitorState::SoldOut, Some(url)) => Some(WaitlistInfo {
-                join: url.to_string(),
-            }),
+    pub fn with_waitlist(self, url: Option<&str>) -> StatusObject {
+        let info = url.map(|url| WaitlistInfo {
+            join: url.to_string(),
+            token: None,
+        });
+        self.with_waitlist_info(info.as_ref())
+    }
+
+    /// The same with a prepared link (and token), as a live stream keeps it.
+    pub fn with_waitlist_info(mut self, info: Option<&WaitlistInfo>) -> StatusObject {
+        self.waitlist = match (self.state, info) {
+            (VisitorState::SoldOut, Some(info)) => Some(info.clone()),
             _ => None,
         };
         self

@@ -47,6 +47,8 @@ impl BackgroundService for BookingHost {
             &self.service,
             anteroom_booking::service::FLUSH_CHECK_EVERY,
         );
+        // The waitlist (in the same ledger): released places go to the line, in order.
+        let _promoter = anteroom_booking::service::run_promoter(&self.service);
         let listener = match tokio::net::TcpListener::bind(self.addr).await {
             Ok(listener) => listener,
             Err(error) => {

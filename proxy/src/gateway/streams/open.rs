@@ -61,17 +61,21 @@ pub async fn open(
         Some(feed) => feed.subscribe(),
         None => return Err(Reply::error(404, "unknown_room", "no such room")),
     };
-    let waitlist_url = gateway
-        .rooms
-        .get(index)
-        .and_then(|entry| entry.config.waitlist_url.clone());
+    let waitlist = gateway.rooms.get(index).and_then(|entry| {
+        crate::gateway::waitlist_token::link(
+            &gateway.keyring,
+            &entry.config.id,
+            entry.config.waitlist_url.as_deref(),
+            current.visitor,
+        )
+    });
     let subscription = Subscription::new(
         slot,
         line,
         current.status,
         current.ticket,
         current.shadowed,
-        waitlist_url,
+        waitlist,
     );
     Ok(Opened {
         first: subscription.current(),

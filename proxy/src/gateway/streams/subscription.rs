@@ -12,6 +12,7 @@ use super::feed::LineSnapshot;
 use super::hub::StreamSlot;
 use crate::gateway::engine::{unix_now, unix_now_ms};
 use crate::gateway::guard::shadow_position;
+use crate::gateway::status::WaitlistInfo;
 use crate::gateway::{StatusObject, VisitorState};
 
 /// A status to send: the text of the object, the SSE id, and for a change of the line the
@@ -37,8 +38,9 @@ pub struct Subscription {
     /// The visitor waits in the bot guard's shadow line: its position is made up, moves as
     /// time passes and never reaches the door.
     shadowed: bool,
-    /// The room's `waitlist_url`, for a room that sells out while the stream is open.
-    waitlist_url: Option<String>,
+    /// The room's `waitlist_url` and this visitor's waitlist token (signed at open), for a
+    /// room that sells out while the stream is open.
+    waitlist: Option<WaitlistInfo>,
 }
 
 /// What the line snapshot alone says of a ticket.
@@ -91,7 +93,7 @@ impl Subscription {
         first: StatusObject,
         ticket: Option<u64>,
         shadowed: bool,
-        waitlist_url: Option<String>,
+        waitlist: Option<WaitlistInfo>,
     ) -> Subscription {
         let (last_id, epoch) = {
             let snapshot = line.borrow();
@@ -112,7 +114,7 @@ impl Subscription {
             last_id,
             settled,
             shadowed,
-            waitlist_url,
+            waitlist,
         }
     }
 
@@ -184,7 +186,7 @@ impl Subscription {
                 pass,
                 measured_rate,
             )
-            .with_waitlist(self.waitlist_url.as_deref());
+            .with_waitlist_info(self.waitlist.as_ref());
             self.settled = matches!(
                 placement,
                 Placement::Admitted { .. }
