@@ -59,6 +59,9 @@ pub struct ListenConfig {
     /// Connections from `trusted_proxies` start with a PROXY protocol header (v1 or v2)
     /// naming the client; from any other peer none is read.
     pub proxy_protocol: bool,
+    /// Admitted HTTP/1.1 `GET`/`HEAD` requests are served by the gateway's direct path
+    /// instead of Pingora's proxy loop (ADR 0009); default true.
+    pub direct_path: bool,
     /// `tls_cert` + `tls_key`: the public listener speaks TLS (HTTP/2 offered by ALPN);
     /// None = plain HTTP.
     pub tls: Option<TlsFiles>,

@@ -52,6 +52,7 @@ const LISTEN_KEYS: &[&str] = &[
     "tls_cert",
     "tls_key",
     "proxy_protocol",
+    "direct_path",
     "upgrade_socket",
     "shutdown_grace_seconds",
 ];
@@ -246,6 +247,11 @@ fn listen(src: &Source, section: Option<Section>) -> ListenConfig {
             .map(|s| bot_guard::trusted_proxies(src, s))
             .unwrap_or_default(),
         proxy_protocol: section.as_ref().is_some_and(|s| proxy_protocol(src, s)),
+        direct_path: section
+            .as_ref()
+            .and_then(|s| s.get("direct_path"))
+            .and_then(|f| src.keep(f.boolean(src)))
+            .is_none_or(|at| at.value),
         tls: section.as_ref().and_then(|s| tls_files(src, s)),
         upgrade_socket: section
             .as_ref()

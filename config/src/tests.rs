@@ -120,6 +120,7 @@ admit_per_second = 3
             threads: None,
             trusted_proxies: vec![],
             proxy_protocol: false,
+            direct_path: true,
             tls: None,
             upgrade_socket: None,
             shutdown_grace_seconds: crate::DEFAULT_SHUTDOWN_GRACE_SECONDS,
@@ -1318,6 +1319,21 @@ fn proxy_protocol_is_read_only_from_trusted_proxies() {
     let text = with_rooms(&format!("[listen]\nproxy_protocol = \"v2\"\n\n{room}"));
     let (_, _, field, _, _) = fail(&text);
     assert_eq!(field, "listen.proxy_protocol");
+}
+
+#[test]
+fn the_direct_path_is_on_unless_turned_off() {
+    let room = "[[room]]\nid = \"r\"\norigin = \"127.0.0.1:3000\"\npaths = [\"/r\"]\n";
+    assert!(parse(&with_rooms(room)).unwrap().listen.direct_path);
+    let off = parse(&with_rooms(&format!(
+        "[listen]\ndirect_path = false\n\n{room}"
+    )))
+    .unwrap();
+    assert!(!off.listen.direct_path);
+    let text = with_rooms(&format!("[listen]\ndirect_path = \"no\"\n\n{room}"));
+    let (line, _, field, _, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "direct_path = \"no\""));
+    assert_eq!(field, "listen.direct_path");
 }
 
 #[test]

@@ -135,13 +135,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Room `shop` (`/r`) admits at once; room `line` (`/q`) queues everyone.
 async fn gateway_for(origin: SocketAddr) -> Gateway {
+    gateway_with(origin, "").await
+}
+
+async fn gateway_with(origin: SocketAddr, extra: &str) -> Gateway {
     let rooms = room_toml(
         "shop",
         origin,
         &["/r"],
         "mode = \"safety-net\"\nadmit_per_second = 1000.0\nmax_active = 1000",
     ) + &room_toml("line", origin, &["/q"], "mode = \"queue-all\"");
-    Gateway::start(&Backend::memory(), &rooms, "").await
+    Gateway::start(&Backend::memory(), &rooms, extra).await
 }
 
 fn pass() -> String {
@@ -394,4 +398,27 @@ async fn pipelined_and_mixed_requests_are_each_decided() {
     assert!(heads[before].starts_with("POST /r/length"), "{heads:?}");
     assert!(heads[before + 1].starts_with("GET /r/length"), "{heads:?}");
     assert_eq!(heads.len(), before + 2);
+}
+
+/// `[listen] direct_path = false` sends every request through Pingora (whose HTTP/1 answers
+/// always say `Connection: keep-alive`; the direct path's never do), and the answers are the
+/// same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_path_can_be_turned_off() {
+    let origin = Scripted::start().await;
+    let pass = pass();
+    for (extra, through_pingora) in [("", false), ("direct_path = false\n", true)] {
+        let gateway = gateway_with(origin.addr, extra).await;
+        let mut client = Client::connect(&gateway).await;
+        for path in ["/r/length", "/r/chunked", "/r/length"] {
+            client.send(&get(path, &pass)).await;
+            let answer = client.response(false).await;
+            assert_eq!(answer.status, 200, "{extra}: {}", answer.head);
+            let said_keep_alive = answer
+                .head
+                .to_ascii_lowercase()
+                .contains("connection: keep-alive");
+            assert_eq!(said_keep_alive, through_pingora, "{extra}: {}", answer.head);
+        }
+    }
 }

@@ -52,8 +52,10 @@ pub struct PublicApp {
     tls: Option<Acceptor>,
     /// `[listen] proxy_protocol`
     proxy_protocol: bool,
-    /// Admitted `GET`/`HEAD` requests served without Pingora's proxy loop (`direct`).
+    /// Admitted `GET`/`HEAD` requests served without Pingora's proxy loop (`direct`);
+    /// off (`[listen] direct_path = false`), every request goes to Pingora.
     direct: DirectPath,
+    direct_on: bool,
 }
 
 impl PublicApp {
@@ -70,7 +72,14 @@ impl PublicApp {
             tls,
             proxy_protocol: false,
             direct: DirectPath::new(true),
+            direct_on: true,
         }
+    }
+
+    /// `[listen] direct_path`
+    pub fn with_direct_path(mut self, on: bool) -> PublicApp {
+        self.direct_on = on;
+        self
     }
 
     /// `[log] access` for the requests the direct path serves (the proxy logs its own).
@@ -246,20 +255,21 @@ impl ServerApp for PublicApp {
             }
             wait = Duration::from_secs(KEEPALIVE_SECONDS);
             let closing = *shutdown.borrow();
-            let gateway = self.current.get();
-            match self
-                .direct
-                .serve(&gateway, &mut connection, &mut direct, closing)
-                .await
-            {
-                Served::KeepAlive => continue,
-                Served::Close => {
-                    connection.shutdown().await;
-                    return None;
+            if self.direct_on {
+                let gateway = self.current.get();
+                match self
+                    .direct
+                    .serve(&gateway, &mut connection, &mut direct, closing)
+                    .await
+                {
+                    Served::KeepAlive => continue,
+                    Served::Close => {
+                        connection.shutdown().await;
+                        return None;
+                    }
+                    Served::HandOver => {}
                 }
-                Served::HandOver => {}
             }
-            drop(gateway);
             let mut session = ServerSession::new_http1(connection);
             match persistent.take() {
                 Some(settings) => settings.apply_to_session(&mut session),

@@ -34,6 +34,7 @@ pub fn demo_config(port: u16, booking: SocketAddr, admin_token: &str) -> Gateway
             threads: None,
             trusted_proxies: Vec::new(),
             proxy_protocol: false,
+            direct_path: true,
             tls: None,
             upgrade_socket: None,
             shutdown_grace_seconds: anteroom_config::DEFAULT_SHUTDOWN_GRACE_SECONDS,

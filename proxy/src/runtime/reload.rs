@@ -169,6 +169,7 @@ pub fn needs_restart(started: &GatewayConfig, config: &GatewayConfig) -> Vec<&'s
             "listen.proxy_protocol",
             was.proxy_protocol != now.proxy_protocol,
         ),
+        ("listen.direct_path", was.direct_path != now.direct_path),
         ("log", started.log != config.log),
         ("store", started.store != config.store),
         ("admin.token", started.admin != config.admin),

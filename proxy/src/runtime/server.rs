@@ -153,7 +153,8 @@ fn assemble(
             certs.map(tls::acceptor).transpose()?,
         )
         .with_proxy_protocol(config.listen.proxy_protocol)
-        .with_access_log(config.log.access),
+        .with_access_log(config.log.access)
+        .with_direct_path(config.listen.direct_path),
     );
     // A small read buffer in front of every connection instead of Pingora's 64 KiB: the
     // public app peeks the first bytes of each request (is it a stream?), and with a buffer
