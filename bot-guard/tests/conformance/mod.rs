@@ -270,6 +270,13 @@ pub async fn subjects_in_one_check_count_independently(env: &Env) {
     let fresh = hits(env, "r", &[limit("fp:c", 2, 10_000)], 1).await;
     assert_eq!(fresh[0].count, 1);
     assert_eq!(fresh[0].retry_after_ms, None);
+    // The same counter named twice in one check counts twice, one after the other.
+    let twice = [limit("ip:d", 1, 10_000), limit("ip:d", 1, 10_000)];
+    let counts = check(&env.store, "r", &velocity_only(&twice)).await;
+    assert_eq!(counts.velocity[0].count, 1);
+    assert_eq!(counts.velocity[0].retry_after_ms, None);
+    assert_eq!(counts.velocity[1].count, 2);
+    assert!(counts.velocity[1].retry_after_ms.is_some());
 }
 
 pub async fn two_instances_share_the_counts(env: &Env) {

@@ -30,6 +30,12 @@ local function guard_check(kbase, abase)
   local reply = {}
   local clean = true
 
+  -- Every counter read in one command (one slot: the keys share the room's hash tag); a
+  -- counter named twice in one check reads what its first mention wrote, as one at a time.
+  local tats, written = {}, {}
+  if n > 0 then
+    tats = redis.call('MGET', unpack(KEYS, kbase + 1, kbase + n))
+  end
   for i = 1, n do
     local key = KEYS[kbase + i]
     local limit = tonumber(ARGV[abase + 2 * i])
@@ -37,9 +43,10 @@ local function guard_check(kbase, abase)
     local interval = math.max(math.floor(window_us / math.max(limit, 1)), 1)
     local burst = interval * limit
     local cap = math.max(burst * MAX_DEBT_LIMITS, interval)
-    local base = math.max(tonumber(redis.call('GET', key) or NOW_US), NOW_US)
+    local base = math.max(tonumber(written[key] or tats[i] or NOW_US), NOW_US)
     local ahead = math.min(base + interval - NOW_US, cap)
-    redis.call('SET', key, int(NOW_US + ahead), 'PX', int(math.ceil(ahead / 1000)))
+    written[key] = int(NOW_US + ahead)
+    redis.call('SET', key, written[key], 'PX', int(math.ceil(ahead / 1000)))
     reply[#reply + 1] = math.ceil(ahead / interval)
     if ahead <= burst then
       reply[#reply + 1] = -1
@@ -57,12 +64,15 @@ local function guard_check(kbase, abase)
   local visitor, max, hold = ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
 
   -- Forget stale holders everywhere first, then decide for all subjects at once: a visitor
-  -- is taken under every subject or under none.
+  -- is taken under every subject or under none. A subject nobody holds (most are new) costs
+  -- one command: trimming or searching an empty set changes and finds nothing.
   local allowed, held, holders = 1, {}, {}
   for k = kbase + n + 1, #KEYS do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', int(NOW_MS - hold))
-    held[k] = redis.call('ZSCORE', KEYS[k], visitor) ~= false
     holders[k] = redis.call('ZCARD', KEYS[k])
+    if holders[k] > 0 then
+      holders[k] = holders[k] - redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', int(NOW_MS - hold))
+    end
+    held[k] = holders[k] > 0 and redis.call('ZSCORE', KEYS[k], visitor) ~= false
     if not held[k] and holders[k] >= max then
       allowed = 0
     end
