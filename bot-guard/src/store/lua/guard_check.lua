@@ -19,7 +19,9 @@
 -- many times the limit.
 local MAX_DEBT_LIMITS = 10
 
-local function int(x) return string.format('%.0f', x) end
+-- Every value written is a whole number below 2^53 (see gcra.rs): '%d' prints it exactly,
+-- and costs a fraction of '%.0f', which goes through glibc's multi-precision printf.
+local function int(x) return string.format('%d', x) end
 
 local function guard_check(kbase, abase)
   local t = redis.call('TIME')
