@@ -20,11 +20,8 @@ if ARGV[2] == '1' then
   kbase = kbase + 1
   shadowed = redis.call('EXISTS', KEYS[kbase])
 end
-local checked, clean = guard_check(kbase, 2)
 local reply = {shadowed, 0}
-for i = 1, #checked do
-  reply[#reply + 1] = checked[i]
-end
+local clean = guard_check(kbase, 2, reply)
 if join and clean and shadowed == 0 then
   local joined = join_place()
   if joined.err then

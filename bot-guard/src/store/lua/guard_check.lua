@@ -10,9 +10,9 @@
 -- ARGV after abase: n, then limit and window_ms for each counter, then, with a place check:
 --       visitor, max_per_subject, hold_ms (the caller clamps windows and holds to
 --       [1, MAX_WINDOW_MS]).
--- Returns the reply — count and retry_after_ms (-1: allowed) per counter, then the place
--- flag (1 allowed, 0 refused, -1 no place check) and the holders per subject — and whether
--- the request is clean: every counter allowed and the place not refused.
+-- Appends to `reply` count and retry_after_ms (-1: allowed) per counter, then the place
+-- flag (1 allowed, 0 refused, -1 no place check) and the holders per subject; returns
+-- whether the request is clean: every counter allowed and the place not refused.
 -- The velocity arithmetic is `gcra.rs` line for line; every value stays below 2^53.
 
 -- MAX_DEBT_LIMITS in gcra.rs: every request pays an interval, refused ones too, up to this
@@ -23,13 +23,12 @@ local MAX_DEBT_LIMITS = 10
 -- and costs a fraction of '%.0f', which goes through glibc's multi-precision printf.
 local function int(x) return string.format('%d', x) end
 
-local function guard_check(kbase, abase)
+local function guard_check(kbase, abase, reply)
   local t = redis.call('TIME')
   local NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
   local NOW_MS = math.floor(NOW_US / 1000)
 
   local n = tonumber(ARGV[abase + 1])
-  local reply = {}
   local clean = true
 
   -- Every counter read in one command (one slot: the keys share the room's hash tag); a
@@ -61,7 +60,7 @@ local function guard_check(kbase, abase)
   local p = abase + 2 * n + 2
   if ARGV[p] == nil then
     reply[#reply + 1] = -1
-    return reply, clean
+    return clean
   end
   local visitor, max, hold = ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
 
@@ -90,5 +89,5 @@ local function guard_check(kbase, abase)
     end
     reply[#reply + 1] = holders[k]
   end
-  return reply, clean and allowed == 1
+  return clean and allowed == 1
 end
