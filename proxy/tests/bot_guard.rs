@@ -599,6 +599,21 @@ async fn five_hundred_real_browsers_all_get_through() {
     }
 }
 
+/// A browser's join (Firefox's headers, JSON answer), without cookies: a new visitor each time.
+async fn browser_join(client: &reqwest::Client, gateway: &Gateway) -> reqwest::Response {
+    client
+        .get(gateway.url("/sale/tickets"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        )
+        .header("accept", "application/json")
+        .header("accept-language", "en-US,en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
     let origin = Origin::start().await;
@@ -611,17 +626,7 @@ async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
     let client = client_from("127.0.0.9");
     for n in 0..30 {
         let gateway = if n % 2 == 0 { &a } else { &b };
-        let response = client
-            .get(gateway.url("/sale/tickets"))
-            .header(
-                "user-agent",
-                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-            )
-            .header("accept", "application/json")
-            .header("accept-language", "en-US,en;q=0.5")
-            .send()
-            .await
-            .unwrap();
+        let response = browser_join(&client, gateway).await;
         assert_eq!(response.status(), 429);
     }
     // Fifteen requests through each: under the limit per gateway, over it together.
@@ -870,7 +875,7 @@ async fn a_new_visitor_costs_the_guard_one_round_trip_and_a_returning_one_is_loo
 
 /// A fan over a limit is not joined by the guard's round trip (no place taken) and gets the
 /// verdict it always got: over the places per IP, a shadow; over the IP's velocity with
-/// challenges on, a challenge; and once it solves it, a place.
+/// challenges on, a challenge.
 #[tokio::test]
 async fn a_fan_over_a_limit_takes_no_place_and_gets_the_same_verdict() {
     let origin = Origin::start().await;
@@ -909,20 +914,7 @@ async fn a_fan_over_a_limit_takes_no_place_and_gets_the_same_verdict() {
     let client = client_from("127.0.0.32");
     let mut challenged = 0;
     for _ in 0..25 {
-        let body: serde_json::Value = client
-            .get(fans.url("/sale/tickets"))
-            .header(
-                "user-agent",
-                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-            )
-            .header("accept", "application/json")
-            .header("accept-language", "en-US,en;q=0.5")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: serde_json::Value = browser_join(&client, &fans).await.json().await.unwrap();
         if body["challenge"].is_object() {
             challenged += 1;
             assert!(body["position"].is_null(), "no place: {body}");

@@ -87,6 +87,20 @@ impl RedisGuardStore {
     pub async fn quit(&self) -> Result<(), GuardStoreError> {
         self.pool.quit().await.map_err(guard_error)
     }
+
+    /// Run one of the scripts: its reply's numbers.
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<i64>, GuardStoreError> {
+        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
+        script
+            .evalsha_with_reload(self.pool.next(), keys, args)
+            .await
+            .map_err(guard_error)
+    }
 }
 
 fn guard_error(error: Error) -> GuardStoreError {
@@ -240,12 +254,7 @@ fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts
 impl GuardStore for RedisGuardStore {
     async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError> {
         let (keys, args) = script_input(room, check);
-        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
-        let reply: Vec<i64> = self
-            .check
-            .evalsha_with_reload(self.pool.next(), keys, args)
-            .await
-            .map_err(guard_error)?;
+        let reply = self.eval(&self.check, keys, args).await?;
         let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
         counts(&reply, check.velocity.len(), subjects)
     }
@@ -258,11 +267,7 @@ impl GuardStore for RedisGuardStore {
         join: Option<VisitorId>,
     ) -> Result<CheckedJoin, GuardStoreError> {
         let (keys, args) = check_and_join_input(room, check, shadow_of, join);
-        let reply: Vec<i64> = self
-            .check_and_join
-            .evalsha_with_reload(self.pool.next(), keys, args)
-            .await
-            .map_err(guard_error)?;
+        let reply = self.eval(&self.check_and_join, keys, args).await?;
         let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
         checked_join(
             room,

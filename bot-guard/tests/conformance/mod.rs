@@ -13,10 +13,11 @@ use anteroom_bot_guard::{
     CheckedJoin, GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck,
     VelocityResult,
 };
-use anteroom_config::RoomMode;
-use anteroom_queue::{
-    Joined, Placement, QueueStore, RedisOptions, RedisStore, RoomSettings, StoreError,
-};
+use anteroom_queue::{Joined, Placement, QueueStore, RedisOptions, RedisStore, StoreError};
+
+#[path = "../support/rooms.rs"]
+mod rooms;
+use rooms::waiting_room;
 
 pub type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -527,19 +528,6 @@ pub async fn rooms_are_independent(env: &Env) {
 
 // ---------------------------------------------------------------------------------------------
 // the check folded into the join (ADR 0007)
-
-fn waiting_room() -> RoomSettings {
-    RoomSettings {
-        mode: RoomMode::QueueAll,
-        admit_per_second: 1.0,
-        max_active: 10,
-        session_seconds: 600,
-        abandon_after_seconds: 120,
-        paused: true,
-        sold_out: false,
-        message: None,
-    }
-}
 
 /// A join's check: velocity for `ip` (limit `per_ip` per hour: time passing during a test
 /// frees nothing) and the visitor, places under `ip` (at most `max`).
