@@ -28,8 +28,8 @@ use crate::signals::Signals;
 use crate::store::GuardCounts;
 use crate::verdict::{Reason, Verdict};
 
-/// The store's answer for this request, as the policy reads it (`GuardStore::check` with
-/// `Rules::guard_check`, then `GuardStore::is_shadowed`).
+/// The store's answer for this request, as the policy reads it (`GuardStore::check_and_join`,
+/// or `check` and `is_shadowed`, with `Rules::guard_check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     /// Requests in the current window, this one included, per subject kind.
