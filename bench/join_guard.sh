@@ -12,7 +12,9 @@
 # generator's address) with a random X-Forwarded-For each, so the guard sees many clients,
 # not one farm; `challenge = "off"` so no request is asked for a proof of work.
 # Two gateways run side by side on one Redis (rooms `on` and `off`); wrk alternates between
-# them round by round. Prints joins/s of each (median over rounds) and their ratio.
+# them round by round. Prints joins/s of each (median over rounds) and their ratio, and the
+# CPU each join cost the gateway and Redis (from /proc, so less at the mercy of a busy
+# machine than the rates), and the machine's CPU used by other processes during the run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -59,6 +61,7 @@ REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
     >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
+REDIS_PID=$!
 
 start_gateway() { # room, guard on|off -> sets PUBLIC_PORT (not a subshell: its pid must reach PIDS)
     local room=$1 enabled=$2 public admin metrics
@@ -93,11 +96,12 @@ abandon_after_seconds = 3600
 EOF
     "$BIN" serve --config "$WORK/$room.toml" >"$WORK/$room.log" 2>&1 &
     PIDS+=($!)
+    GATEWAY_PID=$!
     for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:$metrics/healthz" && break; sleep 0.1; done
     PUBLIC_PORT=$public
 }
-start_gateway on true; ON_PORT=$PUBLIC_PORT
-start_gateway off false; OFF_PORT=$PUBLIC_PORT
+start_gateway on true; ON_PORT=$PUBLIC_PORT; ON_PID=$GATEWAY_PID
+start_gateway off false; OFF_PORT=$PUBLIC_PORT; OFF_PID=$GATEWAY_PID
 
 cat >"$WORK/join.lua" <<'EOF'
 -- A new visitor on every request, from a random client address behind the trusted proxy.
@@ -114,18 +118,40 @@ request = function()
 end
 EOF
 
-run() { # port -> requests per second
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/join.lua" "http://127.0.0.1:$1/sale/tickets" \
-        | awk '/Requests\/sec/ {print $2}'
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+run() { # port, gateway pid -> "joins/s gateway_us_per_join redis_us_per_join foreign_cpu_pct"
+    local g0 r0 m0 g1 r1 m1 out
+    g0=$(ticks "$2"); r0=$(ticks "$REDIS_PID"); m0=$(machine_ticks)
+    out=$(wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/join.lua" "http://127.0.0.1:$1/sale/tickets")
+    g1=$(ticks "$2"); r1=$(ticks "$REDIS_PID"); m1=$(machine_ticks)
+    # Foreign: machine CPU minus this gateway, Redis and wrk's share (wrk is not measured:
+    # its ~13% of a core stays in the figure), over the cores' capacity.
+    awk -v out="$out" -v g=$((g1 - g0)) -v r=$((r1 - r0)) -v m=$((m1 - m0)) -v hz="$HZ" \
+        -v d="$DURATION" -v cores="$(nproc)" 'BEGIN {
+            n = split(out, lines, "\n"); rps = 0; reqs = 0
+            for (i = 1; i <= n; i++) {
+                if (lines[i] ~ /Requests\/sec/) { split(lines[i], f, " "); rps = f[2] }
+                if (lines[i] ~ /requests in/) { split(lines[i], f, " "); reqs = f[1] }
+            }
+            printf "%s %.1f %.1f %.0f", rps, g / hz * 1e6 / reqs, r / hz * 1e6 / reqs,
+                100 * (m - g - r) / (d * hz * cores) }'
 }
-ON=(); OFF=(); RATIOS=()
+ON=(); OFF=(); RATIOS=(); ON_GW=(); OFF_GW=(); ON_RD=(); OFF_RD=(); FOREIGN=()
 for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then on=$(run "$ON_PORT"); off=$(run "$OFF_PORT")
-    else off=$(run "$OFF_PORT"); on=$(run "$ON_PORT"); fi
-    ON+=("$on"); OFF+=("$off")
+    if [ $((round % 2)) = 1 ]; then on=$(run "$ON_PORT" "$ON_PID"); off=$(run "$OFF_PORT" "$OFF_PID")
+    else off=$(run "$OFF_PORT" "$OFF_PID"); on=$(run "$ON_PORT" "$ON_PID"); fi
+    read -r on on_gw on_rd on_foreign <<<"$on"
+    read -r off off_gw off_rd off_foreign <<<"$off"
+    ON+=("$on"); OFF+=("$off"); ON_GW+=("$on_gw"); OFF_GW+=("$off_gw"); ON_RD+=("$on_rd"); OFF_RD+=("$off_rd")
+    FOREIGN+=("$on_foreign" "$off_foreign")
     RATIOS+=("$(python3 -c "print(round($on / $off, 3))")")
-    log "round $round: guard on $on joins/s, off $off joins/s, ratio ${RATIOS[-1]}"
+    log "round $round: guard on $on joins/s (gateway ${on_gw} µs, Redis ${on_rd} µs per join), off $off joins/s (${off_gw} µs, ${off_rd} µs), ratio ${RATIOS[-1]}, other processes ${on_foreign}% / ${off_foreign}% of the machine"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 printf '| joins/s, guard on (median) | %s |\n| joins/s, guard off (median) | %s |\n| on / off, median of per-round ratios | %s |\n' \
     "$(median "${ON[@]}")" "$(median "${OFF[@]}")" "$(median "${RATIOS[@]}")"
+printf '| gateway CPU µs per join, on / off (median) | %s / %s |\n| Redis CPU µs per join, on / off (median) | %s / %s |\n| other processes, %% of the machine (median, max) | %s, %s |\n' \
+    "$(median "${ON_GW[@]}")" "$(median "${OFF_GW[@]}")" "$(median "${ON_RD[@]}")" "$(median "${OFF_RD[@]}")" \
+    "$(median "${FOREIGN[@]}")" "$(printf '%s\n' "${FOREIGN[@]}" | sort -g | tail -1)"

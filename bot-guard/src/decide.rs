@@ -28,8 +28,8 @@ use crate::signals::Signals;
 use crate::store::GuardCounts;
 use crate::verdict::{Reason, Verdict};
 
-/// The store's answer for this request, as the policy reads it (`GuardStore::check` with
-/// `Rules::guard_check`, then `GuardStore::is_shadowed`).
+/// The store's answer for this request, as the policy reads it (`GuardStore::check_and_join`,
+/// or `check` and `is_shadowed`, with `Rules::guard_check`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     /// Requests in the current window, this one included, per subject kind.
@@ -120,6 +120,15 @@ fn over(count: u32, limit: VelocityLimit) -> bool {
 
 fn heavy(count: u32, limit: VelocityLimit, factor: u32) -> bool {
     u64::from(count) >= u64::from(limit.limit) * u64::from(factor.max(1)) && over(count, limit)
+}
+
+/// The verdict for a request whose counts are clean — every velocity counter within its
+/// limit, a place allowed, not shadowed (`GuardCounts::is_clean`): no count is read then, so
+/// it is known before the store is asked. When it is `allow`, the gateway asks the store to
+/// join in the same round trip as the check (`GuardStore::check_and_join`): the store joins
+/// only when the counts come back clean, so the verdict is this one.
+pub fn decide_if_clean(signals: &Signals, rules: &Rules, demand: &Demand) -> Verdict {
+    decide(signals, &Counts::default(), rules, demand)
 }
 
 /// The verdict for one request.
@@ -624,6 +633,39 @@ mod tests {
             proptest::prop_assert_eq!(decide(&s, &counts, &r, &demand), Verdict::allow(Reason::AllowListed));
             r.config.block_cidrs = vec![Cidr::parse("0.0.0.0/0").unwrap()];
             proptest::prop_assert_eq!(decide(&s, &counts, &r, &demand), Verdict::block(Reason::BlockListed));
+        }
+    }
+
+    proptest::proptest! {
+        /// What lets the gateway join before the verdict: with clean counts (every counter
+        /// within its limit, a place, no shadow) the verdict reads no count, so it is
+        /// `decide_if_clean`'s, whatever the counts, holders, proof, demand and mode.
+        #[test]
+        fn with_clean_counts_the_verdict_is_decide_if_clean(
+            ip in proptest::prelude::any::<u32>(),
+            (a, b, c, d) in (0u32..=20, 0u32..=200, 0u32..=100, 0u32..=10),
+            (hi, hf) in proptest::prelude::any::<(u32, u32)>(),
+            queue in proptest::prelude::any::<u64>(),
+            rate in proptest::prelude::any::<f64>(),
+            proof in proptest::prelude::any::<Option<u8>>(),
+            curl in proptest::prelude::any::<bool>(),
+            mode in 0u8..3,
+            listed in 0u8..3,
+        ) {
+            let mut s = signals(if curl { CURL } else { CHROME });
+            s.ip = std::net::IpAddr::V4(ip.into());
+            s.proof = proof;
+            let counts = Counts { ip: a, subnet: b, fingerprint: c, visitor: d, holders_ip: hi, holders_fingerprint: hf, place_allowed: true, shadowed: false };
+            let demand = Demand { queue_length: queue, admit_per_second: rate };
+            let mut r = rules();
+            r.config.challenge = [ChallengeMode::Off, ChallengeMode::Adaptive, ChallengeMode::Always][usize::from(mode)];
+            let everyone = vec![Cidr::parse("0.0.0.0/0").unwrap()];
+            match listed {
+                1 => r.config.allow_cidrs = everyone,
+                2 => r.config.block_cidrs = everyone,
+                _ => {}
+            }
+            proptest::prop_assert_eq!(decide(&s, &counts, &r, &demand), decide_if_clean(&s, &r, &demand));
         }
     }
 }

@@ -19,7 +19,8 @@ pub mod store;
 pub mod verdict;
 
 pub use store::{
-    GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityCheck, VelocityResult,
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityCheck,
+    VelocityResult,
 };
 
 pub use anteroom_config::{BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr};
@@ -30,10 +31,10 @@ pub use challenge::{
 pub use clearance::{ClearanceKey, MAX_CLEARANCE_LEN};
 pub use client_fp::{ClientFingerprint, ClientFpError, MAX_CLIENT_FP_BYTES};
 pub use client_ip::{client_ip, is_trusted};
-pub use decide::{decide, suspicion, Counts};
+pub use decide::{decide, decide_if_clean, suspicion, Counts};
 pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PUZZLES};
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};
 pub use rules::{Rules, VelocityLimit, VelocityLimits};
 pub use signals::{HeaderFingerprint, Signals, Subnet};
-pub use store::{MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
+pub use store::{check_and_join_lua, MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
 pub use verdict::{Reason, Verdict, VerdictKind};

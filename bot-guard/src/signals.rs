@@ -82,6 +82,16 @@ pub struct Signals {
     pub proof: Option<u8>,
 }
 
+/// `bytes` as text, lowercased. Nearly every User-Agent is ASCII: that one copy, lowercased
+/// in place, instead of a lossy decode and a character-by-character lowercasing (the same
+/// text either way).
+fn lowercase(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.is_ascii() => text.to_ascii_lowercase(),
+        _ => String::from_utf8_lossy(bytes).to_lowercase(),
+    }
+}
+
 impl Signals {
     /// The signals of a request from its client IP and headers (name, value) in arrival
     /// order; `client` and `proof` start empty.
@@ -92,7 +102,7 @@ impl Signals {
             .find(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
             .map_or(&b""[..], |(_, value)| *value);
         let cut = raw_ua.get(..MAX_USER_AGENT_LEN).unwrap_or(raw_ua);
-        let user_agent = String::from_utf8_lossy(cut).to_lowercase();
+        let user_agent = lowercase(cut);
         let family = ua_family(&user_agent);
         Signals {
             ip,
@@ -227,5 +237,16 @@ mod tests {
             HeaderFingerprint([0, 1, 0xab, 0xff, 2, 3, 4, 5]).to_string(),
             "0001abff02030405"
         );
+    }
+
+    #[test]
+    fn user_agents_are_lowercased_alike_ascii_or_not() {
+        for ua in [
+            &b"Mozilla/5.0 (X11) Chrome/131.0"[..],
+            "Mozilla/5.0 ÄÖ Firefox/133".as_bytes(),
+            b"bad \xff bytes CURL/8",
+        ] {
+            assert_eq!(lowercase(ua), String::from_utf8_lossy(ua).to_lowercase());
+        }
     }
 }

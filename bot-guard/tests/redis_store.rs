@@ -12,10 +12,14 @@ use std::time::Duration;
 
 use anteroom_admission::VisitorId;
 use anteroom_bot_guard::{GuardCheck, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck};
-use anteroom_queue::{RedisOptions, StoreError};
+use anteroom_queue::{Placement, QueueStore, RedisOptions, RedisStore, StoreError};
 use anteroom_testkit::RedisServer;
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
 use fred::types::InfoKind;
+
+#[path = "support/rooms.rs"]
+mod rooms;
+use rooms::waiting_room;
 
 /// A redis-server, a store on it, and a plain client to watch it with.
 async fn started() -> (RedisServer, RedisGuardStore, fred::prelude::Client) {
@@ -78,28 +82,18 @@ async fn one_check_of_four_limits_and_places_is_one_evalsha() {
 
     let before = command_calls(&observer).await;
     let counts = store.check("r", &join_check(2)).await.unwrap();
-    let after = command_calls(&observer).await;
+    let sent = delta(&before, command_calls(&observer).await);
 
     assert_eq!(counts.velocity.len(), 4);
     assert_eq!(counts.holders, Some(vec![2, 2]));
-    let mut sent: BTreeMap<String, u64> = after
-        .into_iter()
-        .map(|(name, calls)| {
-            (
-                name.clone(),
-                calls - before.get(&name).copied().unwrap_or(0),
-            )
-        })
-        .filter(|(_, calls)| *calls > 0)
-        .collect();
-    assert_eq!(sent.remove("info"), Some(1), "the observer's own INFO");
-    // Redis counts the commands a script runs too: exactly the script's own (TIME, then per
-    // counter GET + SET, per place subject trim, lookup, count, add, expiry), under one
-    // EVALSHA. Any command sent beside the script would show up as one too many.
+    // Redis counts the commands a script runs too: exactly the script's own (TIME, one MGET
+    // of every counter, a SET per counter, per place subject count, trim, lookup, add,
+    // expiry), under one EVALSHA. Any command sent beside the script would show up as one
+    // too many.
     let expected: BTreeMap<String, u64> = [
         ("evalsha", 1),
         ("time", 1),
-        ("get", 4),
+        ("mget", 1),
         ("set", 4),
         ("zremrangebyscore", 2),
         ("zscore", 2),
@@ -114,6 +108,114 @@ async fn one_check_of_four_limits_and_places_is_one_evalsha() {
     observer.quit().await.unwrap();
 }
 
+/// Commands run between two readings of `command_calls`, but the observer's INFO.
+fn delta(before: &BTreeMap<String, u64>, after: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut sent: BTreeMap<String, u64> = after
+        .into_iter()
+        .map(|(name, calls)| {
+            (
+                name.clone(),
+                calls - before.get(&name).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, calls)| *calls > 0)
+        .collect();
+    assert_eq!(sent.remove("info"), Some(1), "the observer's own INFO");
+    sent
+}
+
+/// A queue-all room on the same Redis, paused (joins queue, nobody is admitted).
+async fn queue_room(url: &str) -> RedisStore {
+    let queue = RedisStore::connect(url, RedisOptions::default())
+        .await
+        .unwrap();
+    queue.init_room("r", &waiting_room()).await.unwrap();
+    queue
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_check_and_join_is_one_evalsha_running_the_check_the_shadow_read_and_the_join() {
+    let (server, store, observer) = started().await;
+    let queue = queue_room(&server.url()).await;
+    // The join alone, for a second visitor in the same state (not the first of the line).
+    queue.join("r", VisitorId([9; 16])).await.unwrap();
+    let before = command_calls(&observer).await;
+    queue.join("r", VisitorId([8; 16])).await.unwrap();
+    let join_alone = delta(&before, command_calls(&observer).await);
+    assert_eq!(join_alone.get("evalsha"), Some(&1));
+
+    let before = command_calls(&observer).await;
+    let visitor = VisitorId([2; 16]);
+    let checked = store
+        .check_and_join("r", &join_check(2), Some(visitor), Some(visitor))
+        .await
+        .unwrap();
+    let sent = delta(&before, command_calls(&observer).await);
+    let joined = checked.joined.unwrap().unwrap();
+    assert!(joined.new_place);
+    assert!(matches!(
+        joined.placement,
+        Placement::Waiting {
+            position: 3,
+            waiting: 3,
+            ..
+        }
+    ));
+    assert_eq!(queue.status("r", visitor).await.unwrap(), joined.placement);
+
+    // One EVALSHA running the check's commands (on subjects nobody holds yet: one count per
+    // place subject, no trim, no lookup), one EXISTS (the shadow) and the join's own
+    // commands: nothing else was sent.
+    let mut expected: BTreeMap<String, u64> = [
+        ("time", 1),
+        ("mget", 1),
+        ("set", 4),
+        ("zcard", 2),
+        ("zadd", 2),
+        ("pexpire", 2),
+        ("exists", 1),
+    ]
+    .into_iter()
+    .map(|(name, calls)| (name.to_string(), calls))
+    .collect();
+    for (name, calls) in join_alone {
+        *expected.entry(name).or_default() += calls;
+    }
+    assert_eq!(sent, expected, "one round trip");
+    observer.quit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_and_join_over_a_limit_runs_no_join_command() {
+    let (server, store, observer) = started().await;
+    let queue = queue_room(&server.url()).await;
+    // Three places per subject: the fourth visitor is refused one.
+    for n in 1..=3 {
+        store
+            .check_and_join("r", &join_check(n), None, Some(VisitorId([n; 16])))
+            .await
+            .unwrap()
+            .joined
+            .unwrap()
+            .unwrap();
+    }
+    let before = command_calls(&observer).await;
+    let checked = store
+        .check_and_join("r", &join_check(4), None, Some(VisitorId([4; 16])))
+        .await
+        .unwrap();
+    let sent = delta(&before, command_calls(&observer).await);
+    assert!(checked.joined.is_none() && !checked.counts.place_allowed);
+    assert_eq!(sent.get("evalsha"), Some(&1));
+    assert_eq!(sent.get("incr"), None, "no ticket drawn");
+    assert_eq!(sent.get("hincrby"), None, "no join counted");
+    assert_eq!(
+        queue.status("r", VisitorId([4; 16])).await.unwrap(),
+        Placement::Absent
+    );
+    observer.quit().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_script_cache_is_reloaded() {
     let (_server, store, observer) = started().await;
@@ -121,6 +223,11 @@ async fn a_lost_script_cache_is_reloaded() {
     let counts = store.check("r", &join_check(1)).await.unwrap();
     assert!(counts.place_allowed);
     assert_eq!(counts.velocity[0].count, 1);
+    let checked = store
+        .check_and_join("r", &join_check(2), None, None)
+        .await
+        .unwrap();
+    assert_eq!(checked.counts.velocity[0].count, 2);
     observer.quit().await.unwrap();
 }
 

@@ -599,6 +599,21 @@ async fn five_hundred_real_browsers_all_get_through() {
     }
 }
 
+/// A browser's join (Firefox's headers, JSON answer), without cookies: a new visitor each time.
+async fn browser_join(client: &reqwest::Client, gateway: &Gateway) -> reqwest::Response {
+    client
+        .get(gateway.url("/sale/tickets"))
+        .header(
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        )
+        .header("accept", "application/json")
+        .header("accept-language", "en-US,en;q=0.5")
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
     let origin = Origin::start().await;
@@ -611,17 +626,7 @@ async fn velocity_limits_hold_for_the_sum_of_two_gateways() {
     let client = client_from("127.0.0.9");
     for n in 0..30 {
         let gateway = if n % 2 == 0 { &a } else { &b };
-        let response = client
-            .get(gateway.url("/sale/tickets"))
-            .header(
-                "user-agent",
-                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-            )
-            .header("accept", "application/json")
-            .header("accept-language", "en-US,en;q=0.5")
-            .send()
-            .await
-            .unwrap();
+        let response = browser_join(&client, gateway).await;
         assert_eq!(response.status(), 429);
     }
     // Fifteen requests through each: under the limit per gateway, over it together.
@@ -725,42 +730,128 @@ async fn live_rules_reach_every_gateway_within_a_second() {
     );
 }
 
-/// `EXISTS` commands (the shadow lookup) Redis has run so far.
-fn shadow_lookups(backend: &Backend) -> u64 {
+/// What Redis runs while it is watched (`redis-cli monitor` into a file): the commands the
+/// clients sent, and those scripts ran (marked `lua]`).
+struct Monitor {
+    child: std::process::Child,
+    path: std::path::PathBuf,
+}
+
+impl Monitor {
+    fn start(backend: &Backend) -> Monitor {
+        let Backend::Redis(server) = backend else {
+            panic!("a Redis backend")
+        };
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "anteroom-monitor-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let child = std::process::Command::new("redis-cli")
+            .args(["-p", &server.port().to_string(), "monitor"])
+            .stdout(std::fs::File::create(&path).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&path).unwrap().starts_with("OK") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "monitor did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Monitor { child, path }
+    }
+
+    /// The commands run since `start` (after a pause for the last to arrive).
+    async fn stop(mut self) -> Vec<String> {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        std::fs::remove_file(&self.path).unwrap();
+        text.lines()
+            .filter(|line| line.contains('"'))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The SHA-1 of a script as Redis names it (`SCRIPT LOAD`; loading again changes nothing).
+fn script_sha(backend: &Backend, script: &str) -> String {
     let Backend::Redis(server) = backend else {
         panic!("a Redis backend")
     };
     let out = std::process::Command::new("redis-cli")
-        .args(["-p", &server.port().to_string(), "info", "commandstats"])
+        .args(["-p", &server.port().to_string(), "script", "load", script])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_exists:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |calls| calls.parse().unwrap())
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// A visitor id made on the request cannot be shadowed yet: the guard asks the store only
-/// its counts (one round trip). A returning visitor's id is looked up.
+/// The round trips of joins, from what ran: the guard's (its check-and-join script sent),
+/// plain joins (the queue's join script sent), and shadow lookups (an `EXISTS` of a shadow
+/// key, sent or run by a script).
+fn join_round_trips(ran: &[String], [guard_sha, join_sha]: &[String; 2]) -> (usize, usize, usize) {
+    let sent: Vec<&String> = ran.iter().filter(|line| !line.contains(" lua] ")).collect();
+    let shadow_lookups = ran
+        .iter()
+        .filter(|line| line.to_lowercase().contains("\"exists\" \"bg:{sale}:s:"))
+        .count();
+    let sending = |sha: &str| {
+        sent.iter()
+            .filter(|line| line.contains(&format!("\"{sha}\"")))
+            .count()
+    };
+    (sending(guard_sha), sending(join_sha), shadow_lookups)
+}
+
+/// An allowed fan costs the guard and the join one round trip in all: the guard's script
+/// counts it and takes its place (ADR 0007). A visitor id made on the request is not looked
+/// up for a shadow (it cannot have one yet); a returning one is, in that same round trip.
 #[tokio::test]
 async fn a_new_visitor_costs_the_guard_one_round_trip_and_a_returning_one_is_looked_up() {
     let origin = Origin::start().await;
     let backend = Backend::redis();
     let gateway = gateway(&backend, &origin, "challenge = \"off\"", "").await;
-    let before = shadow_lookups(&backend);
+    let shas = [
+        script_sha(&backend, &anteroom_bot_guard::check_and_join_lua()),
+        script_sha(&backend, anteroom_queue::JOIN_LUA),
+    ];
+    let monitor = Monitor::start(&backend);
     for source in ["127.0.0.21", "127.0.0.22", "127.0.0.23"] {
         let (status, body) = bot_join(&client_from(source), &gateway, &[]).await;
         assert_eq!((status, body["state"].as_str()), (429, Some("paused")));
     }
-    assert_eq!(shadow_lookups(&backend), before, "no lookup for new ids");
+    let ran = monitor.stop().await;
+    assert_eq!(
+        join_round_trips(&ran, &shas),
+        (3, 0, 0),
+        "one guard round trip each, no join of its own, no shadow lookup for new ids: {ran:#?}"
+    );
     assert_eq!(waiting(&gateway).await, 3, "each took a place");
+    assert_eq!(
+        gateway
+            .metric("anteroom_store_seconds_count", &["op=\"join\""])
+            .await,
+        0.0,
+        "no join round trip"
+    );
+    assert_eq!(
+        gateway
+            .metric("anteroom_store_seconds_count", &["op=\"guard_join\""])
+            .await,
+        3.0
+    );
+    assert_eq!(gateway.metric("anteroom_joins_total", &[]).await, 3.0);
 
-    // The same visitor again, without its clearance: its id is known now, so it is looked up.
+    // The same visitor again, without its clearance: its id is known now, so it is looked up
+    // — inside the same one round trip.
     let mut visitor = support::Visitor::new();
     visitor.get_json(&gateway.url("/sale/tickets")).await;
-    let before = shadow_lookups(&backend);
     let jar_without_clearance = visitor.vid.clone().unwrap();
+    let monitor = Monitor::start(&backend);
     let answer = client_from("127.0.0.24")
         .get(gateway.url("/sale/tickets"))
         .header("accept", "application/json")
@@ -769,5 +860,74 @@ async fn a_new_visitor_costs_the_guard_one_round_trip_and_a_returning_one_is_loo
         .await
         .unwrap();
     assert_eq!(answer.status().as_u16(), 429);
-    assert_eq!(shadow_lookups(&backend), before + 1);
+    let ran = monitor.stop().await;
+    assert_eq!(
+        join_round_trips(&ran, &shas),
+        (1, 0, 1),
+        "looked up within the one round trip: {ran:#?}"
+    );
+    assert_eq!(
+        waiting(&gateway).await,
+        4,
+        "the same place, not a second one"
+    );
+}
+
+/// A fan over a limit is not joined by the guard's round trip (no place taken) and gets the
+/// verdict it always got: over the places per IP, a shadow; over the IP's velocity with
+/// challenges on, a challenge.
+#[tokio::test]
+async fn a_fan_over_a_limit_takes_no_place_and_gets_the_same_verdict() {
+    let origin = Origin::start().await;
+    let backend = Backend::redis();
+    let places = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nmax_places_per_ip = 2",
+        "",
+    )
+    .await;
+    let bot = client_from("127.0.0.31");
+    for _ in 0..5 {
+        let (status, _) = bot_join(&bot, &places, &[]).await;
+        assert_eq!(status, 429);
+    }
+    assert_eq!(waiting(&places).await, 2, "two places, then none");
+    let shadowed = places
+        .metric(
+            "anteroom_bot_verdicts_total",
+            &["verdict=\"shadow\"", "reason=\"places_ip\""],
+        )
+        .await;
+    assert_eq!(shadowed, 3.0);
+    assert_eq!(places.metric("anteroom_joins_total", &[]).await, 2.0);
+
+    // Velocity: 20 per 10 s per IP; a browser-like fan from one address with challenges on
+    // is challenged from the 21st join and takes no place for it.
+    let fans = gateway(
+        &backend,
+        &origin,
+        "challenge = \"adaptive\"\nmax_places_per_ip = 1000\nmax_places_per_fingerprint = 1000",
+        "",
+    )
+    .await;
+    let client = client_from("127.0.0.32");
+    let mut challenged = 0;
+    for _ in 0..25 {
+        let body: serde_json::Value = browser_join(&client, &fans).await.json().await.unwrap();
+        if body["challenge"].is_object() {
+            challenged += 1;
+            assert!(body["position"].is_null(), "no place: {body}");
+        }
+    }
+    assert_eq!(challenged, 5);
+    assert_eq!(
+        fans.metric(
+            "anteroom_bot_verdicts_total",
+            &["verdict=\"challenge\"", "reason=\"velocity_ip\""]
+        )
+        .await,
+        5.0
+    );
+    assert_eq!(fans.metric("anteroom_joins_total", &[]).await, 20.0);
 }

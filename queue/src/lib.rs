@@ -14,7 +14,10 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use line_view::LineView;
 pub use memory::MemoryStore;
-pub use redis::{connect_pool, is_transient_redis_error, RedisOptions, RedisStore, JOIN_LUA};
+pub use redis::{
+    connect_pool, decode_join_reply, is_transient_redis_error, unknown_room, RedisOptions,
+    RedisStore, JOIN_FUNCTION_LUA, JOIN_LUA,
+};
 pub use settings::settings_digest;
 pub use store::*;
 

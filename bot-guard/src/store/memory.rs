@@ -1,20 +1,26 @@
 //! `MemoryGuardStore`: the single-node store. Each room's counters sit behind one lock, taken
 //! once per call and never held across an await, so a call is as atomic as the Redis script.
-//! Same semantics as `lua/check.lua`; stale entries are swept as calls go (amortised O(1)).
+//! Same semantics as `lua/guard_check.lua`; stale entries are swept as calls go (amortised
+//! O(1)). `check_and_join` counts under the lock, then joins the queue given to `joining`
+//! (ADR 0007: in one process the two steps need no common lock).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anteroom_admission::VisitorId;
-use anteroom_queue::{Clock, SystemClock};
+use anteroom_queue::{Clock, QueueStore, StoreError, SystemClock};
 use async_trait::async_trait;
 
 use super::{gcra, span_ms};
-use super::{GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityResult};
+use super::{
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityResult,
+};
 
 pub struct MemoryGuardStore {
     clock: Arc<dyn Clock>,
     rooms: RwLock<HashMap<String, Arc<Mutex<Room>>>>,
+    /// The queue `check_and_join` joins (`joining`).
+    queue: Option<Arc<dyn QueueStore>>,
 }
 
 impl Default for MemoryGuardStore {
@@ -34,6 +40,16 @@ impl MemoryGuardStore {
         MemoryGuardStore {
             clock,
             rooms: RwLock::new(HashMap::new()),
+            queue: None,
+        }
+    }
+
+    /// The same store, joining `queue` in `check_and_join` (without one, a join asked for
+    /// there fails as a join: `StoreError::Invalid`).
+    pub fn joining(self, queue: Arc<dyn QueueStore>) -> MemoryGuardStore {
+        MemoryGuardStore {
+            queue: Some(queue),
+            ..self
         }
     }
 
@@ -117,6 +133,33 @@ impl Room {
         self.shadows.retain(|_, until| *until >= now_ms);
     }
 
+    /// Count one request against every check (`GuardStore::check`).
+    fn check(&mut self, now_ms: u64, check: &GuardCheck) -> GuardCounts {
+        let velocity = check
+            .velocity
+            .iter()
+            .map(|limit| self.velocity(now_ms, limit))
+            .collect();
+        let (place_allowed, holders) = match &check.places {
+            Some(places) => {
+                let (allowed, counts) = self.places(now_ms, places);
+                (allowed, Some(counts))
+            }
+            None => (true, None),
+        };
+        GuardCounts {
+            velocity,
+            holders,
+            place_allowed,
+        }
+    }
+
+    fn shadowed(&self, now_ms: u64, visitor: VisitorId) -> bool {
+        self.shadows
+            .get(&visitor)
+            .is_some_and(|until| *until >= now_ms)
+    }
+
     fn velocity(&mut self, now_ms: u64, check: &super::VelocityCheck) -> VelocityResult {
         let key = (check.window_ms, check.subject.clone());
         let decision = gcra::decide(
@@ -166,25 +209,34 @@ impl Room {
 #[async_trait]
 impl GuardStore for MemoryGuardStore {
     async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError> {
-        Ok(self.with_room(room, |state, now_ms| {
-            let velocity = check
-                .velocity
-                .iter()
-                .map(|limit| state.velocity(now_ms, limit))
-                .collect();
-            let (place_allowed, holders) = match &check.places {
-                Some(places) => {
-                    let (allowed, counts) = state.places(now_ms, places);
-                    (allowed, Some(counts))
-                }
-                None => (true, None),
-            };
-            GuardCounts {
-                velocity,
-                holders,
-                place_allowed,
-            }
-        }))
+        Ok(self.with_room(room, |state, now_ms| state.check(now_ms, check)))
+    }
+
+    async fn check_and_join(
+        &self,
+        room: &str,
+        check: &GuardCheck,
+        shadow_of: Option<VisitorId>,
+        join: Option<VisitorId>,
+    ) -> Result<CheckedJoin, GuardStoreError> {
+        let (counts, shadowed) = self.with_room(room, |state, now_ms| {
+            let shadowed = shadow_of.is_some_and(|visitor| state.shadowed(now_ms, visitor));
+            (state.check(now_ms, check), shadowed)
+        });
+        let joined = match join {
+            Some(visitor) if counts.is_clean() && !shadowed => Some(match &self.queue {
+                Some(queue) => queue.join(room, visitor).await,
+                None => Err(StoreError::Invalid(
+                    "this guard store joins no queue (MemoryGuardStore::joining)".into(),
+                )),
+            }),
+            _ => None,
+        };
+        Ok(CheckedJoin {
+            counts,
+            shadowed,
+            joined,
+        })
     }
 
     async fn redeem(
@@ -225,12 +277,7 @@ impl GuardStore for MemoryGuardStore {
     }
 
     async fn is_shadowed(&self, room: &str, visitor: VisitorId) -> Result<bool, GuardStoreError> {
-        Ok(self.with_room(room, |state, now_ms| {
-            state
-                .shadows
-                .get(&visitor)
-                .is_some_and(|until| *until >= now_ms)
-        }))
+        Ok(self.with_room(room, |state, now_ms| state.shadowed(now_ms, visitor)))
     }
 
     async fn rules(&self, room: &str) -> Result<Option<String>, GuardStoreError> {

@@ -14,9 +14,10 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryGuardStore;
-pub use redis::{RedisGuardStore, CHECK_LUA};
+pub use redis::{check_and_join_lua, RedisGuardStore, CHECK_LUA};
 
 use anteroom_admission::VisitorId;
+use anteroom_queue::{Joined, StoreError};
 use async_trait::async_trait;
 use thiserror::Error;
 
@@ -96,10 +97,51 @@ pub struct GuardCounts {
     pub place_allowed: bool,
 }
 
+impl GuardCounts {
+    /// Nothing refused the request: every velocity counter within its limit and the place
+    /// check (if any) allowed. The verdict engine then reads no count (`decide` with clean
+    /// counts is `decide` with `Counts::default()`), which is what lets `check_and_join`
+    /// join in the same round trip.
+    pub fn is_clean(&self) -> bool {
+        self.place_allowed
+            && self
+                .velocity
+                .iter()
+                .all(|result| result.retry_after_ms.is_none())
+    }
+}
+
+/// What `GuardStore::check_and_join` found and did.
+#[derive(Debug)]
+pub struct CheckedJoin {
+    /// The request's counts, exactly as `check` gives them.
+    pub counts: GuardCounts,
+    /// The visitor asked about is shadowed now (false when not asked).
+    pub shadowed: bool,
+    /// The join, when one was asked for and the request was clean (`GuardCounts::is_clean`,
+    /// not shadowed): what `QueueStore::join` would have answered. `None`: no place taken.
+    pub joined: Option<Result<Joined, StoreError>>,
+}
+
 #[async_trait]
 pub trait GuardStore: Send + Sync + 'static {
     /// Count one request against every check, in one round trip.
     async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError>;
+
+    /// `check`, and in the same round trip (one Lua script on Redis, ADR 0007): whether
+    /// `shadow_of` is shadowed (as `is_shadowed`), and — when `join` names a visitor and the
+    /// request is clean (`GuardCounts::is_clean`, and not shadowed) — that visitor's join of
+    /// the room's queue (as `QueueStore::join` on the queue this store joins into: the
+    /// queue's own Redis for `RedisGuardStore`, the queue given to
+    /// `MemoryGuardStore::joining`). A request that is not clean takes no place: the verdict
+    /// engine decides on the counts as it does after `check`.
+    async fn check_and_join(
+        &self,
+        room: &str,
+        check: &GuardCheck,
+        shadow_of: Option<VisitorId>,
+        join: Option<VisitorId>,
+    ) -> Result<CheckedJoin, GuardStoreError>;
 
     /// Redeem a solved challenge once: true for exactly one caller per `challenge_id`
     /// (remembered `ttl_ms`, at least until the challenge expires).

@@ -1,19 +1,46 @@
 //! `RedisGuardStore`: the guard's counters shared by every gateway instance on one Redis.
-//! `check` is one Lua script (`lua/check.lua`, one round trip, atomic, Redis `TIME`); the
-//! other operations are one plain command each. Keys: see `keys`.
+//! `check` is one Lua script (`lua/guard_check.lua` + `lua/check.lua`, one round trip,
+//! atomic, Redis `TIME`); `check_and_join` is the same check with the shadow read and the
+//! queue's join in one script (`lua/check_and_join.lua`, ADR 0007); the other operations are
+//! one plain command each. Keys: see `keys`.
 
 use anteroom_admission::VisitorId;
-use anteroom_queue::{connect_pool, is_transient_redis_error, RedisOptions, StoreError};
+use anteroom_queue::keys::{visitor_member, RoomKeys};
+use anteroom_queue::{
+    connect_pool, decode_join_reply, is_transient_redis_error, unknown_room, RedisOptions,
+    StoreError, JOIN_FUNCTION_LUA,
+};
 use async_trait::async_trait;
 use fred::error::Error;
 use fred::prelude::{ClientLike, KeysInterface, Pool};
 use fred::types::scripts::Script;
 use fred::types::{Expiration, SetOptions, Value};
 
-use super::{keys, span_ms, GuardCheck, GuardCounts, GuardStore, GuardStoreError, VelocityResult};
+use super::{
+    keys, span_ms, CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError,
+    VelocityResult,
+};
+
+/// `guard_check(kbase, abase)`: the check, shared by both scripts.
+const GUARD_CHECK_LUA: &str = include_str!("lua/guard_check.lua");
 
 /// The check script (for benchmarks and tests that call it directly).
-pub const CHECK_LUA: &str = include_str!("lua/check.lua");
+pub const CHECK_LUA: &str = concat!(
+    include_str!("lua/guard_check.lua"),
+    "\n",
+    include_str!("lua/check.lua")
+);
+
+/// The check folded into the join (ADR 0007): the queue's prelude and `join_place()`, the
+/// check, then `lua/check_and_join.lua`.
+pub fn check_and_join_lua() -> String {
+    [
+        JOIN_FUNCTION_LUA,
+        GUARD_CHECK_LUA,
+        include_str!("lua/check_and_join.lua"),
+    ]
+    .join("\n")
+}
 
 /// Latest shadow end the store accepts (2^53 ms, far beyond any real date): Redis refuses a
 /// PXAT that overflows its clock arithmetic.
@@ -22,6 +49,7 @@ const MAX_UNTIL_MS: u64 = 1 << 53;
 pub struct RedisGuardStore {
     pool: Pool,
     check: Script,
+    check_and_join: Script,
 }
 
 impl RedisGuardStore {
@@ -30,20 +58,23 @@ impl RedisGuardStore {
     pub async fn connect(url: &str, options: RedisOptions) -> Result<RedisGuardStore, StoreError> {
         let pool = connect_pool(url, &options).await?;
         let store = RedisGuardStore::new(pool);
-        store
-            .check
-            .load(store.pool.next())
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("load the guard script: {e}")))?;
+        for script in [&store.check, &store.check_and_join] {
+            script
+                .load(store.pool.next())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("load the guard scripts: {e}")))?;
+        }
         Ok(store)
     }
 
-    /// On a pool already connected (e.g. shared with another store); the script is loaded on
-    /// first use.
+    /// On a pool already connected (e.g. shared with another store); the scripts are loaded
+    /// on first use. `check_and_join` joins the queue on this same Redis: make the store on
+    /// the queue's Redis (the gateway makes both from its one `[store]`).
     pub fn new(pool: Pool) -> RedisGuardStore {
         RedisGuardStore {
             pool,
             check: Script::from_lua(CHECK_LUA),
+            check_and_join: Script::from_lua(check_and_join_lua()),
         }
     }
 
@@ -56,6 +87,20 @@ impl RedisGuardStore {
     pub async fn quit(&self) -> Result<(), GuardStoreError> {
         self.pool.quit().await.map_err(guard_error)
     }
+
+    /// Run one of the scripts: its reply's numbers.
+    async fn eval(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Vec<i64>, GuardStoreError> {
+        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
+        script
+            .evalsha_with_reload(self.pool.next(), keys, args)
+            .await
+            .map_err(guard_error)
+    }
 }
 
 fn guard_error(error: Error) -> GuardStoreError {
@@ -66,10 +111,44 @@ fn guard_error(error: Error) -> GuardStoreError {
     }
 }
 
-/// `KEYS` and `ARGV` of the check script (layout in `check.lua`).
+/// `KEYS` and `ARGV` of the check script (layout in `guard_check.lua`).
 fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<String>) {
     let mut keys = Vec::with_capacity(check.velocity.len() + 2);
     let mut args = Vec::with_capacity(2 * check.velocity.len() + 4);
+    push_check(room, check, &mut keys, &mut args);
+    (keys, args)
+}
+
+/// `KEYS` and `ARGV` of the check-and-join script (layout in `check_and_join.lua`): the
+/// queue's keys with a join, the shadow key with a shadow read, then the check's.
+fn check_and_join_input(
+    room: &str,
+    check: &GuardCheck,
+    shadow_of: Option<VisitorId>,
+    join: Option<VisitorId>,
+) -> (Vec<String>, Vec<String>) {
+    let mut keys = Vec::with_capacity(check.velocity.len() + 15);
+    let mut args = Vec::with_capacity(2 * check.velocity.len() + 6);
+    match join {
+        Some(visitor) => {
+            keys.extend(RoomKeys::new(room).to_vec());
+            args.push(visitor_member(visitor));
+        }
+        None => args.push(String::new()),
+    }
+    match shadow_of {
+        Some(visitor) => {
+            keys.push(keys::shadow(room, visitor));
+            args.push("1".to_string());
+        }
+        None => args.push("0".to_string()),
+    }
+    push_check(room, check, &mut keys, &mut args);
+    (keys, args)
+}
+
+/// Append the check's keys and arguments (layout in `guard_check.lua`).
+fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<String>) {
     args.push(check.velocity.len().to_string());
     for limit in &check.velocity {
         keys.push(keys::velocity(room, limit.window_ms, &limit.subject));
@@ -82,7 +161,6 @@ fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<String>) {
         args.push(places.max_per_subject.to_string());
         args.push(span_ms(places.hold_ms).to_string());
     }
-    (keys, args)
 }
 
 fn protocol(what: &str, reply: &[i64]) -> GuardStoreError {
@@ -97,6 +175,39 @@ fn number<T: TryFrom<i64>>(value: i64, reply: &[i64]) -> Result<T, GuardStoreErr
 fn saturated(value: i64, reply: &[i64]) -> Result<u32, GuardStoreError> {
     let count: u64 = number(value, reply)?;
     Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}
+
+/// The check-and-join script's reply: `{shadowed, join state, check reply..., join
+/// reply...}` for a check of `velocity` counters and `subjects` place subjects.
+fn checked_join(
+    room: &str,
+    reply: &[i64],
+    velocity: usize,
+    subjects: usize,
+    places: bool,
+) -> Result<CheckedJoin, GuardStoreError> {
+    let [shadowed, state, rest @ ..] = reply else {
+        return Err(protocol("too few numbers", reply));
+    };
+    let check_len = 2 * velocity + 1 + if places { subjects } else { 0 };
+    let (check, join) = rest
+        .split_at_checked(check_len)
+        .ok_or_else(|| protocol("too few numbers", reply))?;
+    let joined = match (*state, join) {
+        (0, []) => None,
+        (1, join) => Some(decode_join_reply(join)),
+        (2, []) => Some(Err(unknown_room(room))),
+        _ => return Err(protocol("a bad join part", reply)),
+    };
+    Ok(CheckedJoin {
+        counts: counts(check, velocity, subjects)?,
+        shadowed: match shadowed {
+            0 => false,
+            1 => true,
+            _ => return Err(protocol("a bad shadow flag", reply)),
+        },
+        joined,
+    })
 }
 
 /// The check script's reply into counts, for a check of `velocity` counters and
@@ -143,14 +254,28 @@ fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts
 impl GuardStore for RedisGuardStore {
     async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError> {
         let (keys, args) = script_input(room, check);
-        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
-        let reply: Vec<i64> = self
-            .check
-            .evalsha_with_reload(self.pool.next(), keys, args)
-            .await
-            .map_err(guard_error)?;
+        let reply = self.eval(&self.check, keys, args).await?;
         let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
         counts(&reply, check.velocity.len(), subjects)
+    }
+
+    async fn check_and_join(
+        &self,
+        room: &str,
+        check: &GuardCheck,
+        shadow_of: Option<VisitorId>,
+        join: Option<VisitorId>,
+    ) -> Result<CheckedJoin, GuardStoreError> {
+        let (keys, args) = check_and_join_input(room, check, shadow_of, join);
+        let reply = self.eval(&self.check_and_join, keys, args).await?;
+        let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
+        checked_join(
+            room,
+            &reply,
+            check.velocity.len(),
+            subjects,
+            check.places.is_some(),
+        )
     }
 
     async fn redeem(
@@ -255,6 +380,71 @@ mod tests {
             args,
             ["2", "5", "1", "7", "60000", visitor.as_str(), "3", "120000"]
         );
+    }
+
+    #[test]
+    fn the_check_and_join_input_puts_the_queue_keys_first_then_the_shadow_key() {
+        let check = GuardCheck {
+            velocity: vec![VelocityCheck {
+                subject: "ip:1".into(),
+                limit: 5,
+                window_ms: 10,
+            }],
+            places: None,
+        };
+        let visitor = VisitorId([2; 16]);
+        let (keys, args) = check_and_join_input("r", &check, Some(visitor), Some(visitor));
+        assert_eq!(keys.len(), 14);
+        assert_eq!(keys[..12], RoomKeys::new("r").to_vec()[..]);
+        assert_eq!(keys[12], keys::shadow("r", visitor));
+        assert_eq!(keys[13], "bg:{r}:v:10:ip:1");
+        assert!(keys.iter().all(|key| key.contains("{r}:")), "one hash slot");
+        assert_eq!(args, [visitor.to_hex().as_str(), "1", "1", "5", "10"]);
+        let (keys, args) = check_and_join_input("r", &check, None, None);
+        assert_eq!(keys, ["bg:{r}:v:10:ip:1"]);
+        assert_eq!(args, ["", "0", "1", "5", "10"]);
+    }
+
+    #[test]
+    fn check_and_join_replies_decode_or_fail_as_protocol_errors() {
+        // Shadowed, not joined; one counter; places under one subject.
+        let checked = checked_join("r", &[1, 0, 3, -1, 1, 2], 1, 1, true).unwrap();
+        assert!(checked.shadowed && checked.joined.is_none());
+        assert_eq!(checked.counts.holders, Some(vec![2]));
+        // Joined: the join's reply follows the check's.
+        let checked = checked_join("r", &[0, 1, 1, -1, -1, 1, 4, 4, 17, 1], 1, 0, false).unwrap();
+        let joined = checked.joined.unwrap().unwrap();
+        assert!(joined.new_place);
+        assert_eq!(
+            joined.placement,
+            anteroom_queue::Placement::Waiting {
+                position: 4,
+                waiting: 4,
+                ticket: 17
+            }
+        );
+        // The room is not initialised: the queue's own error.
+        let checked = checked_join("r", &[0, 2, 1, -1, -1], 1, 0, false).unwrap();
+        assert!(matches!(
+            checked.joined,
+            Some(Err(StoreError::Invalid(text))) if text.contains("unknown room `r`")
+        ));
+        for bad in [
+            &[0][..],
+            &[0, 0, 1, -1],
+            &[0, 0, 1, -1, -1, 5],
+            &[0, 2, 1, -1, -1, 5],
+            &[2, 0, 1, -1, -1],
+            &[0, 7, 1, -1, -1],
+        ] {
+            assert!(
+                matches!(
+                    checked_join("r", bad, 1, 0, false),
+                    Err(GuardStoreError::Protocol(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,9 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anteroom_admission::VisitorId;
 use anteroom_bot_guard::{
-    GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck, VelocityResult,
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck,
+    VelocityResult,
 };
-use anteroom_queue::RedisOptions;
+use anteroom_queue::{Joined, Placement, QueueStore, RedisOptions, RedisStore, StoreError};
+
+#[path = "../support/rooms.rs"]
+mod rooms;
+use rooms::waiting_room;
 
 pub type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -22,6 +27,9 @@ pub struct Env {
     /// A second instance on the same backend (its own pool on Redis; the same object in
     /// memory).
     pub other: Arc<dyn GuardStore>,
+    /// The queue `check_and_join` joins (on the same Redis; the one given to `joining` in
+    /// memory).
+    pub queue: Arc<dyn QueueStore>,
     /// Keeps the backend (e.g. a redis-server) alive for the test.
     pub _guard: Box<dyn std::any::Any + Send + Sync>,
     /// Let this much time pass on the store's clock.
@@ -40,9 +48,13 @@ pub async fn redis_env(url: &str, guard: Box<dyn std::any::Any + Send + Sync>) -
     let other = RedisGuardStore::connect(url, RedisOptions::default())
         .await
         .expect("connect second instance");
+    let queue = RedisStore::connect(url, RedisOptions::default())
+        .await
+        .expect("connect the queue");
     Env {
         store: Arc::new(store),
         other: Arc::new(other),
+        queue: Arc::new(queue),
         _guard: guard,
         pass: Box::new(|d| Box::pin(tokio::time::sleep(d))),
         // Same host, so the system clock is Redis' clock.
@@ -74,6 +86,12 @@ macro_rules! conformance_suite {
             shadows_are_set_lifted_and_expire,
             rules_round_trip,
             rooms_are_independent,
+            a_clean_request_is_counted_and_joined_in_one_call,
+            a_request_over_any_limit_is_counted_but_takes_no_place,
+            a_shadowed_visitor_is_counted_but_takes_no_place,
+            without_a_join_nothing_is_joined,
+            a_join_into_an_unknown_room_fails_as_the_queue_join_does,
+            concurrent_check_and_joins_never_join_over_a_limit,
         );
     };
     (@tests $make:path; $($name:ident),* $(,)?) => {
@@ -253,6 +271,13 @@ pub async fn subjects_in_one_check_count_independently(env: &Env) {
     let fresh = hits(env, "r", &[limit("fp:c", 2, 10_000)], 1).await;
     assert_eq!(fresh[0].count, 1);
     assert_eq!(fresh[0].retry_after_ms, None);
+    // The same counter named twice in one check counts twice, one after the other.
+    let twice = [limit("ip:d", 1, 10_000), limit("ip:d", 1, 10_000)];
+    let counts = check(&env.store, "r", &velocity_only(&twice)).await;
+    assert_eq!(counts.velocity[0].count, 1);
+    assert_eq!(counts.velocity[0].retry_after_ms, None);
+    assert_eq!(counts.velocity[1].count, 2);
+    assert!(counts.velocity[1].retry_after_ms.is_some());
 }
 
 pub async fn two_instances_share_the_counts(env: &Env) {
@@ -499,4 +524,243 @@ pub async fn rooms_are_independent(env: &Env) {
             .await
             .place_allowed
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// the check folded into the join (ADR 0007)
+
+/// A join's check: velocity for `ip` (limit `per_ip` per hour: time passing during a test
+/// frees nothing) and the visitor, places under `ip` (at most `max`).
+fn join_check(visitor: u64, ip: &str, per_ip: u32, max: u32) -> GuardCheck {
+    GuardCheck {
+        velocity: vec![
+            limit(ip, per_ip, 3_600_000),
+            limit(&format!("vid:{visitor}"), 10, 10_000),
+        ],
+        places: Some(PlaceCheck {
+            visitor: vid(visitor),
+            subjects: vec![ip.to_string()],
+            max_per_subject: max,
+            hold_ms: 60_000,
+        }),
+    }
+}
+
+async fn check_and_join(
+    store: &Arc<dyn GuardStore>,
+    room: &str,
+    check: &GuardCheck,
+    shadow_of: Option<u64>,
+    join: Option<u64>,
+) -> CheckedJoin {
+    store
+        .check_and_join(room, check, shadow_of.map(vid), join.map(vid))
+        .await
+        .expect("check_and_join")
+}
+
+fn joined(checked: &CheckedJoin) -> Joined {
+    match &checked.joined {
+        Some(Ok(joined)) => *joined,
+        other => panic!("not joined: {other:?}"),
+    }
+}
+
+async fn placement(env: &Env, room: &str, visitor: u64) -> Placement {
+    env.queue.status(room, vid(visitor)).await.expect("status")
+}
+
+pub async fn a_clean_request_is_counted_and_joined_in_one_call(env: &Env) {
+    env.queue.init_room("r", &waiting_room()).await.unwrap();
+    let first = check_and_join(&env.store, "r", &join_check(1, "ip:a", 5, 4), None, Some(1)).await;
+    assert!(first.counts.is_clean() && !first.shadowed, "{first:?}");
+    assert_eq!(first.counts.velocity[0].count, 1);
+    assert_eq!(first.counts.holders, Some(vec![1]));
+    let place = joined(&first);
+    assert!(place.new_place);
+    assert!(
+        matches!(
+            place.placement,
+            Placement::Waiting {
+                position: 1,
+                waiting: 1,
+                ..
+            }
+        ),
+        "{place:?}"
+    );
+    assert_eq!(
+        place.placement,
+        placement(env, "r", 1).await,
+        "what the queue holds"
+    );
+
+    // Another instance, the same counters and the same line; a visitor not shadowed is asked
+    // about and joins.
+    let second = check_and_join(
+        &env.other,
+        "r",
+        &join_check(2, "ip:a", 5, 4),
+        Some(2),
+        Some(2),
+    )
+    .await;
+    assert_eq!(second.counts.velocity[0].count, 2);
+    assert_eq!(second.counts.holders, Some(vec![2]));
+    assert!(!second.shadowed);
+    assert!(matches!(
+        joined(&second).placement,
+        Placement::Waiting {
+            position: 2,
+            waiting: 2,
+            ..
+        }
+    ));
+
+    // Joining again is the queue's idempotent join: the same place, not a new one.
+    let again = check_and_join(&env.store, "r", &join_check(1, "ip:a", 5, 4), None, Some(1)).await;
+    assert_eq!(
+        joined(&again).placement,
+        Placement::Waiting {
+            position: 1,
+            waiting: 2,
+            ticket: match place.placement {
+                Placement::Waiting { ticket, .. } => ticket,
+                _ => unreachable!(),
+            }
+        }
+    );
+    assert!(!joined(&again).new_place);
+    assert_eq!(env.queue.stats("r").await.unwrap().waiting, 2);
+}
+
+pub async fn a_request_over_any_limit_is_counted_but_takes_no_place(env: &Env) {
+    env.queue.init_room("r", &waiting_room()).await.unwrap();
+    // Velocity: one per 10 s per IP.
+    joined(&check_and_join(&env.store, "r", &join_check(1, "ip:v", 1, 4), None, Some(1)).await);
+    let over = check_and_join(&env.store, "r", &join_check(2, "ip:v", 1, 4), None, Some(2)).await;
+    assert!(over.joined.is_none(), "{over:?}");
+    assert!(!over.counts.is_clean());
+    assert_eq!(over.counts.velocity[0].count, 2, "counted as check counts");
+    assert!(over.counts.velocity[0].retry_after_ms.is_some());
+    assert!(
+        over.counts.place_allowed,
+        "the place check itself allowed it"
+    );
+    assert_eq!(
+        placement(env, "r", 2).await,
+        Placement::Absent,
+        "no place taken"
+    );
+
+    // Places: at most one holder under the IP.
+    joined(&check_and_join(&env.store, "r", &join_check(3, "ip:p", 9, 1), None, Some(3)).await);
+    let full = check_and_join(&env.other, "r", &join_check(4, "ip:p", 9, 1), None, Some(4)).await;
+    assert!(full.joined.is_none(), "{full:?}");
+    assert!(!full.counts.place_allowed);
+    assert_eq!(full.counts.holders, Some(vec![1]));
+    assert_eq!(
+        placement(env, "r", 4).await,
+        Placement::Absent,
+        "no place taken"
+    );
+    assert_eq!(env.queue.stats("r").await.unwrap().waiting, 2);
+}
+
+pub async fn a_shadowed_visitor_is_counted_but_takes_no_place(env: &Env) {
+    env.queue.init_room("r", &waiting_room()).await.unwrap();
+    env.store
+        .set_shadow("r", vid(5), Some((env.now_ms)() + 60_000))
+        .await
+        .unwrap();
+    let shadowed = check_and_join(
+        &env.other,
+        "r",
+        &join_check(5, "ip:s", 5, 4),
+        Some(5),
+        Some(5),
+    )
+    .await;
+    assert!(
+        shadowed.shadowed && shadowed.joined.is_none(),
+        "{shadowed:?}"
+    );
+    assert!(shadowed.counts.is_clean(), "the counts alone were clean");
+    assert_eq!(shadowed.counts.velocity[0].count, 1);
+    assert_eq!(placement(env, "r", 5).await, Placement::Absent);
+
+    // Not asked, the store does not read the shadow (the caller knows the id is new).
+    let unasked =
+        check_and_join(&env.store, "r", &join_check(6, "ip:s", 5, 4), None, Some(6)).await;
+    assert!(!unasked.shadowed);
+    joined(&unasked);
+    // Lifted, the visitor joins.
+    env.store.set_shadow("r", vid(5), None).await.unwrap();
+    let lifted = check_and_join(
+        &env.store,
+        "r",
+        &join_check(5, "ip:s", 5, 4),
+        Some(5),
+        Some(5),
+    )
+    .await;
+    assert!(!lifted.shadowed);
+    joined(&lifted);
+}
+
+pub async fn without_a_join_nothing_is_joined(env: &Env) {
+    env.queue.init_room("r", &waiting_room()).await.unwrap();
+    let only = check_and_join(&env.store, "r", &join_check(7, "ip:n", 5, 4), Some(7), None).await;
+    assert!(only.counts.is_clean() && only.joined.is_none(), "{only:?}");
+    assert_eq!(placement(env, "r", 7).await, Placement::Absent);
+    // It counted as `check` counts: the next check sees it.
+    let next = check(&env.store, "r", &join_check(7, "ip:n", 5, 4)).await;
+    assert_eq!(next.velocity[0].count, 2);
+    assert_eq!(next.holders, Some(vec![1]));
+}
+
+pub async fn a_join_into_an_unknown_room_fails_as_the_queue_join_does(env: &Env) {
+    let checked = check_and_join(
+        &env.store,
+        "nowhere",
+        &join_check(8, "ip:u", 5, 4),
+        None,
+        Some(8),
+    )
+    .await;
+    assert_eq!(checked.counts.velocity[0].count, 1, "counted all the same");
+    assert!(
+        matches!(checked.joined, Some(Err(StoreError::Invalid(_)))),
+        "{checked:?}"
+    );
+    assert!(matches!(
+        env.queue.join("nowhere", vid(8)).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+pub async fn concurrent_check_and_joins_never_join_over_a_limit(env: &Env) {
+    env.queue.init_room("r", &waiting_room()).await.unwrap();
+    // 200 distinct visitors at once behind one IP allowed 50 per 10 s and 1000 places.
+    let tasks: Vec<_> = (0..200u64)
+        .map(|n| {
+            let store = if n % 2 == 0 {
+                env.store.clone()
+            } else {
+                env.other.clone()
+            };
+            tokio::spawn(async move {
+                let check = join_check(1_000 + n, "ip:crowd", 50, 1_000);
+                let checked =
+                    check_and_join(&store, "r", &check, Some(1_000 + n), Some(1_000 + n)).await;
+                checked.joined.is_some()
+            })
+        })
+        .collect();
+    let mut joins = 0;
+    for task in tasks {
+        joins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(joins, 50);
+    assert_eq!(env.queue.stats("r").await.unwrap().waiting, 50);
 }

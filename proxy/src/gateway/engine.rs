@@ -207,6 +207,12 @@ impl Gateway {
             .store_seconds
             .with_label_values(&[op])
             .observe(started.elapsed().as_secs_f64());
+        self.counted(op, result)
+    }
+
+    /// Count the failure of a store call already timed (a join made in the guard's round
+    /// trip is timed there).
+    fn counted<T>(&self, op: &'static str, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(error) = &result {
             self.metrics
                 .store_errors_total
@@ -341,7 +347,9 @@ impl Gateway {
 
     /// `place`, with the proof of work the visitor solved on this request (its difficulty)
     /// and what its page reported of the client. The guard is met unless the visitor holds a
-    /// clearance for the room: one store round trip for the guard then, one for the join.
+    /// clearance for the room; an allowed visitor is joined in the guard's round trip (one
+    /// in all), a visitor the guard let in otherwise (allow-listed over a limit, a lifted
+    /// shadow, a store the guard could not reach) in a second one.
     pub(super) async fn place_screened(
         &self,
         index: usize,
@@ -364,7 +372,10 @@ impl Gateway {
         let new_visitor_token = visitor_cookie.is_some().then(|| signed_visitor.clone());
         let mut cookies: Vec<String> = visitor_cookie.into_iter().collect();
         let screened = match live.settings.mode {
-            anteroom_config::RoomMode::Closed => Screened::Pass { clearance: None },
+            anteroom_config::RoomMode::Closed => Screened::Pass {
+                clearance: None,
+                joined: None,
+            },
             _ => {
                 self.guard
                     .screen(
@@ -384,12 +395,14 @@ impl Gateway {
         let mut blocked = None;
         let mut shadowed = false;
         let mut new_clearance = None;
+        let mut joined_by_guard = None;
         let placement = match screened {
-            Screened::Pass { clearance } => {
+            Screened::Pass { clearance, joined } => {
                 if let Some(clearance) = clearance {
                     cookies.push(GuardGate::clearance_cookie(&clearance, facts.tls));
                     new_clearance = Some(clearance);
                 }
+                joined_by_guard = joined;
                 None
             }
             Screened::Challenge { difficulty } => {
@@ -417,10 +430,15 @@ impl Gateway {
             (Some(placement), _) => placement,
             (None, anteroom_config::RoomMode::Closed) => Placement::Closed,
             _ => {
-                let store = self
-                    .store()
-                    .ok_or_else(|| StoreError::Unavailable("store not connected yet".into()))?;
-                let joined = self.timed("join", store.join(room, visitor)).await?;
+                let joined = match joined_by_guard {
+                    Some(joined) => self.counted("join", joined)?,
+                    None => {
+                        let store = self.store().ok_or_else(|| {
+                            StoreError::Unavailable("store not connected yet".into())
+                        })?;
+                        self.timed("join", store.join(room, visitor)).await?
+                    }
+                };
                 self.metrics.count_join(room, &joined);
                 joined.placement
             }

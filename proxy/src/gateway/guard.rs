@@ -2,19 +2,25 @@
 //! the request's signals and the shared counts decide whether it joins, solves a proof of
 //! work first, waits in a shadow line that never admits, or is turned away. A visitor the
 //! guard let in carries a clearance for the room, so polling does not meet the guard again.
-//! The store is consulted once per screening (`GuardStore::check`, one round trip) plus once
-//! to know whether the visitor is shadowed; when the guard store cannot be reached the
-//! guard lets visitors through (the queue still orders them) and counts it.
+//! The store is consulted once per screening (`GuardStore::check_and_join`, one round trip):
+//! the counts, whether a returning visitor is shadowed, and — when the verdict with clean
+//! counts is `allow` — the join itself, which the store makes only if the counts come back
+//! clean (ADR 0007). An allowed fan costs one round trip in all; any other fan is decided on
+//! its counts as before and takes no place in that round trip. When the guard store cannot
+//! be reached the guard lets visitors through (the queue still orders them) and counts it.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
 
 use anteroom_admission::{unix_now, unix_now_ms, VisitorId};
 use anteroom_bot_guard::{
-    decide, price, shadow_lift, suspicion, ChallengeKey, ChallengeSpec, ClearanceKey,
-    ClientFingerprint, Counts, Demand, GuardStore, Rules, Signals, VerdictKind,
+    decide, decide_if_clean, price, shadow_lift, suspicion, ChallengeKey, ChallengeSpec,
+    CheckedJoin, ClearanceKey, ClientFingerprint, Counts, Demand, GuardStore, Rules, Signals,
+    VerdictKind,
 };
 use anteroom_config::{BotGuardConfig, BotGuardOverride, Cidr, GatewayConfig};
+use anteroom_queue::{Joined, StoreError};
 
 use super::cookies::set_cookie;
 use super::live::LiveRoom;
@@ -41,11 +47,13 @@ pub struct GuardFacts {
 }
 
 /// The guard's answer for a visitor about to take a place.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Screened {
-    /// Take the place; `clearance` is new for the client when set.
+    /// Take the place; `clearance` is new for the client when set. `joined`: the place was
+    /// taken in the guard's own round trip (what the queue's join answered); `None`: join now.
     Pass {
         clearance: Option<String>,
+        joined: Option<Result<Joined, StoreError>>,
     },
     Challenge {
         difficulty: u8,
@@ -220,21 +228,25 @@ impl GuardGate {
         client: Option<ClientFingerprint>,
         metrics: &Metrics,
     ) -> Screened {
+        const JOIN_LATER: Screened = Screened::Pass {
+            clearance: None,
+            joined: None,
+        };
         let visitor = screenee.id;
         let Some(rules) = self.rules(index).filter(|rules| rules.config.enabled) else {
-            return Screened::Pass { clearance: None };
+            return JOIN_LATER;
         };
         let now = unix_now();
         if proof.is_none() {
             if let Some(text) = facts.guard.clearance.as_deref() {
                 if self.clearance_key.verify(text, room, visitor, now) {
-                    return Screened::Pass { clearance: None };
+                    return JOIN_LATER;
                 }
             }
         }
         let Some(store) = self.store.get() else {
             metrics.count_verdict(room, "allow", "guard_store_unavailable");
-            return Screened::Pass { clearance: None };
+            return JOIN_LATER;
         };
         let mut signals = Self::signals(facts, visitor);
         signals.proof = proof;
@@ -245,20 +257,32 @@ impl GuardGate {
             .max(live.settings.session_seconds)
             .saturating_mul(1000);
         let check = rules.guard_check(&signals, hold_ms);
-        let shadow_of = async {
-            match screenee.fresh {
-                true => Ok(false),
-                false => store.is_shadowed(room, visitor).await,
-            }
-        };
-        let (counts, shadowed) = match tokio::join!(store.check(room, &check), shadow_of) {
-            (Ok(counts), Ok(shadowed)) => (counts, shadowed),
-            _ => {
-                metrics.count_verdict(room, "allow", "guard_store_unavailable");
-                return Screened::Pass { clearance: None };
-            }
-        };
         let demand = demand(live);
+        // Allowed if the counts come back clean: ask the store to join in the same round
+        // trip; it joins only if they do, and then the verdict below is this one.
+        let join = (decide_if_clean(&signals, &rules, &demand).kind == VerdictKind::Allow)
+            .then_some(visitor);
+        // An id made on this request cannot be shadowed yet (a shadow names a known id).
+        let shadow_of = (!screenee.fresh).then_some(visitor);
+        let started = Instant::now();
+        let checked = store.check_and_join(room, &check, shadow_of, join).await;
+        metrics
+            .store_seconds
+            .with_label_values(&["guard_join"])
+            .observe(started.elapsed().as_secs_f64());
+        let Ok(CheckedJoin {
+            counts,
+            shadowed,
+            joined,
+        }) = checked
+        else {
+            metrics
+                .store_errors_total
+                .with_label_values(&["guard_join"])
+                .inc();
+            metrics.count_verdict(room, "allow", "guard_store_unavailable");
+            return JOIN_LATER;
+        };
         let verdict = decide(
             &signals,
             &Counts::from_store(&counts, shadowed),
@@ -266,6 +290,10 @@ impl GuardGate {
             &demand,
         );
         metrics.count_verdict(room, verdict.kind.as_label(), verdict.reason.as_label());
+        debug_assert!(
+            joined.is_none() || verdict.kind == VerdictKind::Allow,
+            "a place is taken only for an allowed request"
+        );
         match verdict.kind {
             VerdictKind::Allow => {
                 if shadowed {
@@ -274,6 +302,7 @@ impl GuardGate {
                 let expires_at = now.saturating_add(hold_ms / 1000);
                 Screened::Pass {
                     clearance: Some(self.clearance_key.issue(room, visitor, expires_at)),
+                    joined,
                 }
             }
             VerdictKind::Challenge { difficulty } => Screened::Challenge { difficulty },

@@ -9,8 +9,10 @@ use prometheus::{
 };
 
 /// Every store operation timed (`anteroom_store_seconds`, `anteroom_store_errors_total`).
-pub const STORE_OPS: [&str; 13] = [
+pub const STORE_OPS: [&str; 14] = [
     "join",
+    // The guard's check, shadow read and (for a clean request) join: one round trip.
+    "guard_join",
     "admit_tick",
     "settings",
     "stats",

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anteroom_bot_guard::{GuardStore, MemoryGuardStore, RedisGuardStore};
 use anteroom_config::{StoreBackend, StoreConfig};
@@ -16,24 +16,32 @@ pub type Factory<S> =
 pub type StoreFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn QueueStore>, String>> + Send>>;
 pub type StoreFactory = Arc<dyn Fn() -> StoreFuture + Send + Sync>;
 pub type GuardFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn GuardStore>, String>> + Send>>;
-/// Makes the bot guard's store, on the same backend as the queue's.
-pub type GuardFactory = Arc<dyn Fn() -> GuardFuture + Send + Sync>;
+/// Makes the bot guard's store, on the same backend as the queue's, joining that queue
+/// (`GuardStore::check_and_join`): given the connected queue store.
+pub type GuardFactory = Arc<dyn Fn(Arc<dyn QueueStore>) -> GuardFuture + Send + Sync>;
 
 pub fn guard_factory(config: &StoreConfig) -> GuardFactory {
     match config.backend {
         StoreBackend::Memory => {
-            let store: Arc<dyn GuardStore> = Arc::new(MemoryGuardStore::new());
-            Arc::new(move || {
-                let store = store.clone();
+            // One memory store for the life of the process, joining the one memory queue.
+            let store: Arc<OnceLock<Arc<dyn GuardStore>>> = Arc::new(OnceLock::new());
+            Arc::new(move |queue| {
+                let store = store
+                    .get_or_init(|| Arc::new(MemoryGuardStore::new().joining(queue)))
+                    .clone();
                 Box::pin(async move { Ok(store) })
             })
         }
-        StoreBackend::Redis => on_redis(config, |url, options| async move {
-            let store = RedisGuardStore::connect(&url, options)
-                .await
-                .map_err(|error| error.to_string())?;
-            Ok(Arc::new(store) as Arc<dyn GuardStore>)
-        }),
+        // The queue's own Redis (the same URL): the guard's script joins it there.
+        StoreBackend::Redis => {
+            let connect = on_redis(config, |url, options| async move {
+                let store = RedisGuardStore::connect(&url, options)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                Ok(Arc::new(store) as Arc<dyn GuardStore>)
+            });
+            Arc::new(move |_queue| connect())
+        }
     }
 }
 

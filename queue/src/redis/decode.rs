@@ -26,10 +26,14 @@ pub fn is_transient_redis_error(error: &Error) -> bool {
         .any(|prefix| error.details().starts_with(prefix))
 }
 
+pub(crate) fn unknown_room(room: &str) -> StoreError {
+    StoreError::Invalid(format!("unknown room `{room}`: init_room first"))
+}
+
 pub(crate) fn store_error(room: &str, error: Error) -> StoreError {
     let details = error.details();
     if details.contains(NO_ROOM) {
-        return StoreError::Invalid(format!("unknown room `{room}`: init_room first"));
+        return unknown_room(room);
     }
     if is_transient_redis_error(&error) {
         StoreError::Unavailable(error.to_string())

@@ -27,7 +27,18 @@ use crate::store::{
 };
 
 pub use decode::is_transient_redis_error;
-pub use scripts::JOIN_LUA;
+pub use scripts::{JOIN_FUNCTION_LUA, JOIN_LUA};
+
+/// The join's reply (of `JOIN_LUA`, or of `join_place()` in `JOIN_FUNCTION_LUA`) as `Joined`.
+pub fn decode_join_reply(reply: &[i64]) -> Result<Joined, StoreError> {
+    decode::joined(reply)
+}
+
+/// The error every store call gives for a room the store does not know (never initialised,
+/// or lost in a flush): the gateway's ticker restores the room when it sees it.
+pub fn unknown_room(room: &str) -> StoreError {
+    decode::unknown_room(room)
+}
 
 /// How the store talks to Redis.
 #[derive(Debug, Clone)]

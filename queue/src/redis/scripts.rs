@@ -11,6 +11,16 @@ macro_rules! script {
 }
 
 pub const JOIN_LUA: &str = script!("lua/join.lua");
+/// The shared prelude and the join as a function, `join_place()`, for a script that joins
+/// after work of its own in the same round trip (the bot guard's `check_and_join`). It reads
+/// the room's twelve keys as `KEYS[1..12]` and the visitor as `ARGV[1]`, like `JOIN_LUA`, and
+/// returns the join's reply, or an error table (`.err`) when the room is not initialised.
+pub const JOIN_FUNCTION_LUA: &str = concat!(
+    include_str!("lua/common.lua"),
+    "\nlocal function join_place()\n",
+    include_str!("lua/join.lua"),
+    "\nend\n"
+);
 const STATUS_LUA: &str = script!("lua/status.lua");
 const LEAVE_LUA: &str = script!("lua/leave.lua");
 const RENEW_LUA: &str = script!("lua/renew.lua");

@@ -93,7 +93,7 @@ impl StoreOwner {
         loop {
             match (self.factory)().await {
                 Ok(store) => match self.seed(store.as_ref()).await {
-                    Ok(()) => match (self.guard_factory)().await {
+                    Ok(()) => match (self.guard_factory)(store.clone()).await {
                         Ok(guard) => {
                             self.current.get().guard.connect(guard);
                             return Some(store);
