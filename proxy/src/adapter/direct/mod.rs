@@ -126,6 +126,9 @@ impl DirectPath {
             Ok(HeadRead::TooLong) => return Served::HandOver,
             Err(_) => return Served::Close,
         };
+        if !request::may_carry_pass(client.held().get(..len).unwrap_or_default()) {
+            return Served::HandOver;
+        }
         // A copy of the head (a few hundred bytes): the connection is written to while it is
         // read, and Pingora must still find it there if this path hands over.
         let mut head_bytes = std::mem::take(&mut state.head);
