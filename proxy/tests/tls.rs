@@ -199,6 +199,33 @@ async fn https_serves_the_waiting_page_and_admits_over_http2_with_secure_cookies
     assert_eq!(page.status, 200);
     assert_eq!(page.version, reqwest::Version::HTTP_11);
 
+    // An admitted HTTP/1.1 request over TLS takes the direct path (ADR 0009): the same
+    // origin headers and answer.
+    let pass = fan
+        .set_cookies
+        .iter()
+        .find_map(|cookie| cookie.strip_prefix("anteroom_pass="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("the fan's pass")
+        .to_string();
+    let direct = https_client(&certs, true)
+        .get(https(&gateway, "/live/direct"))
+        .header("x-anteroom-pass", &pass)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 200);
+    assert_eq!(direct.version(), reqwest::Version::HTTP_11);
+    assert!(direct.headers().contains_key("x-request-id"));
+    assert_eq!(direct.text().await.unwrap(), "origin:/live/direct");
+    let served = origin
+        .seen()
+        .into_iter()
+        .find(|seen| seen.path == "/live/direct")
+        .expect("the origin served the direct request");
+    assert_eq!(served.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(served.pass.as_deref(), Some(pass.as_str()));
+
     let every_cookie: Vec<&String> = fan.set_cookies.iter().chain(&h1_fan.set_cookies).collect();
     assert!(every_cookie.len() >= 3, "{every_cookie:?}");
     for cookie in every_cookie {
