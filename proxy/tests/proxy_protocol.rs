@@ -14,7 +14,8 @@ mod support;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use support::{room_toml, Backend, Gateway, Origin};
+use anteroom_admission::VisitorId;
+use support::{mint_pass, room_toml, unix_now, Backend, Gateway, Origin};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 
@@ -97,9 +98,30 @@ async fn a_trusted_balancers_header_names_the_client() {
     let answer = exchange(&gateway, BALANCER, &local).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
+    // Requests with a pass take the direct path (ADR 0009): the named client all the same.
+    let now = unix_now();
+    let pass = mint_pass("open", VisitorId::random(), now, now + 600);
+    let with_pass = format!(
+        "GET /open HTTP/1.1\r\nHost: shop.example\r\nX-Anteroom-Pass: {pass}\r\nConnection: close\r\n\r\n"
+    );
+    let mut v1 = b"PROXY TCP4 198.51.100.77 198.51.100.1 56325 80\r\n".to_vec();
+    v1.extend(with_pass.as_bytes());
+    let answer = exchange(&gateway, BALANCER, &v1).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let mut v2 = v2_header("[2001:db8::77]:4001".parse().unwrap());
+    v2.extend(with_pass.as_bytes());
+    let answer = exchange(&gateway, BALANCER, &v2).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
     assert_eq!(
         forwarded_for(&origin),
-        ["203.0.113.9", "2001:db8::9", BALANCER]
+        [
+            "203.0.113.9",
+            "2001:db8::9",
+            BALANCER,
+            "198.51.100.77",
+            "2001:db8::77"
+        ]
     );
 }
 
