@@ -422,3 +422,25 @@ async fn the_direct_path_can_be_turned_off() {
         }
     }
 }
+
+/// Origin connections go back to the pool after each response: clients that stay connected
+/// between requests hold none, so twenty fans taking turns share one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_hold_no_origin_connection() {
+    let origin = Scripted::start().await;
+    let gateway = gateway_for(origin.addr).await;
+    let pass = pass();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let mut client = Client::connect(&gateway).await;
+        client.send(&get("/r/length", &pass)).await;
+        assert_eq!(client.response(false).await.body, b"length");
+        clients.push(client);
+    }
+    assert_eq!(origin.accepted.load(Ordering::SeqCst), 1);
+    for client in &mut clients {
+        client.send(&get("/r/chunked", &pass)).await;
+        assert_eq!(client.response(false).await.status, 200);
+    }
+    assert_eq!(origin.accepted.load(Ordering::SeqCst), 1);
+}

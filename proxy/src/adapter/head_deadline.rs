@@ -92,7 +92,8 @@ pub fn head_len(bytes: &[u8]) -> Option<usize> {
 
 /// Most bytes `try_peek` reads ahead (the public app peeks 16).
 const PEEK_MAX: usize = 32;
-/// What a connection's read-ahead buffer starts with: a whole common head.
+/// How much one read ahead takes at most (a whole common head), when the buffer has no room
+/// left already.
 const AHEAD_CAPACITY: usize = 4096;
 
 pub struct BoundedHead {
@@ -126,7 +127,7 @@ impl BoundedHead {
                 after_newline: false,
             },
             deadline: Box::pin(tokio::time::sleep(limit)),
-            ahead: Vec::with_capacity(AHEAD_CAPACITY),
+            ahead: Vec::new(),
             taken: 0,
         }
     }
@@ -147,11 +148,13 @@ impl BoundedHead {
         self.ahead.get(self.taken..).unwrap_or_default()
     }
 
-    /// Drop the first `n` bytes held: the direct path served the request they carried.
+    /// Drop the first `n` bytes held (the direct path served the request they carried, or a
+    /// reader took them). Once none are left the buffer is freed: a connection waiting for
+    /// its next request, or carrying a live stream, holds none.
     pub fn consume(&mut self, n: usize) {
         self.taken = (self.taken + n).min(self.ahead.len());
         if self.taken == self.ahead.len() {
-            self.ahead.clear();
+            self.ahead = Vec::new();
             self.taken = 0;
         }
     }
@@ -168,21 +171,21 @@ impl BoundedHead {
             if held.len() >= max {
                 return Ok(HeadRead::TooLong);
             }
-            self.read_ahead(max - held.len()).await?;
+            self.read_ahead().await?;
         }
     }
 
-    /// Read up to `want` more bytes into the read-ahead buffer (at least one, or an error).
-    async fn read_ahead(&mut self, want: usize) -> io::Result<()> {
+    /// Read more bytes into the read-ahead buffer (at least one, or an error).
+    async fn read_ahead(&mut self) -> io::Result<()> {
         if self.taken > 0 {
             self.ahead.drain(..self.taken);
             self.taken = 0;
         }
         let mut ahead = std::mem::take(&mut self.ahead);
         let before = ahead.len();
-        // As much as the buffer holds: a peek of a few bytes takes in the whole head with them
-        // (one read, one copy out of the stream's own buffer).
-        let room = (ahead.capacity() - before).max(want);
+        // A few KiB at a time: a peek of a few bytes takes in the whole
+        // head with them (one read, one copy out of the stream's own buffer).
+        let room = (ahead.capacity() - before).max(AHEAD_CAPACITY);
         ahead.resize(before + room, 0);
         let mut buf = ReadBuf::new(ahead.get_mut(before..).unwrap_or_default());
         let read = std::future::poll_fn(|cx| self.poll_read_fresh(cx, &mut buf)).await;
@@ -414,7 +417,7 @@ impl Peek for BoundedHead {
             return Ok(false);
         }
         while self.held().len() < buf.len() {
-            self.read_ahead(buf.len() - self.held().len()).await?;
+            self.read_ahead().await?;
         }
         buf.copy_from_slice(self.held().get(..buf.len()).unwrap_or_default());
         Ok(true)

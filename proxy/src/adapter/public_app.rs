@@ -245,7 +245,6 @@ impl ServerApp for PublicApp {
             return None;
         }
         let mut connection = Box::new(BoundedHead::new(stream, self.head_limit));
-        let mut direct = self.direct.connection();
         let mut wait = self.head_limit;
         let mut persistent: Option<HttpPersistentSettings> = None;
         loop {
@@ -257,11 +256,7 @@ impl ServerApp for PublicApp {
             let closing = *shutdown.borrow();
             if self.direct_on {
                 let gateway = self.current.get();
-                match self
-                    .direct
-                    .serve(&gateway, &mut connection, &mut direct, closing)
-                    .await
-                {
+                match self.direct.serve(&gateway, &mut connection, closing).await {
                     Served::KeepAlive => continue,
                     Served::Close => {
                         connection.shutdown().await;

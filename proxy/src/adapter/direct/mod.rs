@@ -22,7 +22,6 @@ mod request;
 mod response;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -58,28 +57,21 @@ pub enum Served {
 }
 
 pub struct DirectPath {
-    pool: Arc<OriginPool>,
+    pool: OriginPool,
     /// `[log] access`
     access_log: bool,
 }
 
-/// What a client connection keeps between its requests: the origin connection it used
-/// last, and its buffers.
-pub struct ConnectionState {
-    pool: Arc<OriginPool>,
-    held: Option<(SocketAddr, TcpStream)>,
-    head: Vec<u8>,
+/// One request's buffers: made for it and dropped with it, so an idle keep-alive connection
+/// holds no memory here (thousands of them wait between a fan's page loads).
+#[derive(Default)]
+struct Buffers {
+    /// The origin's request head.
     request: Vec<u8>,
+    /// What the origin sent, read by read.
     response: Vec<u8>,
+    /// The client's response head (and the first body bytes with it).
     out: Vec<u8>,
-}
-
-impl Drop for ConnectionState {
-    fn drop(&mut self) {
-        if let Some((origin, stream)) = self.held.take() {
-            self.pool.put(origin, stream);
-        }
-    }
 }
 
 /// Why an exchange with the origin failed.
@@ -96,19 +88,8 @@ enum Failed {
 impl DirectPath {
     pub fn new(access_log: bool) -> DirectPath {
         DirectPath {
-            pool: Arc::new(OriginPool::default()),
+            pool: OriginPool::default(),
             access_log,
-        }
-    }
-
-    pub fn connection(&self) -> ConnectionState {
-        ConnectionState {
-            pool: self.pool.clone(),
-            held: None,
-            head: Vec::new(),
-            request: Vec::new(),
-            response: Vec::new(),
-            out: Vec::new(),
         }
     }
 
@@ -118,7 +99,6 @@ impl DirectPath {
         &self,
         gateway: &Gateway,
         client: &mut BoundedHead,
-        state: &mut ConnectionState,
         closing: bool,
     ) -> Served {
         let len = match client.read_head(HEAD_MAX).await {
@@ -131,26 +111,23 @@ impl DirectPath {
         }
         // A copy of the head (a few hundred bytes): the connection is written to while it is
         // read, and Pingora must still find it there if this path hands over.
-        let mut head_bytes = std::mem::take(&mut state.head);
-        head_bytes.clear();
-        head_bytes.extend_from_slice(client.held().get(..len).unwrap_or_default());
+        let head_bytes = client.held().get(..len).unwrap_or_default().to_vec();
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let served = match request::parse(&head_bytes, &mut storage) {
+        match request::parse(&head_bytes, &mut storage) {
             Some(head) => {
-                self.decide(gateway, client, state, &head, len, closing)
+                let mut buffers = Buffers::default();
+                self.decide(gateway, client, &mut buffers, &head, len, closing)
                     .await
             }
             None => Served::HandOver,
-        };
-        state.head = head_bytes;
-        served
+        }
     }
 
     async fn decide(
         &self,
         gateway: &Gateway,
         client: &mut BoundedHead,
-        state: &mut ConnectionState,
+        state: &mut Buffers,
         head: &DirectHead<'_>,
         len: usize,
         closing: bool,
@@ -212,7 +189,7 @@ impl DirectPath {
         &self,
         gateway: &Gateway,
         client: &mut BoundedHead,
-        state: &mut ConnectionState,
+        state: &mut Buffers,
         head: &DirectHead<'_>,
         mut plan: ProxyPlan,
         ctx: RequestCtx,
@@ -223,7 +200,7 @@ impl DirectPath {
         let additions = response_filter::additions(&mut plan);
         let mut fresh_only = false;
         loop {
-            let (origin, reused) = match self.origin_for(state, plan.origin, fresh_only).await {
+            let (origin, reused) = match self.origin_for(plan.origin, fresh_only).await {
                 Ok(found) => found,
                 Err(_) => return self.bad_gateway(gateway, client, state, head, ctx).await,
             };
@@ -236,7 +213,7 @@ impl DirectPath {
             match exchange.run(client, state, origin, reused).await {
                 Ok((origin_stream, response)) => {
                     if let Some(stream) = origin_stream {
-                        state.held = Some((plan.origin, stream));
+                        self.pool.put(plan.origin, stream);
                     }
                     let code = http::StatusCode::from_u16(response.status).ok();
                     let status = code.as_ref().map_or("000", |code| code.as_str());
@@ -260,21 +237,13 @@ impl DirectPath {
         }
     }
 
-    /// The connection this client used last when it goes to the same origin, else a kept
-    /// one, else a new one; `fresh_only` skips the kept ones. Also says whether it was kept.
+    /// A kept connection to `origin`, else a new one; `fresh_only` skips the kept ones. Also
+    /// says whether it was kept.
     async fn origin_for(
         &self,
-        state: &mut ConnectionState,
         origin: SocketAddr,
         fresh_only: bool,
     ) -> std::io::Result<(TcpStream, bool)> {
-        match state.held.take() {
-            Some((held_origin, stream)) if held_origin == origin && !fresh_only => {
-                return Ok((stream, true))
-            }
-            Some((held_origin, stream)) => self.pool.put(held_origin, stream),
-            None => {}
-        }
         if !fresh_only {
             if let Some(stream) = self.pool.take(origin) {
                 return Ok((stream, true));
@@ -289,7 +258,7 @@ impl DirectPath {
         &self,
         gateway: &Gateway,
         client: &mut BoundedHead,
-        state: &mut ConnectionState,
+        state: &mut Buffers,
         head: &DirectHead<'_>,
         ctx: RequestCtx,
     ) -> Served {
@@ -332,7 +301,7 @@ impl Exchange<'_, '_> {
     async fn run(
         &self,
         client: &mut BoundedHead,
-        state: &mut ConnectionState,
+        state: &mut Buffers,
         mut origin: TcpStream,
         reused: bool,
     ) -> Result<(Option<TcpStream>, ResponseHead), Failed> {

@@ -1,7 +1,7 @@
-//! Connections to origins for the direct path: a client connection keeps the origin
-//! connection it used for its next request (no pool round trip per request); when it closes,
-//! or its next request goes to another origin, the origin connection goes back to a shared
-//! idle pool, bounded per origin.
+//! Connections to origins for the direct path: taken from a shared idle pool for each request
+//! and put back when its response ended cleanly, at most 128 kept per origin (as Pingora's
+//! pool): an idle client connection holds no origin connection, so ten thousand fans between
+//! page loads cost the origin nothing and the gateway no second descriptor each.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
