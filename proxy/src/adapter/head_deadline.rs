@@ -149,12 +149,12 @@ impl BoundedHead {
     }
 
     /// Drop the first `n` bytes held (the direct path served the request they carried, or a
-    /// reader took them). Once none are left the buffer is freed: a connection waiting for
-    /// its next request, or carrying a live stream, holds none.
+    /// reader took them). Once none are left the buffer goes back to the thread's spares: a
+    /// connection waiting for its next request, or carrying a live stream, holds none.
     pub fn consume(&mut self, n: usize) {
         self.taken = (self.taken + n).min(self.ahead.len());
         if self.taken == self.ahead.len() {
-            self.ahead = Vec::new();
+            super::spare_buffers::give(std::mem::take(&mut self.ahead));
             self.taken = 0;
         }
     }
@@ -182,6 +182,9 @@ impl BoundedHead {
             self.taken = 0;
         }
         let mut ahead = std::mem::take(&mut self.ahead);
+        if ahead.capacity() == 0 {
+            ahead = super::spare_buffers::take(AHEAD_CAPACITY);
+        }
         let before = ahead.len();
         // A few KiB at a time: a peek of a few bytes takes in the whole
         // head with them (one read, one copy out of the stream's own buffer).

@@ -12,6 +12,7 @@ mod raw_reply;
 mod request_filter;
 pub mod request_id;
 mod response_filter;
+mod spare_buffers;
 pub mod streams;
 mod upstream_peer;
 mod upstream_request;

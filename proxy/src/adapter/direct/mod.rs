@@ -32,7 +32,7 @@ use super::raw_reply;
 use super::request_id::{RequestId, REQUEST_ID};
 use super::response_filter::{self, Addition};
 use super::upstream_request::{is_look_alike, IpText};
-use super::{fail_to_proxy, logging, RequestCtx};
+use super::{fail_to_proxy, logging, spare_buffers, RequestCtx};
 use crate::gateway::{AccessOutcome, Gateway, Outcome, ProxyPlan, ENDPOINT_PREFIX, PASS_HEADER};
 use origin::OriginPool;
 use request::{DirectHead, MAX_HEADERS};
@@ -62,9 +62,8 @@ pub struct DirectPath {
     access_log: bool,
 }
 
-/// One request's buffers: made for it and dropped with it, so an idle keep-alive connection
-/// holds no memory here (thousands of them wait between a fan's page loads).
-#[derive(Default)]
+/// One request's buffers, taken from the thread's spares and given back when it ends: an idle
+/// keep-alive connection holds none (thousands of them wait between a fan's page loads).
 struct Buffers {
     /// The origin's request head.
     request: Vec<u8>,
@@ -72,6 +71,24 @@ struct Buffers {
     response: Vec<u8>,
     /// The client's response head (and the first body bytes with it).
     out: Vec<u8>,
+}
+
+impl Buffers {
+    fn take() -> Buffers {
+        Buffers {
+            request: spare_buffers::take(1024),
+            response: spare_buffers::take(READ_CHUNK),
+            out: spare_buffers::take(1024),
+        }
+    }
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        for buffer in [&mut self.request, &mut self.response, &mut self.out] {
+            spare_buffers::give(std::mem::take(buffer));
+        }
+    }
 }
 
 /// Why an exchange with the origin failed.
@@ -111,16 +128,19 @@ impl DirectPath {
         }
         // A copy of the head (a few hundred bytes): the connection is written to while it is
         // read, and Pingora must still find it there if this path hands over.
-        let head_bytes = client.held().get(..len).unwrap_or_default().to_vec();
+        let mut head_bytes = spare_buffers::take(len);
+        head_bytes.extend_from_slice(client.held().get(..len).unwrap_or_default());
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match request::parse(&head_bytes, &mut storage) {
+        let served = match request::parse(&head_bytes, &mut storage) {
             Some(head) => {
-                let mut buffers = Buffers::default();
+                let mut buffers = Buffers::take();
                 self.decide(gateway, client, &mut buffers, &head, len, closing)
                     .await
             }
             None => Served::HandOver,
-        }
+        };
+        spare_buffers::give(head_bytes);
+        served
     }
 
     async fn decide(
