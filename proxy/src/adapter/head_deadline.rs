@@ -186,14 +186,18 @@ impl BoundedHead {
             ahead = super::spare_buffers::take(AHEAD_CAPACITY);
         }
         let before = ahead.len();
-        // A few KiB at a time: a peek of a few bytes takes in the whole
-        // head with them (one read, one copy out of the stream's own buffer).
-        let room = (ahead.capacity() - before).max(AHEAD_CAPACITY);
-        ahead.resize(before + room, 0);
-        let mut buf = ReadBuf::new(ahead.get_mut(before..).unwrap_or_default());
+        // A few KiB at a time: a peek of a few bytes takes in the whole head with them (one
+        // read, one copy out of the stream's own buffer). Read into the spare capacity as it
+        // is: zeroing a reused buffer first would cost more than the rest of the read.
+        ahead.reserve(AHEAD_CAPACITY);
+        let spare = ahead.spare_capacity_mut();
+        let room = spare.len().min(AHEAD_CAPACITY);
+        let mut buf = ReadBuf::uninit(spare.get_mut(..room).unwrap_or_default());
         let read = std::future::poll_fn(|cx| self.poll_read_fresh(cx, &mut buf)).await;
         let n = buf.filled().len();
-        ahead.truncate(before + n);
+        // SAFETY: `ReadBuf` counts as filled only bytes that were written (initialised), and
+        // they are the first `n` of the spare capacity, right after the `before` held bytes.
+        unsafe { ahead.set_len(before + n) };
         self.ahead = ahead;
         read?;
         if n == 0 {
