@@ -23,18 +23,31 @@ pub async fn write(stream: &mut Stream, reply: Reply) -> std::io::Result<()> {
 
 /// `HTTP/1.1 <code> <reason>\r\n`
 pub fn status_line(status: u16) -> String {
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|code| code.canonical_reason())
-        .unwrap_or("");
-    format!("HTTP/1.1 {status} {reason}\r\n")
+    let mut line = Vec::with_capacity(32);
+    write_status_line(&mut line, status);
+    String::from_utf8(line).unwrap_or_default()
+}
+
+/// `HTTP/1.1 <code> <reason>\r\n` appended to `out`, without the formatting machinery (the
+/// direct path writes one per response).
+pub fn write_status_line(out: &mut Vec<u8>, status: u16) {
+    let code = http::StatusCode::from_u16(status).ok();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    match &code {
+        Some(code) => out.extend_from_slice(code.as_str().as_bytes()),
+        None => out.extend_from_slice(status.to_string().as_bytes()),
+    }
+    out.push(b' ');
+    let reason = code.and_then(|code| code.canonical_reason()).unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The head of `reply` (status line, its headers, `content-length`, `connection: close` when
 /// `close`, the blank line), appended to `out`. A value that could end its line early is left
 /// out: nothing the gateway puts in a header may split the response.
 pub fn write_head(reply: &Reply, close: bool, out: &mut Vec<u8>) {
-    out.extend_from_slice(status_line(reply.status).as_bytes());
+    write_status_line(out, reply.status);
     for (name, value) in &reply.headers {
         if value.bytes().any(|byte| byte == b'\r' || byte == b'\n') {
             continue;

@@ -152,7 +152,7 @@ impl DirectPath {
         len: usize,
         closing: bool,
     ) -> Served {
-        if !head.pass_candidate || head.target.starts_with(ENDPOINT_PREFIX.as_bytes()) {
+        if head.target.starts_with(ENDPOINT_PREFIX.as_bytes()) {
             return Served::HandOver;
         }
         let peer = facts::Peer {

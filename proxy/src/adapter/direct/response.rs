@@ -4,7 +4,7 @@
 
 use thiserror::Error;
 
-use crate::adapter::raw_reply::{header_line, status_line, with_http_date};
+use crate::adapter::raw_reply::{header_line, with_http_date, write_status_line};
 use crate::adapter::request_id::REQUEST_ID;
 use crate::adapter::response_filter::Addition;
 
@@ -124,7 +124,7 @@ pub fn read_head(
     if is_interim(status) {
         out.extend_from_slice(bytes.get(..len).unwrap_or_default());
     } else {
-        out.extend_from_slice(status_line(status).as_bytes());
+        write_status_line(out, status);
         let replaced = |name: &str| {
             additions.iter().any(|addition| match addition {
                 Addition::Replace(replaced, _) => name.eq_ignore_ascii_case(replaced),
