@@ -305,10 +305,10 @@ pub fn normal_path(raw: &str) -> Result<Cow<'_, str>, FormError> {
     let mut trailing_slash = false;
     for raw_segment in rest.split('/') {
         let segment = decode_segment(raw_segment)?;
-        let bare = segment.split(';').next().unwrap_or("");
+        let bare = segment.get(..parameters_start(&segment)).unwrap_or("");
         let is_dot = bare == "." || bare == "..";
         if is_dot && (segment.len() != bare.len() || raw_segment.len() != segment.len()) {
-            // `%2E%2E`, `.%2e`, `..;x`: origins differ on whether these climb.
+            // `%2E%2E`, `.%2e`, `..;x`, `.%3Bx`: origins differ on whether these climb.
             return Err(FormError::AmbiguousDotSegment);
         }
         trailing_slash = segment.is_empty() || is_dot;
@@ -337,6 +337,17 @@ pub fn normal_path(raw: &str) -> Result<Cow<'_, str>, FormError> {
     Ok(Cow::Owned(path))
 }
 
+/// Where a segment's `;parameters` start: at `;`, raw or as `%3B` (servlet containers decode
+/// it first); its length when it has none.
+fn parameters_start(segment: &str) -> usize {
+    segment
+        .find(';')
+        .into_iter()
+        .chain(segment.find("%3B"))
+        .min()
+        .unwrap_or(segment.len())
+}
+
 /// A normal path as Java servlet containers read it: `;parameters` cut from every segment
 /// (`/tour;x/a` is `/tour/a` there), whether the `;` came raw or as `%3B`, and the empty
 /// segments that leaves merged. Rooms are matched on this form, so parameters cannot hide a
@@ -347,15 +358,7 @@ pub fn without_parameters(path: &str) -> Cow<'_, str> {
     }
     let segments: Vec<&str> = path
         .split('/')
-        .map(|segment| {
-            let end = segment
-                .find(';')
-                .into_iter()
-                .chain(segment.find("%3B"))
-                .min()
-                .unwrap_or(segment.len());
-            segment.get(..end).unwrap_or(segment)
-        })
+        .map(|segment| segment.get(..parameters_start(segment)).unwrap_or(segment))
         .collect();
     let mut stripped = String::with_capacity(path.len());
     for segment in segments.iter().filter(|segment| !segment.is_empty()) {

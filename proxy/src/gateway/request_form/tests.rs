@@ -56,6 +56,8 @@ fn ambiguous_paths_are_refused() {
         ("/..", FormError::EscapesRoot),
         ("/a/../../tour", FormError::EscapesRoot),
         ("/%2E%2E/tour", FormError::AmbiguousDotSegment),
+        ("/.%3B/tour", FormError::AmbiguousDotSegment),
+        ("/x/..%3bx/tour", FormError::AmbiguousDotSegment),
         ("/x/.%2e/tour", FormError::AmbiguousDotSegment),
         ("/x/%2e/tour", FormError::AmbiguousDotSegment),
         ("/public/..;/tour", FormError::AmbiguousDotSegment),
