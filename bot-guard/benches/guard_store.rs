@@ -86,8 +86,8 @@ fn redis_benchmark(port: u16, requests: u64, clients: u64, evalsha: &[String]) -
     anteroom_testkit::redis_benchmark_rps(port, requests, clients, 1, &command)
 }
 
-/// The check script's arguments for the same shape of check, `__rand_int__` standing
-/// for the IP, fingerprint and visitor.
+/// The check script's arguments for the same shape of check (layout in `guard_check.lua`),
+/// `__rand_int__` standing for the IP, fingerprint and visitor.
 fn check_script_args(sha: &str) -> Vec<String> {
     let subjects = [
         "ip:__rand_int__",
@@ -96,21 +96,19 @@ fn check_script_args(sha: &str) -> Vec<String> {
         "vid:__rand_int__",
     ];
     let mut args = vec![sha.to_string(), "6".to_string()];
-    args.extend(
-        subjects
-            .iter()
-            .map(|s| keys::velocity("bench-rb", 10_000, s)),
-    );
+    args.extend(subjects.iter().map(|s| keys::subject("bench-rb", s)));
     args.push(keys::places("bench-rb", "ip:__rand_int__"));
     args.push(keys::places("bench-rb", "fp:__rand_int__"));
-    args.push("4".to_string());
-    for _ in subjects {
-        args.extend(["100".to_string(), "10000".to_string()]);
+    args.extend(["4".to_string(), "4".to_string()]);
+    for record in 1..=subjects.len() {
+        args.extend([record.to_string(), "100".to_string(), "10000".to_string()]);
     }
     args.extend([
         "v__rand_int__".to_string(),
         "3".to_string(),
         "60000".to_string(),
+        "1".to_string(),
+        "3".to_string(),
     ]);
     args
 }

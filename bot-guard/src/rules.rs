@@ -102,8 +102,11 @@ impl Rules {
     /// What to count one join against, in one store round trip: velocity per IP, subnet,
     /// fingerprint and visitor (in that order — `Counts::from_store` reads them so), and a
     /// place under the IP and under the fingerprint-in-subnet, held `hold_ms` (the room's
-    /// abandonment time) after it was last counted.
-    pub fn guard_check(&self, signals: &Signals, hold_ms: u64) -> GuardCheck {
+    /// abandonment time) after it was last counted. A visitor id made on this request
+    /// (`fresh_visitor`) has no past to count: its counter would read 1 and be kept in the
+    /// store for nobody (a cookie-less farm makes a new id per request), so it is left out
+    /// and reads 0; the id's own counter starts with its first request that carries it.
+    pub fn guard_check(&self, signals: &Signals, hold_ms: u64, fresh_visitor: bool) -> GuardCheck {
         let velocity = |subject: String, limit: VelocityLimit| VelocityCheck {
             subject,
             limit: limit.limit,
@@ -112,16 +115,19 @@ impl Rules {
         // Each subject's text is made once: this runs for every visitor who meets the guard.
         let ip = signals.ip_subject();
         let fingerprint_in_subnet = signals.fingerprint_in_subnet_subject();
+        let mut counters = vec![
+            velocity(ip.clone(), self.velocity.ip),
+            velocity(signals.subnet_subject(), self.velocity.subnet),
+            // The fingerprint within its subnet, as for places: one popular browser build is
+            // shared by thousands of fans arriving in the same second at a big sale; counted
+            // globally it would challenge them all.
+            velocity(fingerprint_in_subnet.clone(), self.velocity.fingerprint),
+        ];
+        if !fresh_visitor {
+            counters.push(velocity(signals.visitor_subject(), self.velocity.visitor));
+        }
         GuardCheck {
-            velocity: vec![
-                velocity(ip.clone(), self.velocity.ip),
-                velocity(signals.subnet_subject(), self.velocity.subnet),
-                // The fingerprint within its subnet, as for places: one popular browser build
-                // is shared by thousands of fans arriving in the same second at a big sale;
-                // counted globally it would challenge them all.
-                velocity(fingerprint_in_subnet.clone(), self.velocity.fingerprint),
-                velocity(signals.visitor_subject(), self.velocity.visitor),
-            ],
+            velocity: counters,
             places: Some(PlaceCheck {
                 visitor: signals.visitor,
                 subjects: vec![ip, fingerprint_in_subnet],
@@ -183,7 +189,7 @@ mod tests {
         });
         let headers: &[(&str, &[u8])] = &[("user-agent", b"curl/8")];
         let s = Signals::from_request("203.0.113.9".parse().unwrap(), headers, VisitorId([1; 16]));
-        let check = rules.guard_check(&s, 120_000);
+        let check = rules.guard_check(&s, 120_000, false);
         let subjects: Vec<&str> = check.velocity.iter().map(|v| v.subject.as_str()).collect();
         assert_eq!(
             subjects,
@@ -195,10 +201,15 @@ mod tests {
             ]
         );
         assert_eq!(check.velocity[0].limit, 20);
-        let places = check.places.unwrap();
+        let places = check.places.clone().unwrap();
         assert_eq!(places.max_per_subject, 2);
         assert_eq!(places.hold_ms, 120_000);
         assert_eq!(places.subjects[0], "ip:203.0.113.9");
         assert!(places.subjects[1].starts_with("fpnet:"));
+        // A visitor id made on this request is not counted (it has no past).
+        let fresh = rules.guard_check(&s, 120_000, true);
+        assert_eq!(fresh.velocity.len(), 3);
+        assert_eq!(fresh.velocity[..], check.velocity[..3]);
+        assert_eq!(fresh.places, check.places);
     }
 }

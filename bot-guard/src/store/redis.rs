@@ -42,6 +42,10 @@ pub fn check_and_join_lua() -> String {
     .join("\n")
 }
 
+/// The most holders a subject's record keeps inline (`INLINE_HOLDERS` in `guard_check.lua`);
+/// beyond, they move to the subject's zset.
+pub const INLINE_HOLDERS: usize = 8;
+
 /// Latest shadow end the store accepts (2^53 ms, far beyond any real date): Redis refuses a
 /// PXAT that overflows its clock arithmetic.
 const MAX_UNTIL_MS: u64 = 1 << 53;
@@ -113,8 +117,8 @@ fn guard_error(error: Error) -> GuardStoreError {
 
 /// `KEYS` and `ARGV` of the check script (layout in `guard_check.lua`).
 fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<String>) {
-    let mut keys = Vec::with_capacity(check.velocity.len() + 2);
-    let mut args = Vec::with_capacity(2 * check.velocity.len() + 4);
+    let mut keys = Vec::with_capacity(check.velocity.len() + 4);
+    let mut args = Vec::with_capacity(3 * check.velocity.len() + 8);
     push_check(room, check, &mut keys, &mut args);
     (keys, args)
 }
@@ -127,8 +131,8 @@ fn check_and_join_input(
     shadow_of: Option<VisitorId>,
     join: Option<VisitorId>,
 ) -> (Vec<String>, Vec<String>) {
-    let mut keys = Vec::with_capacity(check.velocity.len() + 15);
-    let mut args = Vec::with_capacity(2 * check.velocity.len() + 6);
+    let mut keys = Vec::with_capacity(check.velocity.len() + 17);
+    let mut args = Vec::with_capacity(3 * check.velocity.len() + 10);
     match join {
         Some(visitor) => {
             keys.extend(RoomKeys::new(room).to_vec());
@@ -147,19 +151,41 @@ fn check_and_join_input(
     (keys, args)
 }
 
-/// Append the check's keys and arguments (layout in `guard_check.lua`).
+/// Append the check's keys and arguments (layout in `guard_check.lua`): one record per
+/// distinct subject (a subject counted under two windows and holding places is one key),
+/// then the spill zset of each place subject.
 fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<String>) {
-    args.push(check.velocity.len().to_string());
+    let place_subjects = check.places.as_ref().map_or(&[][..], |p| &p.subjects[..]);
+    let mut subjects: Vec<&str> = Vec::with_capacity(check.velocity.len() + place_subjects.len());
+    let mut tail = Vec::with_capacity(3 * check.velocity.len() + 3 + place_subjects.len());
     for limit in &check.velocity {
-        keys.push(keys::velocity(room, limit.window_ms, &limit.subject));
-        args.push(limit.limit.to_string());
-        args.push(span_ms(limit.window_ms).to_string());
+        tail.push(record_index(&mut subjects, &limit.subject).to_string());
+        tail.push(limit.limit.to_string());
+        tail.push(span_ms(limit.window_ms).to_string());
     }
     if let Some(places) = &check.places {
-        keys.extend(places.subjects.iter().map(|s| keys::places(room, s)));
-        args.push(places.visitor.to_hex());
-        args.push(places.max_per_subject.to_string());
-        args.push(span_ms(places.hold_ms).to_string());
+        tail.push(places.visitor.to_hex());
+        tail.push(places.max_per_subject.to_string());
+        tail.push(span_ms(places.hold_ms).to_string());
+        for subject in &places.subjects {
+            tail.push(record_index(&mut subjects, subject).to_string());
+        }
+    }
+    keys.extend(subjects.iter().map(|subject| keys::subject(room, subject)));
+    keys.extend(place_subjects.iter().map(|s| keys::places(room, s)));
+    args.push(subjects.len().to_string());
+    args.push(check.velocity.len().to_string());
+    args.append(&mut tail);
+}
+
+/// The 1-based index of `subject` among the check's records, added when new.
+fn record_index<'a>(subjects: &mut Vec<&'a str>, subject: &'a str) -> usize {
+    match subjects.iter().position(|known| *known == subject) {
+        Some(found) => found + 1,
+        None => {
+            subjects.push(subject);
+            subjects.len()
+        }
     }
 }
 
@@ -371,14 +397,25 @@ mod tests {
             }),
         };
         let (keys, args) = script_input("r", &check);
-        assert_eq!(
-            keys,
-            ["bg:{r}:v:0:ip:1", "bg:{r}:v:60000:fp:2", "bg:{r}:p:ip:1"]
-        );
+        // ip:1 is counted and holds places: one record.
+        assert_eq!(keys, ["bg:{r}:u:ip:1", "bg:{r}:u:fp:2", "bg:{r}:p:ip:1"]);
         let visitor = VisitorId([1; 16]).to_hex();
         assert_eq!(
             args,
-            ["2", "5", "1", "7", "60000", visitor.as_str(), "3", "120000"]
+            [
+                "2",
+                "2",
+                "1",
+                "5",
+                "1",
+                "2",
+                "7",
+                "60000",
+                visitor.as_str(),
+                "3",
+                "120000",
+                "1"
+            ]
         );
     }
 
@@ -397,12 +434,15 @@ mod tests {
         assert_eq!(keys.len(), 14);
         assert_eq!(keys[..12], RoomKeys::new("r").to_vec()[..]);
         assert_eq!(keys[12], keys::shadow("r", visitor));
-        assert_eq!(keys[13], "bg:{r}:v:10:ip:1");
+        assert_eq!(keys[13], "bg:{r}:u:ip:1");
         assert!(keys.iter().all(|key| key.contains("{r}:")), "one hash slot");
-        assert_eq!(args, [visitor.to_hex().as_str(), "1", "1", "5", "10"]);
+        assert_eq!(
+            args,
+            [visitor.to_hex().as_str(), "1", "1", "1", "1", "5", "10"]
+        );
         let (keys, args) = check_and_join_input("r", &check, None, None);
-        assert_eq!(keys, ["bg:{r}:v:10:ip:1"]);
-        assert_eq!(args, ["", "0", "1", "5", "10"]);
+        assert_eq!(keys, ["bg:{r}:u:ip:1"]);
+        assert_eq!(args, ["", "0", "1", "1", "1", "5", "10"]);
     }
 
     #[test]
@@ -451,6 +491,7 @@ mod tests {
     fn the_script_shares_the_rust_constants() {
         let debt = crate::store::gcra::MAX_DEBT_LIMITS;
         assert!(CHECK_LUA.contains(&format!("local MAX_DEBT_LIMITS = {debt}\n")));
+        assert!(CHECK_LUA.contains(&format!("local INLINE_HOLDERS = {INLINE_HOLDERS}\n")));
     }
 
     #[test]

@@ -80,6 +80,9 @@ macro_rules! conformance_suite {
             a_place_needs_room_under_every_subject,
             holders_expire_hold_ms_after_they_were_last_seen,
             concurrent_checks_never_exceed_the_max,
+            many_holders_under_one_subject_are_counted_exactly,
+            a_lower_or_higher_max_applies_to_the_holders_already_there,
+            counting_a_subject_does_not_forget_its_holders,
             a_check_without_places_reports_no_holders,
             concurrent_redemptions_have_exactly_one_winner,
             redemptions_are_forgotten_after_their_ttl,
@@ -405,6 +408,100 @@ pub async fn concurrent_checks_never_exceed_the_max(env: &Env) {
     assert_eq!(admitted, 4);
     let late = check(&env.store, "r", &place(10_000, &["ip:crowd"], 4, 60_000)).await;
     assert_eq!(late.holders, Some(vec![4]));
+}
+
+/// More holders than a subject keeps beside its counters (Redis: 8 inline, then a zset):
+/// the count goes on exactly, both ways across the change.
+pub async fn many_holders_under_one_subject_are_counted_exactly(env: &Env) {
+    let hold = 1_500;
+    let take = |n| place(n, &["ip:campus", "fp:campus"], 20, hold);
+    for n in 1..=20 {
+        let counts = check(&env.store, "r", &take(n)).await;
+        assert!(counts.place_allowed, "holder {n}");
+        assert_eq!(counts.holders, Some(vec![n as u32; 2]), "holder {n}");
+    }
+    for n in [21, 22] {
+        let refused = check(&env.other, "r", &take(n)).await;
+        assert!(!refused.place_allowed, "visitor {n} over the max");
+        assert_eq!(refused.holders, Some(vec![20, 20]));
+    }
+    // Every early holder is still one of the twenty, on both instances.
+    for n in [1, 5, 9, 10, 20] {
+        let again = check(&env.other, "r", &take(n)).await;
+        assert!(again.place_allowed, "holder {n} keeps its place");
+        assert_eq!(again.holders, Some(vec![20, 20]));
+    }
+    // Holders not seen for the hold are forgotten, whichever way they are kept.
+    (env.pass)(Duration::from_millis(hold + 100)).await;
+    let after = check(&env.store, "r", &take(30)).await;
+    assert!(after.place_allowed);
+    assert_eq!(after.holders, Some(vec![1, 1]));
+}
+
+/// A live change of the maximum counts the holders already there: lowering it refuses newcomers
+/// at once, raising it lets them in up to the new one.
+pub async fn a_lower_or_higher_max_applies_to_the_holders_already_there(env: &Env) {
+    let take = |n, max| place(n, &["ip:nat"], max, 60_000);
+    for n in 1..=12 {
+        assert!(check(&env.store, "r", &take(n, 12)).await.place_allowed);
+    }
+    let lowered = check(&env.store, "r", &take(13, 4)).await;
+    assert!(!lowered.place_allowed);
+    assert_eq!(lowered.holders, Some(vec![12]));
+    assert!(
+        check(&env.store, "r", &take(3, 4)).await.place_allowed,
+        "a holder keeps its place under a lower max"
+    );
+    let raised = check(&env.store, "r", &take(13, 13)).await;
+    assert!(raised.place_allowed);
+    assert_eq!(raised.holders, Some(vec![13]));
+
+    // The same from few holders: four under a max of 4, then a max of 10.
+    for n in 1..=4 {
+        assert!(
+            check(&env.store, "r", &place(n, &["ip:few"], 4, 60_000))
+                .await
+                .place_allowed
+        );
+    }
+    for n in 5..=10 {
+        let counts = check(&env.store, "r", &place(n, &["ip:few"], 10, 60_000)).await;
+        assert!(counts.place_allowed, "visitor {n}");
+        assert_eq!(counts.holders, Some(vec![n as u32]));
+    }
+    let full = check(&env.store, "r", &place(11, &["ip:few"], 10, 60_000)).await;
+    assert!(!full.place_allowed);
+    assert_eq!(full.holders, Some(vec![10]));
+}
+
+/// One subject counted by velocity and holding places, in one check and in checks without
+/// places: neither forgets the other.
+pub async fn counting_a_subject_does_not_forget_its_holders(env: &Env) {
+    let both = |n| GuardCheck {
+        velocity: vec![limit("ip:one", 3, 1_000)],
+        places: Some(PlaceCheck {
+            visitor: vid(n),
+            subjects: vec!["ip:one".to_string()],
+            max_per_subject: 1,
+            hold_ms: 60_000,
+        }),
+    };
+    let first = check(&env.store, "r", &both(1)).await;
+    assert!(first.place_allowed && first.is_clean());
+    assert_eq!(first.velocity[0].count, 1);
+    // Velocity alone, well past the window: the counter drains, the holder stays.
+    let counted = hits(env, "r", &[limit("ip:one", 3, 1_000)], 2).await;
+    assert_eq!(counted[1].count, 3);
+    (env.pass)(Duration::from_millis(1_200)).await;
+    let drained = hits(env, "r", &[limit("ip:one", 3, 1_000)], 1).await;
+    assert_eq!(
+        drained[0].count, 1,
+        "a whole window later the burst is back"
+    );
+    let second = check(&env.store, "r", &both(2)).await;
+    assert!(!second.place_allowed, "visitor 1 still holds the one place");
+    assert_eq!(second.holders, Some(vec![1]));
+    assert_eq!(second.velocity[0].count, 2);
 }
 
 pub async fn a_check_without_places_reports_no_holders(env: &Env) {

@@ -256,7 +256,7 @@ impl GuardGate {
             .abandon_after_seconds
             .max(live.settings.session_seconds)
             .saturating_mul(1000);
-        let check = rules.guard_check(&signals, hold_ms);
+        let check = rules.guard_check(&signals, hold_ms, screenee.fresh);
         let demand = demand(live);
         // Allowed if the counts come back clean: ask the store to join in the same round
         // trip; it joins only if they do, and then the verdict below is this one.

@@ -1,7 +1,8 @@
 -- The guard's check folded into the join (ADR 0007), after the queue's prelude with
--- `join_place()` and `guard_check()`: one round trip counts the request, reads whether the
--- visitor is shadowed and — when asked and only when the request is clean (every counter
--- within its limit, the place not refused, not shadowed) — takes the visitor's place.
+-- `join_place()` and `guard_check()` (one TIME for both: `redis_time()`): one round trip
+-- counts the request, reads whether the visitor is shadowed and — when asked and only when
+-- the request is clean (every counter within its limit, the place not refused, not
+-- shadowed) — takes the visitor's place.
 -- Every key carries the room's hash tag (`ar:{ROOM}:…`, `bg:{ROOM}:…`): one Cluster slot.
 --
 -- KEYS: with a join, the room's twelve queue keys (`join_place` reads KEYS[1..12]); with a
@@ -21,7 +22,7 @@ if ARGV[2] == '1' then
   shadowed = redis.call('EXISTS', KEYS[kbase])
 end
 local reply = {shadowed, 0}
-local clean = guard_check(kbase, 2, reply)
+local clean = guard_check(kbase, 2, reply, redis_time())
 if join and clean and shadowed == 0 then
   local joined = join_place()
   if joined.err then

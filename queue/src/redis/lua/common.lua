@@ -24,9 +24,19 @@ local function zrem_all(key, members)
   return removed
 end
 
--- Redis' clock, so every gateway instance reads the same time.
+-- Redis' clock, so every gateway instance reads the same time; read once per script (it
+-- runs atomically: one now for all of it, and a script that joins after the bot guard's
+-- check reads TIME once, not twice).
+local script_time = nil
+local function redis_time()
+  if not script_time then
+    script_time = redis.call('TIME')
+  end
+  return script_time
+end
+
 local function now_ms()
-  local t = redis.call('TIME')
+  local t = redis_time()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
