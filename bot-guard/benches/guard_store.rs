@@ -99,17 +99,15 @@ fn check_script_args(sha: &str) -> Vec<String> {
     args.extend(subjects.iter().map(|s| keys::subject("bench-rb", s)));
     args.push(keys::places("bench-rb", "ip:__rand_int__"));
     args.push(keys::places("bench-rb", "fp:__rand_int__"));
-    args.extend(["4".to_string(), "4".to_string()]);
+    // m, n, then record, limit and window per counter, then max, hold and the records of
+    // the place subjects (IP: record 1, fingerprint: record 3).
+    let mut layout = vec!["4".to_string(), "4".to_string()];
     for record in 1..=subjects.len() {
-        args.extend([record.to_string(), "100".to_string(), "10000".to_string()]);
+        layout.extend([record.to_string(), "100".to_string(), "10000".to_string()]);
     }
-    args.extend([
-        "v__rand_int__".to_string(),
-        "3".to_string(),
-        "60000".to_string(),
-        "1".to_string(),
-        "3".to_string(),
-    ]);
+    layout.extend(["3", "60000", "1", "3"].map(String::from));
+    args.push(layout.join(" "));
+    args.push("v__rand_int__".to_string());
     args
 }
 

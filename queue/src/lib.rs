@@ -15,8 +15,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use line_view::LineView;
 pub use memory::MemoryStore;
 pub use redis::{
-    connect_pool, decode_join_reply, is_transient_redis_error, unknown_room, RedisOptions,
-    RedisStore, JOIN_FUNCTION_LUA, JOIN_LUA,
+    connect_pool, decode_join_reply, is_transient_redis_error, run_script, unknown_room,
+    RedisOptions, RedisStore, JOIN_FUNCTION_LUA, JOIN_LUA,
 };
 pub use settings::settings_digest;
 pub use store::*;

@@ -7,8 +7,8 @@
 use anteroom_admission::VisitorId;
 use anteroom_queue::keys::{visitor_member, RoomKeys};
 use anteroom_queue::{
-    connect_pool, decode_join_reply, is_transient_redis_error, unknown_room, RedisOptions,
-    StoreError, JOIN_FUNCTION_LUA,
+    connect_pool, decode_join_reply, is_transient_redis_error, run_script, unknown_room,
+    RedisOptions, StoreError, JOIN_FUNCTION_LUA,
 };
 use async_trait::async_trait;
 use fred::error::Error;
@@ -92,16 +92,13 @@ impl RedisGuardStore {
         self.pool.quit().await.map_err(guard_error)
     }
 
-    /// Run one of the scripts: its reply's numbers.
+    /// Run one of the scripts with what `input` makes: its reply's numbers.
     async fn eval(
         &self,
         script: &Script,
-        keys: Vec<String>,
-        args: Vec<String>,
+        input: impl Fn() -> (Vec<String>, Vec<String>),
     ) -> Result<Vec<i64>, GuardStoreError> {
-        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
-        script
-            .evalsha_with_reload(self.pool.next(), keys, args)
+        run_script(script, self.pool.next(), input)
             .await
             .map_err(guard_error)
     }
@@ -153,40 +150,52 @@ fn check_and_join_input(
 
 /// Append the check's keys and arguments (layout in `guard_check.lua`): one record per
 /// distinct subject (a subject counted under two windows and holding places is one key),
-/// then the spill zset of each place subject.
+/// then the spill zset of each place subject; the numbers in one layout argument, then the
+/// visitor of the place check.
 fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<String>) {
     let place_subjects = check.places.as_ref().map_or(&[][..], |p| &p.subjects[..]);
     let mut subjects: Vec<&str> = Vec::with_capacity(check.velocity.len() + place_subjects.len());
-    let mut tail = Vec::with_capacity(3 * check.velocity.len() + 3 + place_subjects.len());
+    let mut numbers: Vec<u64> =
+        Vec::with_capacity(3 * check.velocity.len() + 2 + place_subjects.len());
     for limit in &check.velocity {
-        tail.push(record_index(&mut subjects, &limit.subject).to_string());
-        tail.push(limit.limit.to_string());
-        tail.push(span_ms(limit.window_ms).to_string());
+        numbers.push(record_index(&mut subjects, &limit.subject));
+        numbers.push(u64::from(limit.limit));
+        numbers.push(span_ms(limit.window_ms));
     }
     if let Some(places) = &check.places {
-        tail.push(places.visitor.to_hex());
-        tail.push(places.max_per_subject.to_string());
-        tail.push(span_ms(places.hold_ms).to_string());
+        numbers.push(u64::from(places.max_per_subject));
+        numbers.push(span_ms(places.hold_ms));
         for subject in &places.subjects {
-            tail.push(record_index(&mut subjects, subject).to_string());
+            numbers.push(record_index(&mut subjects, subject));
         }
     }
     keys.extend(subjects.iter().map(|subject| keys::subject(room, subject)));
     keys.extend(place_subjects.iter().map(|s| keys::places(room, s)));
-    args.push(subjects.len().to_string());
-    args.push(check.velocity.len().to_string());
-    args.append(&mut tail);
+    let mut layout = String::with_capacity(8 * (numbers.len() + 2));
+    let mut digits = itoa::Buffer::new();
+    let counts = [subjects.len() as u64, check.velocity.len() as u64];
+    for (i, number) in counts.iter().chain(&numbers).enumerate() {
+        if i > 0 {
+            layout.push(' ');
+        }
+        layout.push_str(digits.format(*number));
+    }
+    args.push(layout);
+    if let Some(places) = &check.places {
+        args.push(places.visitor.to_hex());
+    }
 }
 
 /// The 1-based index of `subject` among the check's records, added when new.
-fn record_index<'a>(subjects: &mut Vec<&'a str>, subject: &'a str) -> usize {
-    match subjects.iter().position(|known| *known == subject) {
+fn record_index<'a>(subjects: &mut Vec<&'a str>, subject: &'a str) -> u64 {
+    let index = match subjects.iter().position(|known| *known == subject) {
         Some(found) => found + 1,
         None => {
             subjects.push(subject);
             subjects.len()
         }
-    }
+    };
+    index as u64
 }
 
 fn protocol(what: &str, reply: &[i64]) -> GuardStoreError {
@@ -279,8 +288,7 @@ fn counts(reply: &[i64], velocity: usize, subjects: usize) -> Result<GuardCounts
 #[async_trait]
 impl GuardStore for RedisGuardStore {
     async fn check(&self, room: &str, check: &GuardCheck) -> Result<GuardCounts, GuardStoreError> {
-        let (keys, args) = script_input(room, check);
-        let reply = self.eval(&self.check, keys, args).await?;
+        let reply = self.eval(&self.check, || script_input(room, check)).await?;
         let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
         counts(&reply, check.velocity.len(), subjects)
     }
@@ -292,8 +300,11 @@ impl GuardStore for RedisGuardStore {
         shadow_of: Option<VisitorId>,
         join: Option<VisitorId>,
     ) -> Result<CheckedJoin, GuardStoreError> {
-        let (keys, args) = check_and_join_input(room, check, shadow_of, join);
-        let reply = self.eval(&self.check_and_join, keys, args).await?;
+        let reply = self
+            .eval(&self.check_and_join, || {
+                check_and_join_input(room, check, shadow_of, join)
+            })
+            .await?;
         let subjects = check.places.as_ref().map_or(0, |p| p.subjects.len());
         checked_join(
             room,
@@ -400,23 +411,9 @@ mod tests {
         // ip:1 is counted and holds places: one record.
         assert_eq!(keys, ["bg:{r}:u:ip:1", "bg:{r}:u:fp:2", "bg:{r}:p:ip:1"]);
         let visitor = VisitorId([1; 16]).to_hex();
-        assert_eq!(
-            args,
-            [
-                "2",
-                "2",
-                "1",
-                "5",
-                "1",
-                "2",
-                "7",
-                "60000",
-                visitor.as_str(),
-                "3",
-                "120000",
-                "1"
-            ]
-        );
+        // m = 2 records, n = 2 counters (record, limit, window each), then max 3, hold and the
+        // place subject's record (1).
+        assert_eq!(args, ["2 2 1 5 1 2 7 60000 3 120000 1", visitor.as_str()]);
     }
 
     #[test]
@@ -436,13 +433,10 @@ mod tests {
         assert_eq!(keys[12], keys::shadow("r", visitor));
         assert_eq!(keys[13], "bg:{r}:u:ip:1");
         assert!(keys.iter().all(|key| key.contains("{r}:")), "one hash slot");
-        assert_eq!(
-            args,
-            [visitor.to_hex().as_str(), "1", "1", "1", "1", "5", "10"]
-        );
+        assert_eq!(args, [visitor.to_hex().as_str(), "1", "1 1 1 5 10"]);
         let (keys, args) = check_and_join_input("r", &check, None, None);
         assert_eq!(keys, ["bg:{r}:u:ip:1"]);
-        assert_eq!(args, ["", "0", "1", "1", "1", "5", "10"]);
+        assert_eq!(args, ["", "0", "1 1 1 5 10"]);
     }
 
     #[test]

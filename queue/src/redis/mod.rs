@@ -3,6 +3,7 @@
 //! token bucket per room in Redis holds the admission rate across all instances.
 
 mod decode;
+mod run_script;
 mod scripts;
 mod tls;
 
@@ -27,6 +28,7 @@ use crate::store::{
 };
 
 pub use decode::is_transient_redis_error;
+pub use run_script::run_script;
 pub use scripts::{JOIN_FUNCTION_LUA, JOIN_LUA};
 
 /// The join's reply (of `JOIN_LUA`, or of `join_place()` in `JOIN_FUNCTION_LUA`) as `Joined`.
@@ -177,17 +179,19 @@ impl RedisStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    /// Run `script` on the room's keys with the arguments `args` makes (again only when
+    /// Redis lost its script cache: see `run_script`).
     async fn eval<R: FromValue>(
         &self,
         script: &Script,
         room: &str,
-        args: Vec<String>,
+        args: impl Fn() -> Vec<String>,
     ) -> Result<R, StoreError> {
-        // evalsha_with_reload: a restarted Redis has lost its script cache; reload and retry.
-        script
-            .evalsha_with_reload(self.pool.next(), RoomKeys::new(room).to_vec(), args)
-            .await
-            .map_err(|e| decode::store_error(room, e))
+        run_script(script, self.pool.next(), || {
+            (RoomKeys::new(room).to_vec(), args())
+        })
+        .await
+        .map_err(|e| decode::store_error(room, e))
     }
 }
 
@@ -201,7 +205,9 @@ impl QueueStore for RedisStore {
         validate_settings(configured)?;
         let (mut args, n_configured) = settings_args(settings_digest(configured), configured);
         args.insert(3, n_configured.to_string());
-        let flat: Vec<String> = self.eval(&self.scripts.init_room, room, args).await?;
+        let flat: Vec<String> = self
+            .eval(&self.scripts.init_room, room, || args.clone())
+            .await?;
         settings::from_hash(flat)
     }
 
@@ -213,7 +219,9 @@ impl QueueStore for RedisStore {
     ) -> Result<(RoomSettings, bool), StoreError> {
         validate_settings(live)?;
         let (args, _) = settings_args(settings_digest(configured), live);
-        let mut flat: Vec<String> = self.eval(&self.scripts.restore_room, room, args).await?;
+        let mut flat: Vec<String> = self
+            .eval(&self.scripts.restore_room, room, || args.clone())
+            .await?;
         if flat.is_empty() {
             return Err(StoreError::Protocol("empty restore_room reply".into()));
         }
@@ -222,7 +230,7 @@ impl QueueStore for RedisStore {
     }
 
     async fn settings(&self, room: &str) -> Result<RoomSettings, StoreError> {
-        let flat: Vec<String> = self.eval(&self.scripts.settings, room, Vec::new()).await?;
+        let flat: Vec<String> = self.eval(&self.scripts.settings, room, Vec::new).await?;
         settings::from_hash(flat)
     }
 
@@ -260,34 +268,36 @@ impl QueueStore for RedisStore {
             args.push(value);
         }
         args.extend(delete.into_iter().map(str::to_string));
-        let flat: Vec<String> = self.eval(&self.scripts.update_settings, room, args).await?;
+        let flat: Vec<String> = self
+            .eval(&self.scripts.update_settings, room, || args.clone())
+            .await?;
         settings::from_hash(flat)
     }
 
     async fn join(&self, room: &str, visitor: VisitorId) -> Result<Joined, StoreError> {
         let reply: Vec<i64> = self
-            .eval(&self.scripts.join, room, vec![visitor_member(visitor)])
+            .eval(&self.scripts.join, room, || vec![visitor_member(visitor)])
             .await?;
         decode::joined(&reply)
     }
 
     async fn status(&self, room: &str, visitor: VisitorId) -> Result<Placement, StoreError> {
         let reply: Vec<i64> = self
-            .eval(&self.scripts.status, room, vec![visitor_member(visitor)])
+            .eval(&self.scripts.status, room, || vec![visitor_member(visitor)])
             .await?;
         decode::placement(&reply)
     }
 
     async fn leave(&self, room: &str, visitor: VisitorId) -> Result<Left, StoreError> {
         let reply: Vec<i64> = self
-            .eval(&self.scripts.leave, room, vec![visitor_member(visitor)])
+            .eval(&self.scripts.leave, room, || vec![visitor_member(visitor)])
             .await?;
         decode::left(&reply, visitor)
     }
 
     async fn renew(&self, room: &str, visitor: VisitorId) -> Result<Option<u64>, StoreError> {
         let reply: Vec<i64> = self
-            .eval(&self.scripts.renew, room, vec![visitor_member(visitor)])
+            .eval(&self.scripts.renew, room, || vec![visitor_member(visitor)])
             .await?;
         match reply.as_slice() {
             [0] => Ok(None),
@@ -300,7 +310,9 @@ impl QueueStore for RedisStore {
 
     async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<Revoked, StoreError> {
         let args = vec![visitor_member(visitor), self.revocation_grace_ms.clone()];
-        let reply: Vec<i64> = self.eval(&self.scripts.revoke, room, args).await?;
+        let reply: Vec<i64> = self
+            .eval(&self.scripts.revoke, room, || args.clone())
+            .await?;
         let [had, cutoff] = decode::counts::<2>(&reply, "revoke")?;
         Ok(Revoked {
             had_place: had == 1,
@@ -321,7 +333,9 @@ impl QueueStore for RedisStore {
             self.revocation_grace_ms.clone(),
             REVOCATION_PAGE.to_string(),
         ];
-        let reply: Vec<String> = self.eval(&self.scripts.revocations, room, args).await?;
+        let reply: Vec<String> = self
+            .eval(&self.scripts.revocations, room, || args.clone())
+            .await?;
         decode::revocation_page(&reply)
     }
 
@@ -338,16 +352,14 @@ impl QueueStore for RedisStore {
                 args.push(revocation.passes_expiring_by_ms.to_string());
             }
             let _logged: i64 = self
-                .eval(&self.scripts.restore_revocations, room, args)
+                .eval(&self.scripts.restore_revocations, room, || args.clone())
                 .await?;
         }
         Ok(())
     }
 
     async fn admit_tick(&self, room: &str) -> Result<TickOutcome, StoreError> {
-        let reply: Vec<i64> = self
-            .eval(&self.scripts.admit_tick, room, Vec::new())
-            .await?;
+        let reply: Vec<i64> = self.eval(&self.scripts.admit_tick, room, Vec::new).await?;
         let [admitted, waiting, active, abandoned] = decode::counts::<4>(&reply, "admit_tick")?;
         Ok(TickOutcome {
             admitted,
@@ -358,7 +370,7 @@ impl QueueStore for RedisStore {
     }
 
     async fn stats(&self, room: &str) -> Result<RoomStats, StoreError> {
-        let reply: Vec<i64> = self.eval(&self.scripts.stats, room, Vec::new()).await?;
+        let reply: Vec<i64> = self.eval(&self.scripts.stats, room, Vec::new).await?;
         let [waiting, active, admitted_total, joins_total] = decode::counts::<4>(&reply, "stats")?;
         Ok(RoomStats {
             waiting,
@@ -370,15 +382,19 @@ impl QueueStore for RedisStore {
 
     async fn frontier(&self, room: &str, cursor: u64) -> Result<Frontier, StoreError> {
         let args = vec![cursor.to_string(), FRONTIER_PAGE.to_string()];
-        let reply: Vec<String> = self.eval(&self.scripts.frontier, room, args).await?;
+        let reply: Vec<String> = self
+            .eval(&self.scripts.frontier, room, || args.clone())
+            .await?;
         decode::frontier(&reply)
     }
 
     async fn touch(&self, room: &str, visitors: &[VisitorId]) -> Result<u64, StoreError> {
         let mut queued = 0;
         for batch in visitors.chunks(TOUCH_BATCH) {
-            let args = batch.iter().copied().map(visitor_member).collect();
-            let count: i64 = self.eval(&self.scripts.touch, room, args).await?;
+            let args: Vec<String> = batch.iter().copied().map(visitor_member).collect();
+            let count: i64 = self
+                .eval(&self.scripts.touch, room, || args.clone())
+                .await?;
             let [count] = decode::counts::<1>(&[count], "touch")?;
             queued += count;
         }

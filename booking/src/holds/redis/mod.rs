@@ -9,7 +9,7 @@ use fred::types::scripts::Script;
 use fred::types::{FromValue, Value};
 
 use anteroom_admission::VisitorId;
-use anteroom_queue::{connect_pool, RedisOptions, StoreError};
+use anteroom_queue::{connect_pool, run_script, RedisOptions, StoreError};
 
 use super::{check_capacity, validate_event, validate_seats, HoldError, HoldStore};
 use crate::{new_id, Hold};
@@ -45,11 +45,11 @@ impl RedisHolds {
         args: Vec<String>,
     ) -> Result<R, HoldError> {
         validate_event(event)?;
-        // evalsha_with_reload: a restarted Redis has lost its script cache.
-        script
-            .evalsha_with_reload(self.pool.next(), keys(event, scope), args)
-            .await
-            .map_err(|e| HoldError::Unavailable(e.to_string()))
+        run_script(script, self.pool.next(), || {
+            (keys(event, scope), args.clone())
+        })
+        .await
+        .map_err(|e| HoldError::Unavailable(e.to_string()))
     }
 }
 

@@ -8,10 +8,12 @@
 --       visitors holding places under it), then one spill zset per place subject
 --       (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms), used only once a subject has
 --       more holders than fit inline; the last keys of the script.
--- ARGV after abase: m, n, then record index (1-based), limit and window_ms for each of the n
---       counters, then, with a place check: visitor, max_per_subject, hold_ms and the record
---       index of each place subject (the caller clamps windows and holds to
---       [1, MAX_WINDOW_MS]).
+-- ARGV after abase: the layout, then, with a place check, the visitor. The layout is one
+--       text of numbers separated by spaces (one argument, not twenty: each costs the
+--       gateway an encoded bulk string and Redis a parsed one): m, n, then record index
+--       (1-based), limit and window_ms for each of the n counters, then, with a place check,
+--       max_per_subject, hold_ms and the record index of each place subject (the caller
+--       clamps windows and holds to [1, MAX_WINDOW_MS]).
 -- Appends to `reply` count and retry_after_ms (-1: allowed) per counter, then the place
 -- flag (1 allowed, 0 refused, -1 no place check) and the holders per subject; returns
 -- whether the request is clean: every counter allowed and the place not refused.
@@ -130,7 +132,11 @@ local function guard_check(kbase, abase, reply, t)
   local NOW_MS = math.floor(NOW_US / 1000)
   local NOW_MS_TEXT = int(NOW_MS)
 
-  local m, n = tonumber(ARGV[abase + 1]), tonumber(ARGV[abase + 2])
+  local layout = {}
+  for field in string.gmatch(ARGV[abase + 1], '%d+') do
+    layout[#layout + 1] = field
+  end
+  local m, n = tonumber(layout[1]), tonumber(layout[2])
   local clean = true
 
   -- Every record read in one command (one slot: the keys share the room's hash tag); a
@@ -143,9 +149,9 @@ local function guard_check(kbase, abase, reply, t)
     end
   end
   for i = 1, n do
-    local a = abase + 3 * i
-    local record, limit = records[tonumber(ARGV[a])], tonumber(ARGV[a + 1])
-    local window = ARGV[a + 2]
+    local a = 3 * i
+    local record, limit = records[tonumber(layout[a])], tonumber(layout[a + 1])
+    local window = layout[a + 2]
     local window_us = tonumber(window) * 1000
     local interval = math.max(math.floor(window_us / math.max(limit, 1)), 1)
     local burst = interval * limit
@@ -162,11 +168,12 @@ local function guard_check(kbase, abase, reply, t)
     end
   end
 
-  local p = abase + 3 * n + 3
-  if ARGV[p] == nil then
+  local p = 3 * n + 3
+  local visitor = ARGV[abase + 2]
+  if visitor == nil then
     reply[#reply + 1] = -1
   else
-    local visitor, max, hold_text = ARGV[p], tonumber(ARGV[p + 1]), ARGV[p + 2]
+    local max, hold_text = tonumber(layout[p]), layout[p + 1]
     local hold = tonumber(hold_text)
     local stale = NOW_MS - hold
     local first_spill = kbase + m
@@ -177,7 +184,7 @@ local function guard_check(kbase, abase, reply, t)
     -- a spilled subject is counted in its zset.
     local allowed, held, holders, place_records = 1, {}, {}, {}
     for s = 1, subjects do
-      local record = records[tonumber(ARGV[p + 2 + s])]
+      local record = records[tonumber(layout[p + 1 + s])]
       place_records[s] = record
       record.hold, record.hold_text = hold, hold_text
       if record.spilled then
