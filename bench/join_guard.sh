@@ -155,3 +155,12 @@ printf '| joins/s, guard on (median) | %s |\n| joins/s, guard off (median) | %s 
 printf '| gateway CPU µs per join, on / off (median) | %s / %s |\n| Redis CPU µs per join, on / off (median) | %s / %s |\n| other processes, %% of the machine (median, max) | %s, %s |\n' \
     "$(median "${ON_GW[@]}")" "$(median "${OFF_GW[@]}")" "$(median "${ON_RD[@]}")" "$(median "${OFF_RD[@]}")" \
     "$(median "${FOREIGN[@]}")" "$(printf '%s\n' "${FOREIGN[@]}" | sort -g | tail -1)"
+# The same CPU as capacities: what one gateway core, and one Redis core, would serve with the
+# guard on as a share of what they serve with it off (when each has cores of its own, the
+# join rate is bound by the dearer of the two; on this shared machine, by their sum).
+python3 -c "
+on_gw, off_gw, on_rd, off_rd = $(median "${ON_GW[@]}"), $(median "${OFF_GW[@]}"), $(median "${ON_RD[@]}"), $(median "${OFF_RD[@]}")
+print('| gateway CPU per join, off / on | %.2f |' % (off_gw / on_gw))
+print('| Redis CPU per join, off / on | %.2f |' % (off_rd / on_rd))
+print('| gateway + Redis CPU per join, off / on | %.2f |' % ((off_gw + off_rd) / (on_gw + on_rd)))
+"

@@ -82,11 +82,6 @@ impl RedisGuardStore {
         }
     }
 
-    /// SHA-1 of the check script.
-    pub fn check_script_sha(&self) -> String {
-        self.check.sha1().to_string()
-    }
-
     /// Close every connection.
     pub async fn quit(&self) -> Result<(), GuardStoreError> {
         self.pool.quit().await.map_err(guard_error)
@@ -96,7 +91,7 @@ impl RedisGuardStore {
     async fn eval(
         &self,
         script: &Script,
-        input: impl Fn() -> (Vec<String>, Vec<String>),
+        input: impl Fn() -> (Vec<String>, Vec<Value>),
     ) -> Result<Vec<i64>, GuardStoreError> {
         run_script(script, self.pool.next(), input)
             .await
@@ -113,9 +108,9 @@ fn guard_error(error: Error) -> GuardStoreError {
 }
 
 /// `KEYS` and `ARGV` of the check script (layout in `guard_check.lua`).
-fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<String>) {
+fn script_input(room: &str, check: &GuardCheck) -> (Vec<String>, Vec<Value>) {
     let mut keys = Vec::with_capacity(check.velocity.len() + 4);
-    let mut args = Vec::with_capacity(3 * check.velocity.len() + 8);
+    let mut args = Vec::with_capacity(2);
     push_check(room, check, &mut keys, &mut args);
     (keys, args)
 }
@@ -127,22 +122,22 @@ fn check_and_join_input(
     check: &GuardCheck,
     shadow_of: Option<VisitorId>,
     join: Option<VisitorId>,
-) -> (Vec<String>, Vec<String>) {
+) -> (Vec<String>, Vec<Value>) {
     let mut keys = Vec::with_capacity(check.velocity.len() + 17);
-    let mut args = Vec::with_capacity(3 * check.velocity.len() + 10);
+    let mut args: Vec<Value> = Vec::with_capacity(4);
     match join {
         Some(visitor) => {
             keys.extend(RoomKeys::new(room).to_vec());
-            args.push(visitor_member(visitor));
+            args.push(visitor_member(visitor).into());
         }
-        None => args.push(String::new()),
+        None => args.push("".into()),
     }
     match shadow_of {
         Some(visitor) => {
             keys.push(keys::shadow(room, visitor));
-            args.push("1".to_string());
+            args.push("1".into());
         }
-        None => args.push("0".to_string()),
+        None => args.push("0".into()),
     }
     push_check(room, check, &mut keys, &mut args);
     (keys, args)
@@ -150,9 +145,10 @@ fn check_and_join_input(
 
 /// Append the check's keys and arguments (layout in `guard_check.lua`): one record per
 /// distinct subject (a subject counted under two windows and holding places is one key),
-/// then the spill zset of each place subject; the numbers in one layout argument, then the
-/// visitor of the place check.
-fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<String>) {
+/// then the spill zset of each place subject; the numbers as one layout argument of
+/// little-endian f64s (whole numbers below 2^53: windows and holds are clamped to
+/// `MAX_WINDOW_MS`), then the visitor of the place check.
+fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<Value>) {
     let place_subjects = check.places.as_ref().map_or(&[][..], |p| &p.subjects[..]);
     let mut subjects: Vec<&str> = Vec::with_capacity(check.velocity.len() + place_subjects.len());
     let mut numbers: Vec<u64> =
@@ -171,18 +167,15 @@ fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut
     }
     keys.extend(subjects.iter().map(|subject| keys::subject(room, subject)));
     keys.extend(place_subjects.iter().map(|s| keys::places(room, s)));
-    let mut layout = String::with_capacity(8 * (numbers.len() + 2));
-    let mut digits = itoa::Buffer::new();
     let counts = [subjects.len() as u64, check.velocity.len() as u64];
-    for (i, number) in counts.iter().chain(&numbers).enumerate() {
-        if i > 0 {
-            layout.push(' ');
-        }
-        layout.push_str(digits.format(*number));
+    let mut layout = Vec::with_capacity(8 * (counts.len() + numbers.len()));
+    for number in counts.iter().chain(&numbers) {
+        // Every number here is below 2^53 (counts, u32 limits, clamped windows and holds).
+        layout.extend_from_slice(&(*number as f64).to_le_bytes());
     }
-    args.push(layout);
+    args.push(Value::Bytes(layout.into()));
     if let Some(places) = &check.places {
-        args.push(places.visitor.to_hex());
+        args.push(places.visitor.to_hex().into());
     }
 }
 
@@ -385,6 +378,15 @@ mod tests {
     use super::*;
     use crate::store::{PlaceCheck, VelocityCheck};
 
+    /// A layout argument: the numbers as little-endian f64s.
+    fn layout(numbers: &[u32]) -> Value {
+        let bytes: Vec<u8> = numbers
+            .iter()
+            .flat_map(|n| f64::from(*n).to_le_bytes())
+            .collect();
+        Value::Bytes(bytes.into())
+    }
+
     #[test]
     fn the_script_input_declares_every_key_under_the_room_tag() {
         let check = GuardCheck {
@@ -413,7 +415,13 @@ mod tests {
         let visitor = VisitorId([1; 16]).to_hex();
         // m = 2 records, n = 2 counters (record, limit, window each), then max 3, hold and the
         // place subject's record (1).
-        assert_eq!(args, ["2 2 1 5 1 2 7 60000 3 120000 1", visitor.as_str()]);
+        assert_eq!(
+            args,
+            [
+                layout(&[2, 2, 1, 5, 1, 2, 7, 60000, 3, 120000, 1]),
+                visitor.as_str().into()
+            ]
+        );
     }
 
     #[test]
@@ -433,10 +441,17 @@ mod tests {
         assert_eq!(keys[12], keys::shadow("r", visitor));
         assert_eq!(keys[13], "bg:{r}:u:ip:1");
         assert!(keys.iter().all(|key| key.contains("{r}:")), "one hash slot");
-        assert_eq!(args, [visitor.to_hex().as_str(), "1", "1 1 1 5 10"]);
+        assert_eq!(
+            args,
+            [
+                visitor.to_hex().as_str().into(),
+                "1".into(),
+                layout(&[1, 1, 1, 5, 10])
+            ]
+        );
         let (keys, args) = check_and_join_input("r", &check, None, None);
         assert_eq!(keys, ["bg:{r}:u:ip:1"]);
-        assert_eq!(args, ["", "0", "1 1 1 5 10"]);
+        assert_eq!(args, ["".into(), "0".into(), layout(&[1, 1, 1, 5, 10])]);
     }
 
     #[test]

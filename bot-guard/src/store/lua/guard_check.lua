@@ -8,12 +8,14 @@
 --       visitors holding places under it), then one spill zset per place subject
 --       (`bg:{ROOM}:p:<subject>`, visitor id -> last seen ms), used only once a subject has
 --       more holders than fit inline; the last keys of the script.
--- ARGV after abase: the layout, then, with a place check, the visitor. The layout is one
---       text of numbers separated by spaces (one argument, not twenty: each costs the
---       gateway an encoded bulk string and Redis a parsed one): m, n, then record index
+-- ARGV after abase: the layout, then, with a place check, the visitor. The layout is the
+--       check's numbers as little-endian f64s, read with one `struct.unpack` (one argument,
+--       not sixteen: each costs the gateway an encoded bulk string and Redis a Lua string;
+--       parsing decimal text in Lua costs more than either): m, n, then record index
 --       (1-based), limit and window_ms for each of the n counters, then, with a place check,
 --       max_per_subject, hold_ms and the record index of each place subject (the caller
---       clamps windows and holds to [1, MAX_WINDOW_MS]).
+--       clamps windows and holds to [1, MAX_WINDOW_MS]; every number is whole and below 2^53,
+--       exact in a double).
 -- Appends to `reply` count and retry_after_ms (-1: allowed) per counter, then the place
 -- flag (1 allowed, 0 refused, -1 no place check) and the holders per subject; returns
 -- whether the request is clean: every counter allowed and the place not refused.
@@ -24,8 +26,9 @@
 -- they live in the spill zset. `hold_ms` is the last place check's, which a check without
 -- places keeps. Entries that have passed (tat <= now, seen <= now - hold) are dropped when
 -- the record is written back; it lives (PX) as long as its longest entry, a spilled one at
--- least as long as its zset. Every call runs for a new fan, so the common path builds few
--- strings: Lua string building, not Redis, is most of a check's cost.
+-- least as long as its zset. Every call runs for a new fan, and interpreted Lua, not Redis'
+-- commands, is most of a check's cost (callgrind, docs/benchmarks.md): the common path makes
+-- few tables and strings, and calls no `math` function.
 
 -- MAX_DEBT_LIMITS in gcra.rs: every request pays an interval, refused ones too, up to this
 -- many times the limit.
@@ -37,12 +40,35 @@ local INLINE_HOLDERS = 8
 -- and costs a fraction of '%.0f', which goes through glibc's multi-precision printf.
 local function int(x) return string.format('%d', x) end
 
--- A record's text as tables: tats by window text, holders' seen ms (as text) by visitor.
-local function decode(text)
-  local record = {tats = {}, holders = {}, existed = text ~= false}
-  if not text then
-    return record
+-- x / y rounded up and down, for whole x >= 0 and y > 0 (no `math` call: each costs as much
+-- as a dozen arithmetic operations here).
+local function ceil_div(x, y)
+  local r = x % y
+  if r == 0 then
+    return x / y
   end
+  return (x - r) / y + 1
+end
+local function floor_div(x, y) return (x - x % y) / y end
+
+-- Each window's text, made once per script however many counters and records use it.
+local window_texts = {}
+local function window_text(window)
+  local text = window_texts[window]
+  if not text then
+    text = int(window)
+    window_texts[window] = text
+  end
+  return text
+end
+
+-- A record's text as tables: `t`, tats (µs) by window; `h`, holders' seen ms (as text) by
+-- visitor; `hold`/`hold_text`; `spilled`; `existed`.
+local function decode(text)
+  if not text then
+    return {t = {}, h = {}}
+  end
+  local record = {t = {}, h = {}, existed = true}
   local bar = string.find(text, '|', 1, true)
   local counters = text
   if bar then
@@ -56,13 +82,13 @@ local function decode(text)
         record.spilled = true
       else
         for visitor, seen in string.gmatch(holders, '([^=,]+)=([^,]+)') do
-          record.holders[visitor] = seen
+          record.h[visitor] = seen
         end
       end
     end
   end
   for window, tat in string.gmatch(counters, '([^=,]+)=([^,]+)') do
-    record.tats[window] = tonumber(tat)
+    record.t[tonumber(window)] = tonumber(tat)
   end
   return record
 end
@@ -70,41 +96,44 @@ end
 -- Write a record back (or delete it when nothing in it is live) as of now_us / now_ms, the
 -- whole text built with one concat.
 local function store(key, record, now_us, now_ms, now_ms_text)
-  local out, ttl, ttl_text = {}, 0, nil
-  for window, tat in pairs(record.tats) do
+  local out, n, ttl, ttl_text = {}, 0, 0, nil
+  for window, tat in pairs(record.t) do
     if tat > now_us then
-      if #out > 0 then
-        out[#out + 1] = ','
+      if n > 0 then
+        n = n + 1
+        out[n] = ','
       end
-      out[#out + 1] = window
-      out[#out + 1] = '='
-      out[#out + 1] = int(tat)
-      ttl = math.max(ttl, math.ceil((tat - now_us) / 1000))
+      out[n + 1], out[n + 2], out[n + 3] = window_text(window), '=', int(tat)
+      n = n + 3
+      local left = ceil_div(tat - now_us, 1000)
+      if left > ttl then
+        ttl = left
+      end
     end
   end
   local hold = record.hold
   if hold then
-    local mark = #out
-    out[#out + 1] = '|'
-    out[#out + 1] = record.hold_text
-    out[#out + 1] = '|'
+    local mark = n
+    out[n + 1], out[n + 2], out[n + 3] = '|', record.hold_text, '|'
+    n = n + 3
     local live = false
     if record.spilled then
-      out[#out + 1] = '*'
+      n = n + 1
+      out[n] = '*'
       live = true
       if hold >= ttl then
         ttl, ttl_text = hold, record.hold_text
       end
     else
-      for visitor, seen in pairs(record.holders) do
+      for visitor, seen in pairs(record.h) do
         local left = (seen == now_ms_text and now_ms or tonumber(seen)) + hold - now_ms
         if left > 0 then
           if live then
-            out[#out + 1] = ','
+            n = n + 1
+            out[n] = ','
           end
-          out[#out + 1] = visitor
-          out[#out + 1] = '='
-          out[#out + 1] = seen
+          out[n + 1], out[n + 2], out[n + 3] = visitor, '=', seen
+          n = n + 3
           live = true
           if left > ttl then
             ttl, ttl_text = left, (left == hold and record.hold_text or nil)
@@ -113,12 +142,13 @@ local function store(key, record, now_us, now_ms, now_ms_text)
       end
     end
     if not live then
-      for i = #out, mark + 1, -1 do
+      for i = n, mark + 1, -1 do
         out[i] = nil
       end
+      n = mark
     end
   end
-  if #out == 0 or ttl <= 0 then
+  if n == 0 or ttl <= 0 then
     if record.existed then
       redis.call('DEL', key)
     end
@@ -129,15 +159,14 @@ end
 
 local function guard_check(kbase, abase, reply, t)
   local NOW_US = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local NOW_MS = math.floor(NOW_US / 1000)
+  local NOW_MS = floor_div(NOW_US, 1000)
   local NOW_MS_TEXT = int(NOW_MS)
 
-  local layout = {}
-  for field in string.gmatch(ARGV[abase + 1], '%d+') do
-    layout[#layout + 1] = field
-  end
-  local m, n = tonumber(layout[1]), tonumber(layout[2])
+  local blob = ARGV[abase + 1]
+  local layout = {struct.unpack('<' .. string.rep('d', #blob / 8), blob)}
+  local m, n = layout[1], layout[2]
   local clean = true
+  local r = #reply
 
   -- Every record read in one command (one slot: the keys share the room's hash tag); a
   -- counter named twice in one check reads what its first mention wrote, as one at a time.
@@ -150,31 +179,43 @@ local function guard_check(kbase, abase, reply, t)
   end
   for i = 1, n do
     local a = 3 * i
-    local record, limit = records[tonumber(layout[a])], tonumber(layout[a + 1])
-    local window = layout[a + 2]
-    local window_us = tonumber(window) * 1000
-    local interval = math.max(math.floor(window_us / math.max(limit, 1)), 1)
+    local tats, limit, window = records[layout[a]].t, layout[a + 1], layout[a + 2]
+    local interval = floor_div(window * 1000, limit > 1 and limit or 1)
+    if interval < 1 then
+      interval = 1
+    end
     local burst = interval * limit
-    local cap = math.max(burst * MAX_DEBT_LIMITS, interval)
-    local base = math.max(record.tats[window] or NOW_US, NOW_US)
-    local ahead = math.min(base + interval - NOW_US, cap)
-    record.tats[window] = NOW_US + ahead
-    reply[#reply + 1] = math.ceil(ahead / interval)
+    local cap = burst * MAX_DEBT_LIMITS
+    if cap < interval then
+      cap = interval
+    end
+    local base = tats[window] or NOW_US
+    if base < NOW_US then
+      base = NOW_US
+    end
+    local ahead = base + interval - NOW_US
+    if ahead > cap then
+      ahead = cap
+    end
+    tats[window] = NOW_US + ahead
+    reply[r + 1] = ceil_div(ahead, interval)
     if ahead <= burst then
-      reply[#reply + 1] = -1
+      reply[r + 2] = -1
     else
-      reply[#reply + 1] = math.max(math.ceil((ahead + interval - burst) / 1000), 1)
+      local retry = ceil_div(ahead + interval - burst, 1000)
+      reply[r + 2] = retry > 1 and retry or 1
       clean = false
     end
+    r = r + 2
   end
 
   local p = 3 * n + 3
   local visitor = ARGV[abase + 2]
   if visitor == nil then
-    reply[#reply + 1] = -1
+    reply[r + 1] = -1
   else
-    local max, hold_text = tonumber(layout[p]), layout[p + 1]
-    local hold = tonumber(hold_text)
+    local max, hold = layout[p], layout[p + 1]
+    local hold_text = int(hold)
     local stale = NOW_MS - hold
     local first_spill = kbase + m
     local subjects = #KEYS - first_spill
@@ -184,7 +225,7 @@ local function guard_check(kbase, abase, reply, t)
     -- a spilled subject is counted in its zset.
     local allowed, held, holders, place_records = 1, {}, {}, {}
     for s = 1, subjects do
-      local record = records[tonumber(layout[p + 1 + s])]
+      local record = records[layout[p + 1 + s]]
       place_records[s] = record
       record.hold, record.hold_text = hold, hold_text
       if record.spilled then
@@ -196,21 +237,22 @@ local function guard_check(kbase, abase, reply, t)
         held[s] = holders[s] > 0 and redis.call('ZSCORE', zset, visitor) ~= false
       else
         local count = 0
-        for holder, seen in pairs(record.holders) do
+        for holder, seen in pairs(record.h) do
           if tonumber(seen) > stale then
             count = count + 1
           else
-            record.holders[holder] = nil
+            record.h[holder] = nil
           end
         end
         holders[s] = count
-        held[s] = record.holders[visitor] ~= nil
+        held[s] = record.h[visitor] ~= nil
       end
       if not held[s] and holders[s] >= max then
         allowed = 0
       end
     end
-    reply[#reply + 1] = allowed
+    r = r + 1
+    reply[r] = allowed
     for s = 1, subjects do
       local record = place_records[s]
       if allowed == 1 then
@@ -222,23 +264,24 @@ local function guard_check(kbase, abase, reply, t)
           redis.call('ZADD', zset, NOW_MS_TEXT, visitor)
           redis.call('PEXPIRE', zset, hold_text)
         else
-          record.holders[visitor] = NOW_MS_TEXT
+          record.h[visitor] = NOW_MS_TEXT
           if holders[s] > INLINE_HOLDERS then
             -- Too many to keep inline: every holder moves to the zset, for good (until the
             -- record expires), so a big shared subject costs log(n), not n, per check.
             local members = {}
-            for holder, seen in pairs(record.holders) do
+            for holder, seen in pairs(record.h) do
               members[#members + 1] = seen
               members[#members + 1] = holder
             end
             redis.call('ZADD', zset, unpack(members))
             redis.call('PEXPIRE', zset, hold_text)
-            record.holders = {}
+            record.h = {}
             record.spilled = true
           end
         end
       end
-      reply[#reply + 1] = holders[s]
+      r = r + 1
+      reply[r] = holders[s]
     end
     clean = clean and allowed == 1
   end

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""What the bot guard's check costs Redis for a new fan, piece by piece (ADR 0010).
+
+    bench/guard_redis_costs.py                 60,000 calls per probe, two passes
+    bench/guard_redis_costs.py --calls 20000 --passes 1
+
+Starts a redis-server of its own on a free loopback port, then for each probe sends
+`--calls` EVALSHAs, pipelined 200 at a time over one connection (so the client's round trips
+are not what is measured), each with a new random address: every call is a new fan, as in
+`bench/join_guard.sh`. It reads the server's CPU time (utime + stime from /proc/<pid>/stat)
+before and after each probe and prints Redis CPU per call. The probes build up to the real
+check (`guard_check.lua` + `check.lua`, the script `RedisGuardStore::check` runs):
+
+- `return 1`, no arguments: the floor of any script call;
+- `return 1` with the check's five keys and two arguments: what passing them costs;
+- + `TIME`; + `MGET` of the three records (none exists yet); + three `SET … PX` of new keys
+  with a fixed value (what making a new fan's keys costs, without any script logic);
+- the check itself: IP, subnet and fingerprint-in-subnet counted (GCRA), a place under the
+  IP and the fingerprint-in-subnet.
+
+The difference between the last two is the script's own work (Lua). Stops its server by pid.
+"""
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LUA = os.path.join(ROOT, "bot-guard", "src", "store", "lua")
+BATCH = 200
+# The check's numbers as `RedisGuardStore` sends them (little-endian f64s, `push_check`):
+# 3 records, 3 counters (record, limit, window), then max places, hold, and the records of the
+# two place subjects.
+LAYOUT = struct.pack("<15d", 3, 3, 1, 20, 10000, 2, 200, 10000, 3, 100, 10000, 4, 3600000, 1, 3)
+
+
+def encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class Redis:
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.reader = self.sock.makefile("rb")
+
+    def call(self, *args):
+        self.sock.sendall(encode(args))
+        return self.read()
+
+    def read(self):
+        line = self.reader.readline()
+        kind, rest = line[:1], line[1:].strip()
+        if kind == b"$":
+            size = int(rest)
+            return None if size < 0 else self.reader.read(size + 2)[:-2]
+        if kind == b"*":
+            return [self.read() for _ in range(int(rest))]
+        if kind == b":":
+            return int(rest)
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        return rest
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def new_fan():
+    a, b, c, d = (random.randint(1, 254) for _ in range(4))
+    ip = "ip:%d.%d.%d.%d" % (a, b, c, d)
+    net = "net:%d.%d.%d.0/24" % (a, b, c)
+    fp = "fpnet:a9277f427c249d2e@%d.%d.%d.0/24" % (a, b, c)
+    keys = ["bg:{bench}:u:" + s for s in (ip, net, fp)]
+    keys += ["bg:{bench}:p:" + ip, "bg:{bench}:p:" + fp]
+    return keys, [LAYOUT, "%032x" % random.getrandbits(128)]
+
+
+def probe(redis, pid, script, with_input, calls):
+    sha = redis.call("SCRIPT", "LOAD", script).decode()
+    before = cpu_seconds(pid)
+    for _ in range(calls // BATCH):
+        payload = []
+        for _ in range(BATCH):
+            if with_input:
+                keys, args = new_fan()
+                payload.append(encode(["EVALSHA", sha, len(keys)] + keys + args))
+            else:
+                payload.append(encode(["EVALSHA", sha, 0]))
+        redis.sock.sendall(b"".join(payload))
+        for _ in range(BATCH):
+            redis.read()
+    return (cpu_seconds(pid) - before) * 1e6 / (calls // BATCH * BATCH)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=60000)
+    parser.add_argument("--passes", type=int, default=2)
+    options = parser.parse_args()
+    if not 1000 <= options.calls <= 1_000_000 or not 1 <= options.passes <= 10:
+        sys.exit("--calls 1000..1000000, --passes 1..10")
+    if shutil.which("redis-server") is None:
+        sys.exit("redis-server is required")
+    with open(os.path.join(LUA, "guard_check.lua")) as f:
+        guard_check = f.read()
+    with open(os.path.join(LUA, "check.lua")) as f:
+        check = guard_check + "\n" + f.read()
+    sets = "for i = 1, 3 do redis.call('SET', KEYS[i], '1796138441287095', 'PX', '30000') end "
+    probes = [
+        ("`return 1`, no arguments", "return 1", False),
+        ("`return 1`, the check's 5 keys and 2 arguments", "return 1", True),
+        ("+ `TIME`", "redis.call('TIME') return 1", True),
+        ("+ `MGET` of the 3 records", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) return 1", True),
+        ("+ 3 `SET … PX` of new keys", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) " + sets + "return 1", True),
+        ("the check for a new fan (`guard_check.lua` + `check.lua`)", check, True),
+    ]
+    work = tempfile.mkdtemp(prefix="anteroom-guard-costs.")
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", work],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis = Redis(port)
+                redis.call("PING")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("redis-server did not start")
+                time.sleep(0.05)
+        results = {name: [] for name, _, _ in probes}
+        for _ in range(options.passes):
+            for name, script, with_input in probes:
+                results[name].append(probe(redis, server.pid, script, with_input, options.calls))
+        print("| probe (%d calls each, new fan per call) | Redis CPU µs per call, pass by pass |" % options.calls)
+        print("|---|---|")
+        for name, _, _ in probes:
+            print("| %s | %s |" % (name, " / ".join("%.1f" % us for us in results[name])))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
