@@ -13,10 +13,11 @@ check (`guard_check.lua` + `check.lua`, the script `RedisGuardStore::check` runs
 
 - `return 1`, no arguments: the floor of any script call;
 - `return 1` with the check's five keys and two arguments: what passing them costs;
-- + `TIME`; + `MGET` of the three records (none exists yet); + three `SET … PX` of new keys
-  with a fixed value (what making a new fan's keys costs, without any script logic);
+- + `TIME`; + `MGET` of the three counters (none exists yet); + three `SET … PX` of new keys
+  with a fixed value; + a `ZCARD`, `ZADD` and `PEXPIRE` of two new sorted sets (what making a
+  new fan's keys costs, without any script logic);
 - the check itself: IP, subnet and fingerprint-in-subnet counted (GCRA), a place under the
-  IP and the fingerprint-in-subnet.
+  IP and the fingerprint-in-subnet (a visitor id made on the request is not counted).
 
 The difference between the last two is the script's own work (Lua). Stops its server by pid.
 """
@@ -36,9 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bot-guard", "src", "store", "lua")
 BATCH = 200
 # The check's numbers as `RedisGuardStore` sends them (little-endian f64s, `push_check`):
-# 3 records, 3 counters (record, limit, window), then max places, hold, and the records of the
-# two place subjects.
-LAYOUT = struct.pack("<15d", 3, 3, 1, 20, 10000, 2, 200, 10000, 3, 100, 10000, 4, 3600000, 1, 3)
+# 3 counters (limit, window), then max places and the hold.
+LAYOUT = struct.pack("<9d", 3, 20, 10000, 200, 10000, 100, 10000, 4, 3600000)
 
 
 def encode(args):
@@ -90,7 +90,7 @@ def new_fan():
     ip = "ip:%d.%d.%d.%d" % (a, b, c, d)
     net = "net:%d.%d.%d.0/24" % (a, b, c)
     fp = "fpnet:a9277f427c249d2e@%d.%d.%d.0/24" % (a, b, c)
-    keys = ["bg:{bench}:u:" + s for s in (ip, net, fp)]
+    keys = ["bg:{bench}:v:10000:" + s for s in (ip, net, fp)]
     keys += ["bg:{bench}:p:" + ip, "bg:{bench}:p:" + fp]
     return keys, [LAYOUT, "%032x" % random.getrandbits(128)]
 
@@ -125,13 +125,16 @@ def main():
         guard_check = f.read()
     with open(os.path.join(LUA, "check.lua")) as f:
         check = guard_check + "\n" + f.read()
-    sets = "for i = 1, 3 do redis.call('SET', KEYS[i], '1796138441287095', 'PX', '30000') end "
+    sets = "for i = 1, 3 do redis.call('SET', KEYS[i], '1796138441287095', 'PX', '300') end "
+    zsets = ("for i = 4, 5 do redis.call('ZCARD', KEYS[i]) redis.call('ZADD', KEYS[i], '1796138441287', ARGV[2]) "
+             "redis.call('PEXPIRE', KEYS[i], '3600000') end ")
     probes = [
         ("`return 1`, no arguments", "return 1", False),
         ("`return 1`, the check's 5 keys and 2 arguments", "return 1", True),
         ("+ `TIME`", "redis.call('TIME') return 1", True),
-        ("+ `MGET` of the 3 records", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) return 1", True),
+        ("+ `MGET` of the 3 counters", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) return 1", True),
         ("+ 3 `SET … PX` of new keys", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) " + sets + "return 1", True),
+        ("+ 2 new sorted sets (`ZCARD`, `ZADD`, `PEXPIRE`)", "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) " + sets + zsets + "return 1", True),
         ("the check for a new fan (`guard_check.lua` + `check.lua`)", check, True),
     ]
     work = tempfile.mkdtemp(prefix="anteroom-guard-costs.")

@@ -40,9 +40,12 @@ impl ClearanceKey {
         text.push_str(PREFIX);
         text.push_str(room);
         text.push('.');
-        text.push_str(&visitor.to_hex());
+        anteroom_admission::push_hex(&mut text, &visitor.0);
         text.push('.');
-        text.push_str(&expires_at.to_string());
+        {
+            use std::fmt::Write as _;
+            let _ = write!(text, "{expires_at}");
+        }
         let mac = hmac::sign(&self.0, text.as_bytes());
         text.push('.');
         URL_SAFE_NO_PAD.encode_string(mac.as_ref(), &mut text);

@@ -1,7 +1,8 @@
 //! Our own header fingerprint (not JA4H, whose licence is not open), the User-Agent family,
 //! and what the headers hint about automation.
 //!
-//! The fingerprint is SHA-256, cut to 8 bytes, of:
+//! The fingerprint is SipHash-1-3 (keys `FINGERPRINT_KEYS`, fixed and public: every instance
+//! and every restart must give one request the same fingerprint), little-endian, of:
 //!
 //! ```text
 //! names:  every header name in arrival order, lowercased, each followed by ','   (first 64)
@@ -14,9 +15,16 @@
 //! sends other headers than a `fetch`), and it changes when a bot rotates its header order,
 //! languages or client hints — which a scripted client rarely gets all right. The
 //! User-Agent enters only as its family, so a farm rotating version strings keeps its
-//! fingerprint.
+//! fingerprint. Collisions need not be hard to find: a client can already present any
+//! fingerprint it likes by sending another browser's headers, so the hash only has to spread
+//! real header sets apart, and it runs for every new visitor (SHA-256 cost four times as much).
 
-use ring::digest;
+use std::hash::Hasher;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use siphasher::sip::SipHasher13;
 
 use crate::signals::HeaderFingerprint;
 
@@ -25,6 +33,9 @@ pub const MAX_FINGERPRINT_HEADERS: usize = 64;
 /// Longest header name or value fingerprinted; the rest is cut.
 pub const MAX_FINGERPRINT_VALUE: usize = 256;
 const NAME_BUFFER: usize = 64;
+/// The fingerprint hash's keys: fixed, so fingerprints are stable across instances and
+/// restarts (they name store keys).
+pub const FINGERPRINT_KEYS: (u64, u64) = (0x616e_7465_726f_6f6d, 0x6670_2d76_3100_0000);
 /// Enough for a browser's headers without growing the buffer.
 const FINGERPRINT_INPUT_CAPACITY: usize = 1024;
 
@@ -136,11 +147,36 @@ const FAMILY_MARKERS: &[(&str, UaFamily)] = &[
     ("safari/", UaFamily::Safari),
 ];
 
+/// Every marker, searched in one pass over a User-Agent (overlapping matches, so the first
+/// marker in `FAMILY_MARKERS`' order that occurs anywhere is found, as by trying them one by
+/// one: that cost a scan per marker, 29 scans for a browser's User-Agent). `None` only if the
+/// automaton could not be built, which a fixed list of short markers never hits; then the
+/// markers are tried one by one.
+static MARKER_SEARCH: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build(FAMILY_MARKERS.iter().map(|(marker, _)| marker))
+        .ok()
+});
+
 /// The family of a User-Agent already lowercased.
 pub fn ua_family(user_agent_lower: &str) -> UaFamily {
     if user_agent_lower.trim().is_empty() {
         return UaFamily::Missing;
     }
+    let Some(search) = MARKER_SEARCH.as_ref() else {
+        return ua_family_marker_by_marker(user_agent_lower);
+    };
+    search
+        .find_overlapping_iter(user_agent_lower)
+        .map(|found| found.pattern().as_usize())
+        .min()
+        .and_then(|first| FAMILY_MARKERS.get(first))
+        .map_or(UaFamily::Other, |(_, family)| *family)
+}
+
+/// `ua_family`, trying the markers one by one (the reference the one-pass search must equal).
+fn ua_family_marker_by_marker(user_agent_lower: &str) -> UaFamily {
     FAMILY_MARKERS
         .iter()
         .find(|(marker, _)| user_agent_lower.contains(marker))
@@ -190,12 +226,9 @@ pub fn header_fingerprint(headers: &[(&str, &[u8])], family: UaFamily) -> Header
     }
     input.extend_from_slice(b"\nua=");
     input.extend_from_slice(family.as_str().as_bytes());
-    let hash = digest::digest(&digest::SHA256, &input);
-    let mut out = [0u8; 8];
-    for (slot, byte) in out.iter_mut().zip(hash.as_ref()) {
-        *slot = *byte;
-    }
-    HeaderFingerprint(out)
+    let mut hasher = SipHasher13::new_with_keys(FINGERPRINT_KEYS.0, FINGERPRINT_KEYS.1);
+    hasher.write(&input);
+    HeaderFingerprint(hasher.finish().to_le_bytes())
 }
 
 /// What a request's headers hint about automation. Each hint adds to the suspicion score
@@ -353,6 +386,31 @@ mod tests {
         for (ua, family) in cases {
             let lower = String::from_utf8_lossy(ua).to_lowercase();
             assert_eq!(ua_family(&lower), family, "{lower}");
+            if family != UaFamily::Missing {
+                assert_eq!(ua_family_marker_by_marker(&lower), family, "{lower}");
+            }
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The one-pass search finds what trying the markers one by one finds, for any text
+        /// built from markers (overlapping, nested, in any order) and filler.
+        #[test]
+        fn one_pass_equals_marker_by_marker(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    (0..FAMILY_MARKERS.len()).prop_map(|i| FAMILY_MARKERS[i].0.to_string()),
+                    "[a-z0-9/;. ()]{0,12}",
+                ],
+                0..8,
+            )
+        ) {
+            let text = parts.concat();
+            if !text.trim().is_empty() {
+                prop_assert_eq!(ua_family(&text), ua_family_marker_by_marker(&text));
+            }
         }
     }
 

@@ -36,7 +36,5 @@ pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PU
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};
 pub use rules::{Rules, VelocityLimit, VelocityLimits};
 pub use signals::{HeaderFingerprint, Signals, Subnet};
-pub use store::{
-    check_and_join_lua, MemoryGuardStore, RedisGuardStore, CHECK_LUA, INLINE_HOLDERS, MAX_WINDOW_MS,
-};
+pub use store::{check_and_join_lua, MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
 pub use verdict::{Reason, Verdict, VerdictKind};

@@ -18,14 +18,12 @@ fn key(room: &str, parts: &[&str]) -> String {
     key
 }
 
-/// A subject's record (ADR 0010): a string holding its GCRA `tat` per window and, while they
-/// are few, the visitors holding places under it; PX until its last entry passes.
-pub fn subject(room: &str, subject: &str) -> String {
-    key(room, &["u:", subject])
+/// A velocity counter (GCRA `tat`, a string with a PX expiry): one per subject and window.
+pub fn velocity(room: &str, window_ms: u64, subject: &str) -> String {
+    key(room, &["v:", &window_ms.to_string(), ":", subject])
 }
 
-/// The holders of places under a subject once they are too many for its record: a zset of
-/// visitor ids scored by last-seen ms.
+/// The holders of places under a subject: a zset of visitor ids scored by last-seen ms.
 pub fn places(room: &str, subject: &str) -> String {
     key(room, &["p:", subject])
 }
@@ -53,14 +51,16 @@ mod tests {
     fn every_key_carries_the_room_hash_tag() {
         let v = VisitorId([0xab; 16]);
         let keys = [
-            subject("tour", "ip:203.0.113.9"),
+            velocity("tour", 10_000, "ip:203.0.113.9"),
             places("tour", "fp:cafe"),
             redeemed("tour", "c1"),
             shadow("tour", v),
             rules("tour"),
         ];
-        assert_eq!(keys[0], "bg:{tour}:u:ip:203.0.113.9");
+        assert_eq!(keys[0], "bg:{tour}:v:10000:ip:203.0.113.9");
         assert_eq!(keys[3], format!("bg:{{tour}}:s:{}", "ab".repeat(16)));
         assert!(keys.iter().all(|k| k.starts_with("bg:{tour}:")));
+        // Subjects under two windows are distinct counters.
+        assert_ne!(velocity("tour", 1, "ip:x"), velocity("tour", 2, "ip:x"));
     }
 }

@@ -14,7 +14,7 @@ mod memory;
 mod redis;
 
 pub use memory::MemoryGuardStore;
-pub use redis::{check_and_join_lua, RedisGuardStore, CHECK_LUA, INLINE_HOLDERS};
+pub use redis::{check_and_join_lua, RedisGuardStore, CHECK_LUA};
 
 use anteroom_admission::VisitorId;
 use anteroom_queue::{Joined, StoreError};

@@ -42,10 +42,6 @@ pub fn check_and_join_lua() -> String {
     .join("\n")
 }
 
-/// The most holders a subject's record keeps inline (`INLINE_HOLDERS` in `guard_check.lua`);
-/// beyond, they move to the subject's zset.
-pub const INLINE_HOLDERS: usize = 8;
-
 /// Latest shadow end the store accepts (2^53 ms, far beyond any real date): Redis refuses a
 /// PXAT that overflows its clock arithmetic.
 const MAX_UNTIL_MS: u64 = 1 << 53;
@@ -143,52 +139,29 @@ fn check_and_join_input(
     (keys, args)
 }
 
-/// Append the check's keys and arguments (layout in `guard_check.lua`): one record per
-/// distinct subject (a subject counted under two windows and holding places is one key),
-/// then the spill zset of each place subject; the numbers as one layout argument of
-/// little-endian f64s (whole numbers below 2^53: windows and holds are clamped to
-/// `MAX_WINDOW_MS`), then the visitor of the place check.
+/// Append the check's keys and arguments (layout in `guard_check.lua`): a key per velocity
+/// counter, then a zset per place subject; the numbers as one layout argument of
+/// little-endian f64s (whole numbers below 2^53: limits are u32s, windows and holds are
+/// clamped to `MAX_WINDOW_MS`), then the visitor of the place check.
 fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<Value>) {
-    let place_subjects = check.places.as_ref().map_or(&[][..], |p| &p.subjects[..]);
-    let mut subjects: Vec<&str> = Vec::with_capacity(check.velocity.len() + place_subjects.len());
-    let mut numbers: Vec<u64> =
-        Vec::with_capacity(3 * check.velocity.len() + 2 + place_subjects.len());
+    let mut layout = Vec::with_capacity(8 * (3 + 2 * check.velocity.len()));
+    let mut push = |number: u64| layout.extend_from_slice(&(number as f64).to_le_bytes());
+    push(check.velocity.len() as u64);
     for limit in &check.velocity {
-        numbers.push(record_index(&mut subjects, &limit.subject));
-        numbers.push(u64::from(limit.limit));
-        numbers.push(span_ms(limit.window_ms));
+        let window = span_ms(limit.window_ms);
+        keys.push(keys::velocity(room, window, &limit.subject));
+        push(u64::from(limit.limit));
+        push(window);
     }
     if let Some(places) = &check.places {
-        numbers.push(u64::from(places.max_per_subject));
-        numbers.push(span_ms(places.hold_ms));
-        for subject in &places.subjects {
-            numbers.push(record_index(&mut subjects, subject));
-        }
-    }
-    keys.extend(subjects.iter().map(|subject| keys::subject(room, subject)));
-    keys.extend(place_subjects.iter().map(|s| keys::places(room, s)));
-    let counts = [subjects.len() as u64, check.velocity.len() as u64];
-    let mut layout = Vec::with_capacity(8 * (counts.len() + numbers.len()));
-    for number in counts.iter().chain(&numbers) {
-        // Every number here is below 2^53 (counts, u32 limits, clamped windows and holds).
-        layout.extend_from_slice(&(*number as f64).to_le_bytes());
+        keys.extend(places.subjects.iter().map(|s| keys::places(room, s)));
+        push(u64::from(places.max_per_subject));
+        push(span_ms(places.hold_ms));
     }
     args.push(Value::Bytes(layout.into()));
     if let Some(places) = &check.places {
         args.push(places.visitor.to_hex().into());
     }
-}
-
-/// The 1-based index of `subject` among the check's records, added when new.
-fn record_index<'a>(subjects: &mut Vec<&'a str>, subject: &'a str) -> u64 {
-    let index = match subjects.iter().position(|known| *known == subject) {
-        Some(found) => found + 1,
-        None => {
-            subjects.push(subject);
-            subjects.len()
-        }
-    };
-    index as u64
 }
 
 fn protocol(what: &str, reply: &[i64]) -> GuardStoreError {
@@ -410,15 +383,16 @@ mod tests {
             }),
         };
         let (keys, args) = script_input("r", &check);
-        // ip:1 is counted and holds places: one record.
-        assert_eq!(keys, ["bg:{r}:u:ip:1", "bg:{r}:u:fp:2", "bg:{r}:p:ip:1"]);
+        assert_eq!(
+            keys,
+            ["bg:{r}:v:1:ip:1", "bg:{r}:v:60000:fp:2", "bg:{r}:p:ip:1"]
+        );
         let visitor = VisitorId([1; 16]).to_hex();
-        // m = 2 records, n = 2 counters (record, limit, window each), then max 3, hold and the
-        // place subject's record (1).
+        // 2 counters (limit and window each; window 0 counts as 1 ms), then max 3 and the hold.
         assert_eq!(
             args,
             [
-                layout(&[2, 2, 1, 5, 1, 2, 7, 60000, 3, 120000, 1]),
+                layout(&[2, 5, 1, 7, 60000, 3, 120000]),
                 visitor.as_str().into()
             ]
         );
@@ -439,19 +413,19 @@ mod tests {
         assert_eq!(keys.len(), 14);
         assert_eq!(keys[..12], RoomKeys::new("r").to_vec()[..]);
         assert_eq!(keys[12], keys::shadow("r", visitor));
-        assert_eq!(keys[13], "bg:{r}:u:ip:1");
+        assert_eq!(keys[13], "bg:{r}:v:10:ip:1");
         assert!(keys.iter().all(|key| key.contains("{r}:")), "one hash slot");
         assert_eq!(
             args,
             [
                 visitor.to_hex().as_str().into(),
                 "1".into(),
-                layout(&[1, 1, 1, 5, 10])
+                layout(&[1, 5, 10])
             ]
         );
         let (keys, args) = check_and_join_input("r", &check, None, None);
-        assert_eq!(keys, ["bg:{r}:u:ip:1"]);
-        assert_eq!(args, ["".into(), "0".into(), layout(&[1, 1, 1, 5, 10])]);
+        assert_eq!(keys, ["bg:{r}:v:10:ip:1"]);
+        assert_eq!(args, ["".into(), "0".into(), layout(&[1, 5, 10])]);
     }
 
     #[test]
@@ -500,7 +474,6 @@ mod tests {
     fn the_script_shares_the_rust_constants() {
         let debt = crate::store::gcra::MAX_DEBT_LIMITS;
         assert!(CHECK_LUA.contains(&format!("local MAX_DEBT_LIMITS = {debt}\n")));
-        assert!(CHECK_LUA.contains(&format!("local INLINE_HOLDERS = {INLINE_HOLDERS}\n")));
     }
 
     #[test]
