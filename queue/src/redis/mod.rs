@@ -309,9 +309,10 @@ impl QueueStore for RedisStore {
     }
 
     async fn revoke(&self, room: &str, visitor: VisitorId) -> Result<Revoked, StoreError> {
-        let args = vec![visitor_member(visitor), self.revocation_grace_ms.clone()];
         let reply: Vec<i64> = self
-            .eval(&self.scripts.revoke, room, || args.clone())
+            .eval(&self.scripts.revoke, room, || {
+                vec![visitor_member(visitor), self.revocation_grace_ms.clone()]
+            })
             .await?;
         let [had, cutoff] = decode::counts::<2>(&reply, "revoke")?;
         Ok(Revoked {
@@ -328,13 +329,14 @@ impl QueueStore for RedisStore {
         room: &str,
         cursor: &str,
     ) -> Result<RevocationPage, StoreError> {
-        let args = vec![
-            cursor.to_string(),
-            self.revocation_grace_ms.clone(),
-            REVOCATION_PAGE.to_string(),
-        ];
         let reply: Vec<String> = self
-            .eval(&self.scripts.revocations, room, || args.clone())
+            .eval(&self.scripts.revocations, room, || {
+                vec![
+                    cursor.to_string(),
+                    self.revocation_grace_ms.clone(),
+                    REVOCATION_PAGE.to_string(),
+                ]
+            })
             .await?;
         decode::revocation_page(&reply)
     }
@@ -381,9 +383,10 @@ impl QueueStore for RedisStore {
     }
 
     async fn frontier(&self, room: &str, cursor: u64) -> Result<Frontier, StoreError> {
-        let args = vec![cursor.to_string(), FRONTIER_PAGE.to_string()];
         let reply: Vec<String> = self
-            .eval(&self.scripts.frontier, room, || args.clone())
+            .eval(&self.scripts.frontier, room, || {
+                vec![cursor.to_string(), FRONTIER_PAGE.to_string()]
+            })
             .await?;
         decode::frontier(&reply)
     }
@@ -391,9 +394,10 @@ impl QueueStore for RedisStore {
     async fn touch(&self, room: &str, visitors: &[VisitorId]) -> Result<u64, StoreError> {
         let mut queued = 0;
         for batch in visitors.chunks(TOUCH_BATCH) {
-            let args: Vec<String> = batch.iter().copied().map(visitor_member).collect();
             let count: i64 = self
-                .eval(&self.scripts.touch, room, || args.clone())
+                .eval(&self.scripts.touch, room, || {
+                    batch.iter().copied().map(visitor_member).collect()
+                })
                 .await?;
             let [count] = decode::counts::<1>(&[count], "touch")?;
             queued += count;
