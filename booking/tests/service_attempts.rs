@@ -138,14 +138,20 @@ async fn limits_from_an_untrusted_peer(api: &Api) {
     assert_eq!(state_of(api, "ip", "S4").await, "free", "nothing held");
 }
 
-/// Behind a trusted proxy: `X-Forwarded-For` names the client (its right-most untrusted
-/// entry; what a client wrote further left is not believed).
-async fn limits_behind_a_trusted_proxy(api: &Api) {
-    event(api, "xff").await;
-    for seat in ["S0", "S1", "S2", "S3"] {
-        let answer = attempt(api, "xff", VisitorId::random(), seat, Some("198.51.100.7")).await;
+/// A new event for `room`, and four attempts (the IP limit) by four visitors, the n-th one
+/// claiming to come from `client(n)`: all held.
+async fn use_up_the_ip_limit(api: &Api, room: &str, client: impl Fn(usize) -> String) {
+    event(api, room).await;
+    for (n, seat) in ["S0", "S1", "S2", "S3"].iter().enumerate() {
+        let answer = attempt(api, room, VisitorId::random(), seat, Some(&client(n))).await;
         assert_eq!(answer.status, 201, "{}", answer.body);
     }
+}
+
+/// Behind a trusted proxy: `X-Forwarded-For` names the client (its right-most untrusted
+/// entry; what a client wrote further left is not believed); an IPv6 client counts by its /64.
+async fn limits_behind_a_trusted_proxy(api: &Api) {
+    use_up_the_ip_limit(api, "xff", |_| "198.51.100.7".to_string()).await;
     let forged = attempt(
         api,
         "xff",
@@ -157,6 +163,29 @@ async fn limits_behind_a_trusted_proxy(api: &Api) {
     assert_refused(&forged, "from this address");
     let elsewhere = attempt(api, "xff", VisitorId::random(), "S4", Some("198.51.100.8")).await;
     assert_eq!(elsewhere.status, 201, "another client address counts apart");
+
+    // An IPv6 client is its /64: a host picking a new address in it for every attempt
+    // still has four a minute; the next /64 is another client.
+    use_up_the_ip_limit(api, "v6", |n| format!("2001:db8:0:1ab::{:x}", 0x1000 + n)).await;
+    let fifth = attempt(
+        api,
+        "v6",
+        VisitorId::random(),
+        "S4",
+        Some("2001:db8:0:1ab:ffff:ffff:ffff:fffe"),
+    )
+    .await;
+    assert_refused(&fifth, "from this address");
+    assert_eq!(state_of(api, "v6", "S4").await, "free", "nothing held");
+    let next = attempt(
+        api,
+        "v6",
+        VisitorId::random(),
+        "S4",
+        Some("2001:db8:0:1ac::1"),
+    )
+    .await;
+    assert_eq!(next.status, 201, "the next /64 counts apart: {}", next.body);
 }
 
 async fn sqlite() -> Arc<dyn Ledger> {

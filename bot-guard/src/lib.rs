@@ -35,6 +35,6 @@ pub use decide::{decide, decide_if_clean, suspicion, Counts};
 pub use difficulty::{price, shadow_lift, Demand, Work, NORMAL_DIFFICULTY, SUB_PUZZLES};
 pub use fingerprint::{header_fingerprint, header_hints, ua_family, HeaderHints, UaFamily};
 pub use rules::{Rules, VelocityLimit, VelocityLimits};
-pub use signals::{HeaderFingerprint, Signals, Subnet};
+pub use signals::{ip_subject, HeaderFingerprint, Signals, Subnet, IP_PREFIX_V6};
 pub use store::{check_and_join_lua, MemoryGuardStore, RedisGuardStore, CHECK_LUA, MAX_WINDOW_MS};
 pub use verdict::{Reason, Verdict, VerdictKind};

@@ -16,6 +16,10 @@ pub const SUBNET_PREFIX_V4: u8 = 24;
 /// IPv6 clients by /56: what a provider typically delegates to one customer, who may rotate
 /// through 2^72 addresses inside it.
 pub const SUBNET_PREFIX_V6: u8 = 56;
+/// One IPv6 "address", as the per-IP limits count it, is a /64: every host on a network picks
+/// its own addresses in its /64 (SLAAC, privacy addresses), and any host can bind as many of
+/// them as it likes, so a bot counted per /128 would meet no per-IP limit at all.
+pub const IP_PREFIX_V6: u8 = 64;
 /// The longest User-Agent kept for pattern matching; a longer one is cut (and is odd).
 pub const MAX_USER_AGENT_LEN: usize = 512;
 
@@ -129,10 +133,7 @@ impl Signals {
 
     /// Velocity subjects and place subjects in their stable text forms (store keys).
     pub fn ip_subject(&self) -> String {
-        let mut subject = String::with_capacity(44);
-        subject.push_str("ip:");
-        push_ip(&mut subject, self.ip);
-        subject
+        ip_subject(self.ip)
     }
 
     pub fn subnet_subject(&self) -> String {
@@ -167,6 +168,25 @@ impl Signals {
         anteroom_admission::push_hex(&mut subject, &self.visitor.0);
         subject
     }
+}
+
+/// What the per-IP limits count a client address as, in its stable text form (a store key):
+/// `ip:203.0.113.9` for IPv4 (an IPv4-mapped IPv6 address read as IPv4), `ip:2001:db8::/64`
+/// for IPv6 — the /64 the address is in ([`IP_PREFIX_V6`]). The gateway and the booking
+/// service both count by it.
+pub fn ip_subject(ip: IpAddr) -> String {
+    let ip = ip.to_canonical();
+    let mut subject = String::with_capacity(44);
+    subject.push_str("ip:");
+    match ip {
+        IpAddr::V4(_) => push_ip(&mut subject, ip),
+        IpAddr::V6(_) => {
+            push_ip(&mut subject, cidr_mask(ip, IP_PREFIX_V6));
+            subject.push('/');
+            push_decimal(&mut subject, IP_PREFIX_V6);
+        }
+    }
+    subject
 }
 
 /// Append an address's text (as `Display`): IPv4 by hand (the common case, made for every new
@@ -282,6 +302,38 @@ mod tests {
             .fingerprint_in_subnet_subject()
             .ends_with("@198.51.100.0/24"));
         assert_eq!(s.visitor_subject(), format!("vid:{}", "07".repeat(16)));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_slash_64() {
+        // Every address a host can pick in its /64 is one subject: rotating them buys nothing.
+        assert_eq!(
+            ip_subject(ip("2001:db8:0:1ab:1:2:3:4")),
+            "ip:2001:db8:0:1ab::/64"
+        );
+        assert_eq!(
+            ip_subject(ip("2001:db8:0:1ab:ffff:ffff:ffff:ffff")),
+            ip_subject(ip("2001:db8:0:1ab::1"))
+        );
+        // The next /64 of the same /56 is someone else (and shares only the subnet).
+        assert_ne!(
+            ip_subject(ip("2001:db8:0:1ac::1")),
+            ip_subject(ip("2001:db8:0:1ab::1"))
+        );
+        assert_eq!(
+            Subnet::of(ip("2001:db8:0:1ac::1")),
+            Subnet::of(ip("2001:db8:0:1ab::1"))
+        );
+        // IPv4 stays one address; a mapped one reads as IPv4.
+        assert_eq!(ip_subject(ip("203.0.113.9")), "ip:203.0.113.9");
+        assert_eq!(ip_subject(ip("::ffff:203.0.113.9")), "ip:203.0.113.9");
+        assert_ne!(
+            ip_subject(ip("203.0.113.9")),
+            ip_subject(ip("203.0.113.10"))
+        );
+        let headers: &[(&str, &[u8])] = &[("user-agent", b"x")];
+        let s = Signals::from_request(ip("2001:db8::7"), headers, VisitorId([0; 16]));
+        assert_eq!(s.ip_subject(), "ip:2001:db8::/64");
     }
 
     #[test]

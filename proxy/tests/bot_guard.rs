@@ -1,7 +1,7 @@
 //! The bot guard against real `anteroom serve` processes: a scripted bot, a farm rotating
 //! visitor ids behind one fingerprint, the proof-of-work endpoints (forged, expired,
 //! other-room and replayed solutions), the allow list, `X-Forwarded-For` from untrusted and
-//! trusted peers, counters shared by two gateways on one Redis, and 500 real-looking
+//! trusted peers, an IPv6 bot rotating addresses inside its /64, counters shared by two gateways on one Redis, and 500 real-looking
 //! browsers from distinct addresses that must all get through.
 #![allow(
     clippy::unwrap_used,
@@ -453,10 +453,9 @@ async fn the_allow_list_bypasses_the_guard_and_untrusted_forwarding_is_ignored()
     assert_eq!(waiting(&strict).await, 4);
 }
 
-#[tokio::test]
-async fn a_trusted_proxy_names_the_client() {
-    let origin = Origin::start().await;
-    let backend = Backend::memory();
+/// A paused room (no admission tick takes anyone out of the line meanwhile) whose gateway
+/// trusts the balancer at 127.0.0.9 to name clients in `X-Forwarded-For`.
+async fn behind_a_balancer(backend: &Backend, origin: &Origin, guard: &str) -> Gateway {
     let rooms = room_toml(
         ROOM,
         origin.addr,
@@ -464,15 +463,21 @@ async fn a_trusted_proxy_names_the_client() {
         "mode = \"queue-all\"\nadmit_per_second = 1",
     );
     let gateway = Gateway::start(
-        &backend,
+        backend,
         &rooms,
-        "trusted_proxies = [\"127.0.0.9/32\"]\n[bot_guard]\nchallenge = \"off\"\n",
+        &format!("trusted_proxies = [\"127.0.0.9/32\"]\n[bot_guard]\nchallenge = \"off\"\n{guard}"),
     )
     .await;
-    // Paused: no admission tick takes one of the ten out of the line meanwhile.
     gateway
         .admin_patch(ROOM, serde_json::json!({ "paused": true }))
         .await;
+    gateway
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client() {
+    let origin = Origin::start().await;
+    let gateway = behind_a_balancer(&Backend::memory(), &origin, "").await;
     let balancer = client_from("127.0.0.9");
     for n in 0..10 {
         let forwarded = [("x-forwarded-for", format!("198.51.{n}.7"))];
@@ -483,6 +488,54 @@ async fn a_trusted_proxy_names_the_client() {
         10,
         "ten clients behind one balancer"
     );
+}
+
+/// A bot with an IPv6 network behind a trusted proxy: a new address of one /64 and a new
+/// header fingerprint for every join (what any host can do: it picks its own addresses in its
+/// /64). The per-IP place limit counts the /64, so it still holds four places; a client in
+/// the next /64 of the same /56 is someone else.
+async fn an_ipv6_bot_rotating_addresses_in_its_slash_64(backend: Backend) {
+    let origin = Origin::start().await;
+    let gateway = behind_a_balancer(
+        &backend,
+        &origin,
+        "max_places_per_ip = 4\nmax_places_per_fingerprint = 4\n",
+    )
+    .await;
+    let balancer = client_from("127.0.0.9");
+    for n in 0..12 {
+        let forwarded = [
+            (
+                "x-forwarded-for",
+                format!("2001:db8:0:1ab::{:x}", 0x100 + n),
+            ),
+            ("accept-language", format!("en-{n}")),
+        ];
+        assert_eq!(bot_join(&balancer, &gateway, &forwarded).await.0, 429);
+    }
+    assert_eq!(
+        waiting(&gateway).await,
+        4,
+        "{}",
+        gateway.admin_room(ROOM).await
+    );
+    let by_ip = gateway
+        .metric("anteroom_bot_verdicts_total", &["reason=\"places_ip\""])
+        .await;
+    assert_eq!(by_ip, 8.0);
+    let next = [("x-forwarded-for", "2001:db8:0:1ac::1".to_string())];
+    bot_join(&balancer, &gateway, &next).await;
+    assert_eq!(waiting(&gateway).await, 5, "the next /64 is another client");
+}
+
+#[tokio::test]
+async fn memory_an_ipv6_bot_rotating_addresses_holds_at_most_its_places() {
+    an_ipv6_bot_rotating_addresses_in_its_slash_64(Backend::memory()).await;
+}
+
+#[tokio::test]
+async fn redis_an_ipv6_bot_rotating_addresses_holds_at_most_its_places() {
+    an_ipv6_bot_rotating_addresses_in_its_slash_64(Backend::redis()).await;
 }
 
 #[tokio::test]

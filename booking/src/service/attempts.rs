@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anteroom_admission::VisitorId;
-use anteroom_bot_guard::{client_ip, Cidr, GuardCheck, GuardStore, VelocityCheck};
+use anteroom_bot_guard::{client_ip, ip_subject, Cidr, GuardCheck, GuardStore, VelocityCheck};
 use anteroom_config::HoldsConfig;
 use axum::http::{HeaderMap, StatusCode};
 
@@ -71,7 +71,7 @@ impl AttemptGuard {
         )];
         if let Some(ip) = client {
             velocity.push(per_minute(
-                format!("ip:{ip}"),
+                ip_subject(ip),
                 limits.max_attempts_per_ip_per_minute,
             ));
         }
