@@ -5,6 +5,8 @@
     bench/guard_redis_costs.py --calls 20000 --passes 1
     bench/guard_redis_costs.py --callgrind --calls 5000 --passes 1
                                                instructions per call instead of CPU time
+    bench/guard_redis_costs.py --callgrind --floors --calls 10000 --passes 1
+                                               what other layouts' bare commands cost
 
 Starts a redis-server of its own on a free loopback port, then for each probe sends
 `--calls` EVALSHAs, pipelined 200 at a time over one connection (so the client's round trips
@@ -24,7 +26,17 @@ check (`guard_check.lua` + `check.lua`, the script `RedisGuardStore::check` runs
   visitor counted too, at most 3 places per subject (most calls find the subjects' keys and
   holders, many are refused a place).
 
-The difference between the last new-fan probes is the script's own work (Lua). With
+The difference between the last new-fan probes is the script's own work (Lua).
+
+`--floors` measures instead what other layouts of a new fan's five facts (velocity of IP,
+subnet and fingerprint-in-subnet; a place under IP and fingerprint-in-subnet) would cost
+Redis with **no logic at all** — only their commands with fixed values, each after the bare
+script with its keys and arguments: the layout in use (a string per counter, a zset per
+place subject), a zset per place subject also holding that subject's counters (3 keys),
+counters and places as fields of shared per-window hashes (no key per fan), and one hash
+per subnet holding all five facts (1 key). What a layout's logic would add comes on top.
+
+With
 `--callgrind` the server runs under `valgrind --tool=callgrind` and each probe reports the
 server's instructions per call (zeroed and dumped around the probe with `callgrind_control`):
 noise-free, for comparing versions of the script. Stops its server by pid.
@@ -119,6 +131,75 @@ def returning():
     return keys, [RETURNING_LAYOUT, visitor]
 
 
+def new_fan_subjects():
+    a, b, c, d = (random.randint(1, 254) for _ in range(4))
+    ip = "ip:%d.%d.%d.%d" % (a, b, c, d)
+    net = "net:%d.%d.%d.0/24" % (a, b, c)
+    fp = "fpnet:a9277f427c249d2e@%d.%d.%d.0/24" % (a, b, c)
+    return (a, b, c, d), ip, net, fp
+
+
+def merged_fan():
+    """A zset per place subject holding its counters too; the subnet's counter a string."""
+    _, ip, net, fp = new_fan_subjects()
+    keys = ["bg:{bench}:s:" + ip, "bg:{bench}:v:10000:" + net, "bg:{bench}:s:" + fp]
+    return keys, [LAYOUT, "%032x" % random.getrandbits(128)]
+
+
+def shared_hashes_fan():
+    """Counters and places as fields of shared hashes (this window's and the last one's)."""
+    _, ip, net, fp = new_fan_subjects()
+    keys = ["bg:{bench}:w:10000:0", "bg:{bench}:w:10000:1", "bg:{bench}:h:0", "bg:{bench}:h:1"]
+    return keys, [LAYOUT, "%032x" % random.getrandbits(128), ip, net, fp]
+
+
+def subnet_hash_fan():
+    """One hash per subnet holding every fact of its addresses and fingerprints."""
+    (a, b, c, d), _, _, _ = new_fan_subjects()
+    return ["bg:{bench}:n:%d.%d.%d" % (a, b, c)], [LAYOUT, "%032x" % random.getrandbits(128), "%d" % d]
+
+
+def floor_probes(sets, zsets):
+    """Each layout's bare script with its keys and arguments, then the same with the commands
+    a new fan's five facts need in that layout (fixed values, no logic)."""
+    merged = """local t = redis.call('TIME')
+redis.call('ZSCORE', KEYS[1], 't')
+redis.call('GET', KEYS[2])
+redis.call('ZSCORE', KEYS[3], 't')
+redis.call('ZADD', KEYS[1], '1796138441287095', 't', '1796138441287', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], '3600000')
+redis.call('SET', KEYS[2], '1796138441287095', 'PX', '300')
+redis.call('ZADD', KEYS[3], '1796138441287095', 't', '1796138441287', ARGV[2])
+redis.call('PEXPIRE', KEYS[3], '3600000')
+return 1"""
+    shared = """local t = redis.call('TIME')
+redis.call('HMGET', KEYS[1], ARGV[3], ARGV[4], ARGV[5])
+redis.call('HMGET', KEYS[2], '_s', ARGV[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[2], ARGV[3], '1', ARGV[4], '1', ARGV[5], '1')
+redis.call('HMGET', KEYS[3], ARGV[3], ARGV[5])
+redis.call('HMGET', KEYS[4], '_s', ARGV[3], ARGV[5])
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[2], ARGV[5], ARGV[2])
+return 1"""
+    subnet = """local t = redis.call('TIME')
+local v, ip, fp = ARGV[2], ARGV[3], 'fa9277f427c249d2e'
+redis.call('HMGET', KEYS[1], 't', 'i' .. ip, fp, 'ci' .. ip, 'c' .. fp)
+redis.call('HSET', KEYS[1], 't', '1796138441287095', 'i' .. ip, '1796138441287095', fp,
+  '1796138441287095', 'hi' .. ip .. v, '1796138441287', 'h' .. fp .. v, '1796138441287')
+redis.call('PEXPIRE', KEYS[1], '3600000')
+return 1"""
+    in_use = "redis.call('TIME') redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) " + sets + zsets + "return 1"
+    return [
+        ("in use (5 keys): `return 1` with its keys and arguments", "return 1", new_fan),
+        ("in use: + TIME, MGET, 3 `SET … PX`, 2 × (`ZCARD`, `ZADD`, `PEXPIRE`)", in_use, new_fan),
+        ("counters inside the place zsets (3 keys): `return 1` with its keys and arguments", "return 1", merged_fan),
+        ("counters inside the place zsets: + TIME, 2 × (`ZSCORE`, `ZADD` of 2, `PEXPIRE`), `GET`, `SET … PX`", merged, merged_fan),
+        ("shared hashes (4 keys, 3 field names): `return 1` with its keys and arguments", "return 1", shared_hashes_fan),
+        ("shared hashes: + TIME, 4 `HMGET`, 2 `HSET`", shared, shared_hashes_fan),
+        ("a hash per subnet (1 key): `return 1` with its key and arguments", "return 1", subnet_hash_fan),
+        ("a hash per subnet: + TIME, `HMGET` of 5, `HSET` of 5, `PEXPIRE`", subnet, subnet_hash_fan),
+    ]
+
+
 class CpuTime:
     """The server's CPU time over a probe, in µs per call."""
 
@@ -182,6 +263,7 @@ def main():
     parser.add_argument("--calls", type=int, default=60000)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--callgrind", action="store_true")
+    parser.add_argument("--floors", action="store_true")
     options = parser.parse_args()
     if not 1000 <= options.calls <= 1_000_000 or not 1 <= options.passes <= 10:
         sys.exit("--calls 1000..1000000, --passes 1..10")
@@ -206,6 +288,8 @@ def main():
         ("the check for a new fan (`guard_check.lua` + `check.lua`)", check, new_fan),
         ("the check for returning subjects", check, returning),
     ]
+    if options.floors:
+        probes = floor_probes(sets, zsets)
     work = tempfile.mkdtemp(prefix="anteroom-guard-costs.")
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
