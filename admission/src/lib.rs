@@ -34,7 +34,7 @@ mod visitor;
 mod waitlist_token;
 
 pub use bucket::{bucket_capacity, Bucket, RateLimits};
-pub use clock::{unix_now, unix_now_ms};
+pub use clock::{unix_now, unix_now_ms, unix_now_us};
 pub use compare::constant_time_eq;
 pub use cookies::{parse_cookies, CookieJar};
 pub use error::{AdmissionError, PassRejection};

@@ -1,13 +1,16 @@
 //! logging: one access-log line per request (target `access`, level info) when `[log]
 //! access` is on — room, the gateway's outcome, status, latency, request id, method and the
 //! path cut to a bounded length. Never the query, a header or a cookie: passes, visitor ids
-//! and tokens travel there. Written through the non-blocking writer set up at start; the
-//! fields are borrowed, so a line costs no allocation here.
+//! and tokens travel there. Written by hand into the process log's buffer
+//! (`runtime::logs::access`, the logger's own line format); the fields are borrowed, so a
+//! line costs no allocation.
 
 use pingora::prelude::*;
 
 use super::RequestCtx;
 use crate::gateway::{AccessOutcome, Gateway};
+use crate::runtime::access_line::AccessFields;
+use crate::runtime::logs;
 
 /// Longest path written; longer ones are cut (at a character boundary).
 pub const MAX_LOGGED_PATH: usize = 128;
@@ -49,19 +52,15 @@ pub fn line(
         .room
         .and_then(|index| gateway.rooms.get(index))
         .map_or("-", |room| room.config.id.as_str());
-    // Display (`%`), not Debug: no escaping pass over each string in the text format, and
-    // none is needed — ids, rooms and outcomes are from fixed alphabets, a method is a token
-    // and a parsed path holds no spaces or line breaks. JSON escapes them anyway.
-    tracing::info!(
-        target: "access",
-        request_id = %ctx.request_id.as_str(),
-        room = %room,
-        outcome = %outcome.as_str(),
+    logs::access(&AccessFields {
+        request_id: ctx.request_id.as_str(),
+        room,
+        outcome: outcome.as_str(),
         status,
-        latency_us = u64::try_from(ctx.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        method = %method,
-        path = %bounded(path),
-    );
+        latency_us: u64::try_from(ctx.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        method,
+        path: bounded(path),
+    });
 }
 
 /// `path` cut to at most `MAX_LOGGED_PATH` bytes.

@@ -12,7 +12,6 @@ use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tracing::Metadata;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How long an access line may wait before it is written.
@@ -194,12 +193,12 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
             urgent: true,
         }
     }
+}
 
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LineWriter<'a> {
-        LineWriter {
-            shared: &self.shared,
-            urgent: meta.target() != super::logs::ACCESS_TARGET,
-        }
+impl BatchedStderr {
+    /// Append an access line (`logs::access`): written within `FLUSH_EVERY`, not at once.
+    pub fn append_access(&self, line: &[u8]) {
+        self.shared.append(line, false);
     }
 }
 
@@ -259,9 +258,7 @@ mod tests {
     fn access_lines_are_written_within_the_flush_period() {
         let sink = Sink::default();
         let (writer, _flusher) = batched(sink.clone());
-        let mut line = writer.make_writer();
-        line.urgent = false;
-        line.write_all(b"GET /tour 200\n").unwrap();
+        writer.append_access(b"GET /tour 200\n");
         assert!(until(&sink, "GET /tour 200\n"));
     }
 

@@ -1,17 +1,45 @@
 //! The process log: `tracing` events and `log` records (Pingora's, the crates') in one
 //! format — text or JSON lines — on stderr, written in batches by a background thread so no
 //! request waits on the terminal or the disk (`log_writer`). When that thread falls behind,
-//! lines are dropped rather than requests slowed.
+//! lines are dropped rather than requests slowed. Access lines (`[log] access`, on or off
+//! whatever the level) are the same lines the logger would write for an `info` event of
+//! target `access`, written by hand (`access_line`) into the same buffer.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use anteroom_config::{LogFormat, LogLevel};
 
-use super::log_writer::{batched_stderr, LogFlusher};
+use super::access_line::{self, AccessFields};
+use super::log_writer::{batched_stderr, BatchedStderr, LogFlusher};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The target of access-log lines: on or off by `[log] access`, whatever the level.
-pub const ACCESS_TARGET: &str = "access";
+/// Where access lines go, set by the first `init` with `[log] access` on.
+struct AccessSink {
+    format: LogFormat,
+    writer: BatchedStderr,
+}
+
+static ACCESS: OnceLock<AccessSink> = OnceLock::new();
+
+thread_local! {
+    /// One line's bytes, reused: a request's line costs no allocation.
+    static ACCESS_LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(256));
+}
+
+/// Write one request's access line, when the process logs them.
+pub fn access(fields: &AccessFields) {
+    let Some(sink) = ACCESS.get() else {
+        return;
+    };
+    ACCESS_LINE.with_borrow_mut(|line| {
+        line.clear();
+        access_line::write(line, sink.format, anteroom_admission::unix_now_us(), fields);
+        sink.writer.append_access(line);
+    });
+}
 
 /// Install the process logger. Keep the flusher for the process' life: dropping it writes
 /// what is left.
@@ -21,17 +49,9 @@ pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<LogFlush
         .ok()
         .and_then(|text| LogLevel::parse(text.trim()).ok())
         .unwrap_or(level);
-    let filter = Targets::new()
-        .with_default(level_filter(level))
-        .with_target(
-            ACCESS_TARGET,
-            if access {
-                LevelFilter::INFO
-            } else {
-                LevelFilter::OFF
-            },
-        );
+    let filter = Targets::new().with_default(level_filter(level));
     let (writer, flusher) = batched_stderr();
+    let access_writer = writer.clone();
     let installed = match format {
         LogFormat::Text => tracing_subscriber::registry()
             .with(
@@ -54,7 +74,14 @@ pub fn init(format: LogFormat, level: LogLevel, access: bool) -> Option<LogFlush
             .try_init(),
     };
     // Only a second init fails (a test calling it twice): the first logger stays.
-    installed.ok().map(|()| flusher)
+    installed.ok()?;
+    if access {
+        let _ = ACCESS.set(AccessSink {
+            format,
+            writer: access_writer,
+        });
+    }
+    Some(flusher)
 }
 
 fn level_filter(level: LogLevel) -> LevelFilter {
