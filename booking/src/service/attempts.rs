@@ -1,6 +1,6 @@
 //! Hold-attempt limits: the bot guard's velocity counters before seat-lock. Every hold attempt
-//! counts once against its visitor (`vid:<hex>`) and its client address (`ip:<addr>`) over a
-//! one-minute window, both in one `GuardStore::check` (one round trip on Redis, shared by
+//! counts once against its visitor (`vid:<hex>`) and its client address (`ip_subject`:
+//! `ip:<IPv4>`, or an IPv6 client's /64 `ip:<prefix>::/64`) over a one-minute window, both in one `GuardStore::check` (one round trip on Redis, shared by
 //! every booking instance on that Redis). Over either limit: `429 too_many_attempts` with
 //! `Retry-After`, and nothing is held. A guard store that cannot answer lets the attempt
 //! through: the seat locks and the ledger keep sales correct without it, so a Redis hiccup

@@ -83,7 +83,9 @@ fn write_json(out: &mut Vec<u8>, unix_micros: u64, f: &AccessFields) {
     out.extend_from_slice(b",\"target\":\"access\"}\n");
 }
 
-/// RFC 3339 in UTC with microseconds: `2026-12-01T05:59:05.192896Z`.
+/// RFC 3339 in UTC with microseconds: `2026-12-01T05:59:05.192896Z`. For the years 1970 to
+/// 9999 (what `unix_now_us` reads on a sane clock; one set before 1970 reads 0, the epoch),
+/// as the logger's own timer writes them.
 pub fn write_timestamp(out: &mut Vec<u8>, unix_micros: u64) {
     let seconds = unix_micros / 1_000_000;
     let micros = unix_micros % 1_000_000;
@@ -200,8 +202,9 @@ mod tests {
     use tracing_subscriber::fmt::MakeWriter;
     use tracing_subscriber::layer::SubscriberExt;
 
-    /// The logger's timer, fixed at one instant, written by `write_timestamp` (which the
-    /// timestamp test checks on its own).
+    /// The logger's timer, fixed at one instant, written by `write_timestamp`: these tests
+    /// compare everything after the timestamp with the logger's formatter; the timestamp
+    /// itself is compared with chrono's RFC 3339 (`timestamps_agree_with_chrono`).
     struct At(u64);
 
     impl FormatTime for At {
