@@ -538,6 +538,43 @@ async fn redis_an_ipv6_bot_rotating_addresses_holds_at_most_its_places() {
     an_ipv6_bot_rotating_addresses_in_its_slash_64(Backend::redis()).await;
 }
 
+/// A request carrying a pass skips reading what the guard needs (the admitted path pays
+/// nothing for it); when no pass is valid, the guard still sees everything: a bot cannot hide
+/// its User-Agent behind `X-Anteroom-Pass: x`, nor is a real browser with a stale pass taken
+/// for a client without headers.
+#[tokio::test]
+async fn a_pass_that_is_not_valid_hides_nothing_from_the_guard() {
+    let origin = Origin::start().await;
+    let backend = Backend::memory();
+    let gateway = gateway(
+        &backend,
+        &origin,
+        "block_user_agents = [\"python-requests\"]",
+        "",
+    )
+    .await;
+    let bot = client_from("127.0.0.9");
+    assert_eq!(bot_join(&bot, &gateway, &[]).await.0, 403);
+    for junk in [
+        ("x-anteroom-pass", "x".to_string()),
+        ("cookie", "anteroom_pass=x".to_string()),
+    ] {
+        let (status, body) = bot_join(&bot, &gateway, std::slice::from_ref(&junk)).await;
+        assert_eq!(status, 403, "{junk:?}: {body}");
+    }
+    let stale = [("cookie", "anteroom_pass=a-pass-of-another-room")];
+    let answer: serde_json::Value = browser_join_with(&client_from("127.0.2.1"), &gateway, &stale)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["position"].as_u64().is_some(), "{answer}");
+    assert!(
+        answer["challenge"].is_null(),
+        "a real browser is not challenged: {answer}"
+    );
+}
+
 #[tokio::test]
 async fn counters_are_shared_by_two_gateways_on_one_redis() {
     let origin = Origin::start().await;
@@ -654,17 +691,27 @@ async fn five_hundred_real_browsers_all_get_through() {
 
 /// A browser's join (Firefox's headers, JSON answer), without cookies: a new visitor each time.
 async fn browser_join(client: &reqwest::Client, gateway: &Gateway) -> reqwest::Response {
-    client
+    browser_join_with(client, gateway, &[]).await
+}
+
+/// A browser's join (Firefox's headers, as an app asking for JSON), with `extra` headers.
+async fn browser_join_with(
+    client: &reqwest::Client,
+    gateway: &Gateway,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut request = client
         .get(gateway.url("/sale/tickets"))
         .header(
             "user-agent",
             "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
         )
         .header("accept", "application/json")
-        .header("accept-language", "en-US,en;q=0.5")
-        .send()
-        .await
-        .unwrap()
+        .header("accept-language", "en-US,en;q=0.5");
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
 }
 
 #[tokio::test]

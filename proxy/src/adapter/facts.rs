@@ -165,6 +165,16 @@ pub fn read(header: &impl HeadSource, tls: bool, peer: Peer) -> Result<RequestFa
     })
 }
 
+/// What the bot guard reads of a request whose pass turned out not to be valid (`read` skipped
+/// it): the gateway asks for it before screening, so a pass — any string — cannot hide a
+/// request's headers and clearance from the guard. The pass tokens are dropped: they were
+/// all refused (and counted) already.
+pub fn read_guard(header: &impl HeadSource, peer: Peer, facts: &mut RequestFacts) {
+    let jar = parse_cookies(header.values(&COOKIE).filter_map(visible_text));
+    facts.guard = guard_facts(header, peer, &jar, true);
+    facts.pass_tokens.clear();
+}
+
 /// What the bot guard reads of a request. The header list (the fingerprint's input) is
 /// copied only for requests that may meet the guard — no pass, or the gateway's own
 /// endpoints — so an admitted request pays nothing for it.
@@ -181,6 +191,7 @@ fn guard_facts(
     if !may_meet_guard {
         return GuardFacts {
             client_ip,
+            skipped: true,
             ..GuardFacts::default()
         };
     }
@@ -193,6 +204,7 @@ fn guard_facts(
         client_ip,
         headers: header.header_list(),
         clearance,
+        skipped: false,
     }
 }
 

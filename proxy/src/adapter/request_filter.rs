@@ -63,7 +63,10 @@ pub async fn run(gateway: &Gateway, session: &mut Session, ctx: &mut RequestCtx)
             }
         }
     }
-    match gateway.handle(&facts).await {
+    let header = session.req_header();
+    let read_guard =
+        |facts: &mut crate::gateway::RequestFacts| facts::read_guard(header, peer, facts);
+    match gateway.handle(&mut facts, &read_guard).await {
         Outcome::Proxy(plan) => {
             ctx.outcome = plan.outcome;
             ctx.room = plan.room;

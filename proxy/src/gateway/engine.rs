@@ -175,13 +175,18 @@ impl Gateway {
         *guard = Arc::new(live);
     }
 
-    /// Decide what happens to one request.
-    pub async fn handle(&self, facts: &RequestFacts) -> Outcome {
+    /// Decide what happens to one request. `read_guard` fills in what the bot guard reads when
+    /// the adapter skipped it (`GuardFacts::skipped`) and the gateway turns out to need it.
+    pub async fn handle(
+        &self,
+        facts: &mut RequestFacts,
+        read_guard: &(dyn Fn(&mut RequestFacts) + Sync),
+    ) -> Outcome {
         if facts.path.starts_with(ENDPOINT_PREFIX) {
             return Outcome::Reply(endpoints::handle(self, facts).await);
         }
         match self.router.route(facts.route_host(), &facts.path) {
-            Some(index) => protected::handle(self, index, facts).await,
+            Some(index) => protected::handle(self, index, facts, read_guard).await,
             None => match &self.default_origin {
                 Some(origin) => Outcome::Proxy(ProxyPlan {
                     outcome: AccessOutcome::Unprotected,

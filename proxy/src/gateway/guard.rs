@@ -44,6 +44,10 @@ pub struct GuardFacts {
     pub headers: Vec<(String, Vec<u8>)>,
     /// `anteroom_guard` cookie or `X-Anteroom-Guard` header.
     pub clearance: Option<String>,
+    /// The adapter did not read the headers and the clearance: the request carried a pass
+    /// (the admitted path pays nothing for the guard). Should no pass be valid, the gateway
+    /// has them read before the guard screens the request.
+    pub skipped: bool,
 }
 
 /// The guard's answer for a visitor about to take a place.

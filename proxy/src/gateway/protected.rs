@@ -11,7 +11,12 @@ use super::status::{StatusObject, VisitorState};
 use super::RequestFacts;
 use crate::gateway::pages;
 
-pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts) -> Outcome {
+pub(super) async fn handle(
+    gateway: &Gateway,
+    index: usize,
+    facts: &mut RequestFacts,
+    read_guard: &(dyn Fn(&mut RequestFacts) + Sync),
+) -> Outcome {
     let Some(entry) = gateway.rooms.get(index) else {
         // The router only names rooms that exist.
         return Outcome::Reply(Reply::error(404, "unknown_room", "no such room"));
@@ -46,6 +51,13 @@ pub(super) async fn handle(gateway: &Gateway, index: usize, facts: &RequestFacts
         });
     }
 
+    if facts.guard.skipped && gateway.guard.enabled(index) {
+        // No pass was valid: the guard must see the request's headers and clearance, which
+        // the adapter skipped for a request carrying one (else any string as a pass would
+        // hide a bot's User-Agent and fingerprint, and a fan's clearance).
+        read_guard(facts);
+    }
+    let facts = &*facts;
     let room = Some(index);
     match gateway.place(index, facts).await {
         Ok(placed) if placed.blocked.is_some() => {

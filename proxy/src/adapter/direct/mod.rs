@@ -174,7 +174,9 @@ impl DirectPath {
             ..RequestCtx::default()
         };
         let close = head.close || closing;
-        match gateway.handle(&facts).await {
+        let read_guard =
+            |facts: &mut crate::gateway::RequestFacts| facts::read_guard(head, peer, facts);
+        match gateway.handle(&mut facts, &read_guard).await {
             Outcome::Reply(reply) => {
                 ctx.outcome = reply.outcome;
                 ctx.room = reply.room;
