@@ -57,8 +57,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bot-guard", "src", "store", "lua")
 BATCH = 200
 # The check's numbers as `RedisGuardStore` sends them (little-endian f64s, `push_check`):
-# 3 counters (limit, window), then max places and the hold.
-LAYOUT = struct.pack("<9d", 3, 20, 10000, 200, 10000, 100, 10000, 4, 3600000)
+# 3 counters (limit, window), then the hold and the maximum of each place subject.
+LAYOUT = struct.pack("<10d", 3, 20, 10000, 200, 10000, 100, 10000, 3600000, 4, 4)
 
 
 def encode(args):
@@ -115,8 +115,8 @@ def new_fan():
     return keys, [LAYOUT, "%032x" % random.getrandbits(128)]
 
 
-# 4 counters (limit 1,000 per 10 s, so nobody is throttled), then 3 places per subject and the hold.
-RETURNING_LAYOUT = struct.pack("<11d", 4, 1000, 10000, 1000, 10000, 1000, 10000, 1000, 10000, 3, 3600000)
+# 4 counters (limit 1,000 per 10 s, so nobody is throttled), then the hold and 3 places per subject.
+RETURNING_LAYOUT = struct.pack("<12d", 4, 1000, 10000, 1000, 10000, 1000, 10000, 1000, 10000, 3600000, 3, 3)
 
 
 def returning():

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anteroom_admission::VisitorId;
-use anteroom_bot_guard::{GuardCheck, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck};
+use anteroom_bot_guard::{
+    GuardCheck, GuardStore, PlaceCheck, PlaceSubject, RedisGuardStore, VelocityCheck,
+};
 use anteroom_queue::RedisOptions;
 use anteroom_testkit::{env_u64, RedisServer};
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
@@ -47,8 +49,7 @@ fn join_check(n: u64) -> GuardCheck {
         velocity,
         places: Some(PlaceCheck {
             visitor: VisitorId(visitor),
-            subjects: vec![ip, fp],
-            max_per_subject: 3,
+            subjects: vec![PlaceSubject::new(ip, 3), PlaceSubject::new(fp, 3)],
             hold_ms: 60_000,
         }),
     }

@@ -19,8 +19,8 @@ pub mod store;
 pub mod verdict;
 
 pub use store::{
-    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityCheck,
-    VelocityResult,
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, PlaceSubject,
+    VelocityCheck, VelocityResult,
 };
 
 pub use anteroom_config::{BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr};

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use anteroom_config::{BotGuardConfig, BotGuardOverride};
 
 use crate::signals::Signals;
-use crate::store::{GuardCheck, PlaceCheck, VelocityCheck};
+use crate::store::{GuardCheck, PlaceCheck, PlaceSubject, VelocityCheck};
 
 /// At most `limit` requests per `window_ms` from one subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,13 +130,15 @@ impl Rules {
             velocity: counters,
             places: Some(PlaceCheck {
                 visitor: signals.visitor,
-                subjects: vec![ip, fingerprint_in_subnet],
-                // The store applies one maximum to every subject: the lower one, and the
-                // decision tells which subject was full from the holder counts.
-                max_per_subject: self
-                    .config
-                    .max_places_per_ip
-                    .min(self.config.max_places_per_fingerprint),
+                // Each subject its own maximum: a shared network (carrier-grade NAT, a campus)
+                // raises the IP's without lifting the fingerprint's.
+                subjects: vec![
+                    PlaceSubject::new(ip, self.config.max_places_per_ip),
+                    PlaceSubject::new(
+                        fingerprint_in_subnet,
+                        self.config.max_places_per_fingerprint,
+                    ),
+                ],
                 hold_ms,
             }),
         }
@@ -202,10 +204,11 @@ mod tests {
         );
         assert_eq!(check.velocity[0].limit, 20);
         let places = check.places.clone().unwrap();
-        assert_eq!(places.max_per_subject, 2);
         assert_eq!(places.hold_ms, 120_000);
-        assert_eq!(places.subjects[0], "ip:203.0.113.9");
-        assert!(places.subjects[1].starts_with("fpnet:"));
+        // Each subject with its own maximum.
+        assert_eq!(places.subjects[0], PlaceSubject::new("ip:203.0.113.9", 2));
+        assert!(places.subjects[1].subject.starts_with("fpnet:"));
+        assert_eq!(places.subjects[1].max, 5);
         // A visitor id made on this request is not counted (it has no past).
         let fresh = rules.guard_check(&s, 120_000, true);
         assert_eq!(fresh.velocity.len(), 3);

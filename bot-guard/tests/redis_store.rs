@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anteroom_admission::VisitorId;
-use anteroom_bot_guard::{GuardCheck, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck};
+use anteroom_bot_guard::{
+    GuardCheck, GuardStore, PlaceCheck, PlaceSubject, RedisGuardStore, VelocityCheck,
+};
 use anteroom_queue::{Placement, QueueStore, RedisOptions, RedisStore, StoreError};
 use anteroom_testkit::RedisServer;
 use fred::prelude::{Builder, ClientLike, Config, LuaInterface};
@@ -68,8 +70,10 @@ fn join_check(visitor: u8) -> GuardCheck {
         velocity,
         places: Some(PlaceCheck {
             visitor: VisitorId([visitor; 16]),
-            subjects: vec!["ip:203.0.113.9".into(), "fp:c0ffee".into()],
-            max_per_subject: 3,
+            subjects: vec![
+                PlaceSubject::new("ip:203.0.113.9", 3),
+                PlaceSubject::new("fp:c0ffee", 3),
+            ],
             hold_ms: 60_000,
         }),
     }

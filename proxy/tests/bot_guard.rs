@@ -528,6 +528,35 @@ async fn an_ipv6_bot_rotating_addresses_in_its_slash_64(backend: Backend) {
     assert_eq!(waiting(&gateway).await, 5, "the next /64 is another client");
 }
 
+/// A shared address (carrier-grade NAT, a campus) allowed more places than a fingerprint:
+/// distinct browsers behind it all take theirs, and one fingerprint still only its own.
+#[tokio::test]
+async fn a_shared_address_allowed_more_places_takes_them() {
+    let origin = Origin::start().await;
+    let gateway = behind_a_balancer(
+        &Backend::memory(),
+        &origin,
+        "max_places_per_ip = 100\nmax_places_per_fingerprint = 2\n",
+    )
+    .await;
+    let balancer = client_from("127.0.0.9");
+    let nat = ("x-forwarded-for", "198.51.100.7".to_string());
+    for n in 0..6 {
+        let browser = [nat.clone(), ("accept-language", format!("en-{n}"))];
+        assert_eq!(bot_join(&balancer, &gateway, &browser).await.0, 429);
+    }
+    assert_eq!(
+        waiting(&gateway).await,
+        6,
+        "six browsers behind one address"
+    );
+    for _ in 0..3 {
+        let same = [nat.clone(), ("accept-language", "en-0".to_string())];
+        bot_join(&balancer, &gateway, &same).await;
+    }
+    assert_eq!(waiting(&gateway).await, 7, "one fingerprint: two places");
+}
+
 #[tokio::test]
 async fn memory_an_ipv6_bot_rotating_addresses_holds_at_most_its_places() {
     an_ipv6_bot_rotating_addresses_in_its_slash_64(Backend::memory()).await;

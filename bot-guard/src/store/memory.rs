@@ -13,7 +13,8 @@ use async_trait::async_trait;
 
 use super::{gcra, span_ms};
 use super::{
-    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, VelocityResult,
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, GuardStoreError, PlaceCheck, PlaceSubject,
+    VelocityResult,
 };
 
 pub struct MemoryGuardStore {
@@ -175,19 +176,19 @@ impl Room {
     /// `(allowed, holders per subject)`: all subjects or none (see `PlaceCheck`).
     fn places(&mut self, now_ms: u64, check: &PlaceCheck) -> (bool, Vec<u32>) {
         let hold_ms = span_ms(check.hold_ms);
-        for subject in &check.subjects {
+        for PlaceSubject { subject, .. } in &check.subjects {
             if let Some(holders) = self.places.get_mut(subject) {
                 holders.forget_stale(now_ms, hold_ms);
             }
         }
-        let max = usize::try_from(check.max_per_subject).unwrap_or(usize::MAX);
-        let allowed = check.subjects.iter().all(|subject| {
+        let allowed = check.subjects.iter().all(|PlaceSubject { subject, max }| {
+            let max = usize::try_from(*max).unwrap_or(usize::MAX);
             let holders = self.places.get(subject).map(|h| &h.last_seen_ms);
             holders.is_some_and(|h| h.contains_key(&check.visitor))
                 || holders.map_or(0, HashMap::len) < max
         });
         if allowed {
-            for subject in &check.subjects {
+            for PlaceSubject { subject, .. } in &check.subjects {
                 let holders = self.places.entry(subject.clone()).or_default();
                 holders.hold_ms = hold_ms;
                 holders.last_seen_ms.insert(check.visitor, now_ms);
@@ -196,7 +197,7 @@ impl Room {
         let counts = check
             .subjects
             .iter()
-            .map(|subject| {
+            .map(|PlaceSubject { subject, .. }| {
                 self.places.get(subject).map_or(0, |holders| {
                     u32::try_from(holders.last_seen_ms.len()).unwrap_or(u32::MAX)
                 })
@@ -309,8 +310,7 @@ mod tests {
                 }],
                 places: Some(PlaceCheck {
                     visitor: VisitorId([1; 16]),
-                    subjects: vec![format!("fp:{n}")],
-                    max_per_subject: 2,
+                    subjects: vec![PlaceSubject::new(format!("fp:{n}"), 2)],
                     hold_ms: 1_000,
                 }),
             };

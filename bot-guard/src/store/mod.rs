@@ -65,17 +65,32 @@ pub(crate) fn span_ms(ms: u64) -> u64 {
     ms.clamp(1, MAX_WINDOW_MS)
 }
 
-/// At most `max_per_subject` distinct visitors may hold places under each of `subjects`
-/// (the IP, the fingerprint) in the room; a holder is forgotten `hold_ms` after it was last
-/// counted. A visitor already holding under a subject is refreshed, not counted again; a
-/// visitor is taken under all its subjects or none (no partial holds). `hold_ms` is meant to
-/// be one per room (config): a check with a shorter one forgets older holders.
+/// At most `max` distinct visitors may hold places under each subject (the IP, the
+/// fingerprint, each with its own maximum) in the room; a holder is forgotten `hold_ms` after
+/// it was last counted. A visitor already holding under a subject is refreshed, not counted
+/// again; a visitor is taken under all its subjects or none (no partial holds). `hold_ms` is
+/// meant to be one per room (config): a check with a shorter one forgets older holders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceCheck {
     pub visitor: VisitorId,
-    pub subjects: Vec<String>,
-    pub max_per_subject: u32,
+    pub subjects: Vec<PlaceSubject>,
     pub hold_ms: u64,
+}
+
+/// One subject places are counted under, and how many distinct visitors it may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceSubject {
+    pub subject: String,
+    pub max: u32,
+}
+
+impl PlaceSubject {
+    pub fn new(subject: impl Into<String>, max: u32) -> PlaceSubject {
+        PlaceSubject {
+            subject: subject.into(),
+            max,
+        }
+    }
 }
 
 /// Everything one request is counted against.

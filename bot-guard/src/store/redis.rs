@@ -141,8 +141,8 @@ fn check_and_join_input(
 
 /// Append the check's keys and arguments (layout in `guard_check.lua`): a key per velocity
 /// counter, then a zset per place subject; the numbers as one layout argument of
-/// little-endian f64s (whole numbers below 2^53: limits are u32s, windows and holds are
-/// clamped to `MAX_WINDOW_MS`), then the visitor of the place check.
+/// little-endian f64s (whole numbers below 2^53: limits and maxima are u32s, windows and
+/// holds are clamped to `MAX_WINDOW_MS`), then the visitor of the place check.
 fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut Vec<Value>) {
     let mut layout = Vec::with_capacity(8 * (3 + 2 * check.velocity.len()));
     let mut push = |number: u64| layout.extend_from_slice(&(number as f64).to_le_bytes());
@@ -154,9 +154,11 @@ fn push_check(room: &str, check: &GuardCheck, keys: &mut Vec<String>, args: &mut
         push(window);
     }
     if let Some(places) = &check.places {
-        keys.extend(places.subjects.iter().map(|s| keys::places(room, s)));
-        push(u64::from(places.max_per_subject));
         push(span_ms(places.hold_ms));
+        for place in &places.subjects {
+            keys.push(keys::places(room, &place.subject));
+            push(u64::from(place.max));
+        }
     }
     args.push(Value::Bytes(layout.into()));
     if let Some(places) = &check.places {
@@ -349,7 +351,7 @@ impl GuardStore for RedisGuardStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{PlaceCheck, VelocityCheck};
+    use crate::store::{PlaceCheck, PlaceSubject, VelocityCheck};
 
     /// A layout argument: the numbers as little-endian f64s.
     fn layout(numbers: &[u32]) -> Value {
@@ -377,8 +379,7 @@ mod tests {
             ],
             places: Some(PlaceCheck {
                 visitor: VisitorId([1; 16]),
-                subjects: vec!["ip:1".into()],
-                max_per_subject: 3,
+                subjects: vec![PlaceSubject::new("ip:1", 3)],
                 hold_ms: 120_000,
             }),
         };
@@ -388,11 +389,12 @@ mod tests {
             ["bg:{r}:v:1:ip:1", "bg:{r}:v:60000:fp:2", "bg:{r}:p:ip:1"]
         );
         let visitor = VisitorId([1; 16]).to_hex();
-        // 2 counters (limit and window each; window 0 counts as 1 ms), then max 3 and the hold.
+        // 2 counters (limit and window each; window 0 counts as 1 ms), then the hold and the
+        // place subject's maximum.
         assert_eq!(
             args,
             [
-                layout(&[2, 5, 1, 7, 60000, 3, 120000]),
+                layout(&[2, 5, 1, 7, 60000, 120000, 3]),
                 visitor.as_str().into()
             ]
         );

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anteroom_admission::VisitorId;
 use anteroom_bot_guard::{
-    CheckedJoin, GuardCheck, GuardCounts, GuardStore, PlaceCheck, RedisGuardStore, VelocityCheck,
-    VelocityResult,
+    CheckedJoin, GuardCheck, GuardCounts, GuardStore, PlaceCheck, PlaceSubject, RedisGuardStore,
+    VelocityCheck, VelocityResult,
 };
 use anteroom_queue::{Joined, Placement, QueueStore, RedisOptions, RedisStore, StoreError};
 
@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
             places_admit_at_most_max_per_subject,
             a_holder_checking_again_is_not_a_new_holder,
             a_place_needs_room_under_every_subject,
+            each_subject_has_its_own_maximum,
             holders_expire_hold_ms_after_they_were_last_seen,
             concurrent_checks_never_exceed_the_max,
             many_holders_under_one_subject_are_counted_exactly,
@@ -138,8 +139,10 @@ fn place(visitor: u64, subjects: &[&str], max: u32, hold_ms: u64) -> GuardCheck 
         velocity: Vec::new(),
         places: Some(PlaceCheck {
             visitor: vid(visitor),
-            subjects: subjects.iter().map(|s| s.to_string()).collect(),
-            max_per_subject: max,
+            subjects: subjects
+                .iter()
+                .map(|s| PlaceSubject::new(*s, max))
+                .collect(),
             hold_ms,
         }),
     }
@@ -334,6 +337,48 @@ pub async fn a_holder_checking_again_is_not_a_new_holder(env: &Env) {
     assert_eq!(third.holders, Some(vec![2]));
 }
 
+/// Each subject is held to its own maximum: a shared address with a high one still meets a
+/// low one of its fingerprint, and the other way round.
+pub async fn each_subject_has_its_own_maximum(env: &Env) {
+    let take = |n, ip_max, fp_max| GuardCheck {
+        velocity: Vec::new(),
+        places: Some(PlaceCheck {
+            visitor: vid(n),
+            subjects: vec![
+                PlaceSubject::new("ip:nat", ip_max),
+                PlaceSubject::new(format!("fp:{n}"), fp_max),
+            ],
+            hold_ms: 60_000,
+        }),
+    };
+    // Five visitors with five fingerprints behind one address allowed 100: all in.
+    for n in 1..=5 {
+        let counts = check(&env.store, "r", &take(n, 100, 1)).await;
+        assert!(counts.place_allowed, "visitor {n}");
+        assert_eq!(counts.holders, Some(vec![u32::try_from(n).unwrap(), 1]));
+    }
+    // The same address allowed 5: the sixth is refused however free its fingerprint is.
+    let refused = check(&env.store, "r", &take(6, 5, 100)).await;
+    assert!(!refused.place_allowed);
+    assert_eq!(refused.holders, Some(vec![5, 0]));
+    // One fingerprint allowed 1, under an address with room: a second holder is refused.
+    let same_fp = |n| GuardCheck {
+        velocity: Vec::new(),
+        places: Some(PlaceCheck {
+            visitor: vid(n),
+            subjects: vec![
+                PlaceSubject::new("ip:other", 100),
+                PlaceSubject::new("fp:shared", 1),
+            ],
+            hold_ms: 60_000,
+        }),
+    };
+    assert!(check(&env.store, "r", &same_fp(10)).await.place_allowed);
+    let second = check(&env.store, "r", &same_fp(11)).await;
+    assert!(!second.place_allowed);
+    assert_eq!(second.holders, Some(vec![1, 1]));
+}
+
 pub async fn a_place_needs_room_under_every_subject(env: &Env) {
     let take = |n, subjects: &'static [&'static str]| place(n, subjects, 2, 60_000);
     assert!(
@@ -481,8 +526,7 @@ pub async fn counting_a_subject_does_not_forget_its_holders(env: &Env) {
         velocity: vec![limit("ip:one", 3, 1_000)],
         places: Some(PlaceCheck {
             visitor: vid(n),
-            subjects: vec!["ip:one".to_string()],
-            max_per_subject: 1,
+            subjects: vec![PlaceSubject::new("ip:one", 1)],
             hold_ms: 60_000,
         }),
     };
@@ -636,8 +680,7 @@ fn join_check(visitor: u64, ip: &str, per_ip: u32, max: u32) -> GuardCheck {
         ],
         places: Some(PlaceCheck {
             visitor: vid(visitor),
-            subjects: vec![ip.to_string()],
-            max_per_subject: max,
+            subjects: vec![PlaceSubject::new(ip, max)],
             hold_ms: 60_000,
         }),
     }

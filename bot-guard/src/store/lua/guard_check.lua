@@ -11,9 +11,9 @@
 --       check's numbers as little-endian f64s, read with one `struct.unpack` (one argument,
 --       not a dozen: each costs the gateway an encoded bulk string and Redis a Lua string,
 --       and parsing decimal text in Lua costs more than either): n, limit and window_ms for
---       each counter, then, with a place check, max_per_subject and hold_ms (the caller
---       clamps windows and holds to [1, MAX_WINDOW_MS]; every number is whole and below
---       2^53, exact in a double).
+--       each counter, then, with a place check, hold_ms and the maximum of each place
+--       subject, in the order of their keys (the caller clamps windows and holds to
+--       [1, MAX_WINDOW_MS]; every number is whole and below 2^53, exact in a double).
 -- Appends to `reply` count and retry_after_ms (-1: allowed) per counter, then the place
 -- flag (1 allowed, 0 refused, -1 no place check) and the holders per subject; returns
 -- whether the request is clean: every counter allowed and the place not refused.
@@ -93,7 +93,8 @@ local function guard_check(kbase, abase, reply, t)
     reply[r + 1] = -1
     return clean
   end
-  local max, hold = layout[2 * n + 2], layout[2 * n + 3]
+  -- layout[2n + 2] is the hold; the maximum of the place key KEYS[k] is layout[k - kbase + n + 2].
+  local hold, maxima = layout[2 * n + 2], n + 2 - kbase
   local now_ms = (now_us - now_us % 1000) / 1000
 
   -- Forget stale holders everywhere first, then decide for all subjects at once: a visitor
@@ -107,7 +108,7 @@ local function guard_check(kbase, abase, reply, t)
     end
     holders[k] = count
     held[k] = count > 0 and redis.call('ZSCORE', KEYS[k], visitor) ~= false
-    if not held[k] and count >= max then
+    if not held[k] and count >= layout[k + maxima] then
       allowed = 0
     end
   end
