@@ -13,11 +13,12 @@
 mod support;
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anteroom_admission::{unix_now, VisitorId};
 use anteroom_bot_guard::{issue, solve, ChallengeKey, ChallengeSpec};
-use support::{room_toml, Backend, Gateway, Origin, SECRET};
+use support::stream_client::{AnyStream, Said};
+use support::{room_toml, Backend, Gateway, Origin, Visitor, SECRET};
 
 const ROOM: &str = "sale";
 
@@ -555,6 +556,80 @@ async fn a_shared_address_allowed_more_places_takes_them() {
         bot_join(&balancer, &gateway, &same).await;
     }
     assert_eq!(waiting(&gateway).await, 7, "one fingerprint: two places");
+}
+
+/// Visitors who keep streams open keep their places held, and no more: a stream ends at half
+/// the hold (its client reconnects and meets the guard again, refreshing the place), so after
+/// several holds the address still has its two places and a third visitor gets none. (Streams
+/// that never ended let the guard forget the two after one hold while they kept their places
+/// in the line: every hold, two more.)
+async fn streams_keep_their_places_held_and_no_more(backend: Backend) {
+    let origin = Origin::start().await;
+    let gateway = gateway(
+        &backend,
+        &origin,
+        "challenge = \"off\"\nmax_places_per_ip = 2",
+        "session_seconds = 2\nabandon_after_seconds = 2",
+    )
+    .await;
+    let status_url = gateway.url(&format!("/_anteroom/status?room={ROOM}"));
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let mut visitor = Visitor::new();
+        assert_eq!(visitor.get_json(&status_url).await.status, 200);
+        cookies.push(format!("anteroom_vid={}", visitor.vid.unwrap()));
+    }
+    assert_eq!(waiting(&gateway).await, 2);
+    let public = gateway.public;
+    let open = |cookie: String| async move {
+        AnyStream::open("sse", public, ROOM, Some(cookie.as_str())).await
+    };
+    let mut streams = [
+        open(cookies[0].clone()).await,
+        open(cookies[1].clone()).await,
+    ];
+    // Two and a half holds, reconnecting each stream when it ends, as the waiting page does.
+    let until = Instant::now() + Duration::from_millis(5_000);
+    let mut renewals = 0;
+    while Instant::now() < until {
+        for (stream, cookie) in streams.iter_mut().zip(&cookies) {
+            match stream.next(Duration::from_millis(50)).await {
+                Some(Said::Status(_)) | None => {}
+                Some(_) => {
+                    renewals += 1;
+                    *stream = open(cookie.clone()).await;
+                }
+            }
+        }
+    }
+    assert!(
+        renewals >= 4,
+        "streams end at half the hold: {renewals} renewals"
+    );
+    assert_eq!(waiting(&gateway).await, 2, "both kept their places");
+    let mut third = Visitor::new();
+    let answer = third.get_json(&status_url).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        waiting(&gateway).await,
+        2,
+        "the address's two places are still held: {}",
+        answer.body
+    );
+    let by_ip = gateway
+        .metric("anteroom_bot_verdicts_total", &["reason=\"places_ip\""])
+        .await;
+    assert_eq!(by_ip, 1.0);
+}
+
+#[tokio::test]
+async fn memory_streams_keep_their_places_held_and_no_more() {
+    streams_keep_their_places_held_and_no_more(Backend::memory()).await;
+}
+
+#[tokio::test]
+async fn redis_streams_keep_their_places_held_and_no_more() {
+    streams_keep_their_places_held_and_no_more(Backend::redis()).await;
 }
 
 #[tokio::test]

@@ -255,11 +255,7 @@ impl GuardGate {
         let mut signals = Self::signals(facts, visitor);
         signals.proof = proof;
         signals.client = client;
-        let hold_ms = live
-            .settings
-            .abandon_after_seconds
-            .max(live.settings.session_seconds)
-            .saturating_mul(1000);
+        let hold_ms = place_hold_ms(live);
         let check = rules.guard_check(&signals, hold_ms, screenee.fresh);
         let demand = demand(live);
         // Allowed if the counts come back clean: ask the store to join in the same round
@@ -303,7 +299,10 @@ impl GuardGate {
                 if shadowed {
                     let _ = store.set_shadow(room, visitor, None).await;
                 }
-                let expires_at = now.saturating_add(hold_ms / 1000);
+                // Half the hold: a visitor still here (polling, or reconnecting a stream that
+                // ended at `renew_after`) meets the guard again while its place is still held
+                // and so refreshes it, rather than keeping a place the guard has forgotten.
+                let expires_at = now.saturating_add(renew_after(live).as_secs());
                 Screened::Pass {
                     clearance: Some(self.clearance_key.issue(room, visitor, expires_at)),
                     joined,
@@ -361,6 +360,23 @@ impl GuardGate {
 /// configured one before there is a measure — and while the room is paused, whose measured
 /// rate of 0 says nothing about the wait once it opens (a pre-sale line joined while paused
 /// would otherwise price a proof of work for every fan after ten seconds).
+/// How long the guard holds a visitor's place after it last met it: a visitor keeps its
+/// place in the line as long as it is seen within the abandonment window, or its session.
+fn place_hold_ms(live: &LiveRoom) -> u64 {
+    live.settings
+        .abandon_after_seconds
+        .max(live.settings.session_seconds)
+        .saturating_mul(1000)
+}
+
+/// How long a clearance lasts, and a live stream before it ends for its client to reconnect:
+/// half the place hold (at least a second), so that a visitor who stays meets the guard again
+/// — and refreshes its held place — before the guard forgets it. Without this a bot keeping
+/// streams open would see its places forgotten after one hold and take as many again.
+pub fn renew_after(live: &LiveRoom) -> std::time::Duration {
+    std::time::Duration::from_secs((place_hold_ms(live) / 2000).max(1))
+}
+
 fn demand(live: &LiveRoom) -> Demand {
     let measured = live.measured_rate().filter(|_| !live.settings.paused);
     Demand {

@@ -27,7 +27,7 @@ pub const STORE_OPS: [&str; 14] = [
     "status",
 ];
 const STREAM_KINDS: [&str; 2] = ["sse", "ws"];
-const STREAM_CLOSE_REASONS: [&str; 4] = ["client", "slow_client", "shutdown", "error"];
+const STREAM_CLOSE_REASONS: [&str; 5] = ["client", "slow_client", "shutdown", "renewal", "error"];
 const STREAM_REFUSE_REASONS: [&str; 2] = ["instance_full", "visitor_full"];
 const CHALLENGE_OUTCOMES: [&str; 4] = ["issued", "solved", "failed", "replayed"];
 
@@ -150,7 +150,7 @@ impl Metrics {
         );
         let stream_closes_total = counter(
             "anteroom_stream_closes_total",
-            "Live status streams ended, by kind and reason (client, slow_client, shutdown, error).",
+            "Live status streams ended, by kind and reason (client, slow_client, shutdown, renewal, error).",
             &["kind", "reason"],
         );
         let streams_refused_total = counter(

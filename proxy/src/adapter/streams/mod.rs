@@ -42,6 +42,9 @@ pub enum Ended {
     SlowClient,
     /// This process is shutting down (the client reconnects to the next one).
     Shutdown,
+    /// The stream reached its renewal time (`guard::renew_after`): the client reconnects
+    /// and meets the bot guard again.
+    Renewal,
     /// A write or protocol error.
     Error,
 }
@@ -52,6 +55,7 @@ impl Ended {
             Ended::Client => "client",
             Ended::SlowClient => "slow_client",
             Ended::Shutdown => "shutdown",
+            Ended::Renewal => "renewal",
             Ended::Error => "error",
         }
     }

@@ -80,7 +80,10 @@ pub async fn run(
                     observe(gateway, kind, &update);
                     event_text(&update, false)
                 }
-                None => return finish(sink).await,
+                None => {
+                    let ended = finish(sink).await;
+                    return if subscription.renewal_due() { Ended::Renewal } else { ended };
+                }
             },
             _ = heartbeat.tick() => event_text(&subscription.current(), false),
             _ = sink.gone() => return Ended::Client,

@@ -124,7 +124,10 @@ pub async fn run(
                         return ended;
                     }
                 }
-                None => return close(&mut socket).await,
+                None => {
+                    let ended = close(&mut socket).await;
+                    return if subscription.renewal_due() { Ended::Renewal } else { ended };
+                }
             },
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > SILENCE_LIMIT {

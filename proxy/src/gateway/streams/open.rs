@@ -69,7 +69,7 @@ pub async fn open(
             current.visitor,
         )
     });
-    let subscription = Subscription::new(
+    let mut subscription = Subscription::new(
         slot,
         line,
         current.status,
@@ -77,6 +77,12 @@ pub async fn open(
         current.shadowed,
         waitlist,
     );
+    if gateway.guard.enabled(index) {
+        if let Some(entry) = gateway.rooms.get(index) {
+            subscription =
+                subscription.renewing_after(crate::gateway::guard::renew_after(&entry.live()));
+        }
+    }
     Ok(Opened {
         first: subscription.current(),
         cookies: current.cookies,

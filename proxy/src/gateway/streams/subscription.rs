@@ -41,6 +41,9 @@ pub struct Subscription {
     /// The room's `waitlist_url` and this visitor's waitlist token (signed at open), for a
     /// room that sells out while the stream is open.
     waitlist: Option<WaitlistInfo>,
+    /// When the stream ends for its client to reconnect and meet the bot guard again
+    /// (`guard::renew_after`); None where the guard is off.
+    renew_at: Option<tokio::time::Instant>,
 }
 
 /// What the line snapshot alone says of a ticket.
@@ -115,7 +118,20 @@ impl Subscription {
             settled,
             shadowed,
             waitlist,
+            renew_at: None,
         }
+    }
+
+    /// End the stream `after` this long (`next` returns None; `renewal_due` then says why).
+    pub fn renewing_after(mut self, after: std::time::Duration) -> Subscription {
+        self.renew_at = Some(tokio::time::Instant::now() + after);
+        self
+    }
+
+    /// The stream reached its renewal time: its client should reconnect.
+    pub fn renewal_due(&self) -> bool {
+        self.renew_at
+            .is_some_and(|at| tokio::time::Instant::now() >= at)
     }
 
     pub fn kind(&self) -> super::StreamKind {
@@ -131,8 +147,19 @@ impl Subscription {
         }
     }
 
-    /// Wait for the next status worth sending. `None` when the gateway is going away.
+    /// Wait for the next status worth sending. `None` when the gateway is going away, or at
+    /// the renewal time (`renewal_due`).
     pub async fn next(&mut self) -> Option<Update> {
+        match self.renew_at {
+            Some(at) => tokio::select! {
+                update = self.next_update() => update,
+                _ = tokio::time::sleep_until(at) => None,
+            },
+            None => self.next_update().await,
+        }
+    }
+
+    async fn next_update(&mut self) -> Option<Update> {
         loop {
             if self.settled {
                 // Admitted, closed, sold out or gone: heartbeats only, until the client leaves.
