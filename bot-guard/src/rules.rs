@@ -1,9 +1,9 @@
-//! A room's guard rules: the config's (`[bot_guard]` with the room's overrides) plus the
-//! limits and thresholds that have defaults only, and the store check they imply.
+//! A room's guard rules: the config's (`[bot_guard]` with the room's overrides, velocity
+//! limits included) plus the thresholds that have defaults only, and the store check they imply.
 
 use std::net::IpAddr;
 
-use anteroom_config::{BotGuardConfig, BotGuardOverride};
+use anteroom_config::{BotGuardConfig, BotGuardOverride, VELOCITY_WINDOW_SECONDS};
 
 use crate::signals::Signals;
 use crate::store::{GuardCheck, PlaceCheck, PlaceSubject, VelocityCheck};
@@ -29,21 +29,28 @@ pub struct VelocityLimits {
 
 impl Default for VelocityLimits {
     fn default() -> Self {
-        let per_10s = |limit| VelocityLimit {
+        VelocityLimits::from_config(&BotGuardConfig::default())
+    }
+}
+
+impl VelocityLimits {
+    /// The room's `velocity_per_*` settings, each per `VELOCITY_WINDOW_SECONDS`.
+    pub fn from_config(config: &BotGuardConfig) -> VelocityLimits {
+        let per_window = |limit| VelocityLimit {
             limit,
-            window_ms: 10_000,
+            window_ms: VELOCITY_WINDOW_SECONDS * 1000,
         };
         VelocityLimits {
-            ip: per_10s(20),
-            subnet: per_10s(200),
-            fingerprint: per_10s(100),
-            visitor: per_10s(10),
+            ip: per_window(config.velocity_per_ip),
+            subnet: per_window(config.velocity_per_subnet),
+            fingerprint: per_window(config.velocity_per_fingerprint),
+            visitor: per_window(config.velocity_per_visitor),
         }
     }
 }
 
-/// A room's rules: its config (`[bot_guard]` with the room's overrides) and the limits and
-/// thresholds that have defaults only.
+/// A room's rules: its config (`[bot_guard]` with the room's overrides, the velocity limits
+/// among them) and the thresholds that have defaults only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
     pub config: BotGuardConfig,
@@ -69,8 +76,8 @@ impl Rules {
 
     pub fn from_config(config: BotGuardConfig) -> Rules {
         Rules {
+            velocity: VelocityLimits::from_config(&config),
             config,
-            velocity: VelocityLimits::default(),
             heavy_factor: DEFAULT_HEAVY_FACTOR,
             challenge_score: DEFAULT_CHALLENGE_SCORE,
             demand_wait_seconds: DEFAULT_DEMAND_WAIT_SECONDS,
@@ -203,6 +210,22 @@ mod tests {
             ]
         );
         assert_eq!(check.velocity[0].limit, 20);
+        // The limits come from the room's config.
+        let busy_nat = Rules::from_config(BotGuardConfig {
+            velocity_per_ip: 400,
+            velocity_per_fingerprint: 150,
+            ..BotGuardConfig::default()
+        })
+        .guard_check(&s, 120_000, false);
+        let limits: Vec<(u32, u64)> = busy_nat
+            .velocity
+            .iter()
+            .map(|v| (v.limit, v.window_ms))
+            .collect();
+        assert_eq!(
+            limits,
+            vec![(400, 10_000), (200, 10_000), (150, 10_000), (10, 10_000)]
+        );
         let places = check.places.clone().unwrap();
         assert_eq!(places.hold_ms, 120_000);
         // Each subject with its own maximum.

@@ -24,9 +24,17 @@ pub(crate) const BOT_GUARD_KEYS: &[&str] = &[
     "challenge",
     "difficulty_floor",
     "difficulty_cap",
+    "velocity_per_ip",
+    "velocity_per_subnet",
+    "velocity_per_fingerprint",
+    "velocity_per_visitor",
 ];
 /// More places per IP than this is a typo.
 const MAX_PLACES: i64 = 1_000_000;
+/// More requests per velocity window than this is a typo.
+pub const MAX_VELOCITY: u32 = 1_000_000;
+/// The window every velocity limit counts over.
+pub const VELOCITY_WINDOW_SECONDS: u64 = 10;
 
 /// When the guard asks for a proof of work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -83,6 +91,14 @@ pub struct BotGuardConfig {
     pub difficulty_floor: u8,
     /// 0..=12; default 8
     pub difficulty_cap: u8,
+    /// Requests per `VELOCITY_WINDOW_SECONDS` from one IP (an IPv6 client's /64); default 20.
+    pub velocity_per_ip: u32,
+    /// ... from one subnet (/24, /56); default 200.
+    pub velocity_per_subnet: u32,
+    /// ... with one header fingerprint within one subnet; default 100.
+    pub velocity_per_fingerprint: u32,
+    /// ... by one visitor id; default 10.
+    pub velocity_per_visitor: u32,
 }
 
 impl Default for BotGuardConfig {
@@ -97,6 +113,10 @@ impl Default for BotGuardConfig {
             challenge: ChallengeMode::Adaptive,
             difficulty_floor: 1,
             difficulty_cap: 8,
+            velocity_per_ip: 20,
+            velocity_per_subnet: 200,
+            velocity_per_fingerprint: 100,
+            velocity_per_visitor: 10,
         }
     }
 }
@@ -114,6 +134,10 @@ pub struct BotGuardOverride {
     pub challenge: Option<ChallengeMode>,
     pub difficulty_floor: Option<u8>,
     pub difficulty_cap: Option<u8>,
+    pub velocity_per_ip: Option<u32>,
+    pub velocity_per_subnet: Option<u32>,
+    pub velocity_per_fingerprint: Option<u32>,
+    pub velocity_per_visitor: Option<u32>,
 }
 
 impl BotGuardConfig {
@@ -140,6 +164,14 @@ impl BotGuardConfig {
             challenge: room.challenge.unwrap_or(self.challenge),
             difficulty_floor: room.difficulty_floor.unwrap_or(self.difficulty_floor),
             difficulty_cap: room.difficulty_cap.unwrap_or(self.difficulty_cap),
+            velocity_per_ip: room.velocity_per_ip.unwrap_or(self.velocity_per_ip),
+            velocity_per_subnet: room.velocity_per_subnet.unwrap_or(self.velocity_per_subnet),
+            velocity_per_fingerprint: room
+                .velocity_per_fingerprint
+                .unwrap_or(self.velocity_per_fingerprint),
+            velocity_per_visitor: room
+                .velocity_per_visitor
+                .unwrap_or(self.velocity_per_visitor),
         }
     }
 }
@@ -180,6 +212,17 @@ fn keys(src: &Source, s: &Section) -> Given {
             1,
             MAX_PLACES,
             "distinct visitors holding places",
+        )
+        .map(|at| at.value as u32)
+    };
+    let velocity = |key: &str| {
+        bounded(
+            src,
+            s,
+            key,
+            1,
+            i64::from(MAX_VELOCITY),
+            "requests per 10 seconds",
         )
         .map(|at| at.value as u32)
     };
@@ -227,6 +270,10 @@ fn keys(src: &Source, s: &Section) -> Given {
             challenge,
             difficulty_floor: floor_at.as_ref().map(|at| at.value as u8),
             difficulty_cap: cap_at.as_ref().map(|at| at.value as u8),
+            velocity_per_ip: velocity("velocity_per_ip"),
+            velocity_per_subnet: velocity("velocity_per_subnet"),
+            velocity_per_fingerprint: velocity("velocity_per_fingerprint"),
+            velocity_per_visitor: velocity("velocity_per_visitor"),
         },
         floor_at,
         cap_at,

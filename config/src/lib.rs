@@ -27,7 +27,7 @@ mod validate;
 pub use booking::*;
 pub use bot_guard::{
     BotGuardConfig, BotGuardOverride, ChallengeMode, MAX_GUARD_DIFFICULTY, MAX_GUARD_LIST,
-    MAX_UA_PATTERN_LEN,
+    MAX_UA_PATTERN_LEN, MAX_VELOCITY, VELOCITY_WINDOW_SECONDS,
 };
 pub use cidr::{mask as cidr_mask, Cidr};
 pub use error::{ConfigError, LocatedError};

@@ -1185,12 +1185,14 @@ block_user_agents = ["Python-Requests", "curl/"]
 challenge = "always"
 difficulty_floor = 2
 difficulty_cap = 6
+velocity_per_ip = 500
+velocity_per_visitor = 30
 
 [[room]]
 id = "r"
 origin = "127.0.0.1:3000"
 paths = ["/r"]
-bot_guard = { challenge = "off", max_places_per_ip = 1, allow_cidrs = [] }
+bot_guard = { challenge = "off", max_places_per_ip = 1, allow_cidrs = [], velocity_per_subnet = 5000 }
 
 [[room]]
 id = "s"
@@ -1216,6 +1218,16 @@ paths = ["/s"]
     assert_eq!(global.block_user_agents, vec!["python-requests", "curl/"]);
     assert_eq!(global.challenge, ChallengeMode::Always);
     assert_eq!((global.difficulty_floor, global.difficulty_cap), (2, 6));
+    assert_eq!(
+        (
+            global.velocity_per_ip,
+            global.velocity_per_subnet,
+            global.velocity_per_fingerprint,
+            global.velocity_per_visitor
+        ),
+        (500, 200, 100, 30),
+        "given ones read, the rest at their defaults"
+    );
 
     let r = &cfg.rooms[0].bot_guard;
     assert_eq!(r.challenge, Some(ChallengeMode::Off));
@@ -1231,6 +1243,10 @@ paths = ["/s"]
     );
     assert_eq!(effective.block_cidrs, global.block_cidrs);
     assert_eq!(effective.max_places_per_fingerprint, 3);
+    assert_eq!(
+        (effective.velocity_per_ip, effective.velocity_per_subnet),
+        (500, 5000)
+    );
     assert_eq!(cfg.rooms[1].bot_guard, BotGuardOverride::default());
     assert_eq!(global.with_override(&cfg.rooms[1].bot_guard), *global);
 }
@@ -1260,6 +1276,15 @@ fn bot_guard_errors_are_located() {
     let text = with_rooms("[bot_guard]\nmax_places_per_ip = 0\n");
     let (_, _, field, _, _) = fail(&text);
     assert_eq!(field, "bot_guard.max_places_per_ip");
+
+    let text = with_rooms("[bot_guard]\nvelocity_per_ip = 0\n");
+    let (line, _, field, message, _) = fail(&text);
+    assert_eq!(line, line_of(&text, "velocity_per_ip"));
+    assert_eq!(field, "bot_guard.velocity_per_ip");
+    assert!(message.contains("requests per 10 seconds"), "{message}");
+    let text = with_rooms("[bot_guard]\nvelocity_per_visitor = 1000001\n");
+    let (_, _, field, _, _) = fail(&text);
+    assert_eq!(field, "bot_guard.velocity_per_visitor");
 
     let text = with_rooms("[bot_guard]\nallow_cidrs = [\"10.0.0.0/8\", \"10.1.2.3/8\"]\n");
     let (line, _, field, message, _) = fail(&text);

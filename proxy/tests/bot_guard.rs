@@ -632,6 +632,83 @@ async fn redis_streams_keep_their_places_held_and_no_more() {
     streams_keep_their_places_held_and_no_more(Backend::redis()).await;
 }
 
+/// `GET /v1/rooms/sale/guard`: the rules this instance applies, and the live change.
+async fn guard_rules(gateway: &Gateway) -> serde_json::Value {
+    support::client()
+        .get(gateway.admin_url(&format!("/v1/rooms/{ROOM}/guard")))
+        .bearer_auth(support::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A burst of fans behind one carrier-grade NAT address, as at a sale's opening minute: with
+/// the default per-IP velocity (20 per 10 s) most of seventy are challenged and, past three
+/// times the limit, shadowed; with the room's `velocity_per_ip` raised live for that network,
+/// all take their places.
+#[tokio::test]
+async fn a_busy_shared_address_gets_through_with_its_velocity_raised() {
+    let origin = Origin::start().await;
+    let gateway = behind_a_balancer(
+        &Backend::memory(),
+        &origin,
+        "max_places_per_ip = 1000\nmax_places_per_fingerprint = 1000\n",
+    )
+    .await;
+    let balancer = client_from("127.0.0.9");
+    let burst = |from: &'static str| {
+        let (balancer, gateway) = (&balancer, &gateway);
+        async move {
+            for n in 0..70 {
+                let fan = [
+                    ("x-forwarded-for", from.to_string()),
+                    ("accept-language", format!("en-{n}")),
+                ];
+                bot_join(balancer, gateway, &fan).await;
+            }
+        }
+    };
+    burst("198.51.100.7").await;
+    let throttled = gateway
+        .metric("anteroom_bot_verdicts_total", &["reason=\"velocity_ip\""])
+        .await;
+    assert!(throttled >= 10.0, "default limits: {throttled} throttled");
+    let placed_before = waiting(&gateway).await;
+    assert!(placed_before < 70, "{placed_before}");
+
+    // Raised live for the room with `anteroom ctl guard`.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_anteroom"))
+        .args(["ctl", "--admin", &gateway.admin_url(""), "--token"])
+        .args([support::ADMIN_TOKEN, "guard", ROOM])
+        .args(["--velocity-per-ip", "1000", "--velocity-per-subnet", "1000"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let rules = guard_rules(&gateway).await;
+        if rules["rules"]["velocity_per_ip"] == 1000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not applied: {rules}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = waiting(&gateway).await;
+    burst("198.51.100.8").await;
+    assert_eq!(
+        waiting(&gateway).await,
+        before + 70,
+        "every fan behind the busy address took a place"
+    );
+}
+
 #[tokio::test]
 async fn memory_an_ipv6_bot_rotating_addresses_holds_at_most_its_places() {
     an_ipv6_bot_rotating_addresses_in_its_slash_64(Backend::memory()).await;
@@ -904,15 +981,7 @@ async fn live_rules_reach_every_gateway_within_a_second() {
     // B applies it within a second, and a new visitor there is asked for a proof of work.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
-        let rules: serde_json::Value = support::client()
-            .get(admin(&b))
-            .bearer_auth(support::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rules = guard_rules(&b).await;
         if rules["rules"]["challenge"] == "always" {
             assert_eq!(rules["rules"]["max_places_per_ip"], 2);
             break;

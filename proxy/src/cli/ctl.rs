@@ -27,6 +27,18 @@ pub enum CtlCommand {
         /// Places per IP and per fingerprint (both).
         #[arg(long)]
         max_places: Option<u32>,
+        /// Places per IP alone (a shared network: carrier-grade NAT, a campus).
+        #[arg(long)]
+        max_places_per_ip: Option<u32>,
+        /// Places per header fingerprint within a subnet alone.
+        #[arg(long)]
+        max_places_per_fingerprint: Option<u32>,
+        /// Requests per 10 s from one IP (an IPv6 client's /64).
+        #[arg(long)]
+        velocity_per_ip: Option<u32>,
+        /// Requests per 10 s from one subnet (/24, /56).
+        #[arg(long)]
+        velocity_per_subnet: Option<u32>,
         /// off, adaptive or always.
         #[arg(long)]
         challenge: Option<String>,
@@ -77,6 +89,10 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
         CtlCommand::Guard {
             room,
             max_places,
+            max_places_per_ip,
+            max_places_per_fingerprint,
+            velocity_per_ip,
+            velocity_per_subnet,
             challenge,
             allow,
             block,
@@ -86,6 +102,16 @@ pub async fn run(admin: &str, token: &str, command: CtlCommand) -> Result<String
             if let Some(max) = max_places {
                 change.insert("max_places_per_ip".into(), json!(max));
                 change.insert("max_places_per_fingerprint".into(), json!(max));
+            }
+            for (key, value) in [
+                ("max_places_per_ip", max_places_per_ip),
+                ("max_places_per_fingerprint", max_places_per_fingerprint),
+                ("velocity_per_ip", velocity_per_ip),
+                ("velocity_per_subnet", velocity_per_subnet),
+            ] {
+                if let Some(value) = value {
+                    change.insert(key.into(), json!(value));
+                }
             }
             if let Some(mode) = challenge {
                 change.insert("challenge".into(), json!(mode));

@@ -4,7 +4,7 @@
 //! over the room's configured rules.
 
 use anteroom_config::{
-    BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr, MAX_GUARD_DIFFICULTY,
+    BotGuardConfig, BotGuardOverride, ChallengeMode, Cidr, MAX_GUARD_DIFFICULTY, MAX_VELOCITY,
 };
 use serde_json::{json, Map, Value};
 
@@ -19,6 +19,10 @@ pub const LIVE_KEYS: &[&str] = &[
     "challenge",
     "difficulty_floor",
     "difficulty_cap",
+    "velocity_per_ip",
+    "velocity_per_subnet",
+    "velocity_per_fingerprint",
+    "velocity_per_visitor",
 ];
 
 /// Read a live change (a JSON object of `[bot_guard]` keys) into an override, reporting every
@@ -46,6 +50,29 @@ pub fn parse_live(value: &Value) -> Result<BotGuardOverride, Vec<String>> {
                         }
                     }
                     None => problems.push(format!("{key}: an integer from 1 to 1000000")),
+                }
+            }
+            "velocity_per_ip"
+            | "velocity_per_subnet"
+            | "velocity_per_fingerprint"
+            | "velocity_per_visitor" => {
+                match value
+                    .as_u64()
+                    .filter(|n| (1..=u64::from(MAX_VELOCITY)).contains(n))
+                    .and_then(|n| u32::try_from(n).ok())
+                {
+                    Some(n) => {
+                        let slot = match key.as_str() {
+                            "velocity_per_ip" => &mut live.velocity_per_ip,
+                            "velocity_per_subnet" => &mut live.velocity_per_subnet,
+                            "velocity_per_fingerprint" => &mut live.velocity_per_fingerprint,
+                            _ => &mut live.velocity_per_visitor,
+                        };
+                        *slot = Some(n);
+                    }
+                    None => problems.push(format!(
+                        "{key}: requests per 10 seconds, an integer from 1 to {MAX_VELOCITY}"
+                    )),
                 }
             }
             "allow_cidrs" | "block_cidrs" => match cidrs(value) {
@@ -140,6 +167,12 @@ pub fn merge(earlier: &BotGuardOverride, later: &BotGuardOverride) -> BotGuardOv
         challenge: later.challenge.or(earlier.challenge),
         difficulty_floor: later.difficulty_floor.or(earlier.difficulty_floor),
         difficulty_cap: later.difficulty_cap.or(earlier.difficulty_cap),
+        velocity_per_ip: later.velocity_per_ip.or(earlier.velocity_per_ip),
+        velocity_per_subnet: later.velocity_per_subnet.or(earlier.velocity_per_subnet),
+        velocity_per_fingerprint: later
+            .velocity_per_fingerprint
+            .or(earlier.velocity_per_fingerprint),
+        velocity_per_visitor: later.velocity_per_visitor.or(earlier.velocity_per_visitor),
     }
 }
 
@@ -167,6 +200,19 @@ pub fn to_json(live: &BotGuardOverride) -> Value {
     put("challenge", live.challenge.map(|mode| json!(mode.as_str())));
     put("difficulty_floor", live.difficulty_floor.map(Value::from));
     put("difficulty_cap", live.difficulty_cap.map(Value::from));
+    put("velocity_per_ip", live.velocity_per_ip.map(Value::from));
+    put(
+        "velocity_per_subnet",
+        live.velocity_per_subnet.map(Value::from),
+    );
+    put(
+        "velocity_per_fingerprint",
+        live.velocity_per_fingerprint.map(Value::from),
+    );
+    put(
+        "velocity_per_visitor",
+        live.velocity_per_visitor.map(Value::from),
+    );
     Value::Object(object)
 }
 
@@ -182,6 +228,10 @@ pub fn effective_json(rules: &BotGuardConfig) -> Value {
         "challenge": rules.challenge.as_str(),
         "difficulty_floor": rules.difficulty_floor,
         "difficulty_cap": rules.difficulty_cap,
+        "velocity_per_ip": rules.velocity_per_ip,
+        "velocity_per_subnet": rules.velocity_per_subnet,
+        "velocity_per_fingerprint": rules.velocity_per_fingerprint,
+        "velocity_per_visitor": rules.velocity_per_visitor,
     })
 }
 
@@ -208,6 +258,26 @@ mod tests {
         assert_eq!(live.challenge, Some(ChallengeMode::Always));
         assert_eq!(live.max_places_per_ip, Some(2));
         assert_eq!(parse_live(&to_json(&live)).unwrap(), live);
+    }
+
+    #[test]
+    fn velocity_limits_change_live_within_their_range() {
+        let live =
+            parse_live(&json!({"velocity_per_ip": 400, "velocity_per_visitor": 15})).unwrap();
+        assert_eq!(live.velocity_per_ip, Some(400));
+        assert_eq!(live.velocity_per_visitor, Some(15));
+        assert_eq!(live.velocity_per_subnet, None);
+        assert_eq!(parse_live(&to_json(&live)).unwrap(), live);
+        let effective = BotGuardConfig::default().with_override(&live);
+        assert_eq!(effective_json(&effective)["velocity_per_ip"], 400);
+        assert_eq!(effective_json(&effective)["velocity_per_subnet"], 200);
+        for bad in [json!(0), json!(1_000_001), json!("many"), json!(2.5)] {
+            let problems = parse_live(&json!({ "velocity_per_subnet": bad })).unwrap_err();
+            assert!(
+                problems[0].contains("requests per 10 seconds"),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]
