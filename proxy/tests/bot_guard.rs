@@ -632,6 +632,116 @@ async fn redis_streams_keep_their_places_held_and_no_more() {
     streams_keep_their_places_held_and_no_more(Backend::redis()).await;
 }
 
+/// The `name=value` pairs a response set, joined as a `Cookie` header.
+fn cookies_set(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A visitor shadowed after it joined (hammering without its clearance) is never handed a
+/// pass when its turn comes — not on a request that carries its clearance (which skips the
+/// guard), not on its live stream — while a clean visitor behind it is admitted.
+#[tokio::test]
+async fn a_visitor_shadowed_after_joining_is_never_admitted() {
+    let origin = Origin::start().await;
+    let gateway = gateway(&Backend::memory(), &origin, "challenge = \"off\"", "").await;
+    let status_url = gateway.url("/_anteroom/status?room=sale");
+    let bot = client_from("127.0.0.9");
+    let joined = bot.get(&status_url).send().await.unwrap();
+    let cookies = cookies_set(&joined);
+    assert!(cookies.contains("anteroom_guard="), "{cookies}");
+    let vid_only: String = cookies
+        .split("; ")
+        .filter(|pair| pair.starts_with("anteroom_vid="))
+        .collect();
+    for _ in 0..40 {
+        let answer = bot
+            .get(&status_url)
+            .header("cookie", &vid_only)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+    }
+    let shadowed = gateway
+        .metric(
+            "anteroom_bot_verdicts_total",
+            &["verdict=\"shadow\"", "reason=\"velocity_visitor\""],
+        )
+        .await;
+    assert!(
+        shadowed >= 1.0,
+        "the hammering visitor is shadowed: {shadowed}"
+    );
+    let mut stream = AnyStream::open("sse", gateway.public, ROOM, Some(&cookies)).await;
+    stream.status(Duration::from_secs(5)).await;
+
+    let fan = client_from("127.0.3.1");
+    let fan_cookies = cookies_set(&fan.get(&status_url).send().await.unwrap());
+    gateway
+        .admin_patch(
+            ROOM,
+            serde_json::json!({ "paused": false, "admit_per_second": 20.0 }),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let bot_status: serde_json::Value = bot
+            .get(&status_url)
+            .header("cookie", &cookies)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            bot_status["pass"].is_null(),
+            "a shadowed visitor got a pass: {bot_status}"
+        );
+        if let Some(Said::Status(update)) = stream.next(Duration::from_millis(20)).await {
+            assert!(update["pass"].is_null(), "on its stream: {update}");
+        }
+        let fan_status: serde_json::Value = fan
+            .get(&status_url)
+            .header("cookie", &fan_cookies)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if fan_status["state"] == "admitted" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fan behind is not admitted: {fan_status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The bot's turn came first (it joined first): it was admitted by the line, never handed
+    // a pass. Once more after the fan's admission, both ways.
+    let last: serde_json::Value = bot
+        .get(&status_url)
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        last["pass"].is_null() && last["state"] != "admitted",
+        "{last}"
+    );
+}
+
 /// `GET /v1/rooms/sale/guard`: the rules this instance applies, and the live change.
 async fn guard_rules(gateway: &Gateway) -> serde_json::Value {
     support::client()

@@ -380,6 +380,7 @@ impl Gateway {
             anteroom_config::RoomMode::Closed => Screened::Pass {
                 clearance: None,
                 joined: None,
+                cleared: false,
             },
             _ => {
                 self.guard
@@ -401,8 +402,14 @@ impl Gateway {
         let mut shadowed = false;
         let mut new_clearance = None;
         let mut joined_by_guard = None;
+        let mut let_in_by_clearance = false;
         let placement = match screened {
-            Screened::Pass { clearance, joined } => {
+            Screened::Pass {
+                clearance,
+                joined,
+                cleared,
+            } => {
+                let_in_by_clearance = cleared;
                 if let Some(clearance) = clearance {
                     cookies.push(GuardGate::clearance_cookie(&clearance, facts.tls));
                     new_clearance = Some(clearance);
@@ -447,6 +454,22 @@ impl Gateway {
                 self.metrics.count_join(room, &joined);
                 joined.placement
             }
+        };
+        let placement = match placement {
+            Placement::Admitted { .. }
+                if let_in_by_clearance && self.guard.shadowed_now(index, room, visitor).await =>
+            {
+                // Shadowed since it joined (on requests without its clearance): its turn came,
+                // but a shadowed visitor is never admitted; it keeps seeing a made-up place.
+                shadowed = true;
+                let position = shadow_position(visitor, live.waiting, unix_now());
+                Placement::Waiting {
+                    position,
+                    waiting: live.waiting.max(position),
+                    ticket: 0,
+                }
+            }
+            other => other,
         };
         let ticket = match placement {
             Placement::Waiting { ticket, .. } if !shadowed => Some(ticket),

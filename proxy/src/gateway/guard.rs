@@ -58,6 +58,10 @@ pub enum Screened {
     Pass {
         clearance: Option<String>,
         joined: Option<Result<Joined, StoreError>>,
+        /// Let through on the clearance it carries, without asking the store: should the
+        /// queue admit it on this request, ask whether it was shadowed since
+        /// (`GuardGate::shadowed_now`).
+        cleared: bool,
     },
     Challenge {
         difficulty: u8,
@@ -235,6 +239,7 @@ impl GuardGate {
         const JOIN_LATER: Screened = Screened::Pass {
             clearance: None,
             joined: None,
+            cleared: false,
         };
         let visitor = screenee.id;
         let Some(rules) = self.rules(index).filter(|rules| rules.config.enabled) else {
@@ -244,7 +249,11 @@ impl GuardGate {
         if proof.is_none() {
             if let Some(text) = facts.guard.clearance.as_deref() {
                 if self.clearance_key.verify(text, room, visitor, now) {
-                    return JOIN_LATER;
+                    return Screened::Pass {
+                        clearance: None,
+                        joined: None,
+                        cleared: true,
+                    };
                 }
             }
         }
@@ -306,6 +315,7 @@ impl GuardGate {
                 Screened::Pass {
                     clearance: Some(self.clearance_key.issue(room, visitor, expires_at)),
                     joined,
+                    cleared: false,
                 }
             }
             VerdictKind::Challenge { difficulty } => Screened::Challenge { difficulty },
@@ -319,6 +329,20 @@ impl GuardGate {
             VerdictKind::Block => Screened::Block {
                 reason: verdict.reason.as_label(),
             },
+        }
+    }
+
+    /// Whether `visitor` is shadowed in room `index` now (one store round trip; false where
+    /// the guard is off or the store cannot say). Asked when the queue admits a visitor the
+    /// guard did not see on that request — it came with a clearance, or on a live stream — so
+    /// a visitor shadowed since it joined is never handed a pass.
+    pub async fn shadowed_now(&self, index: usize, room: &str, visitor: VisitorId) -> bool {
+        if !self.enabled(index) {
+            return false;
+        }
+        match self.store.get() {
+            Some(store) => store.is_shadowed(room, visitor).await.unwrap_or(false),
+            None => false,
         }
     }
 

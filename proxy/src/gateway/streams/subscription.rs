@@ -279,6 +279,24 @@ impl Subscription {
                 self.epoch = current_epoch;
                 Some((placement, None))
             }
+            Placement::Admitted { .. }
+                if gateway
+                    .guard
+                    .shadowed_now(self.slot.room, &room, self.slot.visitor)
+                    .await =>
+            {
+                // Shadowed since the stream opened: never admitted, the made-up place goes on.
+                self.shadowed = true;
+                let position = shadow_position(self.slot.visitor, self.last.waiting, unix_now());
+                Some((
+                    Placement::Waiting {
+                        position,
+                        waiting: self.last.waiting.max(position),
+                        ticket: 0,
+                    },
+                    None,
+                ))
+            }
             Placement::Admitted { expires_at_ms } => {
                 let pass = gateway.sign_pass(&room, self.slot.visitor, expires_at_ms);
                 Some((placement, Some(pass)))
