@@ -70,6 +70,30 @@ async fn release_and_read_back(api: Api) {
     // A booked seat is gone for good, also for its buyer.
     let (status, body) = api.hold("flow", fan, &["S3"]).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("seat_taken")));
+
+    // Cancelled, the booking's hold buys nothing under a new key; its own key replays the
+    // answer with the status as it now is.
+    let (status, _, cancelled) = api
+        .post(
+            &format!("/v1/bookings/{id}/cancel"),
+            fan,
+            json!({}),
+            Some("undo"),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    let bought_hold = hold["hold_id"].as_str().unwrap();
+    let (status, body) = api.confirm(fan, bought_hold, "after-cancel").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("hold_expired")),
+        "{body}"
+    );
+    let (status, replay) = api.confirm(fan, bought_hold, "read-back").await;
+    assert_eq!(
+        (status, replay["status"].as_str()),
+        (201, Some("cancelled"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,12 +71,14 @@ pub async fn confirm(
                 return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
             }
             // One hold, one booking: a hold already confirmed (under any key) answers with
-            // its booking, so a second key is told what the first one bought.
+            // its booking, so a second key is told what the first one bought — while it
+            // stands: once cancelled, the hold is gone and nothing is bought (only the first
+            // key replays its answer, its status now "cancelled").
             if let Some(booking) = service
                 .ledger
                 .booking_of_hold(&request.hold_id)
                 .await?
-                .filter(|booking| booking.holder == holder)
+                .filter(|booking| booking.holder == holder && booking.status == "confirmed")
             {
                 return Ok((StatusCode::CREATED, Json(booking_json(&booking))).into_response());
             }

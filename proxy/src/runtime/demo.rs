@@ -105,7 +105,9 @@ fn demo_event() -> EventSpec {
 }
 
 /// The booking service of the demo: memory holds, an in-memory SQLite ledger, the gateway's
-/// keys, and the gateway's own store to mark the room sold out; it also serves the shop.
+/// keys, and the gateway's own store to mark the room sold out; it also serves the shop. No
+/// hold-attempt limits (`anteroom booking` has them): the load tests play against the demo
+/// with every simulated fan on one address.
 pub fn booking_host(
     config: &GatewayConfig,
     addr: SocketAddr,
