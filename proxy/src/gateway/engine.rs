@@ -12,7 +12,7 @@ use anteroom_queue::{Placement, QueueStore, RoomSettings, StoreError};
 
 use super::access::AccessOutcome;
 use super::cookies::set_cookie;
-use super::guard::{shadow_position, GuardGate, Screened, Screenee};
+use super::guard::{shadow_placement, GuardGate, Screened, Screenee};
 use super::live::LiveRoom;
 use super::reply::{Outcome, ProxyPlan, Reply};
 use super::router::Router;
@@ -426,12 +426,7 @@ impl Gateway {
             }
             Screened::Shadow => {
                 shadowed = true;
-                let position = shadow_position(visitor, live.waiting, unix_now());
-                Some(Placement::Waiting {
-                    position,
-                    waiting: live.waiting.max(position),
-                    ticket: 0,
-                })
+                Some(shadow_placement(visitor, live.waiting, unix_now()))
             }
             Screened::Block { reason } => {
                 blocked = Some(reason);
@@ -462,12 +457,7 @@ impl Gateway {
                 // Shadowed since it joined (on requests without its clearance): its turn came,
                 // but a shadowed visitor is never admitted; it keeps seeing a made-up place.
                 shadowed = true;
-                let position = shadow_position(visitor, live.waiting, unix_now());
-                Placement::Waiting {
-                    position,
-                    waiting: live.waiting.max(position),
-                    ticket: 0,
-                }
+                shadow_placement(visitor, live.waiting, unix_now())
             }
             other => other,
         };

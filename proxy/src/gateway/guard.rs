@@ -20,7 +20,7 @@ use anteroom_bot_guard::{
     VerdictKind,
 };
 use anteroom_config::{BotGuardConfig, BotGuardOverride, Cidr, GatewayConfig};
-use anteroom_queue::{Joined, StoreError};
+use anteroom_queue::{Joined, Placement, StoreError};
 
 use super::cookies::set_cookie;
 use super::live::LiveRoom;
@@ -406,6 +406,17 @@ fn demand(live: &LiveRoom) -> Demand {
     Demand {
         queue_length: live.waiting,
         admit_per_second: measured.unwrap_or(live.settings.admit_per_second),
+    }
+}
+
+/// Where a shadowed visitor is shown to stand: a made-up place in a line of `waiting`
+/// (`shadow_position`), never a ticket of the real line.
+pub fn shadow_placement(visitor: VisitorId, waiting: u64, now: u64) -> Placement {
+    let position = shadow_position(visitor, waiting, now);
+    Placement::Waiting {
+        position,
+        waiting: waiting.max(position),
+        ticket: 0,
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::feed::LineSnapshot;
 use super::hub::StreamSlot;
 use crate::gateway::engine::{unix_now, unix_now_ms};
-use crate::gateway::guard::shadow_position;
+use crate::gateway::guard::shadow_placement;
 use crate::gateway::status::WaitlistInfo;
 use crate::gateway::{StatusObject, VisitorState};
 
@@ -186,12 +186,11 @@ impl Subscription {
                 )
             };
             let answer = if self.shadowed {
-                let position = shadow_position(self.slot.visitor, self.last.waiting, unix_now());
-                FromLine::Placed(Placement::Waiting {
-                    position,
-                    waiting: self.last.waiting.max(position),
-                    ticket: 0,
-                })
+                FromLine::Placed(shadow_placement(
+                    self.slot.visitor,
+                    self.last.waiting,
+                    unix_now(),
+                ))
             } else {
                 answer
             };
@@ -287,13 +286,8 @@ impl Subscription {
             {
                 // Shadowed since the stream opened: never admitted, the made-up place goes on.
                 self.shadowed = true;
-                let position = shadow_position(self.slot.visitor, self.last.waiting, unix_now());
                 Some((
-                    Placement::Waiting {
-                        position,
-                        waiting: self.last.waiting.max(position),
-                        ticket: 0,
-                    },
+                    shadow_placement(self.slot.visitor, self.last.waiting, unix_now()),
                     None,
                 ))
             }
