@@ -116,21 +116,7 @@ async fn scripted_bot_is_throttled(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(answer.status(), 200);
-        let cookie = answer
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|value| {
-                value
-                    .to_str()
-                    .unwrap()
-                    .split(';')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
+        let cookie = cookies_set(&answer);
         fans.push((fan, cookie));
     }
     let queued = waiting(&gateway).await;
@@ -144,15 +130,8 @@ async fn scripted_bot_is_throttled(backend: Backend) {
     for (fan, cookie) in &fans {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let status: serde_json::Value = fan
-                .get(gateway.url("/_anteroom/status?room=sale"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let status =
+                status_with(fan, &gateway.url("/_anteroom/status?room=sale"), cookie).await;
             if status["state"] == "admitted" {
                 break;
             }
@@ -632,6 +611,19 @@ async fn redis_streams_keep_their_places_held_and_no_more() {
     streams_keep_their_places_held_and_no_more(Backend::redis()).await;
 }
 
+/// The status object `client` gets at `url` with `cookie`.
+async fn status_with(client: &reqwest::Client, url: &str, cookie: &str) -> serde_json::Value {
+    client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The `name=value` pairs a response set, joined as a `Cookie` header.
 fn cookies_set(response: &reqwest::Response) -> String {
     response
@@ -691,15 +683,7 @@ async fn a_visitor_shadowed_after_joining_is_never_admitted() {
         .await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let bot_status: serde_json::Value = bot
-            .get(&status_url)
-            .header("cookie", &cookies)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bot_status = status_with(&bot, &status_url, &cookies).await;
         assert!(
             bot_status["pass"].is_null(),
             "a shadowed visitor got a pass: {bot_status}"
@@ -707,15 +691,7 @@ async fn a_visitor_shadowed_after_joining_is_never_admitted() {
         if let Some(Said::Status(update)) = stream.next(Duration::from_millis(20)).await {
             assert!(update["pass"].is_null(), "on its stream: {update}");
         }
-        let fan_status: serde_json::Value = fan
-            .get(&status_url)
-            .header("cookie", &fan_cookies)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let fan_status = status_with(&fan, &status_url, &fan_cookies).await;
         if fan_status["state"] == "admitted" {
             break;
         }
@@ -727,15 +703,7 @@ async fn a_visitor_shadowed_after_joining_is_never_admitted() {
     }
     // The bot's turn came first (it joined first): it was admitted by the line, never handed
     // a pass. Once more after the fan's admission, both ways.
-    let last: serde_json::Value = bot
-        .get(&status_url)
-        .header("cookie", &cookies)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = status_with(&bot, &status_url, &cookies).await;
     assert!(
         last["pass"].is_null() && last["state"] != "admitted",
         "{last}"
