@@ -7,6 +7,8 @@
                                                instructions per call instead of CPU time
     bench/guard_redis_costs.py --callgrind --floors --calls 10000 --passes 1
                                                what other layouts' bare commands cost
+    bench/guard_redis_costs.py --memory --calls 100000
+                                               Redis memory a new fan's check leaves behind
 
 Starts a redis-server of its own on a free loopback port, then for each probe sends
 `--calls` EVALSHAs, pipelined 200 at a time over one connection (so the client's round trips
@@ -258,12 +260,32 @@ def probe(redis, meter, script, make_input, calls):
     return meter.per_call(calls // BATCH * BATCH)
 
 
+def used_memory(redis):
+    info = redis.call("INFO", "memory").decode()
+    return int(next(line for line in info.split("\r\n") if line.startswith("used_memory:")).split(":")[1])
+
+
+def memory_per_fan(redis, check, calls):
+    """Redis memory each new fan's check leaves for the hold: `used_memory` before and after
+    `calls` checks, once the velocity counters (≤ 0.5 s) have had 6 s to expire; what the
+    expiry cycle has not reclaimed yet is counted too."""
+    sha = redis.call("SCRIPT", "LOAD", check).decode()
+    before = used_memory(redis)
+    send(redis, sha, new_fan, calls)
+    time.sleep(6)
+    after, keys = used_memory(redis), int(redis.call("DBSIZE"))
+    print("| new fans checked | Redis bytes per fan after 6 s | keys per fan |")
+    print("|---:|---:|---:|")
+    print("| %d | %.0f | %.2f |" % (calls, (after - before) / calls, keys / calls))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=60000)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--callgrind", action="store_true")
     parser.add_argument("--floors", action="store_true")
+    parser.add_argument("--memory", action="store_true")
     options = parser.parse_args()
     if not 1000 <= options.calls <= 1_000_000 or not 1 <= options.passes <= 10:
         sys.exit("--calls 1000..1000000, --passes 1..10")
@@ -309,6 +331,8 @@ def main():
                 if time.monotonic() > deadline:
                     sys.exit("redis-server did not start")
                 time.sleep(0.05)
+        if options.memory:
+            return memory_per_fan(redis, check, options.calls)
         meter = Instructions(server.pid, callgrind_out) if options.callgrind else CpuTime(server.pid)
         results = {name: [] for name, _, _ in probes}
         for _ in range(options.passes):
