@@ -150,6 +150,9 @@ impl Subscription {
     /// Wait for the next status worth sending. `None` when the gateway is going away, or at
     /// the renewal time (`renewal_due`).
     pub async fn next(&mut self) -> Option<Update> {
+        // A timer per call from a stored instant: the adapters drop this future whenever a
+        // heartbeat or the client wins their own select, so nothing may be taken out of
+        // `self` across the await (a timer moved out here would be lost with it).
         match self.renew_at {
             Some(at) => tokio::select! {
                 update = self.next_update() => update,
