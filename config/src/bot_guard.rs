@@ -204,28 +204,12 @@ struct Given {
 
 fn keys(src: &Source, s: &Section) -> Given {
     s.deny_unknown(src, BOT_GUARD_KEYS);
-    let places = |key: &str| {
-        bounded(
-            src,
-            s,
-            key,
-            1,
-            MAX_PLACES,
-            "distinct visitors holding places",
-        )
-        .map(|at| at.value as u32)
+    // A count from 1 to `max` (both bounds fit a u32).
+    let count = |key: &str, max: i64, what: &str| {
+        bounded(src, s, key, 1, max, what).map(|at| at.value as u32)
     };
-    let velocity = |key: &str| {
-        bounded(
-            src,
-            s,
-            key,
-            1,
-            i64::from(MAX_VELOCITY),
-            "requests per 10 seconds",
-        )
-        .map(|at| at.value as u32)
-    };
+    let places = |key: &str| count(key, MAX_PLACES, "distinct visitors holding places");
+    let velocity = |key: &str| count(key, i64::from(MAX_VELOCITY), "requests per 10 seconds");
     let difficulty = |key: &str| {
         bounded(
             src,
