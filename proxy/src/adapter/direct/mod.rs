@@ -232,11 +232,9 @@ impl DirectPath {
                 additions: &additions,
                 close,
             };
-            match exchange.run(client, state, origin, reused).await {
-                Ok((origin_stream, response)) => {
-                    if let Some(stream) = origin_stream {
-                        self.pool.put(plan.origin, stream);
-                    }
+            let release = |stream| self.pool.put(plan.origin, stream);
+            match exchange.run(client, state, origin, reused, release).await {
+                Ok(response) => {
                     let code = http::StatusCode::from_u16(response.status).ok();
                     let status = code.as_ref().map_or("000", |code| code.as_str());
                     response_filter::count_response(gateway, plan.room, status);
@@ -318,15 +316,18 @@ struct Exchange<'a, 'h> {
 }
 
 impl Exchange<'_, '_> {
-    /// Returns the origin connection when it may carry another request, and the response's
-    /// head.
+    /// Relays one exchange and returns the response's head. The origin connection, when it
+    /// may carry another request, goes to `release` as soon as the whole response has come
+    /// from the origin — before its last bytes go to the client, so a client that sends its
+    /// next request the moment it has this answer finds the connection back in the pool.
     async fn run(
         &self,
         client: &mut BoundedHead,
         state: &mut Buffers,
         mut origin: TcpStream,
         reused: bool,
-    ) -> Result<(Option<TcpStream>, ResponseHead), Failed> {
+        release: impl FnOnce(TcpStream),
+    ) -> Result<ResponseHead, Failed> {
         let before_response = if reused {
             Failed::Stale
         } else {
@@ -383,6 +384,18 @@ impl Exchange<'_, '_> {
         };
         // The origin sent more than this response: its connection is not reused.
         let mut clean = take == first.len();
+        let mut release = Some(release);
+        let mut origin = Some(origin);
+        // Hand the connection back once the origin has sent the whole response and nothing
+        // more, before the last bytes go to the client.
+        let mut release_if_done = |done: bool, clean: bool, origin: &mut Option<TcpStream>| {
+            if done && clean && response.origin_keeps_alive {
+                if let (Some(release), Some(stream)) = (release.take(), origin.take()) {
+                    release(stream);
+                }
+            }
+        };
+        release_if_done(body.done, clean, &mut origin);
         state
             .out
             .extend_from_slice(first.get(..take).unwrap_or_default());
@@ -390,9 +403,12 @@ impl Exchange<'_, '_> {
             return Err(Failed::MidResponse);
         }
         while !body.done {
+            let Some(stream) = origin.as_mut() else {
+                return Err(Failed::MidResponse);
+            };
             state.response.clear();
             state.response.reserve(READ_CHUNK);
-            let read = origin.read_buf(&mut state.response).await;
+            let read = stream.read_buf(&mut state.response).await;
             match read {
                 Ok(0) if body.framing == Framing::UntilClose => break,
                 Ok(0) | Err(_) => return Err(Failed::MidResponse),
@@ -402,13 +418,13 @@ impl Exchange<'_, '_> {
                 return Err(Failed::MidResponse);
             };
             clean &= take == state.response.len();
+            release_if_done(body.done, clean, &mut origin);
             let part = state.response.get(..take).unwrap_or_default();
             if send(client, part).await.is_err() {
                 return Err(Failed::MidResponse);
             }
         }
-        let keep = response.origin_keeps_alive && clean;
-        Ok((keep.then_some(origin), response))
+        Ok(response)
     }
 }
 
